@@ -1,0 +1,174 @@
+"""The workspace: one DuckDB file plus an artifacts folder beside it.
+
+``Workspace`` is the only owner of the DuckDB connection. Writers go through ``transaction()``
+(serialised by a lock, BEGIN/COMMIT, rollback on any exception, including cancellation);
+readers in other threads take their own ``cursor()`` because one DuckDB connection shared
+by threads is serialised and a half-fetched result blocks the next statement.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from curation.errors import UserError, WorkspaceLockedError
+from curation.migrations import latest_version, migrate
+
+DEFAULT_WORKSPACE = "distill.duckdb"
+
+
+def default_workspace_path() -> Path:
+    """``$DISTILL_WORKSPACE`` if set, else ``./distill.duckdb``."""
+    return Path(os.environ.get("DISTILL_WORKSPACE") or DEFAULT_WORKSPACE)
+
+
+class Workspace:
+    """An open workspace. Use as a context manager or call ``close()``."""
+
+    def __init__(self, path: Path, con: duckdb.DuckDBPyConnection) -> None:
+        self.path = path
+        self._con = con
+        self._write_lock = threading.RLock()
+        self._closed = False
+
+    # -- opening -------------------------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str] | None = None, *, create: bool = True) -> Workspace:
+        """Open (and, if ``create``, create) the workspace at ``path``, migrating its schema forward."""
+        p = Path(path) if path is not None else default_workspace_path()
+        if p.is_dir():
+            raise UserError(f"{p} is a directory; a workspace is a .duckdb file")
+        if not p.exists() and not create:
+            raise UserError(f"no workspace at {p} (run `distill import FILE -w {p}` to create one)")
+        if not p.exists() and not p.parent.exists():
+            raise UserError(f"cannot create workspace {p}: folder {p.parent} does not exist")
+        try:
+            con = duckdb.connect(str(p))
+        except duckdb.IOException as exc:
+            msg = str(exc)
+            if "lock" in msg.lower():
+                raise WorkspaceLockedError(
+                    f"workspace {p} is open in another process; close it there first ({msg.splitlines()[0]})"
+                ) from None
+            raise UserError(f"cannot open workspace {p}: {msg.splitlines()[0]}") from None
+        except duckdb.Error as exc:
+            raise UserError(f"{p} is not a DuckDB workspace: {str(exc).splitlines()[0]}") from None
+        ws = cls(p, con)
+        try:
+            migrate(con)
+        except Exception:
+            con.close()
+            raise
+        ws.artifacts_dir.mkdir(exist_ok=True)
+        return ws
+
+    @property
+    def artifacts_dir(self) -> Path:
+        """Folder beside the DuckDB file for models, exports and run outputs (``<stem>.artifacts``)."""
+        return self.path.with_name(self.path.stem + ".artifacts")
+
+    def close(self) -> None:
+        """Checkpoint (fold the WAL into the file) and close the connection."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._con.execute("CHECKPOINT")
+        except duckdb.Error:
+            pass  # a failed checkpoint leaves the WAL, which DuckDB replays on the next open
+        self._con.close()
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- access --------------------------------------------------------------------------------------------
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """A new cursor for reads, safe to use from one other thread. Close it when done."""
+        return self._con.cursor()
+
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """Run writes atomically: yields a cursor inside BEGIN; COMMIT on success, ROLLBACK on any exception."""
+        with self._write_lock:
+            cur = self._con.cursor()
+            cur.execute("BEGIN TRANSACTION")
+            try:
+                yield cur
+            except BaseException:
+                cur.execute("ROLLBACK")
+                cur.close()
+                raise
+            cur.execute("COMMIT")
+            cur.close()
+
+    def query(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        """Run a read query on a fresh cursor and fetch every row."""
+        cur = self._con.cursor()
+        try:
+            return cur.execute(sql, params).fetchall()
+        finally:
+            cur.close()
+
+    def query_dicts(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Like ``query`` but each row is a dict keyed by column name."""
+        cur = self._con.cursor()
+        try:
+            res = cur.execute(sql, params)
+            names = [d[0] for d in res.description]
+            return [dict(zip(names, row, strict=True)) for row in res.fetchall()]
+        finally:
+            cur.close()
+
+    def scalar(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> Any:
+        """First column of the first row, or None."""
+        rows = self.query(sql, params)
+        return rows[0][0] if rows else None
+
+    def interrupt(self) -> None:
+        """Interrupt the statement running on the main connection (used to cancel long queries)."""
+        self._con.interrupt()
+
+    # -- schema and settings -------------------------------------------------------------------------------
+
+    def schema_version(self) -> int:
+        """The schema version this workspace is at."""
+        return int(self.scalar("SELECT max(version) FROM schema_migrations"))
+
+    @staticmethod
+    def code_schema_version() -> int:
+        """The schema version this code writes."""
+        return latest_version()
+
+    def get_setting(self, key: str, default: Any = None) -> Any:
+        """A workspace setting (JSON value), or ``default``."""
+        row = self.query("SELECT value FROM settings WHERE key = ?", [key])
+        return json.loads(row[0][0]) if row else default
+
+    def set_setting(self, key: str, value: Any) -> None:
+        """Store a workspace setting as JSON."""
+        with self.transaction() as cur:
+            cur.execute(
+                "INSERT OR REPLACE INTO settings (key, value, updated_at) VALUES (?, ?, now())",
+                [key, json.dumps(value)],
+            )
+
+    def table_exists(self, name: str) -> bool:
+        """Whether a table (or view) with this name exists in the main schema."""
+        return bool(
+            self.scalar(
+                "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'main' AND table_name = ?",
+                [name],
+            )
+        )

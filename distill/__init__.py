@@ -1,0 +1,1 @@
+"""The ``distill`` command line: a thin shell over ``curation``, ``train`` and ``studio``."""
