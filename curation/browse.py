@@ -71,6 +71,9 @@ class RecordFilter:
         return " ".join(parts) or "all records"
 
 
+ALL_RECORDS = RecordFilter()
+
+
 @dataclass(frozen=True)
 class RecordRow:
     """One line of the records list; ``key`` is its position in the chosen order (for keyset paging)."""
@@ -151,7 +154,7 @@ def _run(ws: Workspace, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
         cur.close()
 
 
-def count_records(ws: Workspace, filt: RecordFilter = RecordFilter()) -> int:
+def count_records(ws: Workspace, filt: RecordFilter = ALL_RECORDS) -> int:
     """How many records match ``filt``."""
     where, params = filter_sql(ws, filt)
     return int(_run(ws, f"SELECT count(*) FROM ({BASE_SQL}) b WHERE {where}", params)[0][0])
@@ -159,7 +162,7 @@ def count_records(ws: Workspace, filt: RecordFilter = RecordFilter()) -> int:
 
 def fetch_page(
     ws: Workspace,
-    filt: RecordFilter = RecordFilter(),
+    filt: RecordFilter = ALL_RECORDS,
     order: str = "import",
     *,
     after: tuple[Any, ...] | None = None,

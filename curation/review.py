@@ -19,7 +19,7 @@ from typing import Any
 
 import duckdb
 
-from curation.browse import BASE_SQL, RecordFilter, filter_sql
+from curation.browse import ALL_RECORDS, BASE_SQL, RecordFilter, filter_sql
 from curation.errors import UserError
 from curation.workspace import Workspace
 
@@ -179,7 +179,9 @@ def bulk_relabel(ws: Workspace, filt: RecordFilter, new_slice: str, *, reviewer:
     return _bulk(ws, filt, "relabel", new_slice=new_slice.strip(), reviewer=reviewer)
 
 
-def bulk_queue(ws: Workspace, filt: RecordFilter, reason: str | None = None, *, reviewer: str | None = None) -> Decision:
+def bulk_queue(
+    ws: Workspace, filt: RecordFilter, reason: str | None = None, *, reviewer: str | None = None
+) -> Decision:
     """Mark every record matching ``filt`` as needing review."""
     return _bulk(ws, filt, "queue", reason=reason, reviewer=reviewer)
 
@@ -243,7 +245,7 @@ class SliceProgress:
         return self.total - self.reviewed
 
 
-def progress_by_slice(ws: Workspace, filt: RecordFilter = RecordFilter()) -> list[SliceProgress]:
+def progress_by_slice(ws: Workspace, filt: RecordFilter = ALL_RECORDS) -> list[SliceProgress]:
     """Reviewed / remaining per slice among the records matching ``filt`` (largest slices first)."""
     where, params = filter_sql(ws, filt)
     rows = ws.query(

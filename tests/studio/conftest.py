@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,16 +18,24 @@ def make_rows(n: int, start: int = 0) -> list[dict]:
     """``n`` support-ticket-like records over three slices, with token logprobs of varying confidence."""
     rows = []
     for i in range(start, start + n):
-        answer = {"intent": ["refund", "reset", "track"][i % 3], "urgency": "low" if i % 2 else "high", "summary": f"t{i}"}
+        intent = ["refund", "reset", "track"][i % 3]
+        answer = {"intent": intent, "urgency": "low" if i % 2 else "high", "summary": f"t{i}"}
         text = json.dumps(answer)
         lp = -0.05 - (i % 10) * 0.2
         tokens = [
-            {"token": tok, "logprob": lp if k != 1 else lp * 3, "top_logprobs": [{"token": tok, "logprob": lp}, {"token": "x", "logprob": -4.0}]}
+            {
+                "token": tok,
+                "logprob": lp if k != 1 else lp * 3,
+                "top_logprobs": [{"token": tok, "logprob": lp}, {"token": "x", "logprob": -4.0}],
+            }
             for k, tok in enumerate(text.split(" "))
         ]
         rows.append(
             {
-                "messages": [{"role": "system", "content": "Triage."}, {"role": "user", "content": f"ticket number {i}: help"}],
+                "messages": [
+                    {"role": "system", "content": "Triage."},
+                    {"role": "user", "content": f"ticket number {i}: help"},
+                ],
                 "response": text,
                 "response_logprobs": tokens,
                 "slice": SLICES[i % 3],
@@ -64,7 +71,3 @@ def ws(ws_path: Path) -> Iterator[Workspace]:
     w = Workspace.open(ws_path)
     yield w
     w.close()
-
-
-def confidence_of(i: int) -> float:
-    return math.exp(-0.05 - (i % 10) * 0.2)

@@ -81,7 +81,11 @@ def test_where_guard_rejects(ws, clause: str, expected: str) -> None:
 
 
 def test_where_guard_rejects_writes(ws) -> None:
-    for clause in ("1=1); DELETE FROM records; SELECT (1", "1=1); ATTACH 'x.db' AS x; SELECT (1", "1=1); COPY records TO 'x.csv'; SELECT (1"):
+    for clause in (
+        "1=1); DELETE FROM records; SELECT (1",
+        "1=1); ATTACH 'x.db' AS x; SELECT (1",
+        "1=1); COPY records TO 'x.csv'; SELECT (1",
+    ):
         with pytest.raises(UserError):
             count_records(ws, RecordFilter(where=clause))
     assert count_records(ws) == 60
