@@ -146,7 +146,7 @@ def cmd_batches(args: argparse.Namespace) -> int:
                 r["started_at"],
             ]
             for r in rows
-        ],  # fmt: skip
+        ],
     )
     return 0
 

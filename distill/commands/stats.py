@@ -37,7 +37,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
             [
                 [s["slice"], s["records"], f"{s['share'] * 100:.1f}%", s["with_response"], s["mean_logprob"]]
                 for s in st.slices
-            ],  # fmt: skip
+            ],
             title="Slices",
         )
         print()
@@ -56,7 +56,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
                     b["n_quarantined"],
                 ]
                 for b in st.batches
-            ],  # fmt: skip
+            ],
             title="Import batches",
         )
         print()
