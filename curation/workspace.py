@@ -61,6 +61,7 @@ class Workspace:
             raise UserError(f"cannot open workspace {p}: {msg.splitlines()[0]}") from None
         except duckdb.Error as exc:
             raise UserError(f"{p} is not a DuckDB workspace: {str(exc).splitlines()[0]}") from None
+        con.execute("SET TimeZone = 'UTC'")  # timestamps are stored as UTC wall time
         ws = cls(p, con)
         try:
             migrate(con)

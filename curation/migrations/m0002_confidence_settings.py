@@ -8,6 +8,7 @@ VERSION = 2
 DESCRIPTION = "teacher confidence columns, settings"
 
 # Shared with the importer so new and migrated rows get the same numbers.
+LOGPROB_LIST_SQL = "CAST(json_extract(response_logprobs, '$[*].logprob') AS DOUBLE[])"
 MEAN_LOGPROB_SQL = "list_avg(CAST(json_extract(response_logprobs, '$[*].logprob') AS DOUBLE[]))"
 MIN_LOGPROB_SQL = "list_min(CAST(json_extract(response_logprobs, '$[*].logprob') AS DOUBLE[]))"
 

@@ -1,0 +1,60 @@
+"""Import batches: listing and undo."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from curation.errors import UserError
+from curation.workspace import Workspace
+
+
+def list_batches(ws: Workspace, include_undone: bool = True) -> list[dict[str, Any]]:
+    """Every import batch, newest first, with its counts."""
+    where = "" if include_undone else "WHERE status = 'done'"
+    return ws.query_dicts(
+        f"""SELECT batch_id, source_file, format, status, started_at, finished_at, n_lines, n_imported,
+            n_duplicates, n_quarantined, CAST(warnings AS VARCHAR) AS warnings, CAST(options AS VARCHAR) AS options
+        FROM import_batches {where} ORDER BY batch_id DESC"""
+    )
+
+
+def _referencing_tables(ws: Workspace) -> list[str]:
+    rows = ws.query(
+        """SELECT DISTINCT table_name FROM information_schema.columns
+        WHERE table_schema = 'main' AND column_name = 'record_id' AND table_name <> 'records'
+          AND table_name IN (SELECT table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE')"""
+    )
+    return sorted(r[0] for r in rows)
+
+
+def undo_import(ws: Workspace, batch_id: int, *, force: bool = False) -> int:
+    """Remove a batch's records and quarantine entries; return how many records were removed.
+
+    Refuses when the records are part of a dataset version (immutable), and, unless ``force``, when other work
+    (reviews, teacher outputs, splits...) refers to them; with ``force`` that work is removed too.
+    """
+    row = ws.query("SELECT status FROM import_batches WHERE batch_id = ?", [batch_id])
+    if not row:
+        raise UserError(f"no import batch {batch_id} (see `distill batches`)")
+    if row[0][0] == "undone":
+        raise UserError(f"batch {batch_id} was already undone")
+    in_batch = "SELECT record_id FROM records WHERE batch_id = ?"
+    used: dict[str, int] = {}
+    for table in _referencing_tables(ws):
+        n = ws.scalar(f'SELECT count(*) FROM "{table}" WHERE record_id IN ({in_batch})', [batch_id])
+        if n:
+            used[table] = int(n)
+    frozen = {t: n for t, n in used.items() if t.startswith("dataset")}
+    if frozen:
+        t, n = next(iter(frozen.items()))
+        raise UserError(f"batch {batch_id} cannot be undone: {n} of its records are in dataset versions ({t})")
+    if used and not force:
+        what = ", ".join(f"{n} in {t}" for t, n in used.items())
+        raise UserError(f"batch {batch_id} has work attached ({what}); pass --force to remove it as well")
+    with ws.transaction() as cur:
+        for table in used:
+            cur.execute(f'DELETE FROM "{table}" WHERE record_id IN ({in_batch})', [batch_id])
+        removed = cur.execute("DELETE FROM records WHERE batch_id = ?", [batch_id]).fetchall()[0][0]
+        cur.execute("DELETE FROM quarantine WHERE batch_id = ?", [batch_id])
+        cur.execute("UPDATE import_batches SET status = 'undone' WHERE batch_id = ?", [batch_id])
+    return int(removed)

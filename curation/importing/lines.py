@@ -1,0 +1,111 @@
+"""Reading JSON-lines files as numbered lines, in bounded chunks, for the careful import path.
+
+The file is split on newlines with numpy (no Python loop per line) and handed to DuckDB as an Arrow table
+of (line_no, raw bytes), so invalid UTF-8, BOMs, Python reprs and huge lines can each be named by line.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from curation.importing.detect import open_binary
+from curation.progress import check_cancel
+
+CHUNK_BYTES = 32 * 1024 * 1024
+
+# Classify each staged line: decode, strip a BOM and a trailing CR, then say what (if anything) is wrong with it.
+CLASSIFY_SQL = """
+SELECT line_no, nbytes, txt, had_bom,
+    CASE
+        WHEN nbytes > {max_bytes} THEN 'line is ' || round(nbytes / 1048576, 1) || ' MB, over the {max_mb} MB limit'
+        WHEN txt IS NULL THEN 'not valid UTF-8 text'
+        WHEN trim(txt) = '' THEN 'blank'
+        WHEN NOT json_valid(txt) THEN CASE
+            WHEN regexp_matches(txt, '^\\s*[\\[{{]\\s*''') OR regexp_matches(txt, ':\\s*(True|False|None)\\b')
+                THEN 'not JSON: looks like a Python dict repr (single quotes, True/None); write it with json.dumps'
+            ELSE 'not valid JSON' END
+        WHEN json_type(txt) <> 'OBJECT' THEN 'expected a JSON object, got ' || json_type(txt)
+    END AS line_err
+FROM (
+    SELECT line_no, nbytes, had_bom,
+        CASE WHEN nbytes > {max_bytes} THEN NULL ELSE rtrim(CASE WHEN had_bom THEN substr(t, 2) ELSE t END, chr(13)) END
+            AS txt
+    FROM (
+        SELECT line_no, octet_length(raw) AS nbytes, t, starts_with(coalesce(t, ''), chr(65279)) AS had_bom
+        FROM (SELECT line_no, raw, try(decode(raw)) AS t FROM {source})
+    )
+)
+"""
+
+
+def raw_preview_sql(raw: str, txt: str) -> str:
+    """The first 2,000 characters of a line for quarantine: the text, or an escaped form of undecodable bytes."""
+    return f"left(coalesce({txt}, CAST({raw}[1:2000] AS VARCHAR)), 2000)"
+
+
+def iter_line_chunks(
+    path: Path, cancel: threading.Event | None = None, chunk_bytes: int = CHUNK_BYTES
+) -> Iterator[tuple[pa.Table, int]]:
+    """Yield (Arrow table of line_no + raw, bytes consumed so far) for each chunk of whole lines."""
+    next_line = 1
+    consumed = 0
+    carry = b""
+    with open_binary(path) as f:
+        while True:
+            check_cancel(cancel)
+            chunk = f.read(chunk_bytes)
+            data = carry + chunk if carry else chunk
+            if chunk:
+                cut = data.rfind(b"\n")
+                if cut < 0:  # one line longer than the chunk: keep reading
+                    carry = data
+                    continue
+                carry, data = data[cut + 1 :], data[:cut]
+            else:
+                carry = b""
+                if not data:
+                    break
+            consumed += len(data) + (1 if chunk else 0)
+            table = _lines_table(data, next_line)
+            next_line += table.num_rows
+            yield table, consumed
+            if not chunk:
+                break
+
+
+def _lines_table(data: bytes, first_line: int) -> pa.Table:
+    buf = np.frombuffer(data, np.uint8)
+    nl = np.flatnonzero(buf == 10)
+    n = len(nl) + 1
+    # Offsets into data: line i spans [start_i, end_i); we drop the "\n" by building (start, end) pairs via take.
+    starts = np.empty(n, np.int64)
+    starts[0] = 0
+    starts[1:] = nl + 1
+    ends = np.empty(n, np.int64)
+    ends[:-1] = nl
+    ends[-1] = len(data)
+    # Binary array whose offsets skip the newline bytes: lengths = ends - starts, data compacted by removing "\n".
+    keep = np.ones(len(buf), bool)
+    keep[nl] = False
+    compact = buf[keep]
+    offsets = np.zeros(n + 1, np.int64)
+    np.cumsum(ends - starts, out=offsets[1:])
+    raw = pa.LargeBinaryArray.from_buffers(pa.large_binary(), n, [None, pa.py_buffer(offsets), pa.py_buffer(compact)])
+    line_no = pa.array(np.arange(first_line, first_line + n, dtype=np.int64))
+    return pa.table({"line_no": line_no, "raw": raw})
+
+
+def count_lines(path: Path) -> int:
+    """Number of lines (a final line without a newline counts; a trailing newline does not add one)."""
+    n = 0
+    last = b"\n"
+    with open_binary(path) as f:
+        while chunk := f.read(CHUNK_BYTES):
+            n += chunk.count(b"\n")
+            last = chunk[-1:]
+    return n + (0 if last == b"\n" else 1)

@@ -1,0 +1,239 @@
+"""``import_file``: bring one file into the workspace as an import batch, in one transaction.
+
+Clean JSON-lines files take the fast path (one DuckDB ``read_json`` pass, committed only if every line became
+a record). Anything else (bad lines, blank lines, re-imports, Batch joins) takes the careful path: numbered
+lines in bounded chunks, each bad line quarantined with its line number and reason, good lines imported.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from curation.errors import Cancelled, UserError
+from curation.importing import sql as S
+from curation.importing.detect import FORMATS, Detection, detect_format
+from curation.importing.lines import count_lines
+from curation.migrations.m0002_confidence_settings import LOGPROB_LIST_SQL
+from curation.progress import ProgressFn, report
+from curation.records import CONTENT_HASH_SQL, finish_batch, new_batch
+from curation.workspace import Workspace
+
+MAX_LINE_MB = 8
+RECORD_INSERT_COLUMNS = (
+    "batch_id, source_file, source_line, messages, prompt, response, response_logprobs, teacher_model, "
+    "finish_reason, slice, reference, metadata, request_params, prompt_tokens, completion_tokens, latency_ms, "
+    "logged_at, content_hash, mean_logprob, min_logprob"
+)
+
+
+@dataclass
+class ImportResult:
+    """What one import did."""
+
+    batch_id: int | None
+    source_file: str
+    format: str
+    n_lines: int = 0
+    n_imported: int = 0
+    n_duplicates: int = 0
+    n_quarantined: int = 0
+    warnings: list[str] = field(default_factory=list)
+    quarantine_sample: list[dict[str, Any]] = field(default_factory=list)
+    options: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+@dataclass
+class ImportPlan:
+    path: Path
+    fmt: str
+    slice_field: str | None
+    reference_field: str | None
+    mapping: dict[str, str]
+    batch_input: Path | None
+    system_prompt: str | None
+    max_line_bytes: int
+
+    def options(self) -> dict[str, Any]:
+        return {
+            "slice_field": self.slice_field,
+            "reference_field": self.reference_field,
+            "mapping": self.mapping or None,
+            "batch_input": str(self.batch_input) if self.batch_input else None,
+        }
+
+
+class _FallBack(Exception):
+    """The fast path saw something it can't account for line by line; redo carefully."""
+
+
+def import_file(
+    ws: Workspace,
+    path: str | Path,
+    *,
+    fmt: str | None = None,
+    slice_field: str | None = None,
+    reference_field: str | None = None,
+    mapping: dict[str, str] | None = None,
+    batch_input: str | Path | None = None,
+    system_prompt: str | None = None,
+    max_line_mb: float = MAX_LINE_MB,
+    progress: ProgressFn | None = None,
+    cancel: threading.Event | None = None,
+) -> ImportResult:
+    """Import ``path`` as one batch. Bad lines go to quarantine; raises UserError only for unusable requests."""
+    started = time.monotonic()
+    p = Path(path).resolve()
+    det = detect_format(p)
+    if fmt is not None and fmt not in FORMATS:
+        raise UserError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    plan = ImportPlan(
+        path=p,
+        fmt=fmt or det.format,
+        slice_field=slice_field or det.slice_field,
+        reference_field=reference_field or det.reference_field,
+        mapping={**(det.mapping or {}), **(mapping or {})},
+        batch_input=Path(batch_input).resolve() if batch_input else det.batch_input,
+        system_prompt=system_prompt,
+        max_line_bytes=int(max_line_mb * 1024 * 1024),
+    )
+    if plan.batch_input is not None and not plan.batch_input.exists():
+        raise UserError(f"batch input file {plan.batch_input} does not exist")
+    result = _run(ws, plan, det, progress, cancel)
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def _run(ws: Workspace, plan: ImportPlan, det: Detection, progress: ProgressFn | None, cancel: threading.Event | None):
+    if det.problem:
+        return _whole_file_problem(ws, plan, det.problem)
+    if plan.fmt in ("log", "finetune"):
+        try:
+            return _fast(ws, plan, progress, cancel)
+        except _FallBack:
+            pass
+    from curation.importing.careful import import_careful, import_table_file
+
+    if plan.fmt in ("csv", "parquet"):
+        return import_table_file(ws, plan, progress, cancel)
+    return import_careful(ws, plan, progress, cancel)
+
+
+def _whole_file_problem(ws: Workspace, plan: ImportPlan, problem: str) -> ImportResult:
+    with ws.transaction() as cur:
+        batch_id = new_batch(cur, str(plan.path), plan.fmt, plan.options())
+        cur.execute(
+            "INSERT INTO quarantine (batch_id, source_file, line_no, field, reason, raw, raw_bytes) "
+            "VALUES (?, ?, 0, NULL, ?, NULL, ?)",
+            [batch_id, str(plan.path), problem, plan.path.stat().st_size],
+        )
+        finish_batch(cur, batch_id, n_lines=0, n_imported=0, n_duplicates=0, n_quarantined=1)
+    return ImportResult(
+        batch_id, str(plan.path), plan.fmt, n_quarantined=1,
+        quarantine_sample=[{"line_no": 0, "field": None, "reason": problem}], options=plan.options(),
+    )  # fmt: skip
+
+
+def transform_for(plan: ImportPlan, columns: tuple[str, ...]) -> str:
+    if plan.fmt in ("log", "batch", "batch_input"):
+        return S.log_transform(columns, plan.slice_field, plan.reference_field, plan.fmt != "batch_input")
+    if plan.fmt == "finetune":
+        return S.finetune_transform(columns, plan.slice_field, plan.reference_field)
+    raise AssertionError(plan.fmt)
+
+
+def keys_for(plan: ImportPlan) -> tuple[str, ...]:
+    base = S.FINETUNE_KEYS if plan.fmt == "finetune" else S.LOG_KEYS
+    return S.top_level_keys(base, plan.slice_field, plan.reference_field)
+
+
+def insert_records_sql(parsed: str, batch_id: int, source: str) -> str:
+    """INSERT of the good rows of ``parsed``, skipping content already imported by an earlier batch.
+
+    Duplicates inside one file are kept (production traffic repeats; exact dedupe is a curation step), so the
+    fast and the careful path agree whatever the chunking.
+    """
+    h = CONTENT_HASH_SQL.format(m="messages", r="response", md="metadata")
+    return f"""
+    INSERT INTO records ({RECORD_INSERT_COLUMNS})
+    SELECT {batch_id}, {S.sql_str(source)}, line_no, messages, prompt, response, response_logprobs, teacher_model,
+        finish_reason, slice, reference, metadata, request_params, prompt_tokens, completion_tokens, latency_ms,
+        logged_at, h, list_avg(lps), list_min(lps)
+    FROM (SELECT *, {h} AS h, {LOGPROB_LIST_SQL} AS lps FROM ({parsed}) WHERE err_reason IS NULL)
+    WHERE h NOT IN (SELECT content_hash FROM records WHERE batch_id <> {batch_id})
+    """
+
+
+class _Watch:
+    """Poll a running statement's progress for the caller, and interrupt it when cancel is set."""
+
+    def __init__(self, cur: duckdb.DuckDBPyConnection, progress: ProgressFn | None, cancel: threading.Event | None):
+        self.cur, self.progress, self.cancel = cur, progress, cancel
+        self.stop = threading.Event()
+        self.cancelled = False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self.stop.wait(0.2):
+            if self.cancel is not None and self.cancel.is_set():
+                self.cancelled = True
+                self.cur.interrupt()
+                return
+            if self.progress is not None:
+                pct = self.cur.query_progress()
+                if pct >= 0:
+                    try:
+                        report(self.progress, None, "importing", pct, 100.0)
+                    except Exception:  # progress consumers must never break the import
+                        pass
+
+    def __enter__(self) -> _Watch:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join()
+
+
+def _fast(ws: Workspace, plan: ImportPlan, progress: ProgressFn | None, cancel: threading.Event | None) -> ImportResult:
+    keys = keys_for(plan)
+    columns = ", ".join(f"{S.sql_str(k)}: 'JSON'" for k in keys)
+    src = (
+        f"SELECT row_number() OVER () AS line_no, * FROM read_json({S.sql_str(str(plan.path))}, "
+        f"format='newline_delimited', records=true, columns={{{columns}}}, "
+        f"maximum_object_size={plan.max_line_bytes})"
+    )
+    parsed = f"WITH src AS ({src}) {transform_for(plan, ('line_no', *keys))}"
+    report(progress, cancel, "importing", 0, 100.0, plan.path.name)
+    with ThreadPoolExecutor(1) as pool:
+        n_lines_future = pool.submit(count_lines, plan.path)
+        try:
+            with ws.transaction() as cur:
+                batch_id = new_batch(cur, str(plan.path), plan.fmt, plan.options())
+                watch = _Watch(cur, progress, cancel)
+                try:
+                    with watch:
+                        inserted = cur.execute(insert_records_sql(parsed, batch_id, str(plan.path))).fetchall()[0][0]
+                except duckdb.InterruptException:
+                    raise Cancelled() from None
+                except duckdb.Error:
+                    raise _FallBack() from None
+                if watch.cancelled:
+                    raise Cancelled()
+                n_lines = n_lines_future.result()
+                if inserted != n_lines or n_lines == 0:
+                    raise _FallBack()
+                finish_batch(cur, batch_id, n_lines=n_lines, n_imported=inserted, n_duplicates=0, n_quarantined=0)
+        finally:
+            n_lines_future.cancel()
+    report(progress, None, "importing", 100.0, 100.0, plan.path.name)
+    return ImportResult(batch_id, str(plan.path), plan.fmt, n_lines=n_lines, n_imported=inserted,
+                        options=plan.options())  # fmt: skip

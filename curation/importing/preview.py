@@ -1,0 +1,67 @@
+"""Preview an import: run the real importer on the first lines into a scratch workspace and show the result."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from curation.importing.detect import detect_format, open_binary
+from curation.importing.load import import_file
+from curation.importing.sql import sql_str
+from curation.workspace import Workspace
+
+
+def _head(path: Path, dest: Path, limit: int, fmt: str) -> Path:
+    if fmt == "parquet":
+        out = dest / "head.parquet"
+        con = duckdb.connect()
+        try:
+            con.execute(f"COPY (SELECT * FROM read_parquet({sql_str(str(path))}) LIMIT {limit}) TO {sql_str(str(out))}")
+        finally:
+            con.close()
+        return out
+    out = dest / (path.name.removesuffix(".gz") if path.name.endswith(".gz") else path.name)
+    keep = limit + (1 if fmt == "csv" else 0)
+    with open_binary(path) as src, open(out, "wb") as dst:
+        for i, line in enumerate(src):
+            if i >= keep:
+                break
+            dst.write(line)
+    return out
+
+
+def preview(
+    path: str | Path,
+    *,
+    fmt: str | None = None,
+    slice_field: str | None = None,
+    mapping: dict[str, str] | None = None,
+    batch_input: str | Path | None = None,
+    limit: int = 20,
+) -> list[dict[str, Any]]:
+    """The first ``limit`` lines as they would import: line_no, prompt, response, slice, reference, error."""
+    p = Path(path)
+    det = detect_format(p)
+    fmt = fmt or det.format
+    tmp = Path(tempfile.mkdtemp(prefix="distill-preview-"))
+    try:
+        head = _head(p, tmp, limit, fmt)
+        with Workspace.open(tmp / "preview.duckdb") as ws:
+            import_file(
+                ws, head, fmt=fmt, slice_field=slice_field or det.slice_field, mapping=mapping,
+                batch_input=batch_input or det.batch_input,
+            )  # fmt: skip
+            rows = ws.query_dicts(
+                """SELECT source_line AS line_no, prompt, response, slice, reference, NULL AS error FROM records
+                UNION ALL SELECT line_no, NULL, NULL, NULL, NULL, coalesce(field || ': ', '') || reason
+                FROM quarantine WHERE source_file = ?
+                ORDER BY line_no LIMIT ?""",
+                [str(head.resolve()), limit],
+            )
+        return rows
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -1,0 +1,249 @@
+"""SQL that turns parsed lines into record columns, one transform per format.
+
+Every transform reads a relation ``src`` with ``line_no`` and the format's top-level fields (JSON typed),
+and yields the columns in ``PARSED_COLUMNS``: a record when ``err_reason`` is NULL, a quarantine entry otherwise.
+Doing this in SQL keeps imports vectorised: DuckDB parses each line once and checks every field in bulk.
+"""
+
+from __future__ import annotations
+
+import re
+
+PARSED_COLUMNS = (
+    "line_no", "err_field", "err_reason", "messages", "prompt", "response", "response_logprobs", "teacher_model",
+    "finish_reason", "slice", "reference", "metadata", "request_params", "prompt_tokens", "completion_tokens",
+    "latency_ms", "logged_at",
+)  # fmt: skip
+
+# Top-level fields read from each JSON-lines format (all typed JSON so any value parses; the transform checks types).
+LOG_KEYS = ("request", "response", "metadata", "timestamp", "started_at", "created_at", "latency_ms", "reference")
+FINETUNE_KEYS = ("messages", "metadata", "reference")
+
+_SAFE_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def quote_ident(name: str) -> str:
+    """A SQL identifier, quoted."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def sql_str(value: str) -> str:
+    """A SQL string literal."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def json_path(parts: list[str]) -> str:
+    """A JSONPath for nested keys, quoting keys that are not plain identifiers."""
+    out = "$"
+    for p in parts:
+        out += "." + (p if _SAFE_KEY.match(p) else '"' + p.replace('"', '\\"') + '"')
+    return out
+
+
+def field_value_sql(path: str, columns: tuple[str, ...]) -> str:
+    """SQL for the string value at dotted ``path`` ("metadata.product_area") over top-level JSON columns.
+
+    Strings come out unquoted; numbers, booleans and objects as their JSON text; absent as NULL.
+    """
+    head, *rest = path.split(".")
+    if head not in columns:
+        return "NULL"
+    return f"json_extract_string({quote_ident(head)}, {sql_str(json_path(rest))})"
+
+
+def top_level_keys(keys: tuple[str, ...], *paths: str | None) -> tuple[str, ...]:
+    """``keys`` plus the first segment of each user path (so ``--slice-field tier`` reads top-level ``tier``)."""
+    extra = [p.split(".")[0] for p in paths if p]
+    return tuple(dict.fromkeys([*keys, *extra]))
+
+
+def _err(conditions: list[tuple[str, str, str]]) -> str:
+    """A CASE yielding 'field<US>reason' for the first failing condition, else NULL."""
+    whens = "\n".join(f"WHEN {cond} THEN {sql_str(field)} || chr(31) || {reason}" for cond, field, reason in conditions)
+    return f"CASE {whens} ELSE NULL END"
+
+
+def _jtype(expr: str) -> str:
+    return f"coalesce(json_type({expr}), 'NULL')"
+
+
+# The last user message's text. Most logs end with the user turn, so take the last message directly and only
+# search the list (a lambda per row, slower) when the conversation ends otherwise.
+PROMPT_FROM_MESSAGES = """(
+    CASE WHEN json_extract_string(messages, '$[#-1].role') = 'user' AND json_type(messages, '$[#-1].content') = 'VARCHAR'
+        THEN json_extract_string(messages, '$[#-1].content')
+    ELSE (
+        SELECT CASE json_type(m, '$.content')
+            WHEN 'VARCHAR' THEN json_extract_string(m, '$.content')
+            WHEN 'ARRAY' THEN array_to_string(json_extract_string(m, '$.content[*].text'), chr(10))
+            ELSE NULL END
+        FROM (SELECT coalesce(
+            list_filter(CAST(messages AS JSON[]), lambda x: json_extract_string(x, '$.role') = 'user')[-1],
+            CAST(messages AS JSON[])[-1]) AS m)
+    ) END
+)"""
+
+
+def _finish(inner: str, slice_sql: str, reference_sql: str) -> str:
+    """Common outer select: split the error, derive prompt, slice and reference."""
+    return f"""
+    SELECT line_no,
+        CASE WHEN err IS NOT NULL THEN split_part(err, chr(31), 1) END AS err_field,
+        CASE WHEN err IS NOT NULL THEN substr(err, strpos(err, chr(31)) + 1) END AS err_reason,
+        messages,
+        CASE WHEN err IS NULL THEN {PROMPT_FROM_MESSAGES} END AS prompt,
+        response, response_logprobs, teacher_model, finish_reason,
+        coalesce(nullif(trim({slice_sql}), ''), '(none)') AS slice,
+        {reference_sql} AS reference,
+        metadata, request_params, prompt_tokens, completion_tokens, latency_ms, logged_at
+    FROM ({inner})
+    """
+
+
+def _messages_checks(expr: str, field: str) -> list[tuple[str, str, str]]:
+    return [
+        (f"{expr} IS NULL", field, "'missing field'"),
+        (f"{_jtype(expr)} <> 'ARRAY'", field, f"'expected an array of messages, got ' || {_jtype(expr)}"),
+        (f"json_array_length({expr}) = 0", field, "'no messages'"),
+        (
+            f"len(json_extract({expr}, '$[*].role')) <> json_array_length({expr})",
+            field,
+            "'a message has no \"role\"'",
+        ),
+    ]
+
+
+def log_transform(
+    columns: tuple[str, ...], slice_field: str | None, reference_field: str | None, require_response: bool = True
+) -> str:
+    """Logging-proxy records ``{"request", "response", "metadata", timestamps, latency}``; also Batch joins.
+
+    With ``require_response=False`` (a Batch input file alone) a missing response makes a prompt-only record.
+    """
+    has_pre = "pre_err" in columns
+    checks: list[tuple[str, str, str]] = []
+    if has_pre:
+        checks.append(("pre_err IS NOT NULL", "custom_id", "pre_err"))
+    checks += [
+        ("request IS NULL", "request", "'missing field'"),
+        (f"{_jtype('request')} <> 'OBJECT'", "request", f"'expected an object, got ' || {_jtype('request')}"),
+        *_messages_checks("messages", "request.messages"),
+    ]
+    if require_response:
+        checks.append(("response IS NULL", "response", "'missing field'"))
+    checks += [
+        (
+            f"response IS NOT NULL AND {_jtype('response')} <> 'OBJECT'",
+            "response",
+            f"'expected an object, got ' || {_jtype('response')}",
+        ),
+        (
+            f"{_jtype('r[9]')} NOT IN ('NULL')",
+            "response.error",
+            "'the teacher call failed: ' || coalesce(json_extract_string(r[9], '$.message'), CAST(r[9] AS VARCHAR))",
+        ),
+        (
+            f"response IS NOT NULL AND ({_jtype('r[10]')} <> 'ARRAY' OR json_array_length(r[10]) = 0)",
+            "response.choices",
+            "'missing or empty'",
+        ),
+        (
+            f"response IS NOT NULL AND {_jtype('r[1]')} = 'NULL' AND {_jtype('r[7]')} = 'NULL'",
+            "response.choices[0].message.content",
+            "'missing'",
+        ),
+        (
+            f"{_jtype('r[1]')} NOT IN ('VARCHAR', 'NULL')",
+            "response.choices[0].message.content",
+            f"'expected a string, got ' || {_jtype('r[1]')}",
+        ),
+        (
+            f"metadata IS NOT NULL AND {_jtype('metadata')} NOT IN ('OBJECT', 'NULL')",
+            "metadata",
+            f"'expected an object, got ' || {_jtype('metadata')}",
+        ),
+    ]
+    time_cols = [c for c in ("timestamp", "started_at", "created_at") if c in columns]
+    ts = ", ".join(f"TRY_CAST(json_extract_string({c}, '$') AS TIMESTAMPTZ)" for c in time_cols)
+    logged_at = f"coalesce({ts + ', ' if ts else ''}to_timestamp(TRY_CAST(json_extract_string(r[8], '$') AS BIGINT)))"
+    latency = "TRY_CAST(json_extract_string(latency_ms, '$') AS DOUBLE)" if "latency_ms" in columns else "NULL"
+    inner = f"""
+    SELECT line_no, {_err(checks)} AS err,
+        messages,
+        CASE WHEN {_jtype("r[1]")} = 'VARCHAR' THEN json_extract_string(r[1], '$')
+             WHEN {_jtype("r[7]")} <> 'NULL' THEN CAST(r[7] AS VARCHAR) END AS response,
+        CASE WHEN {_jtype("r[2]")} = 'ARRAY' THEN r[2] END AS response_logprobs,
+        coalesce(json_extract_string(r[3], '$'), json_extract_string(request, '$.model')) AS teacher_model,
+        json_extract_string(r[4], '$') AS finish_reason,
+        CASE WHEN {_jtype("metadata")} = 'OBJECT' THEN metadata END AS metadata,
+        CASE WHEN {_jtype("request")} = 'OBJECT' THEN json_merge_patch(request, '{{"messages":null}}') END
+            AS request_params,
+        TRY_CAST(json_extract_string(r[5], '$') AS INTEGER) AS prompt_tokens,
+        TRY_CAST(json_extract_string(r[6], '$') AS INTEGER) AS completion_tokens,
+        {latency} AS latency_ms,
+        CAST({logged_at} AS TIMESTAMP) AS logged_at,
+        {", ".join(quote_ident(c) for c in columns if c not in ("line_no",))}
+    FROM (
+        SELECT *, json_extract(request, '$.messages') AS messages,
+            json_extract(response, ['$.choices[0].message.content', '$.choices[0].logprobs.content', '$.model',
+                '$.choices[0].finish_reason', '$.usage.prompt_tokens', '$.usage.completion_tokens',
+                '$.choices[0].message.tool_calls', '$.created', '$.error', '$.choices']) AS r
+        FROM src
+    )
+    """
+    return _finish(inner, _slice_sql(slice_field, columns), _reference_sql(reference_field, columns))
+
+
+def finetune_transform(columns: tuple[str, ...], slice_field: str | None, reference_field: str | None) -> str:
+    """Fine-tuning JSONL ``{"messages": [...]}``: the last assistant message is the teacher output."""
+    checks = [
+        *_messages_checks("all_messages", "messages"),
+        (
+            f"asst IS NOT NULL AND {_jtype('asst_msg')} <> 'OBJECT'",
+            "messages",
+            "'the assistant message is not an object'",
+        ),
+        (
+            "asst IS NOT NULL AND json_type(asst_msg, '$.content') NOT IN ('VARCHAR')",
+            "messages[-1].content",
+            "'the assistant message has no text content'",
+        ),
+        (
+            f"metadata IS NOT NULL AND {_jtype('metadata')} NOT IN ('OBJECT', 'NULL')",
+            "metadata",
+            f"'expected an object, got ' || {_jtype('metadata')}",
+        ),
+        ("asst = 1", "messages", "'the conversation starts with the assistant: no prompt'"),
+    ]
+    others = ", ".join(quote_ident(c) for c in columns if c not in ("line_no", "messages"))
+    inner = f"""
+    SELECT line_no, {_err(checks)} AS err,
+        CASE WHEN asst IS NULL THEN all_messages ELSE to_json(list_slice(msgs, 1, asst - 1)) END AS messages,
+        json_extract_string(asst_msg, '$.content') AS response,
+        CAST(NULL AS JSON) AS response_logprobs, NULL AS teacher_model, NULL AS finish_reason,
+        CASE WHEN {_jtype("metadata")} = 'OBJECT' THEN metadata END AS metadata,
+        CAST(NULL AS JSON) AS request_params, NULL::INTEGER AS prompt_tokens, NULL::INTEGER AS completion_tokens,
+        NULL::DOUBLE AS latency_ms, NULL::TIMESTAMP AS logged_at{", " + others if others else ""}
+    FROM (
+        SELECT *, msgs[asst] AS asst_msg FROM (
+            SELECT *, CASE WHEN list_position(list_reverse(roles), 'assistant') IS NOT NULL
+                THEN len(roles) - list_position(list_reverse(roles), 'assistant') + 1 END AS asst
+            FROM (
+                SELECT *, messages AS all_messages,
+                    CASE WHEN {_jtype("messages")} = 'ARRAY' THEN CAST(messages AS JSON[]) END AS msgs,
+                    CASE WHEN {_jtype("messages")} = 'ARRAY'
+                        THEN CAST(json_extract_string(messages, '$[*].role') AS VARCHAR[]) END AS roles
+                FROM src
+            )
+        )
+    )
+    """
+    return _finish(inner, _slice_sql(slice_field, columns), _reference_sql(reference_field, columns))
+
+
+def _slice_sql(slice_field: str | None, columns: tuple[str, ...]) -> str:
+    return field_value_sql(slice_field, columns) if slice_field else "NULL"
+
+
+def _reference_sql(reference_field: str | None, columns: tuple[str, ...]) -> str:
+    return field_value_sql(reference_field, columns) if reference_field else "NULL"

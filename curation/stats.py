@@ -1,0 +1,67 @@
+"""Workspace summaries: counts per slice, per batch, and the quarantine (for `distill stats` and the overview)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from curation.workspace import Workspace
+
+
+@dataclass
+class WorkspaceStats:
+    """A snapshot of what a workspace holds."""
+
+    path: str
+    schema_version: int
+    records: int
+    with_response: int
+    synthetic: int
+    slices: list[dict[str, Any]] = field(default_factory=list)
+    batches: list[dict[str, Any]] = field(default_factory=list)
+    quarantine_total: int = 0
+    quarantine_reasons: list[dict[str, Any]] = field(default_factory=list)
+    quarantine_sample: list[dict[str, Any]] = field(default_factory=list)
+
+
+def slice_counts(ws: Workspace) -> list[dict[str, Any]]:
+    """Per slice: records, share, how many have a teacher response, mean teacher confidence (mean token logprob)."""
+    return ws.query_dicts(
+        """SELECT slice, count(*) AS records, round(count(*) / sum(count(*)) OVER (), 4) AS share,
+            count(response) AS with_response, count(*) FILTER (origin = 'synthetic') AS synthetic,
+            round(avg(mean_logprob), 4) AS mean_logprob
+        FROM records GROUP BY slice ORDER BY records DESC, slice"""
+    )
+
+
+def workspace_stats(ws: Workspace, quarantine_sample: int = 10) -> WorkspaceStats:
+    """Everything `distill stats` prints."""
+    total, with_resp, synth = ws.query(
+        "SELECT count(*), count(response), count(*) FILTER (origin = 'synthetic') FROM records"
+    )[0]
+    batches = ws.query_dicts(
+        """SELECT b.batch_id, b.source_file, b.format, b.status, b.n_lines, b.n_imported, b.n_duplicates,
+            b.n_quarantined, b.started_at, (SELECT count(*) FROM records r WHERE r.batch_id = b.batch_id) AS records_now
+        FROM import_batches b ORDER BY b.batch_id"""
+    )
+    reasons = ws.query_dicts(
+        """SELECT coalesce(field || ': ', '') || reason AS reason, count(*) AS lines,
+            count(DISTINCT source_file) AS files
+        FROM quarantine GROUP BY 1 ORDER BY lines DESC, reason LIMIT 20"""
+    )
+    sample = ws.query_dicts(
+        f"""SELECT batch_id, source_file, line_no, field, reason, left(raw, 120) AS raw FROM quarantine
+        ORDER BY batch_id, source_file, line_no LIMIT {int(quarantine_sample)}"""
+    )
+    return WorkspaceStats(
+        path=str(ws.path),
+        schema_version=ws.schema_version(),
+        records=int(total),
+        with_response=int(with_resp),
+        synthetic=int(synth),
+        slices=slice_counts(ws),
+        batches=batches,
+        quarantine_total=int(ws.scalar("SELECT count(*) FROM quarantine")),
+        quarantine_reasons=reasons,
+        quarantine_sample=sample,
+    )

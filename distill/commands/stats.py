@@ -1,0 +1,71 @@
+"""`distill stats`: counts per slice and per batch, and the quarantine."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from curation.stats import workspace_stats
+from distill.common import add_json_flag, open_workspace
+from distill.output import print_json, print_table
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "stats",
+        parents=[common],
+        help="records per slice and batch, and the quarantine",
+        epilog="examples:\n  distill stats\n  distill stats -w shop.duckdb --json | jq .slices",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--bad-lines", type=int, default=10, metavar="N", help="quarantined lines to show (default 10)")
+    add_json_flag(p)
+    p.set_defaults(func=cmd_stats)
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    with open_workspace(args) as ws:
+        st = workspace_stats(ws, quarantine_sample=args.bad_lines)
+    if args.json:
+        print_json(st)
+        return 0
+    print(f"workspace {st.path} (schema v{st.schema_version})")
+    print(f"{st.records:,} records, {st.with_response:,} with a teacher response, {st.synthetic:,} synthetic\n")
+    if st.slices:
+        print_table(
+            ["slice", "records", "share", "with response", "mean logprob"],
+            [
+                [s["slice"], s["records"], f"{s['share'] * 100:.1f}%", s["with_response"], s["mean_logprob"]]
+                for s in st.slices
+            ],
+            title="Slices",
+        )
+        print()
+    if st.batches:
+        print_table(
+            ["batch", "status", "format", "file", "lines", "imported", "dupes", "quarantined"],
+            [
+                [
+                    b["batch_id"],
+                    b["status"],
+                    b["format"],
+                    Path(b["source_file"]).name,
+                    b["n_lines"],
+                    b["n_imported"],
+                    b["n_duplicates"],
+                    b["n_quarantined"],
+                ]
+                for b in st.batches
+            ],
+            title="Import batches",
+        )
+        print()
+    print(f"Quarantine: {st.quarantine_total:,} lines")
+    if st.quarantine_reasons:
+        print_table(["reason", "lines"], [[q["reason"], q["lines"]] for q in st.quarantine_reasons])
+        print()
+        for q in st.quarantine_sample:
+            field = f" {q['field']}:" if q["field"] else ""
+            raw = (q["raw"] or "").replace("\n", " ")
+            print(f"  {Path(q['source_file']).name}:{q['line_no']}:{field} {q['reason']}  | {raw[:80]}")
+    return 0
