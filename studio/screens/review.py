@@ -48,11 +48,11 @@ class BulkDone(Message):
 class ReviewScreen(Screen[None]):
     """Walk the records of a filter in an order and decide on each one."""
 
-    AUTO_FOCUS = None  # keys are decisions: nothing may swallow them until the user asks for the filter bar
+    AUTO_FOCUS = "#review-record"  # keys are decisions: no input may swallow them until the user asks (/)
 
     BINDINGS = [
-        Binding("n,down,j", "next", "Next", id="review.next"),
-        Binding("p,up,k", "prev", "Prev", id="review.prev"),
+        Binding("n,j", "next", "Next", id="review.next"),
+        Binding("p,k", "prev", "Prev", id="review.prev"),
         Binding("a", "accept", "Accept", id="review.accept"),
         Binding("r", "reject", "Reject", id="review.reject"),
         Binding("e", "edit", "Edit", id="review.edit"),
@@ -63,6 +63,7 @@ class ReviewScreen(Screen[None]):
         Binding("o", "cycle_order", "Order", id="review.order"),
         Binding("slash", "focus_filter", "Filter", show=False, id="review.filter"),
         Binding("escape", "focus_queue", "Back to queue", show=False, id="review.focus_queue"),
+        Binding("b", "back", "Back", show=False, id="review.back"),
         Binding("A", "bulk_accept", "Accept all", show=False, id="review.bulk_accept"),
         Binding("X", "bulk_reject", "Reject all", show=False, id="review.bulk_reject"),
         Binding("L", "bulk_relabel", "Relabel all", show=False, id="review.bulk_relabel"),
@@ -101,7 +102,6 @@ class ReviewScreen(Screen[None]):
         """Show the first record of the queue (at ``key`` or after it when given)."""
         rows = self._fetch(before=None, at_or_after=key)
         self._show(rows[0] if rows else None)
-        self.set_focus(None)
 
     def _fetch(
         self, *, after: tuple[Any, ...] | None = None, before: tuple[Any, ...] | None = None, at_or_after: Any = None
@@ -160,11 +160,17 @@ class ReviewScreen(Screen[None]):
         self.query_one("#f-text").focus()
 
     def action_focus_queue(self) -> None:
-        self.set_focus(None)
+        self.query_one("#review-record").focus()
 
     def on_filter_bar_changed(self, message: FilterBar.Changed) -> None:
         self.filter = message.filter
         self.restart()
+        self.action_focus_queue()
+
+    def action_back(self) -> None:
+        """Leave a review pushed from the records browser."""
+        if len(self.app.screen_stack) > 1:
+            self.dismiss(None)
 
     # -- single decisions ----------------------------------------------------------------------------------
 

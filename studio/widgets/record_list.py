@@ -64,6 +64,10 @@ class QueryFailed(Message):
 class RecordList(ScrollView, can_focus=True):
     """Records matching a filter, in an order; the cursor row is ``cursor``."""
 
+    DEFAULT_CSS = """
+    RecordList { overflow-x: hidden; }
+    """
+
     BINDINGS = [
         Binding("up,k", "cursor_up", "Up", show=False, id="records.up"),
         Binding("down,j", "cursor_down", "Down", show=False, id="records.down"),
@@ -217,12 +221,14 @@ class RecordList(ScrollView, can_focus=True):
         response = " ".join((row.response or "").split())
         mark = STATUS_MARK.get(row.status, "?") + ("✎" if row.edited else " ")
         head = f"{row.record_id:>9} "
+        text_width = max(10, width - 33)  # what the id, mark, slice and confidence columns leave
+        prompt_width = text_width * 3 // 5
         segs = [
             Segment(head, base + Style(dim=True)),
             Segment(mark + " ", base + STATUS_STYLE.get(row.status, Style())),
             Segment(f"{row.slice[:14]:<14} ", base + Style(color="cyan")),
             Segment(f"{conf} ", base),
-            Segment(prompt[:60].ljust(60) + " ", base),
+            Segment(prompt[: prompt_width - 1].ljust(prompt_width), base),
             Segment(response, base + Style(dim=True)),
         ]
         return Strip(segs).crop_extend(0, width, base)
@@ -244,7 +250,7 @@ class RecordList(ScrollView, can_focus=True):
         if self.total == 0:
             return
         self.cursor = max(0, min(index, self.total - 1))
-        top, height = int(self.scroll_offset.y), max(1, self.size.height)
+        top, height = int(self.scroll_offset.y), self._height()
         if self.cursor < top:
             self.scroll_to(y=self.cursor, animate=False, immediate=True)
         elif self.cursor >= top + height:
@@ -259,13 +265,16 @@ class RecordList(ScrollView, can_focus=True):
     def action_cursor_down(self) -> None:
         self.move_to(self.cursor + 1)
 
+    def _height(self) -> int:
+        return max(1, self.scrollable_content_region.height)
+
     def action_page_down(self) -> None:
-        height = max(1, self.size.height)
+        height = self._height()
         self.scroll_to(y=int(self.scroll_offset.y) + height, animate=False, immediate=True)
         self.move_to(self.cursor + height)
 
     def action_page_up(self) -> None:
-        height = max(1, self.size.height)
+        height = self._height()
         self.scroll_to(y=max(0, int(self.scroll_offset.y) - height), animate=False, immediate=True)
         self.move_to(self.cursor - height)
 
@@ -286,5 +295,5 @@ class RecordList(ScrollView, can_focus=True):
     def is_settled(self) -> bool:
         """Whether every visible row and the cursor row are loaded (used by tests and the benchmark)."""
         top = int(self.scroll_offset.y)
-        last = min(self.total, top + self.size.height)
+        last = min(self.total, top + self._height())
         return all(i in self._rows for i in range(top, last)) and (self.total == 0 or self.cursor in self._rows)
