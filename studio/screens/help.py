@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
@@ -22,7 +24,7 @@ def _binding_rows(table: Table, bindings: list[Binding | tuple], app_key_display
 class HelpScreen(ModalScreen[None]):
     """All bindings, grouped: global, screens, then each registered screen's own."""
 
-    BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close", id="help.close")]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q,question_mark", "dismiss", "Close", id="help.close")]
 
     def __init__(self, current: Screen | None = None) -> None:
         super().__init__()

@@ -6,10 +6,11 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
@@ -51,7 +52,7 @@ class ImportFinished(Message):
 class ImportScreen(Screen[None]):
     """Choose a file, check it, import it in the background."""
 
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+o", "check", "Check file", id="import.check"),
         Binding("ctrl+r", "start", "Import", id="import.start"),
         Binding("ctrl+c", "cancel_import", "Cancel import", id="import.cancel"),

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
@@ -29,7 +30,7 @@ class OverviewLoaded(Message):
 class OverviewScreen(Screen[None]):
     """What is in the workspace."""
 
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("r", "refresh", "Refresh", id="overview.refresh"),
         Binding("b", "focus_batches", "Batches", id="overview.batches"),
         Binding("x", "focus_quarantine", "Quarantine", id="overview.quarantine"),

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.message import Message
 from textual.screen import Screen
@@ -32,7 +33,7 @@ class RecordsScreen(Screen[None]):
 
     AUTO_FOCUS = "RecordList"
 
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash", "focus_filter", "Filter", id="records.filter"),
         Binding("o", "cycle_order", "Order", id="records.order"),
         Binding("escape", "focus_list", "List", show=False, id="records.focus_list"),

@@ -9,12 +9,12 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from rich.table import Table
 from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.message import Message
 from textual.screen import Screen
@@ -50,7 +50,7 @@ class ReviewScreen(Screen[None]):
 
     AUTO_FOCUS = "#review-record"  # keys are decisions: no input may swallow them until the user asks (/)
 
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("n,j", "next", "Next", id="review.next"),
         Binding("p,k", "prev", "Prev", id="review.prev"),
         Binding("a", "accept", "Accept", id="review.accept"),

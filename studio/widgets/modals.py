@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, TextArea
@@ -12,7 +14,7 @@ from textual.widgets import Button, Input, Label, TextArea
 class ConfirmModal(ModalScreen[bool]):
     """Yes / no. ``y`` or Enter confirms, ``n`` or Escape declines."""
 
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("y", "answer(True)", "Yes", id="confirm.yes"),
         Binding("n,escape", "answer(False)", "No", id="confirm.no"),
     ]
@@ -41,7 +43,7 @@ class ConfirmModal(ModalScreen[bool]):
 class PromptModal(ModalScreen[str | None]):
     """One line of text (a reject reason, a slice name). Enter submits, Escape cancels."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel", id="prompt.cancel")]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel", id="prompt.cancel")]
 
     def __init__(self, title: str, value: str = "", placeholder: str = "") -> None:
         super().__init__()
@@ -64,7 +66,7 @@ class PromptModal(ModalScreen[str | None]):
 class EditModal(ModalScreen[str | None]):
     """Edit a response in a text area. Ctrl+S saves, Escape cancels."""
 
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+s", "save", "Save", id="edit.save"),
         Binding("escape", "cancel", "Cancel", id="edit.cancel"),
     ]

@@ -9,12 +9,12 @@ for jumps; lines not loaded yet render as a placeholder until the page arrives.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from rich.segment import Segment
 from rich.style import Style
 from textual import work
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.geometry import Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
@@ -68,7 +68,7 @@ class RecordList(ScrollView, can_focus=True):
     RecordList { overflow-x: hidden; }
     """
 
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("up,k", "cursor_up", "Up", show=False, id="records.up"),
         Binding("down,j", "cursor_down", "Down", show=False, id="records.down"),
         Binding("pageup", "page_up", "Page up", show=False, id="records.page_up"),
