@@ -48,10 +48,15 @@ class PageLoaded(Message):
 
 @dataclass
 class CountLoaded(Message):
-    """The number of matching records for a (new) filter."""
+    """A (new) filter ran: how many records match, and the first page to show."""
 
-    generation: int
+    request: int
     total: int
+    filter: RecordFilter
+    order: str
+    start: int
+    rows: list[RecordRow]
+    keep_cursor: bool
 
 
 @dataclass
@@ -107,7 +112,8 @@ class RecordList(ScrollView, can_focus=True):
         self.total = 0
         self.cursor = 0
         self._rows: dict[int, RecordRow] = {}
-        self._generation = 0
+        self._generation = 0  # bumped when the list switches to a new result; stale pages are dropped
+        self._request = 0  # bumped on every reload; only the latest one's count is applied
         self._pending: set[int] = set()
         self._announced: int | None = None
 
@@ -117,39 +123,41 @@ class RecordList(ScrollView, can_focus=True):
         self.reload()
 
     def reload(self, filt: RecordFilter | None = None, order: str | None = None, *, keep_cursor: bool = False) -> None:
-        """Show records for ``filt`` in ``order`` (defaults: current); counting and the first page run in a thread."""
-        if filt is not None:
-            self.filter = filt
-        if order is not None:
-            self.order = order
-        self._generation += 1
-        self._rows.clear()
-        self._pending.clear()
-        self._announced = None
-        if not keep_cursor:
-            self.cursor = 0
-            self.scroll_to(y=0, animate=False, immediate=True)
-        self._count(self._generation, self.filter, max(0, int(self.scroll_offset.y) - MARGIN))
+        """Show records for ``filt`` in ``order`` (defaults: current). Counting and the first page run in a thread;
+        the list switches over only when they succeed, so a bad filter leaves the current result in place."""
+        self._request += 1
+        filt = self.filter if filt is None else filt
+        order = self.order if order is None else order
+        start = max(0, int(self.scroll_offset.y) - MARGIN) if keep_cursor else 0
+        self._count(self._request, filt, order, start, keep_cursor)
 
     @work(thread=True, exclusive=True, group="record-count", exit_on_error=False)
-    def _count(self, generation: int, filt: RecordFilter, start: int) -> None:
+    def _count(self, request: int, filt: RecordFilter, order: str, start: int, keep_cursor: bool) -> None:
         try:
             total = count_records(self.workspace, filt)
-            rows = fetch_page(self.workspace, filt, self.order, offset=start, limit=PAGE)
+            rows = fetch_page(self.workspace, filt, order, offset=start, limit=PAGE)
         except UserError as exc:
             self.post_message(QueryFailed(str(exc)))
             return
-        self.post_message(CountLoaded(generation, total))
-        self.post_message(PageLoaded(generation, start, rows))
+        self.post_message(CountLoaded(request, total, filt, order, start, rows, keep_cursor))
 
     def on_count_loaded(self, message: CountLoaded) -> None:
-        if message.generation != self._generation:
+        if message.request != self._request:
             return
-        self.total = message.total
-        self.cursor = min(self.cursor, max(0, self.total - 1))
+        self._generation += 1
+        self.filter, self.order, self.total = message.filter, message.order, message.total
+        self._rows = {message.start + i: row for i, row in enumerate(message.rows)}
+        self._pending.clear()
+        self._announced = None
         self.virtual_size = Size(self.size.width, self.total)
+        if message.keep_cursor:
+            self.cursor = min(self.cursor, max(0, self.total - 1))
+        else:
+            self.cursor = 0
+            self.scroll_to(y=0, animate=False, immediate=True)
         self.post_message(self.Counted(self.total, self.filter))
         self.refresh()
+        self._announce()
 
     def on_page_loaded(self, message: PageLoaded) -> None:
         if message.generation != self._generation:

@@ -135,11 +135,14 @@ class RecordView(VerticalScroll):
     RecordView > Static { width: 1fr; }
     """
 
+    shown_record_id: int | None = None
+
     def compose(self):  # type: ignore[no-untyped-def]
         yield Static("select a record", id="record-body")
 
     def show(self, detail: RecordDetail | None) -> None:
         """Display ``detail`` (None clears the pane)."""
+        self.shown_record_id = detail.record_id if detail is not None else None
         body = self.query_one("#record-body", Static)
         body.update(render_record(detail) if detail is not None else Text("no record", style="dim"))
         self.scroll_home(animate=False)

@@ -71,3 +71,15 @@ def ws(ws_path: Path) -> Iterator[Workspace]:
     w = Workspace.open(ws_path)
     yield w
     w.close()
+
+
+async def settle(pilot, rounds: int = 3) -> None:  # type: ignore[no-untyped-def]
+    """Let workers finish and their messages land (a few rounds: one worker's result can start another)."""
+    for _ in range(rounds):
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+
+
+def status_text(app, selector: str) -> str:  # type: ignore[no-untyped-def]
+    """The plain text of a Static on the active screen."""
+    return str(app.screen.query_one(selector).render())
