@@ -254,7 +254,7 @@ class ReviewScreen(Screen[None]):
             if rows:
                 self._show(rows[0])
                 return
-        self._show(self.current)
+        self.restart(self.current.key if self.current else None)
 
     # -- bulk ----------------------------------------------------------------------------------------------
 
