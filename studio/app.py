@@ -68,7 +68,7 @@ class DistillStudio(App[None]):
         for spec in self.screen_specs:
             self.add_mode(spec.key, partial(spec.factory, workspace))
             self.bind(spec.hotkey, f"switch_mode('{spec.key}')", description=spec.title, show=False)
-        self.sub_title = str(workspace.path)
+        self.sub_title = workspace.path.name
 
     def on_mount(self) -> None:
         self.switch_mode(self.start)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
+
 from curation.workspace import Workspace
 from studio.app import DistillStudio
 from studio.widgets.record_list import RecordList
 from tests.studio.conftest import build_workspace, settle, status_text
+
+pytestmark = pytest.mark.timeout(120)  # a hung worker fails the test instead of the whole run
 
 
 async def test_browse_page_and_jump(tmp_path) -> None:

@@ -11,6 +11,8 @@ from curation.workspace import Workspace
 from studio.app import DistillStudio
 from tests.studio.conftest import build_workspace, settle
 
+pytestmark = pytest.mark.timeout(120)  # a hung worker fails the test instead of the whole run
+
 
 def _review_app(ws: Workspace) -> DistillStudio:
     return DistillStudio(ws, start="review")
