@@ -78,8 +78,8 @@ PROMPT_FROM_MESSAGES = """(
             WHEN 'ARRAY' THEN array_to_string(json_extract_string(m, '$.content[*].text'), chr(10))
             ELSE NULL END
         FROM (SELECT coalesce(
-            list_filter(CAST(messages AS JSON[]), lambda x: json_extract_string(x, '$.role') = 'user')[-1],
-            CAST(messages AS JSON[])[-1]) AS m)
+            list_filter(TRY_CAST(messages AS JSON[]), lambda x: json_extract_string(x, '$.role') = 'user')[-1],
+            TRY_CAST(messages AS JSON[])[-1]) AS m)
     ) END
 )"""
 
