@@ -64,7 +64,16 @@ def _err(conditions: list[tuple[str, str, str]]) -> str:
 
 
 def _jtype(expr: str) -> str:
-    return f"coalesce(json_type({expr}), 'NULL')"
+    """The JSON type of a value from its first character.
+
+    Values from read_json and json_extract are minified, so this is exact, and it avoids json_type(), which
+    re-parses the whole value (the response with its token logprobs) on every call.
+    """
+    return (
+        f"CASE left(CAST({expr} AS VARCHAR), 1) WHEN '{{' THEN 'OBJECT' WHEN '[' THEN 'ARRAY' WHEN '\"' THEN 'VARCHAR' "
+        f"WHEN 't' THEN 'BOOLEAN' WHEN 'f' THEN 'BOOLEAN' WHEN 'n' THEN 'NULL' WHEN '' THEN 'NULL' "
+        f"ELSE CASE WHEN {expr} IS NULL THEN 'NULL' ELSE 'NUMBER' END END"
+    )
 
 
 # The last user message's text. Most logs end with the user turn, so take the last message directly and only

@@ -53,7 +53,7 @@ def test_each_bad_line_is_quarantined_and_good_lines_import(ws: Workspace, tmp_p
     assert why[6] == ("response", "missing field")
     assert "Python dict repr" in why[7][1]
     assert why[8] == (None, "not valid UTF-8 text")
-    assert why[9][0] == "response.choices[0].message.content" and "got UBIGINT" in why[9][1]
+    assert why[9][0] == "response.choices[0].message.content" and "got NUMBER" in why[9][1]
     assert why[10] == ("response.error", "the teacher call failed: context length exceeded")
     assert 11 not in why and r.n_quarantined == 9
     assert any("blank" in w for w in r.warnings)
