@@ -51,8 +51,8 @@ def record_metric(ws: Workspace, run_id: int, event: dict[str, Any]) -> None:
     phase = "eval" if event["event"] == "eval" else "train"
     with ws.transaction() as cur:
         cur.execute(
-            "INSERT INTO run_metrics (run_id, step, phase, loss, eval_loss, lr, tokens_per_s, eta_s, epoch, recorded_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO run_metrics (run_id, step, phase, loss, eval_loss, lr, tokens_per_s, eta_s, epoch, "
+            "recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [run_id, event["step"], phase, event.get("loss"), event.get("eval_loss"), event.get("lr"),
              event.get("tokens_per_s"), event.get("eta_s"), event.get("epoch"), datetime.now()],
         )  # fmt: skip

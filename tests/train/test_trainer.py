@@ -64,7 +64,8 @@ def test_training_lowers_the_heldout_loss_and_saves_a_peft_adapter(tiny_model: P
     events: list[dict] = []
     cfg = RunConfig(base_model=str(tiny_model), data_path=str(triage_file), out_dir=str(tmp_path / "run"),
                     max_steps=40, epochs=10, eval_every=10, save_every=20, learning_rate=1e-2,
-                    target_modules=["q_proj", "v_proj", "gate_proj", "up_proj", "down_proj"], precision="fp32")  # fmt: skip
+                    target_modules=["q_proj", "v_proj", "gate_proj", "up_proj", "down_proj"],
+                    precision="fp32")  # fmt: skip
     done = train(cfg, events.append)
     evals = [e["eval_loss"] for e in events if e["event"] == "eval"]
     assert len(evals) == 5  # step 0 (untuned) and every 10 steps

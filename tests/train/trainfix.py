@@ -14,8 +14,11 @@ CHAT_TEMPLATE = (
     "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n"
     "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
-INTENTS = {"billing": ["charged twice", "refund my invoice", "wrong price"], "login": ["cannot log in", "reset password",
-           "account locked"], "shipping": ["parcel is late", "wrong address", "tracking broken"]}  # fmt: skip
+INTENTS = {
+    "billing": ["charged twice", "refund my invoice", "wrong price"],
+    "login": ["cannot log in", "reset password", "account locked"],
+    "shipping": ["parcel is late", "wrong address", "tracking broken"],
+}
 SLICES = {"billing": "payments", "login": "accounts", "shipping": "logistics"}
 
 
