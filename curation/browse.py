@@ -1,0 +1,274 @@
+"""Paged, filtered views of a workspace's records for browsing and review.
+
+Every read is bounded: ``count_records`` answers "M", ``fetch_page`` returns at most ``limit`` rows, moving by
+keyset (after / before a row's sort key) for sequential paging and by OFFSET only for random jumps. Records are
+seen through their *effective* state: the reviewed slice and response where a reviewer changed them.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+
+from curation.errors import UserError
+from curation.sql_guard import validate_where
+from curation.workspace import Workspace
+
+# One row per record with the review state folded in. Users' WHERE clauses are written against these names.
+BASE_SQL = """
+SELECT r.record_id, r.batch_id, r.source_file, r.source_line, r.messages, r.prompt,
+       r.response AS original_response, coalesce(v.edited_response, r.response) AS response,
+       r.response_logprobs, r.mean_logprob, r.min_logprob, exp(r.mean_logprob) AS confidence,
+       coalesce(v.slice_override, r.slice) AS slice, r.slice AS original_slice, r.reference, r.metadata,
+       r.teacher_model, r.origin, r.imported_at, coalesce(v.status, 'unreviewed') AS status,
+       v.reason, v.reviewer, v.updated_at AS reviewed_at, v.edited_response IS NOT NULL AS edited
+FROM records r LEFT JOIN reviews v ON v.record_id = r.record_id
+"""
+
+# Sort orders: name -> (label, leading sort expression). record_id always breaks ties, so keys are unique.
+ORDERS: dict[str, tuple[str, str]] = {
+    "import": ("import order", "record_id"),
+    "confidence": ("lowest confidence first", "coalesce(mean_logprob, 'infinity'::DOUBLE)"),
+    "slice": ("by slice", "slice"),
+}
+
+STATUSES = ("unreviewed", "needs_review", "accepted", "rejected")
+PENDING = ("unreviewed", "needs_review")
+
+
+@dataclass(frozen=True)
+class RecordFilter:
+    """Which records to show. Empty tuples / None mean "no restriction"."""
+
+    slices: tuple[str, ...] = ()
+    statuses: tuple[str, ...] = ()
+    min_confidence: float | None = None  # exp(mean token logprob), 0..1
+    max_confidence: float | None = None
+    batch_ids: tuple[int, ...] = ()
+    text: str | None = None  # case-insensitive substring of prompt or effective response
+    where: str | None = None  # a read-only SQL boolean expression over BASE_SQL's columns
+
+    def describe(self) -> str:
+        """A short human label for status lines and bulk confirmations."""
+        parts: list[str] = []
+        if self.slices:
+            parts.append("slice=" + ",".join(self.slices))
+        if self.statuses:
+            parts.append("status=" + ",".join(self.statuses))
+        if self.min_confidence is not None or self.max_confidence is not None:
+            lo = "0" if self.min_confidence is None else f"{self.min_confidence:g}"
+            hi = "1" if self.max_confidence is None else f"{self.max_confidence:g}"
+            parts.append(f"confidence {lo}..{hi}")
+        if self.batch_ids:
+            parts.append("batch=" + ",".join(str(b) for b in self.batch_ids))
+        if self.text:
+            parts.append(f"text~{self.text!r}")
+        if self.where:
+            parts.append(f"where {self.where}")
+        return " ".join(parts) or "all records"
+
+
+ALL_RECORDS = RecordFilter()
+
+
+@dataclass(frozen=True)
+class RecordRow:
+    """One line of the records list; ``key`` is its position in the chosen order (for keyset paging)."""
+
+    record_id: int
+    slice: str
+    status: str
+    confidence: float | None
+    prompt: str
+    response: str | None
+    batch_id: int
+    edited: bool
+    key: tuple[Any, ...]
+
+
+@dataclass
+class RecordDetail:
+    """Everything about one record for the detail pane."""
+
+    record_id: int
+    batch_id: int
+    source_file: str | None
+    source_line: int | None
+    messages: list[dict[str, Any]]
+    response: str | None
+    original_response: str | None
+    logprobs: list[dict[str, Any]] | None
+    confidence: float | None
+    min_logprob: float | None
+    slice: str
+    original_slice: str
+    reference: str | None
+    metadata: dict[str, Any] | None
+    teacher_model: str | None
+    status: str
+    reason: str | None
+    reviewer: str | None
+    reviewed_at: Any
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+
+def filter_sql(ws: Workspace, filt: RecordFilter) -> tuple[str, list[Any]]:
+    """The WHERE clause (over BASE_SQL's columns, alias-free) and its parameters for ``filt``."""
+    conds: list[str] = []
+    params: list[Any] = []
+    if filt.slices:
+        conds.append("slice IN (SELECT unnest(?))")
+        params.append(list(filt.slices))
+    if filt.statuses:
+        conds.append("status IN (SELECT unnest(?))")
+        params.append(list(filt.statuses))
+    if filt.min_confidence is not None:
+        conds.append("confidence >= ?")
+        params.append(float(filt.min_confidence))
+    if filt.max_confidence is not None:
+        conds.append("confidence <= ?")
+        params.append(float(filt.max_confidence))
+    if filt.batch_ids:
+        conds.append("batch_id IN (SELECT unnest(?))")
+        params.append([int(b) for b in filt.batch_ids])
+    if filt.text:
+        conds.append("(prompt ILIKE ? OR response ILIKE ?)")
+        pattern = "%" + filt.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        params += [pattern, pattern]
+    if filt.where and filt.where.strip():
+        conds.append("(" + validate_where(ws, filt.where, BASE_SQL) + ")")
+    return (" AND ".join(conds) or "true"), params
+
+
+def _run(ws: Workspace, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+    """Run a read on its own cursor (callers may be worker threads); SQL errors from user clauses become UserError."""
+    cur = ws.cursor()
+    try:
+        return cur.execute(sql, params).fetchall()
+    except duckdb.Error as exc:
+        raise UserError(f"query failed: {str(exc).splitlines()[0]}") from None
+    finally:
+        cur.close()
+
+
+def count_records(ws: Workspace, filt: RecordFilter = ALL_RECORDS) -> int:
+    """How many records match ``filt``."""
+    where, params = filter_sql(ws, filt)
+    return int(_run(ws, f"SELECT count(*) FROM ({BASE_SQL}) b WHERE {where}", params)[0][0])
+
+
+def fetch_page(
+    ws: Workspace,
+    filt: RecordFilter = ALL_RECORDS,
+    order: str = "import",
+    *,
+    after: tuple[Any, ...] | None = None,
+    before: tuple[Any, ...] | None = None,
+    offset: int | None = None,
+    from_end: bool = False,
+    limit: int = 100,
+) -> list[RecordRow]:
+    """Up to ``limit`` rows in ``order``: after/before a key (keyset), at an offset, or the last ones (``from_end``).
+
+    Rows always come back in ascending order, whichever direction they were fetched in.
+    """
+    if order not in ORDERS:
+        raise UserError(f"unknown order {order!r}; choose one of {', '.join(ORDERS)}")
+    where, params = filter_sql(ws, filt)
+    lead = ORDERS[order][1]
+    backward = before is not None or from_end
+    if after is not None:
+        where += f" AND ({lead}, record_id) > (?, ?)"
+        params += list(after)
+    if before is not None:
+        where += f" AND ({lead}, record_id) < (?, ?)"
+        params += list(before)
+    direction = "DESC" if backward else "ASC"
+    sql = (
+        f"SELECT record_id, slice, status, confidence, left(prompt, 300), left(response, 300), batch_id, edited, "
+        f"{lead} AS k FROM ({BASE_SQL}) b WHERE {where} ORDER BY {lead} {direction}, record_id {direction} LIMIT ?"
+    )
+    params.append(int(limit))
+    if offset is not None and not backward:
+        sql += " OFFSET ?"
+        params.append(max(0, int(offset)))
+    rows = _run(ws, sql, params)
+    if backward:
+        rows.reverse()
+    return [
+        RecordRow(
+            record_id=int(r[0]),
+            slice=r[1],
+            status=r[2],
+            confidence=r[3],
+            prompt=r[4] or "",
+            response=r[5],
+            batch_id=int(r[6]),
+            edited=bool(r[7]),
+            key=(r[8], int(r[0])),
+        )
+        for r in rows
+    ]
+
+
+def position_of(ws: Workspace, filt: RecordFilter, order: str, key: tuple[Any, ...]) -> int:
+    """0-based position of the row with ``key`` in the filtered, ordered list (rows before it)."""
+    where, params = filter_sql(ws, filt)
+    lead = ORDERS[order][1]
+    sql = f"SELECT count(*) FROM ({BASE_SQL}) b WHERE {where} AND ({lead}, record_id) < (?, ?)"
+    return int(_run(ws, sql, [*params, *key])[0][0])
+
+
+def get_record(ws: Workspace, record_id: int) -> RecordDetail:
+    """The full record with its review state and decision history."""
+    cols = (
+        "record_id, batch_id, source_file, source_line, messages, response, original_response, response_logprobs, "
+        "confidence, min_logprob, slice, original_slice, reference, metadata, teacher_model, status, reason, "
+        "reviewer, reviewed_at"
+    )
+    rows = _run(ws, f"SELECT {cols} FROM ({BASE_SQL}) b WHERE record_id = ?", [int(record_id)])
+    if not rows:
+        raise UserError(f"no record {record_id}")
+    r = rows[0]
+    events = _run(
+        ws,
+        "SELECT event_id, action, reason, new_slice, reviewer, created_at, bulk_id, undone FROM review_events "
+        "WHERE record_id = ? ORDER BY event_id",
+        [int(record_id)],
+    )
+    names = ("event_id", "action", "reason", "new_slice", "reviewer", "created_at", "bulk_id", "undone")
+    return RecordDetail(
+        record_id=int(r[0]),
+        batch_id=int(r[1]),
+        source_file=r[2],
+        source_line=r[3],
+        messages=json.loads(r[4]) if r[4] else [],
+        response=r[5],
+        original_response=r[6],
+        logprobs=json.loads(r[7]) if r[7] else None,
+        confidence=r[8],
+        min_logprob=r[9],
+        slice=r[10],
+        original_slice=r[11],
+        reference=r[12],
+        metadata=json.loads(r[13]) if r[13] else None,
+        teacher_model=r[14],
+        status=r[15],
+        reason=r[16],
+        reviewer=r[17],
+        reviewed_at=r[18],
+        events=[dict(zip(names, e, strict=True)) for e in events],
+    )
+
+
+def slice_names(ws: Workspace) -> list[str]:
+    """Every effective slice name, alphabetically."""
+    return [r[0] for r in _run(ws, f"SELECT DISTINCT slice FROM ({BASE_SQL}) b ORDER BY 1", [])]
+
+
+def batch_ids(ws: Workspace) -> list[int]:
+    """Every import batch id that still has records."""
+    return [int(r[0]) for r in _run(ws, "SELECT DISTINCT batch_id FROM records ORDER BY 1", [])]

@@ -1,0 +1,331 @@
+"""Review queue: one record at a time, keyboard first; every decision is committed as it is made."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shlex
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from rich.table import Table
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Static
+
+from curation import review
+from curation.browse import ORDERS, PENDING, RecordFilter, RecordRow, count_records, fetch_page, get_record
+from curation.errors import UserError
+from curation.workspace import Workspace
+from studio.widgets.filter_bar import FilterBar
+from studio.widgets.modals import ConfirmModal, EditModal, PromptModal
+from studio.widgets.record_view import RecordView
+
+
+@dataclass
+class ProgressLoaded(Message):
+    """Reviewed / remaining per slice for the queue's filter."""
+
+    rows: list[review.SliceProgress]
+    remaining: int
+
+
+@dataclass
+class BulkDone(Message):
+    """A bulk action finished (or failed with ``error``)."""
+
+    decision: review.Decision | None
+    error: str | None = None
+
+
+class ReviewScreen(Screen[None]):
+    """Walk the records of a filter in an order and decide on each one."""
+
+    AUTO_FOCUS = "#review-record"  # keys are decisions: no input may swallow them until the user asks (/)
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("n,j", "next", "Next", id="review.next"),
+        Binding("p,k", "prev", "Prev", id="review.prev"),
+        Binding("a", "accept", "Accept", id="review.accept"),
+        Binding("r", "reject", "Reject", id="review.reject"),
+        Binding("e", "edit", "Edit", id="review.edit"),
+        Binding("E", "edit_external", "Edit in $EDITOR", show=False, id="review.edit_external"),
+        Binding("l", "relabel", "Relabel", id="review.relabel"),
+        Binding("m", "mark", "Needs review", show=False, id="review.mark"),
+        Binding("u", "undo", "Undo", id="review.undo"),
+        Binding("o", "cycle_order", "Order", id="review.order"),
+        Binding("slash", "focus_filter", "Filter", show=False, id="review.filter"),
+        Binding("escape", "focus_queue", "Back to queue", show=False, id="review.focus_queue"),
+        Binding("b", "back", "Back", show=False, id="review.back"),
+        Binding("A", "bulk_accept", "Accept all", show=False, id="review.bulk_accept"),
+        Binding("X", "bulk_reject", "Reject all", show=False, id="review.bulk_reject"),
+        Binding("L", "bulk_relabel", "Relabel all", show=False, id="review.bulk_relabel"),
+    ]
+
+    def __init__(
+        self,
+        workspace: Workspace,
+        filt: RecordFilter | None = None,
+        order: str = "confidence",
+        start_key: tuple[Any, ...] | None = None,
+    ) -> None:
+        super().__init__()
+        self.workspace = workspace
+        self.filter = filt if filt is not None else RecordFilter(statuses=PENDING)
+        self.order = order
+        self.current: RecordRow | None = None
+        self._start_key = start_key
+        self.reviewer = review.reviewer_name()
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield FilterBar(self.filter, id="filters")
+        with Horizontal(id="review-body"):
+            yield RecordView(id="review-record")
+            yield Static("", id="review-progress")
+        yield Static("", id="review-status", classes="status-line")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.restart(self._start_key)
+
+    # -- navigation ----------------------------------------------------------------------------------------
+
+    def restart(self, key: tuple[Any, ...] | None = None) -> None:
+        """Show the first record of the queue (at ``key`` or after it when given)."""
+        rows = self._fetch(before=None, at_or_after=key)
+        self._show(rows[0] if rows else None)
+
+    def _fetch(
+        self, *, after: tuple[Any, ...] | None = None, before: tuple[Any, ...] | None = None, at_or_after: Any = None
+    ) -> list[RecordRow]:
+        try:
+            if at_or_after is not None:  # "at or after": after the key just below it
+                at_or_after = (at_or_after[0], at_or_after[1] - 1)
+                return fetch_page(self.workspace, self.filter, self.order, after=at_or_after, limit=1)
+            return fetch_page(self.workspace, self.filter, self.order, after=after, before=before, limit=1)
+        except UserError as exc:
+            self.notify(str(exc), severity="error")
+            return []
+
+    def _show(self, row: RecordRow | None) -> None:
+        self.current = row
+        view = self.query_one(RecordView)
+        view.show(get_record(self.workspace, row.record_id) if row else None)
+        self._refresh_progress()
+
+    def _advance(self) -> None:
+        """Move past the current record (it may have left the filter; the order key still places it)."""
+        if self.current is None:
+            self.restart()
+            return
+        rows = self._fetch(after=self.current.key)
+        if rows:
+            self._show(rows[0])
+        else:
+            self.notify("end of the queue")
+            self._show(self.current if self._still_matches(self.current) else None)
+
+    def _still_matches(self, row: RecordRow) -> bool:
+        found = self._fetch(at_or_after=row.key)
+        return bool(found) and found[0].record_id == row.record_id
+
+    def action_next(self) -> None:
+        self._advance()
+
+    def action_prev(self) -> None:
+        if self.current is None:
+            rows = fetch_page(self.workspace, self.filter, self.order, from_end=True, limit=1)
+        else:
+            rows = self._fetch(before=self.current.key)
+        if rows:
+            self._show(rows[0])
+        else:
+            self.notify("start of the queue")
+
+    def action_cycle_order(self) -> None:
+        names = list(ORDERS)
+        self.order = names[(names.index(self.order) + 1) % len(names)]
+        self.notify(f"order: {ORDERS[self.order][0]}")
+        self.restart()
+
+    def action_focus_filter(self) -> None:
+        self.query_one("#f-text").focus()
+
+    def action_focus_queue(self) -> None:
+        self.query_one("#review-record").focus()
+
+    def on_filter_bar_changed(self, message: FilterBar.Changed) -> None:
+        self.filter = message.filter
+        self.restart()
+        self.action_focus_queue()
+
+    def action_back(self) -> None:
+        """Leave a review pushed from the records browser."""
+        if len(self.app.screen_stack) > 1:
+            self.dismiss(None)
+
+    # -- single decisions ----------------------------------------------------------------------------------
+
+    def _decide(self, fn: Any, *args: Any) -> None:
+        if self.current is None:
+            self.notify("nothing to review here", severity="warning")
+            return
+        try:
+            fn(self.workspace, self.current.record_id, *args, reviewer=self.reviewer)
+        except UserError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        self._advance()
+
+    def action_accept(self) -> None:
+        self._decide(review.accept)
+
+    def action_mark(self) -> None:
+        self._decide(review.queue, "marked in review")
+
+    def action_reject(self) -> None:
+        if self.current is None:
+            return
+        self.app.push_screen(PromptModal("Reject: reason?", placeholder="wrong intent"), self._rejected)
+
+    def _rejected(self, reason: str | None) -> None:
+        if reason:
+            self._decide(review.reject, reason)
+
+    def action_relabel(self) -> None:
+        if self.current is None:
+            return
+        self.app.push_screen(PromptModal("Move to slice:", self.current.slice), self._relabelled)
+
+    def _relabelled(self, new_slice: str | None) -> None:
+        if new_slice and self.current is not None and new_slice != self.current.slice:
+            self._decide(review.relabel, new_slice)
+
+    def _current_response(self) -> str:
+        assert self.current is not None
+        return get_record(self.workspace, self.current.record_id).response or ""
+
+    def action_edit(self) -> None:
+        if self.current is None:
+            return
+        text = self._current_response()
+        self.app.push_screen(EditModal(f"Edit response of record {self.current.record_id}", text), self._edited)
+
+    def action_edit_external(self) -> None:
+        """Edit in $VISUAL / $EDITOR (the app is suspended meanwhile)."""
+        if self.current is None:
+            return
+        editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
+        with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False, encoding="utf-8") as fh:
+            fh.write(self._current_response())
+            path = Path(fh.name)
+        try:
+            with self.app.suspend():
+                subprocess.run([*shlex.split(editor), str(path)], check=False)
+            self._edited(path.read_text(encoding="utf-8"))
+        finally:
+            path.unlink(missing_ok=True)
+
+    def _edited(self, text: str | None) -> None:
+        if text is None or self.current is None:
+            return
+        if text.rstrip("\n") == self._current_response().rstrip("\n"):
+            self.notify("no change")
+            return
+        self._decide(review.edit, text)
+
+    def action_undo(self) -> None:
+        result = review.undo(self.workspace, reviewer=self.reviewer)
+        if result.count == 0:
+            self.notify("nothing to undo")
+            return
+        self.notify(f"undid {result.action} on {result.count:,} record(s)")
+        if result.count == 1:
+            back = RecordFilter(where=f"record_id = {int(result.record_ids[0])}")
+            rows = fetch_page(self.workspace, back, self.order, limit=1)
+            if rows:
+                self._show(rows[0])
+                return
+        self._show(self.current)
+
+    # -- bulk ----------------------------------------------------------------------------------------------
+
+    def _confirm_bulk(self, verb: str, run: Any) -> None:
+        n = count_records(self.workspace, self.filter)
+        if n == 0:
+            self.notify("no record matches the filter", severity="warning")
+            return
+        question = f"{verb} {n:,} record(s) matching {self.filter.describe()}?"
+        self.app.push_screen(ConfirmModal(question), lambda ok: self._run_bulk(run) if ok else None)
+
+    def action_bulk_accept(self) -> None:
+        self._confirm_bulk("Accept", lambda: review.bulk_accept(self.workspace, self.filter, reviewer=self.reviewer))
+
+    def action_bulk_reject(self) -> None:
+        def asked(reason: str | None) -> None:
+            if reason:
+                self._confirm_bulk(
+                    f"Reject ({reason})",
+                    lambda: review.bulk_reject(self.workspace, self.filter, reason, reviewer=self.reviewer),
+                )
+
+        self.app.push_screen(PromptModal("Reject all matching: reason?"), asked)
+
+    def action_bulk_relabel(self) -> None:
+        def asked(new_slice: str | None) -> None:
+            if new_slice:
+                self._confirm_bulk(
+                    f"Move to {new_slice!r}",
+                    lambda: review.bulk_relabel(self.workspace, self.filter, new_slice, reviewer=self.reviewer),
+                )
+
+        self.app.push_screen(PromptModal("Move all matching to slice:"), asked)
+
+    @work(thread=True, exclusive=True, group="review-bulk", exit_on_error=False)
+    def _run_bulk(self, run: Any) -> None:
+        try:
+            self.post_message(BulkDone(run()))
+        except UserError as exc:
+            self.post_message(BulkDone(None, str(exc)))
+
+    def on_bulk_done(self, message: BulkDone) -> None:
+        if message.error or message.decision is None:
+            self.notify(message.error or "bulk action failed", severity="error")
+            return
+        d = message.decision
+        self.notify(f"{d.action}: {d.count:,} record(s) (u undoes it as one)")
+        self.restart()
+
+    # -- progress ------------------------------------------------------------------------------------------
+
+    def _refresh_progress(self) -> None:
+        status = self.query_one("#review-status", Static)
+        cur = f"record {self.current.record_id}" if self.current else "queue empty"
+        status.update(f"{cur} · {ORDERS[self.order][0]} · {self.filter.describe()} · reviewer {self.reviewer}")
+        self._load_progress(self.filter)
+
+    @work(thread=True, exclusive=True, group="review-progress", exit_on_error=False)
+    def _load_progress(self, filt: RecordFilter) -> None:
+        try:
+            rows = review.progress_by_slice(self.workspace, dataclasses.replace(filt, statuses=()))
+            remaining = count_records(self.workspace, filt)
+        except UserError:
+            return
+        self.post_message(ProgressLoaded(rows, remaining))
+
+    def on_progress_loaded(self, message: ProgressLoaded) -> None:
+        table = Table("slice", "done", "left", "✓", "✗", box=None, padding=(0, 1), header_style="bold")
+        for p in message.rows[:30]:
+            table.add_row(p.slice[:18], f"{p.reviewed:,}", f"{p.remaining:,}", f"{p.accepted:,}", f"{p.rejected:,}")
+        total = sum(p.total for p in message.rows)
+        done = sum(p.reviewed for p in message.rows)
+        table.title = f"{done:,} / {total:,} reviewed · {message.remaining:,} in queue"
+        self.query_one("#review-progress", Static).update(table)
