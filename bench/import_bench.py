@@ -119,10 +119,16 @@ def main() -> None:
     assert o["rows"] == b["rows"] == args.n, (o, b)
     print(f"records: {args.n:,}   file: {path.stat().st_size / 1e6:,.0f} MB")
     for name, r in (("baseline read_json", b), ("distill import", o)):
-        print(f"{name:>20}: {r['seconds']:6.2f}s  {args.n / r['seconds']:>10,.0f} records/s  peak RSS {r['peak_rss'] / 2**30:.2f} GiB")
+        print(
+            f"{name:>20}: {r['seconds']:6.2f}s  {args.n / r['seconds']:>10,.0f} records/s  peak RSS {r['peak_rss'] / 2**30:.2f} GiB"
+        )
     ratio = b["seconds"] / o["seconds"]
-    print(f"ratio (ours / baseline throughput): {ratio:.2f}   target >= 0.80   {'OK' if ratio >= 0.8 else 'BELOW TARGET'}")
-    print(f"peak memory (ours): {o['peak_rss'] / 2**30:.2f} GiB   target < 2 GiB   {'OK' if o['peak_rss'] < 2 * 2**30 else 'OVER'}")
+    print(
+        f"ratio (ours / baseline throughput): {ratio:.2f}   target >= 0.80   {'OK' if ratio >= 0.8 else 'BELOW TARGET'}"
+    )
+    print(
+        f"peak memory (ours): {o['peak_rss'] / 2**30:.2f} GiB   target < 2 GiB   {'OK' if o['peak_rss'] < 2 * 2**30 else 'OVER'}"
+    )
 
 
 if __name__ == "__main__":

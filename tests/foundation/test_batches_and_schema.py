@@ -53,7 +53,9 @@ def test_undo_refuses_to_drop_reviews_unless_forced(ws: Workspace, tmp_path: Pat
     r = import_file(ws, write_jsonl(tmp_path / "a.jsonl", [log_record("a1")]))
     rid = ws.scalar("SELECT record_id FROM records")
     with ws.transaction() as cur:
-        cur.execute("INSERT INTO reviews (record_id, status, reviewer, updated_at) VALUES (?, 'accepted', 'ann', now())", [rid])
+        cur.execute(
+            "INSERT INTO reviews (record_id, status, reviewer, updated_at) VALUES (?, 'accepted', 'ann', now())", [rid]
+        )
     with pytest.raises(UserError, match="1 in reviews"):
         undo_import(ws, r.batch_id)
     assert undo_import(ws, r.batch_id, force=True) == 1
@@ -117,7 +119,9 @@ def test_killed_import_leaves_a_workspace_that_opens(tmp_path: Path) -> None:
     path = tmp_path / "w.duckdb"
     with Workspace.open(path) as ws:
         import_file(ws, write_jsonl(tmp_path / "first.jsonl", [log_record("kept")]))
-    big = write_jsonl(tmp_path / "big.jsonl", [log_record(f"p{i}", logprobs=[-0.1] * 20) for i in range(60_000)] + [b"x"])
+    big = write_jsonl(
+        tmp_path / "big.jsonl", [log_record(f"p{i}", logprobs=[-0.1] * 20) for i in range(60_000)] + [b"x"]
+    )
     code = ("import sys; from curation import Workspace; from curation.importing import import_file; "
             f"w=Workspace.open(sys.argv[1]); print('go', flush=True); import_file(w, {str(big)!r})")  # fmt: skip
     child = _child(code, path)

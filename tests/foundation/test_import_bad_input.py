@@ -63,7 +63,9 @@ def test_each_bad_line_is_quarantined_and_good_lines_import(ws: Workspace, tmp_p
 
 def test_bom_is_stripped_with_a_warning(ws: Workspace, tmp_path: Path) -> None:
     path = tmp_path / "bom.jsonl"
-    path.write_bytes(b"\xef\xbb\xbf" + json.dumps(log_record("first")).encode() + b"\n" + json.dumps(log_record("b")).encode())
+    path.write_bytes(
+        b"\xef\xbb\xbf" + json.dumps(log_record("first")).encode() + b"\n" + json.dumps(log_record("b")).encode()
+    )
     r = import_file(ws, path)
     assert r.n_imported == 2 and r.n_quarantined == 0
     assert any("byte order mark" in w for w in r.warnings)

@@ -14,7 +14,9 @@ from tests.conftest import log_record, write_jsonl
 
 
 def test_proxy_log_fast_path(ws: Workspace, tmp_path: Path) -> None:
-    recs = [log_record(f"ticket {i}", slice_="billing" if i % 3 else "security", logprobs=[-0.1, -2.0]) for i in range(30)]
+    recs = [
+        log_record(f"ticket {i}", slice_="billing" if i % 3 else "security", logprobs=[-0.1, -2.0]) for i in range(30)
+    ]
     recs[4]["metadata"]["reference"] = '{"intent": "refund"}'
     path = write_jsonl(tmp_path / "logs.jsonl", recs)
     det = detect_format(path)
@@ -32,7 +34,9 @@ def test_proxy_log_fast_path(ws: Workspace, tmp_path: Path) -> None:
     assert json.loads(row["messages"])[0] == {"role": "system", "content": "Triage the ticket."}
     assert json.loads(row["request_params"]) == {"model": "gpt-4o", "temperature": 0}
     assert json.loads(row["response_logprobs"])[1]["logprob"] == -2.0
-    assert ws.query("SELECT source_line, reference FROM records WHERE reference IS NOT NULL") == [(5, "{\"intent\": \"refund\"}")]
+    assert ws.query("SELECT source_line, reference FROM records WHERE reference IS NOT NULL") == [
+        (5, '{"intent": "refund"}')
+    ]
     slices = dict(ws.query("SELECT slice, count(*) FROM records GROUP BY 1"))
     assert slices == {"billing": 20, "security": 10}
 
@@ -112,7 +116,10 @@ def test_batch_output_joined_by_custom_id(ws: Workspace, tmp_path: Path) -> None
     assert det.format == "batch" and det.batch_input == inp
     r = import_file(ws, out)
     assert r.n_imported == 2
-    assert ws.query("SELECT prompt, response, slice FROM records ORDER BY prompt") == [("q0", "a0", "s"), ("q2", "a2", "s")]
+    assert ws.query("SELECT prompt, response, slice FROM records ORDER BY prompt") == [
+        ("q0", "a0", "s"),
+        ("q2", "a2", "s"),
+    ]
     q = ws.query("SELECT source_file, line_no, reason FROM quarantine ORDER BY source_file, line_no")
     reasons = {(Path(f).name, n): why for f, n, why in q}
     assert "HTTP 429: rate limited" in reasons[("batch_output.jsonl", 3)]
@@ -138,7 +145,7 @@ def test_batch_input_alone_gives_prompt_only_records(ws: Workspace, tmp_path: Pa
 
 def test_csv_with_mapping_and_bad_rows(ws: Workspace, tmp_path: Path) -> None:
     path = tmp_path / "t.csv"
-    path.write_text('text,category,extra\nhello there,greet,1\ntoo,many,columns,in,row\n,empty,3\nbye now,farewell,4\n')
+    path.write_text("text,category,extra\nhello there,greet,1\ntoo,many,columns,in,row\n,empty,3\nbye now,farewell,4\n")
     r = import_file(ws, path, mapping={"prompt": "text", "response": "category", "slice": "category"})
     rows = ws.query("SELECT source_line, prompt, response, slice, metadata FROM records ORDER BY source_line")
     assert [x[1] for x in rows] == ["hello there", "bye now"]
@@ -150,7 +157,9 @@ def test_csv_with_mapping_and_bad_rows(ws: Workspace, tmp_path: Path) -> None:
 
 def test_parquet_table(ws: Workspace, tmp_path: Path) -> None:
     path = tmp_path / "t.parquet"
-    pl.DataFrame({"question": ["q1", "q2", None], "answer": ["a1", "a2", "a3"], "app": ["x", "y", "x"]}).write_parquet(path)
+    pl.DataFrame({"question": ["q1", "q2", None], "answer": ["a1", "a2", "a3"], "app": ["x", "y", "x"]}).write_parquet(
+        path
+    )
     r = import_file(ws, path, mapping={"slice": "app"})
     assert r.n_imported == 2 and r.n_quarantined == 1
     assert ws.query("SELECT line_no, reason FROM quarantine") == [(3, "empty prompt")]
