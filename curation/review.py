@@ -25,7 +25,7 @@ from curation.workspace import Workspace
 
 ACTIONS = ("accept", "reject", "edit", "relabel", "queue")
 
-_STATUS_OF = "CASE action WHEN 'accept' THEN 'accepted' WHEN 'reject' THEN 'rejected' WHEN 'edit' THEN 'accepted' ELSE 'needs_review' END"  # noqa: E501
+_STATUS_OF = "CASE action WHEN 'accept' THEN 'accepted' WHEN 'reject' THEN 'rejected' WHEN 'edit' THEN 'accepted' ELSE 'needs_review' END"
 _DECIDES = "action IN ('accept', 'reject', 'queue', 'edit')"
 
 # Rebuild ``reviews`` rows for the records selected by {affected} (a subquery yielding record_id).

@@ -110,6 +110,7 @@ def _transform(plan: ImportPlan, columns: tuple[str, ...]) -> str:
 
 def _stage_batch_inputs(cur: duckdb.DuckDBPyConnection, plan: ImportPlan, batch_id: int, counts: Counter) -> None:
     cur.execute("CREATE OR REPLACE TEMP TABLE _batch_in (cid_in VARCHAR, body JSON, in_line BIGINT)")
+    cur.execute("CREATE OR REPLACE TEMP TABLE _batch_seen (cid VARCHAR)")
     if plan.batch_input is None:
         return
     source = str(plan.batch_input)
@@ -131,7 +132,6 @@ def _stage_batch_inputs(cur: duckdb.DuckDBPyConnection, plan: ImportPlan, batch_
     counts["quarantined"] += dup
     cur.execute("DELETE FROM _batch_in WHERE in_line IN (SELECT in_line FROM (SELECT in_line, "
                 "row_number() OVER (PARTITION BY cid_in ORDER BY in_line) AS k FROM _batch_in) WHERE k > 1)")  # fmt: skip
-    cur.execute("CREATE OR REPLACE TEMP TABLE _batch_seen (cid VARCHAR)")
 
 
 def import_careful(

@@ -183,12 +183,16 @@ def detect_format(path: str | Path) -> Detection:
         det.mapping = table_mapping(sorted(set().union(*(o.keys() for o in objs))))
         det.slice_field = det.mapping.get("slice")
         return det
+    if fmt == "batch":
+        det.batch_input = find_batch_input(p)
+    if fmt in ("batch", "batch_input"):
+        # Slices of Batch requests live in the request body's metadata (the importer exposes it as "metadata").
+        source = sniff_objects(det.batch_input)[0] if det.batch_input else (objs if fmt == "batch_input" else [])
+        objs = [{"metadata": get_path(o, "body.metadata") or {}} for o in source]
     det.slice_field = _common_path(objs, SLICE_CANDIDATES)
     det.reference_field = _common_path(objs, REFERENCE_CANDIDATES) or (
         "metadata.reference" if any(get_path(o, "metadata.reference") is not None for o in objs) else None
     )
-    if fmt == "batch":
-        det.batch_input = find_batch_input(p)
     return det
 
 

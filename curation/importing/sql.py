@@ -64,7 +64,16 @@ def _err(conditions: list[tuple[str, str, str]]) -> str:
 
 
 def _jtype(expr: str) -> str:
-    return f"coalesce(json_type({expr}), 'NULL')"
+    """The JSON type of a value from its first character.
+
+    Values from read_json and json_extract are minified, so this is exact, and it avoids json_type(), which
+    re-parses the whole value (the response with its token logprobs) on every call.
+    """
+    return (
+        f"CASE left(CAST({expr} AS VARCHAR), 1) WHEN '{{' THEN 'OBJECT' WHEN '[' THEN 'ARRAY' WHEN '\"' THEN 'VARCHAR' "
+        f"WHEN 't' THEN 'BOOLEAN' WHEN 'f' THEN 'BOOLEAN' WHEN 'n' THEN 'NULL' WHEN '' THEN 'NULL' "
+        f"ELSE CASE WHEN {expr} IS NULL THEN 'NULL' ELSE 'NUMBER' END END"
+    )
 
 
 # The last user message's text. Most logs end with the user turn, so take the last message directly and only
@@ -78,8 +87,8 @@ PROMPT_FROM_MESSAGES = """(
             WHEN 'ARRAY' THEN array_to_string(json_extract_string(m, '$.content[*].text'), chr(10))
             ELSE NULL END
         FROM (SELECT coalesce(
-            list_filter(CAST(messages AS JSON[]), lambda x: json_extract_string(x, '$.role') = 'user')[-1],
-            CAST(messages AS JSON[])[-1]) AS m)
+            list_filter(TRY_CAST(messages AS JSON[]), lambda x: json_extract_string(x, '$.role') = 'user')[-1],
+            TRY_CAST(messages AS JSON[])[-1]) AS m)
     ) END
 )"""
 

@@ -1,0 +1,313 @@
+"""``distill bar``, ``distill train``, ``distill runs``, ``distill eval``: quality bar, LoRA runs, evaluations."""
+
+from __future__ import annotations
+
+import argparse
+import threading
+from dataclasses import asdict
+from typing import Any
+
+from curation.errors import UserError
+from distill.common import add_json_flag, open_workspace
+from distill.output import CliProgress, print_json, print_table
+
+RAW = argparse.RawDescriptionHelpFormatter
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    bar = sub.add_parser("bar", help="set or show the quality bar (before training)", parents=[common],
+                         formatter_class=RAW, epilog=BAR_EXAMPLES)  # fmt: skip
+    bsub = bar.add_subparsers(dest="bar_command", metavar="ACTION", required=True)
+    bset = bsub.add_parser("set", help="set the bar (options not given keep their current value)", parents=[common],
+                           formatter_class=RAW, epilog=BAR_EXAMPLES)  # fmt: skip
+    bset.add_argument("--name", default="default", help="bar name (default: default)")
+    bset.add_argument("--task", help="what the student must do, in words")
+    bset.add_argument("--metric", action="append", metavar="SPEC",
+                      help="exact:FIELD | json_f1 | valid_json | exact | label_in_set:FIELD=a|b | regex:RE | "
+                           "json_schema:FILE (repeat; the first is primary)")  # fmt: skip
+    bset.add_argument("--threshold", type=float, help="overall bar on the primary metric, 0..1")
+    bset.add_argument("--slice-bar", action="append", metavar="SLICE=X", help="bar for a critical slice (repeat)")
+    bset.add_argument("--max-gap", type=float, help="acceptable gap to the teacher, 0..1")
+    bset.add_argument("--max-latency-ms", type=float, help="p95 latency target per request")
+    bset.add_argument("--max-cost", type=float, help="student cost target per 1,000 requests")
+    bset.add_argument("--teacher-price", type=float, help="teacher cost per 1,000 requests")
+    bset.add_argument("--student-price", type=float, help="student machine cost per hour")
+    add_json_flag(bset)
+    bset.set_defaults(func=cmd_bar_set)
+    bshow = bsub.add_parser("show", help="show the current bar", parents=[common])
+    bshow.add_argument("--name", default="default")
+    add_json_flag(bshow)
+    bshow.set_defaults(func=cmd_bar_show)
+
+    tr = sub.add_parser("train", help="train a LoRA student (in a subprocess) on a dataset version or file",
+                        parents=[common], formatter_class=RAW, epilog=TRAIN_EXAMPLES)  # fmt: skip
+    src = tr.add_mutually_exclusive_group(required=True)
+    src.add_argument("--dataset", metavar="VERSION", help="curation dataset version to train on")
+    src.add_argument("--data", metavar="FILE", help="training file (Parquet/JSONL with the training-file columns)")
+    src.add_argument("--resume", type=int, metavar="RUN", help="resume a cancelled or killed run")
+    tr.add_argument("--model", action="append", metavar="MODEL",
+                    help="base model: smollm2 (default), a folder, a .gguf, a hub id; twice = a run group")  # fmt: skip
+    tr.add_argument("--steps", type=int, default=60, help="max optimizer steps (default 60)")
+    tr.add_argument("--epochs", type=float, default=3.0, help="max epochs (default 3)")
+    tr.add_argument("--batch-size", type=int, default=8)
+    tr.add_argument("--lr", type=float, default=2e-3, help="learning rate (default 2e-3)")
+    tr.add_argument("--lora-r", type=int, default=8)
+    tr.add_argument("--max-length", type=int, default=384, help="tokens per example")
+    tr.add_argument("--eval-every", type=int, default=10, help="held-out loss every N steps (early stopping)")
+    tr.add_argument("--patience", type=int, default=3)
+    tr.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto")
+    tr.add_argument("--merge", action="store_true", help="also save the adapter merged into the base model")
+    tr.add_argument("--eval", action="store_true", help="evaluate against the bar (and the baseline) afterwards")
+    add_eval_options(tr)
+    add_json_flag(tr)
+    tr.set_defaults(func=cmd_train)
+
+    runs = sub.add_parser("runs", help="list training runs, or show one", parents=[common], formatter_class=RAW,
+                          epilog="examples:\n  distill runs\n  distill runs 3 --json")  # fmt: skip
+    runs.add_argument("run", type=int, nargs="?", help="a run id to show in detail")
+    add_json_flag(runs)
+    runs.set_defaults(func=cmd_runs)
+
+    ev = sub.add_parser("eval", help="evaluate a run against the bar, or show an evaluation", parents=[common],
+                        formatter_class=RAW, epilog=EVAL_EXAMPLES)  # fmt: skip
+    what = ev.add_mutually_exclusive_group(required=True)
+    what.add_argument("run", type=int, nargs="?", help="run id to evaluate (tuned + untuned baseline)")
+    what.add_argument("--show", type=int, metavar="EVAL", help="show a stored evaluation")
+    ev.add_argument("--disagreements", action="store_true", help="with --show: list student/teacher disagreements")
+    ev.add_argument("--slice", help="with --disagreements: only this slice")
+    ev.add_argument("--no-baseline", action="store_true", help="skip evaluating the untuned base model")
+    add_eval_options(ev)
+    add_json_flag(ev)
+    ev.set_defaults(func=cmd_eval)
+
+
+def add_eval_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--limit", type=int, help="evaluate at most N held-out rows")
+    p.add_argument("--max-new-tokens", type=int, default=64)
+    p.add_argument("--gen-batch-size", type=int, default=8, help="generation batch size")
+
+
+BAR_EXAMPLES = """examples:
+  distill bar set --task "triage tickets as JSON" --metric exact:intent --metric valid_json \\
+      --threshold 0.8 --slice-bar billing=0.9 --max-gap 0.1 --max-latency-ms 800 --teacher-price 2.5
+  distill bar set --threshold 0.85          # change one thing, keep the rest
+  distill bar show --json"""
+TRAIN_EXAMPLES = """examples:
+  distill train --dataset v3 --eval                      # SmolLM2-135M, evaluate vs bar + baseline
+  distill train --data train.parquet --steps 30 --lr 1e-3
+  distill train --data train.parquet --model smollm2 --model ./my-360m --eval   # run group, side by side
+  distill train --resume 4                               # after a cancel or a kill"""
+EVAL_EXAMPLES = """examples:
+  distill eval 4                                 # tuned + baseline, per-slice table vs the bar
+  distill eval --show 7 --json
+  distill eval --show 7 --disagreements --slice billing"""
+
+
+def _bar_from_args(ws: Any, args: argparse.Namespace) -> Any:
+    from train.bars import QualityBar, get_bar
+    from train.metrics import parse_metric
+
+    cur = get_bar(ws, args.name)
+    d: dict[str, Any] = cur.to_dict() if cur else {"task": "", "metrics": [], "threshold": None, "name": args.name}
+    d.pop("bar_id", None), d.pop("created_at", None)
+    pairs = {"task": args.task, "threshold": args.threshold, "max_gap": args.max_gap,
+             "max_latency_p95_ms": args.max_latency_ms, "max_cost_per_1k": args.max_cost,
+             "teacher_price_per_1k": args.teacher_price, "student_price_per_hour": args.student_price}  # fmt: skip
+    d.update({k: v for k, v in pairs.items() if v is not None})
+    if args.metric:
+        d["metrics"] = [parse_metric(m) for m in args.metric]
+    for sb in args.slice_bar or []:
+        name, sep, val = sb.rpartition("=")
+        if not sep or not name:
+            raise UserError(f"--slice-bar wants SLICE=X, got {sb!r}")
+        try:
+            d.setdefault("slice_bars", {})[name] = float(val)
+        except ValueError:
+            raise UserError(f"--slice-bar {sb!r}: {val!r} is not a number") from None
+    if d["threshold"] is None:
+        raise UserError("a new bar needs --threshold")
+    return QualityBar(**d)
+
+
+def cmd_bar_set(args: argparse.Namespace) -> int:
+    from train.bars import set_bar
+
+    with open_workspace(args) as ws:
+        bar = set_bar(ws, _bar_from_args(ws, args))
+    _print_bar(bar.to_dict(), args.json)
+    return 0
+
+
+def cmd_bar_show(args: argparse.Namespace) -> int:
+    from train.bars import require_bar
+
+    with open_workspace(args) as ws:
+        _print_bar(require_bar(ws, args.name).to_dict(), args.json)
+    return 0
+
+
+def _print_bar(d: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print_json(d)
+        return
+    from train.metrics import metric_name
+
+    print(f"quality bar {d['name']!r} (#{d['bar_id']}): {d['task']}")
+    print(f"  metrics:   {', '.join(metric_name(m) for m in d['metrics'])} (primary: {metric_name(d['metrics'][0])})")
+    print(f"  threshold: {d['threshold']}   max gap to teacher: {d['max_gap']}")
+    for s, v in sorted(d["slice_bars"].items()):
+        print(f"  slice {s}: {v}")
+    print(f"  p95 latency <= {d['max_latency_p95_ms']} ms   cost/1k <= {d['max_cost_per_1k']}   "
+          f"teacher/1k = {d['teacher_price_per_1k']}   student/hour = {d['student_price_per_hour']}")  # fmt: skip
+
+
+def _eval_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    return {"limit": args.limit, "max_new_tokens": args.max_new_tokens, "batch_size": args.gen_batch_size}
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from train.config import RunConfig
+    from train.evaluate import evaluate_run
+    from train.groups import compare_group, train_group
+    from train.launcher import execute_run, run_training
+
+    progress = CliProgress(enabled=not args.json)
+    cancel = threading.Event()
+    with open_workspace(args) as ws:
+        evals: dict[int, list[Any]] = {}
+        if args.resume is not None:
+            results = [execute_run(ws, args.resume, progress=progress, cancel=cancel)]
+            group = None
+        else:
+            cfg = RunConfig(max_steps=args.steps, epochs=args.epochs, batch_size=args.batch_size,
+                            learning_rate=args.lr, lora_r=args.lora_r, lora_alpha=2 * args.lora_r,
+                            max_length=args.max_length, eval_every=args.eval_every, patience=args.patience,
+                            precision=args.precision, merge=args.merge)  # fmt: skip
+            models = args.model or ["smollm2"]
+            if args.eval:
+                from train.bars import require_bar
+
+                require_bar(ws)  # fail before training, not after
+            if len(models) > 1:
+                g = train_group(ws, models, cfg, dataset_version=args.dataset, data=args.data, evaluate=args.eval,
+                                progress=progress, cancel=cancel, eval_kwargs=_eval_kwargs(args))  # fmt: skip
+                results, group, evals = g.runs, g.group_id, g.evaluations
+            else:
+                cfg.base_model = models[0]
+                results = [run_training(ws, cfg, dataset_version=args.dataset, data=args.data, progress=progress,
+                                        cancel=cancel)]  # fmt: skip
+                group = None
+        progress.close()
+        if args.eval and group is None and results[0].status == "done":
+            evals[results[0].run_id] = evaluate_run(ws, results[0].run_id, progress=progress, **_eval_kwargs(args))
+            progress.close()
+        if args.json:
+            print_json({"runs": [asdict(r) for r in results], "group_id": group,
+                        "evaluations": {k: [_eval_doc(e) for e in v] for k, v in evals.items()}})  # fmt: skip
+        else:
+            for r in results:
+                line = f"run {r.run_id}: {r.status} after {r.steps_done} steps"
+                if r.status == "done":
+                    line += (
+                        f"; best step {r.best_step} (held-out loss {_f(r.best_eval_loss)}), adapter {r.adapter_path}"
+                    )
+                elif r.status == "cancelled":
+                    line += f"; resume with `distill train --resume {r.run_id}`"
+                else:
+                    line += f": {r.error}"
+                print(line)
+            for pair in evals.values():
+                _print_eval_table(pair[0], pair[1] if len(pair) > 1 else None)
+            if group is not None:
+                rows = compare_group(ws, group)
+                print_table(["run", "model", "status", "best loss", "score", "baseline", "gap", "p95 ms", "pass"],
+                            [[r["run_id"], r["base_model"], r["status"], r["best_eval_loss"], r["score"],
+                              r["baseline_score"], r["gap"], r["latency_p95_ms"], r["passed"]] for r in rows],
+                            title=f"run group {group}")  # fmt: skip
+    return 0 if all(r.status == "done" for r in results) else 1
+
+
+def _f(x: float | None) -> str:
+    return "-" if x is None else f"{x:.3f}"
+
+
+def _eval_doc(e: Any) -> dict[str, Any]:
+    return asdict(e)
+
+
+def _print_eval_table(tuned: Any, base: Any | None) -> None:
+    """Per-slice table: tuned score vs bar, baseline and lift, reference scores, gap, pass."""
+    base_by = {s.slice: s for s in base.slices} if base else {}
+    rows = []
+    for s in [*tuned.slices, tuned.overall]:
+        b = base.overall if (base and s.slice == "(all)") else base_by.get(s.slice)
+        lift = s.score - b.score if b else None
+        rows.append([s.slice, s.n, s.bar, s.score, b.score if b else None, lift, s.student_vs_reference,
+                     s.teacher_vs_reference, s.gap, "PASS" if s.passed else "FAIL"])  # fmt: skip
+    print_table(["slice", "n", "bar", "student", "baseline", "lift", "stud/ref", "teach/ref", "gap", "verdict"], rows,
+                title=f"evaluation {tuned.eval_id} (run {tuned.run_id}, {tuned.base_model})")  # fmt: skip
+    checks = ", ".join(f"{k} {'ok' if v else 'FAIL'}" for k, v in tuned.checks.items())
+    print(f"verdict: {'PASS' if tuned.passed else 'FAIL'} ({checks})")
+    print(f"latency p50 {_f(tuned.latency_p50_ms)} ms, p95 {_f(tuned.latency_p95_ms)} ms; "
+          f"{tuned.throughput_rps:.2f} req/s, {tuned.tokens_per_s:.0f} tok/s; cost/1k student {_f(tuned.cost_per_1k)}"
+          f" vs teacher {_f(tuned.teacher_cost_per_1k)}")  # fmt: skip
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from train import store
+
+    with open_workspace(args) as ws:
+        if args.run is not None:
+            run = store.get_run(ws, args.run)
+            run["metrics"] = store.run_metrics(ws, args.run)
+            if args.json:
+                print_json(run)
+                return 0
+            for k in ("run_id", "group_id", "base_model", "dataset_version", "status", "steps_done", "best_step",
+                      "best_eval_loss", "final_loss", "adapter_path", "error"):  # fmt: skip
+                print(f"{k:16} {run[k] if run[k] is not None else '-'}")
+            evals = [m for m in run["metrics"] if m["phase"] == "eval"]
+            print_table(["step", "held-out loss"], [[m["step"], m["eval_loss"]] for m in evals], title="held-out loss")
+            return 0
+        rows = store.list_runs(ws)
+        if args.json:
+            print_json(rows)
+            return 0
+        print_table(["run", "group", "model", "dataset", "status", "steps", "best loss", "eval score", "created"],
+                    [[r["run_id"], r["group_id"], r["base_model"], r["dataset_version"], r["status"], r["steps_done"],
+                      r["best_eval_loss"], r["eval_score"], r["created_at"]] for r in rows])  # fmt: skip
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from train import evaluate as E
+
+    with open_workspace(args) as ws:
+        if args.show is not None:
+            if args.disagreements:
+                rows = E.disagreements(ws, args.show, slice_name=args.slice, limit=args.limit or 50)
+                if args.json:
+                    print_json(rows)
+                else:
+                    for r in rows:
+                        print(f"[{r['slice']}] record {r['record_id']}: {r['prompt'][:100]}")
+                        print(f"  student: {r['student_output'][:200]}\n  teacher: {r['teacher_output'][:200]}")
+                return 0
+            ev = E.get_evaluation(ws, args.show)
+            if args.json:
+                print_json(ev)
+                return 0
+            print_table(["slice", "n", "bar", "score", "stud/ref", "teach/ref", "gap", "verdict"],
+                        [[s["slice"], s["n"], s["bar"], s["score"], s["student_vs_reference"],
+                          s["teacher_vs_reference"], s["gap"], "PASS" if s["passed"] else "FAIL"]
+                         for s in ev["slices"]], title=f"evaluation {ev['eval_id']} ({ev['kind']})")  # fmt: skip
+            print(f"overall {ev['score']:.3f}, gap {ev['gap']:.3f}: {'PASS' if ev['passed'] else 'FAIL'}")
+            return 0
+        progress = CliProgress(enabled=not args.json)
+        results = E.evaluate_run(ws, args.run, baseline=not args.no_baseline, progress=progress, **_eval_kwargs(args))
+        progress.close()
+        if args.json:
+            print_json([_eval_doc(e) for e in results])
+        else:
+            _print_eval_table(results[0], results[1] if len(results) > 1 else None)
+    return 0 if results[0].passed else 1

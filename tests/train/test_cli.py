@@ -1,0 +1,64 @@
+"""The CLI end to end on a tiny model: bar, train (single and run group) with evaluation, runs, eval views."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from curation.workspace import Workspace
+from distill.cli import main
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_bar_train_eval_runs(tiny_model: Path, triage_file: Path, tmp_path: Path,
+                             capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    ws_path = str(tmp_path / "ws.duckdb")
+    Workspace.open(ws_path).close()
+    code, _, err = run_cli(capsys, "eval", "1", "-w", ws_path)
+    assert code == 1 and "no run 1" in err
+    code, _, err = run_cli(capsys, "train", "--data", str(triage_file), "--eval", "-w", ws_path)
+    assert code == 1 and "no quality bar" in err
+    code, out, _ = run_cli(capsys, "bar", "set", "--task", "triage", "--metric", "exact:intent", "--metric",
+                           "json_f1", "--threshold", "0.7", "--slice-bar", "payments=0.9", "--json",
+                           "-w", ws_path)  # fmt: skip
+    assert code == 0 and json.loads(out)["metrics"][0] == {"kind": "json_field", "field": "intent"}
+    code, out, _ = run_cli(capsys, "bar", "set", "--threshold", "0.8", "--teacher-price", "3", "--json", "-w", ws_path)
+    bar = json.loads(out)
+    assert bar["threshold"] == 0.8 and bar["task"] == "triage" and bar["slice_bars"] == {"payments": 0.9}
+
+    other = tmp_path / "tiny-copy"
+    shutil.copytree(tiny_model, other)
+    code, out, _ = run_cli(capsys, "train", "--data", str(triage_file), "--model", str(tiny_model), "--model",
+                           str(other), "--steps", "3", "--eval", "--limit", "4", "--max-new-tokens", "4",
+                           "--precision", "fp32", "--json", "-w", ws_path)  # fmt: skip
+    doc = json.loads(out)
+    assert code == 0 and doc["group_id"] == 1 and [r["status"] for r in doc["runs"]] == ["done", "done"]
+    assert {len(v) for v in doc["evaluations"].values()} == {2}  # tuned + baseline per run
+
+    code, out, _ = run_cli(capsys, "runs", "--json", "-w", ws_path)
+    runs = json.loads(out)
+    assert [r["run_id"] for r in runs] == [2, 1] and all(r["group_id"] == 1 for r in runs)
+    code, out, _ = run_cli(capsys, "runs", "1", "--json", "-w", ws_path)
+    assert [m["step"] for m in json.loads(out)["metrics"] if m["phase"] == "train"] == [1, 2, 3]
+
+    code, out, _ = run_cli(capsys, "eval", "--show", "1", "-w", ws_path)
+    assert code == 0 and "payments" in out and "overall" in out
+    code, out, _ = run_cli(capsys, "eval", "--show", "1", "--disagreements", "--json", "-w", ws_path)
+    n_bad = Workspace.open(ws_path)
+    try:
+        expected = n_bad.scalar("SELECT count(*) FROM eval_items WHERE eval_id = 1 AND NOT agree")
+    finally:
+        n_bad.close()
+    assert len(json.loads(out)) == expected
+
+    code, out, _ = run_cli(capsys, "eval", "1", "--no-baseline", "--limit", "3", "--max-new-tokens", "2",
+                           "-w", ws_path)  # fmt: skip
+    assert "evaluation 5 (run 1" in out and "verdict:" in out and code in (0, 1)

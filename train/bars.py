@@ -1,0 +1,120 @@
+"""The quality bar: written down before training, every evaluation is judged against it.
+
+Each edit stores a new row (``quality_bars``); the newest row of a name is the current bar and evaluations keep the
+``bar_id`` they were judged against, so old verdicts stay explainable.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from curation.errors import UserError
+from curation.workspace import Workspace
+from train.metrics import metric_name, validate_metric
+
+
+@dataclass
+class QualityBar:
+    """What "good enough" means for the student. Scores are in [0, 1]; the first metric is the primary one."""
+
+    task: str
+    metrics: list[dict[str, Any]]
+    threshold: float
+    slice_bars: dict[str, float] = field(default_factory=dict)
+    max_gap: float | None = None  # acceptable teacher-minus-student gap on the primary metric
+    max_latency_p95_ms: float | None = None
+    max_cost_per_1k: float | None = None
+    teacher_price_per_1k: float | None = None
+    student_price_per_hour: float | None = None
+    name: str = "default"
+    bar_id: int | None = None
+    created_at: datetime | None = None
+
+    @property
+    def primary(self) -> dict[str, Any]:
+        return self.metrics[0]
+
+    @property
+    def primary_name(self) -> str:
+        return metric_name(self.primary)
+
+    def bar_for(self, slice_name: str) -> float:
+        """The threshold for a slice (its own bar if it is a critical slice, else the overall one)."""
+        return self.slice_bars.get(slice_name, self.threshold)
+
+    def validate(self) -> None:
+        """Raise ``UserError`` on a bar that cannot be applied."""
+        if not self.task.strip():
+            raise UserError("a quality bar needs a task description")
+        if not self.metrics:
+            raise UserError("a quality bar needs at least one metric")
+        for m in self.metrics:
+            validate_metric(m)
+        for name, v in [("threshold", self.threshold), *self.slice_bars.items(), ("max gap", self.max_gap)]:
+            if v is not None and not 0.0 <= v <= 1.0:
+                raise UserError(f"{name} must be between 0 and 1 (got {v})")
+        for name, v in [
+            ("latency", self.max_latency_p95_ms),
+            ("cost", self.max_cost_per_1k),
+            ("teacher price", self.teacher_price_per_1k),
+            ("student price", self.student_price_per_hour),
+        ]:
+            if v is not None and v < 0:
+                raise UserError(f"{name} must not be negative")  # fmt: skip
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+_COLS = ("name", "task", "metrics", "threshold", "slice_bars", "max_gap", "max_latency_p95_ms", "max_cost_per_1k",
+         "teacher_price_per_1k", "student_price_per_hour")  # fmt: skip
+
+
+def set_bar(ws: Workspace, bar: QualityBar) -> QualityBar:
+    """Validate and store ``bar`` as the current bar of its name; return it with its new id."""
+    bar.validate()
+    values = [getattr(bar, c) for c in _COLS]
+    values[2], values[4] = json.dumps(bar.metrics), json.dumps(bar.slice_bars)
+    now = datetime.now()
+    with ws.transaction() as cur:
+        bar_id = cur.execute(
+            f"INSERT INTO quality_bars ({', '.join(_COLS)}, created_at) VALUES ({', '.join('?' * (len(_COLS) + 1))}) "
+            "RETURNING bar_id",
+            [*values, now],
+        ).fetchall()[0][0]
+    bar.bar_id, bar.created_at = int(bar_id), now
+    return bar
+
+
+def _from_row(row: dict[str, Any]) -> QualityBar:
+    row = dict(row)
+    row["metrics"] = json.loads(row["metrics"])
+    row["slice_bars"] = json.loads(row["slice_bars"])
+    return QualityBar(**row)
+
+
+def get_bar(ws: Workspace, name: str = "default") -> QualityBar | None:
+    """The current bar of ``name``, or None when none was set."""
+    rows = ws.query_dicts(
+        f"SELECT bar_id, created_at, {', '.join(_COLS)} FROM quality_bars WHERE name = ? ORDER BY bar_id DESC LIMIT 1",
+        [name],
+    )
+    return _from_row(rows[0]) if rows else None
+
+
+def get_bar_by_id(ws: Workspace, bar_id: int) -> QualityBar:
+    rows = ws.query_dicts(f"SELECT bar_id, created_at, {', '.join(_COLS)} FROM quality_bars WHERE bar_id = ?", [bar_id])
+    if not rows:
+        raise UserError(f"no quality bar {bar_id}")
+    return _from_row(rows[0])
+
+
+def require_bar(ws: Workspace, name: str = "default") -> QualityBar:
+    """The current bar, or a ``UserError`` saying how to set one."""
+    bar = get_bar(ws, name)
+    if bar is None:
+        raise UserError(f"no quality bar {name!r} yet; set one first with `distill bar set`")
+    return bar

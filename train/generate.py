@@ -1,0 +1,86 @@
+"""Batched greedy generation for evaluation: the student (base + optional LoRA adapter, merged for speed)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from curation.progress import ProgressFn, report
+from train.trainer import pick_device, pick_precision
+
+
+@dataclass
+class Generation:
+    """One answer with what it cost: latency is the wall time of the batch it was generated in."""
+
+    text: str
+    latency_ms: float
+    new_tokens: int
+
+
+def load_for_inference(
+    base_model: str, adapter_path: str | None = None, device: str = "auto", precision: str = "auto"
+) -> tuple[Any, Any, str]:
+    """Model (adapter merged, bf16 weights where bf16 is native), tokenizer and the device."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from train.models import resolve_model
+
+    dev = pick_device(device)
+    path = resolve_model(base_model)
+    tokenizer = AutoTokenizer.from_pretrained(adapter_path or path)
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = "left"  # generation continues every row at the same position
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+    if adapter_path:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, adapter_path).merge_and_unload()
+    if pick_precision(precision, dev) == "bf16":
+        model = model.to(torch.bfloat16)
+    model.to(dev).eval()
+    return model, tokenizer, dev
+
+
+def generate(
+    model: Any,
+    tokenizer: Any,
+    prompts: list[str],
+    *,
+    batch_size: int = 8,
+    max_new_tokens: int = 64,
+    device: str = "cpu",
+    progress: ProgressFn | None = None,
+    cancel: threading.Event | None = None,
+) -> list[Generation]:
+    """Greedy answers for ``prompts`` (in their order), generated in batches of similar length."""
+    lengths = [len(tokenizer(p, add_special_tokens=False)["input_ids"]) for p in prompts]
+    order = sorted(range(len(prompts)), key=lambda i: lengths[i])
+    out: list[Generation | None] = [None] * len(prompts)
+    stop_ids = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else None
+    done = 0
+    for s in range(0, len(order), batch_size):
+        report(progress, cancel, "generate", done, len(prompts))
+        idx = order[s : s + batch_size]
+        enc = tokenizer([prompts[i] for i in idx], return_tensors="pt", padding=True, add_special_tokens=False)
+        enc = {k: v.to(device) for k, v in enc.items()}
+        t0 = time.perf_counter()
+        with torch.no_grad():
+            seq = model.generate(
+                **enc, max_new_tokens=max_new_tokens, do_sample=False, eos_token_id=stop_ids,
+                pad_token_id=tokenizer.pad_token_id,
+            )  # fmt: skip
+        ms = (time.perf_counter() - t0) * 1000
+        new = seq[:, enc["input_ids"].shape[1] :]
+        for row, i in enumerate(idx):
+            toks = new[row].tolist()
+            n = next((k + 1 for k, t in enumerate(toks) if stop_ids and t in stop_ids), len(toks))
+            out[i] = Generation(tokenizer.decode(toks[:n], skip_special_tokens=True).strip(), ms, n)
+        done += len(idx)
+    report(progress, cancel, "generate", done, len(prompts))
+    return [g for g in out if g is not None]

@@ -1,0 +1,214 @@
+"""Start the training subprocess for a run, stream its JSON lines into the workspace, cancel and resume it.
+
+The child (``python -m train.worker``) reads only files in the run folder; this process holds the workspace.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from curation.errors import UserError
+from curation.progress import Progress, ProgressFn
+from curation.workspace import Workspace
+from train import store
+from train.config import RunConfig
+
+EventFn = Callable[[dict[str, Any]], None]
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class RunResult:
+    """How a run ended."""
+
+    run_id: int
+    status: str  # done | failed | cancelled
+    steps_done: int
+    best_step: int | None
+    best_eval_loss: float | None
+    final_loss: float | None
+    adapter_path: str | None
+    stopped_early: bool
+    error: str | None = None
+
+
+def export_dataset(ws: Workspace, version: str, dest: Path) -> Path:
+    """Export a curation dataset version to the run folder (needs ``curation.datasets``)."""
+    try:
+        from curation.datasets import export_training_file  # type: ignore[import-not-found]
+    except ImportError:
+        raise UserError("dataset versions need curation.datasets, which this build lacks; pass --data FILE") from None
+    return Path(export_training_file(ws, version, dest))
+
+
+def start_run(
+    ws: Workspace,
+    cfg: RunConfig,
+    *,
+    dataset_version: str | None = None,
+    data: str | Path | None = None,
+    group_id: int | None = None,
+) -> int:
+    """Record a new run and put its data and ``run.json`` in its folder; return the run id (not started yet)."""
+    if (dataset_version is None) == (data is None):
+        raise UserError("give either a dataset version or a data file")
+    if data is not None and not Path(data).exists():
+        raise UserError(f"no training file at {data}")
+    cfg.data_path = str(data or "")
+    run_id = store.create_run(ws, cfg, dataset_version=dataset_version, group_id=group_id)
+    out = Path(cfg.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        if dataset_version is not None:
+            dest = export_dataset(ws, dataset_version, out / "data.parquet")
+        else:
+            src = Path(str(data))
+            # A copy, so the run stays reproducible when the source file changes.
+            dest = out / ("data.parquet" if src.suffix == ".parquet" else "data.jsonl")
+            shutil.copyfile(src, dest)
+    except BaseException as exc:
+        store.update_run(ws, run_id, status="failed", error=str(exc), finished_at=datetime.now())
+        raise
+    cfg.data_path = str(dest)
+    cfg.save(out / "run.json")
+    store.update_run(ws, run_id, data_path=cfg.data_path, config=cfg.to_json())
+    return run_id
+
+
+def execute_run(
+    ws: Workspace,
+    run_id: int,
+    *,
+    progress: ProgressFn | None = None,
+    cancel: threading.Event | None = None,
+    on_event: EventFn | None = None,
+) -> RunResult:
+    """Run (or resume: the worker restarts from the newest checkpoint) the worker for ``run_id`` until it ends.
+
+    Setting ``cancel`` terminates the subprocess; the run is marked 'cancelled' and can be resumed later.
+    """
+    run = store.get_run(ws, run_id)
+    out = Path(run["out_dir"])
+    from train.trainer import latest_checkpoint
+
+    ckpt = latest_checkpoint(out)
+    store.forget_metrics_after(ws, run_id, int(ckpt.name.split("-")[1]) if ckpt else -1)
+    store.update_run(ws, run_id, status="running", error=None, finished_at=None)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in [str(PROJECT_ROOT), env.get("PYTHONPATH", "")] if p)
+    env.setdefault("TOKENIZERS_PARALLELISM", "false")
+    with (out / "worker.log").open("a") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "train.worker", "--config", str(out / "run.json")],
+            stdout=subprocess.PIPE, stderr=log, text=True, env=env, cwd=str(out),
+        )  # fmt: skip
+        stopper = _Stopper(proc, cancel)
+        done: dict[str, Any] | None = None
+        error: str | None = None
+        total: int | None = None
+        try:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                try:
+                    event = json.loads(line)
+                except json.JSONDecodeError:
+                    continue  # a library printing to stdout; not ours
+                kind = event.get("event")
+                if kind == "start":
+                    total = event["total_steps"]
+                    store.update_run(ws, run_id, hardware=event["hardware"], n_train=event["n_train"],
+                                     n_heldout=event["n_heldout"])  # fmt: skip
+                elif kind in ("step", "eval"):
+                    store.record_metric(ws, run_id, event)
+                elif kind == "done":
+                    done = event
+                elif kind == "error":
+                    error = event["message"]
+                if on_event is not None:
+                    on_event(event)
+                if progress is not None and kind == "step":
+                    detail = f"loss {event['loss']:.3f}  {event['tokens_per_s']:.0f} tok/s  eta {event['eta_s']:.0f}s"
+                    progress(Progress("train", event["step"], total, detail))
+        except KeyboardInterrupt:
+            stopper.stop()
+        finally:
+            rc = proc.wait()
+            stopper.close()
+    return _finish(ws, run_id, rc, done, error, stopper.stopped, out)
+
+
+def _finish(
+    ws: Workspace, run_id: int, rc: int, done: dict[str, Any] | None, error: str | None, stopped: bool, out: Path
+) -> RunResult:
+    steps = int(ws.scalar("SELECT coalesce(steps_done, 0) FROM runs WHERE run_id = ?", [run_id]))
+    if done is not None:
+        store.update_run(
+            ws, run_id, status="done", finished_at=datetime.now(), steps_done=done["step"], best_step=done["best_step"],
+            best_eval_loss=done["best_eval_loss"], final_loss=done["final_loss"], adapter_path=done["adapter_path"],
+            merged_path=done["merged_path"], stopped_early=done["stopped_early"],
+        )  # fmt: skip
+        return RunResult(run_id, "done", done["step"], done["best_step"], done["best_eval_loss"], done["final_loss"],
+                         done["adapter_path"], bool(done["stopped_early"]))  # fmt: skip
+    status = "cancelled" if stopped else "failed"
+    if status == "failed" and error is None:
+        error = f"worker exited with code {rc}; see {out / 'worker.log'}"
+    store.update_run(ws, run_id, status=status, error=error, finished_at=datetime.now())
+    return RunResult(run_id, status, steps, None, None, None, None, False, error)
+
+
+class _Stopper:
+    """Terminates the worker when the cancel event is set (a thread, so reading stdout never blocks cancel)."""
+
+    def __init__(self, proc: subprocess.Popen[str], cancel: threading.Event | None) -> None:
+        self.proc = proc
+        self.cancel = cancel
+        self.stopped = False
+        self._closed = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        while not self._closed.is_set():
+            if self.cancel is not None and self.cancel.wait(0.2):
+                self.stop()
+                return
+            if self.cancel is None:
+                self._closed.wait(0.5)
+
+    def stop(self) -> None:
+        self.stopped = True
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+    def close(self) -> None:
+        self._closed.set()
+
+
+def run_training(
+    ws: Workspace,
+    cfg: RunConfig,
+    *,
+    dataset_version: str | None = None,
+    data: str | Path | None = None,
+    group_id: int | None = None,
+    progress: ProgressFn | None = None,
+    cancel: threading.Event | None = None,
+    on_event: EventFn | None = None,
+) -> RunResult:
+    """Record a run, then train it in a subprocess until it ends (see ``start_run`` and ``execute_run``)."""
+    run_id = start_run(ws, cfg, dataset_version=dataset_version, data=data, group_id=group_id)
+    return execute_run(ws, run_id, progress=progress, cancel=cancel, on_event=on_event)

@@ -1,0 +1,160 @@
+"""Evaluation metrics on model outputs (text), each returning a score in [0, 1].
+
+A metric is a spec dict: ``{"kind": ..., "field"?: ..., "labels"?: [...], "pattern"?: ..., "schema"?: {...}}``.
+Comparison metrics (``json_field``, ``json_f1``, ``exact``) score an output against an expected answer;
+check metrics (``valid_json``, ``label_in_set``, ``regex``, ``json_schema``) score an output on its own.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from curation.errors import UserError
+
+COMPARISON = {"json_field", "json_f1", "exact"}
+CHECKS = {"valid_json", "label_in_set", "regex", "json_schema"}
+KINDS = COMPARISON | CHECKS
+_FENCE = re.compile(r"^```(?:json)?\s*|\s*```$")
+
+
+def parse_json(text: str | None) -> Any:
+    """The JSON value in ``text`` (a ```json fence allowed), or None when it does not parse."""
+    if text is None:
+        return None
+    s = _FENCE.sub("", text.strip())
+    try:
+        return json.loads(s)
+    except (json.JSONDecodeError, ValueError):
+        return None
+
+
+def _norm(v: Any) -> Any:
+    # Labels differing only in case or surrounding space count as the same answer.
+    return v.strip().casefold() if isinstance(v, str) else v
+
+
+def valid_json(pred: str | None) -> float:
+    return 0.0 if parse_json(pred) is None else 1.0
+
+
+def json_field(pred: str | None, expected: str, field: str) -> float:
+    """1 when both parse as JSON objects and agree on ``field`` (case- and space-insensitive for strings)."""
+    p, e = parse_json(pred), parse_json(expected)
+    if not isinstance(p, dict) or not isinstance(e, dict) or field not in p:
+        return 0.0
+    return 1.0 if _norm(p[field]) == _norm(e.get(field)) else 0.0
+
+
+def json_f1(pred: str | None, expected: str) -> float:
+    """Field-level F1 over the top-level (key, value) pairs of two JSON objects."""
+    p, e = parse_json(pred), parse_json(expected)
+    if not isinstance(e, dict):
+        return 1.0 if p == e and p is not None else 0.0
+    if not isinstance(p, dict):
+        return 0.0
+    if not p and not e:
+        return 1.0
+    hits = sum(1 for k, v in p.items() if k in e and _norm(json.dumps(v)) == _norm(json.dumps(e[k])))
+    if hits == 0:
+        return 0.0
+    precision, recall = hits / len(p), hits / len(e)
+    return 2 * precision * recall / (precision + recall)
+
+
+def exact(pred: str | None, expected: str) -> float:
+    """Exact match after collapsing whitespace."""
+    return 1.0 if " ".join((pred or "").split()) == " ".join(expected.split()) else 0.0
+
+
+def label_in_set(pred: str | None, field: str | None, labels: list[str]) -> float:
+    """1 when the output (or its JSON ``field``) is one of ``labels``."""
+    if field:
+        p = parse_json(pred)
+        value = p.get(field) if isinstance(p, dict) else None
+    else:
+        value = pred
+    allowed = {_norm(x) for x in labels}
+    return 1.0 if isinstance(value, str) and _norm(value) in allowed else 0.0
+
+
+def json_schema(pred: str | None, schema: dict[str, Any]) -> float:
+    import jsonschema
+
+    p = parse_json(pred)
+    if p is None:
+        return 0.0
+    return 1.0 if jsonschema.Draft202012Validator(schema).is_valid(p) else 0.0
+
+
+def metric_name(spec: dict[str, Any]) -> str:
+    """A short column name: ``exact:intent``, ``json_f1``, ``valid_json``, ``label_in_set:intent``..."""
+    kind = spec["kind"]
+    if kind == "json_field":
+        return f"exact:{spec['field']}"
+    if kind == "label_in_set" and spec.get("field"):
+        return f"label_in_set:{spec['field']}"
+    return str(spec.get("name") or kind)
+
+
+def validate_metric(spec: dict[str, Any]) -> None:
+    """Raise ``UserError`` when a metric spec lacks what its kind needs."""
+    kind = spec.get("kind")
+    if kind not in KINDS:
+        raise UserError(f"unknown metric {kind!r}; choose from {', '.join(sorted(KINDS))}")
+    need = {"json_field": "field", "label_in_set": "labels", "regex": "pattern", "json_schema": "schema"}.get(kind)
+    if need and not spec.get(need):
+        raise UserError(f"metric {kind} needs {need}")
+    if kind == "regex":
+        try:
+            re.compile(spec["pattern"])
+        except re.error as exc:
+            raise UserError(f"bad regex {spec['pattern']!r}: {exc}") from None
+
+
+def is_check(spec: dict[str, Any]) -> bool:
+    """Whether the metric scores an output on its own (no expected answer needed)."""
+    return spec["kind"] in CHECKS
+
+
+def score(spec: dict[str, Any], pred: str | None, expected: str | None = None) -> float | None:
+    """The metric's score for ``pred`` (against ``expected`` for comparison metrics; None when that is missing)."""
+    kind = spec["kind"]
+    if kind == "valid_json":
+        return valid_json(pred)
+    if kind == "label_in_set":
+        return label_in_set(pred, spec.get("field"), spec["labels"])
+    if kind == "regex":
+        return 1.0 if pred is not None and re.fullmatch(spec["pattern"], pred.strip(), re.S) else 0.0
+    if kind == "json_schema":
+        return json_schema(pred, spec["schema"])
+    if expected is None:
+        return None
+    if kind == "json_field":
+        return json_field(pred, expected, spec["field"])
+    if kind == "json_f1":
+        return json_f1(pred, expected)
+    return exact(pred, expected)
+
+
+def parse_metric(text: str) -> dict[str, Any]:
+    """A metric spec from CLI text: ``exact:intent``, ``json_f1``, ``valid_json``, ``exact``,
+    ``label_in_set:intent=a|b|c``, ``regex:PATTERN``, ``json_schema:FILE``."""
+    kind, _, arg = text.partition(":")
+    if kind == "exact" and arg:
+        spec: dict[str, Any] = {"kind": "json_field", "field": arg}
+    elif kind == "label_in_set":
+        field, _, labels = arg.partition("=") if "=" in arg else ("", "", arg)
+        spec = {"kind": kind, "field": field or None, "labels": [x for x in labels.split("|") if x]}
+    elif kind == "regex":
+        spec = {"kind": kind, "pattern": arg}
+    elif kind == "json_schema":
+        try:
+            spec = {"kind": kind, "schema": json.loads(open(arg, encoding="utf-8").read())}
+        except (OSError, json.JSONDecodeError) as exc:
+            raise UserError(f"cannot read JSON schema {arg}: {exc}") from None
+    else:
+        spec = {"kind": kind}
+    validate_metric(spec)
+    return spec

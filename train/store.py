@@ -1,0 +1,98 @@
+"""Workspace rows for runs, run groups and their metric streams (the parent process is the only writer)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from curation.errors import UserError
+from curation.workspace import Workspace
+from train.config import RunConfig
+
+
+def create_group(ws: Workspace, name: str) -> int:
+    """A run group: several base models trained on the same data, compared side by side."""
+    with ws.transaction() as cur:
+        return int(cur.execute("INSERT INTO run_groups (name, created_at) VALUES (?, ?) RETURNING group_id",
+                               [name, datetime.now()]).fetchall()[0][0])  # fmt: skip
+
+
+def create_run(ws: Workspace, cfg: RunConfig, *, dataset_version: str | None, group_id: int | None) -> int:
+    """Insert a run (status 'running'); its folder is ``artifacts/runs/<run_id>`` (set into ``cfg.out_dir``)."""
+    with ws.transaction() as cur:
+        run_id = int(cur.execute("SELECT nextval('run_seq')").fetchall()[0][0])
+        cfg.out_dir = str(run_dir(ws, run_id))
+        cur.execute(
+            "INSERT INTO runs (run_id, group_id, base_model, dataset_version, data_path, out_dir, config, status, "
+            "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?)",
+            [run_id, group_id, cfg.base_model, dataset_version, cfg.data_path, cfg.out_dir, cfg.to_json(),
+             datetime.now()],
+        )  # fmt: skip
+    return run_id
+
+
+def run_dir(ws: Workspace, run_id: int) -> Path:
+    return ws.artifacts_dir / "runs" / str(run_id)
+
+
+def update_run(ws: Workspace, run_id: int, **cols: Any) -> None:
+    """Set columns of a run (hardware as JSON)."""
+    if "hardware" in cols and not isinstance(cols["hardware"], str):
+        cols["hardware"] = json.dumps(cols["hardware"])
+    sets = ", ".join(f"{k} = ?" for k in cols)
+    with ws.transaction() as cur:
+        cur.execute(f"UPDATE runs SET {sets} WHERE run_id = ?", [*cols.values(), run_id])
+
+
+def record_metric(ws: Workspace, run_id: int, event: dict[str, Any]) -> None:
+    """Store a ``step`` or ``eval`` event of the worker."""
+    phase = "eval" if event["event"] == "eval" else "train"
+    with ws.transaction() as cur:
+        cur.execute(
+            "INSERT INTO run_metrics (run_id, step, phase, loss, eval_loss, lr, tokens_per_s, eta_s, epoch, "
+            "recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [run_id, event["step"], phase, event.get("loss"), event.get("eval_loss"), event.get("lr"),
+             event.get("tokens_per_s"), event.get("eta_s"), event.get("epoch"), datetime.now()],
+        )  # fmt: skip
+        if phase == "train":
+            cur.execute("UPDATE runs SET steps_done = ? WHERE run_id = ?", [event["step"], run_id])
+
+
+def forget_metrics_after(ws: Workspace, run_id: int, step: int) -> None:
+    """On resume, drop metric rows past the checkpoint we restart from (those steps are redone)."""
+    with ws.transaction() as cur:
+        cur.execute("DELETE FROM run_metrics WHERE run_id = ? AND step > ?", [run_id, step])
+
+
+def get_run(ws: Workspace, run_id: int) -> dict[str, Any]:
+    """One run as a dict (config and hardware decoded); ``UserError`` if unknown."""
+    rows = ws.query_dicts("SELECT * FROM runs WHERE run_id = ?", [run_id])
+    if not rows:
+        raise UserError(f"no run {run_id} in this workspace (see `distill runs`)")
+    run = rows[0]
+    run["config"] = json.loads(run["config"])
+    run["hardware"] = json.loads(run["hardware"]) if run["hardware"] else None
+    return run
+
+
+def list_runs(ws: Workspace, limit: int = 200) -> list[dict[str, Any]]:
+    """Newest runs first, with their best tuned evaluation score if any."""
+    return ws.query_dicts(
+        "SELECT r.run_id, r.group_id, r.base_model, r.dataset_version, r.status, r.steps_done, r.best_step, "
+        "r.best_eval_loss, r.final_loss, r.created_at, r.finished_at, "
+        "(SELECT e.score FROM evaluations e WHERE e.run_id = r.run_id AND e.kind = 'tuned' "
+        " ORDER BY e.eval_id DESC LIMIT 1) AS eval_score "
+        "FROM runs r ORDER BY r.run_id DESC LIMIT ?",
+        [limit],
+    )
+
+
+def run_metrics(ws: Workspace, run_id: int) -> list[dict[str, Any]]:
+    """The metric stream of a run in step order."""
+    return ws.query_dicts(
+        "SELECT step, phase, loss, eval_loss, lr, tokens_per_s, eta_s, epoch FROM run_metrics WHERE run_id = ? "
+        "ORDER BY step, phase DESC",
+        [run_id],
+    )
