@@ -180,38 +180,55 @@ def fetch_page(
     where, params = filter_sql(ws, filt)
     lead = ORDERS[order][1]
     backward = before is not None or from_end
-    if after is not None:
-        where += f" AND ({lead}, record_id) > (?, ?)"
-        params += list(after)
-    if before is not None:
-        where += f" AND ({lead}, record_id) < (?, ?)"
-        params += list(before)
+    for key, op in ((after, ">"), (before, "<")):
+        if key is None:
+            continue
+        if lead == "record_id":  # a plain range on the primary key prunes row groups; a row comparison does not
+            where += f" AND record_id {op} ?"
+            params.append(key[1])
+        else:
+            where += f" AND ({lead}, record_id) {op} (?, ?)"
+            params += list(key)
     direction = "DESC" if backward else "ASC"
-    sql = (
-        f"SELECT record_id, slice, status, confidence, left(prompt, 300), left(response, 300), batch_id, edited, "
-        f"{lead} AS k FROM ({BASE_SQL}) b WHERE {where} ORDER BY {lead} {direction}, record_id {direction} LIMIT ?"
-    )
+    # Two phases: order only the keys (cheap columns) to find the page, then read the wide columns of those rows.
+    # Sorting 1M rows with their text attached costs ~10x more than sorting ids.
+    sql = f"SELECT record_id, {lead} AS k FROM ({BASE_SQL}) b WHERE {where} ORDER BY k {direction}, record_id {direction} LIMIT ?"
     params.append(int(limit))
     if offset is not None and not backward:
         sql += " OFFSET ?"
         params.append(max(0, int(offset)))
-    rows = _run(ws, sql, params)
+    keys = _run(ws, sql, params)
     if backward:
-        rows.reverse()
-    return [
-        RecordRow(
-            record_id=int(r[0]),
-            slice=r[1],
-            status=r[2],
-            confidence=r[3],
-            prompt=r[4] or "",
-            response=r[5],
-            batch_id=int(r[6]),
-            edited=bool(r[7]),
-            key=(r[8], int(r[0])),
+        keys.reverse()
+    if not keys:
+        return []
+    ids = [int(k[0]) for k in keys]
+    rows = _run(
+        ws,
+        "SELECT record_id, slice, status, confidence, left(prompt, 300), left(response, 300), batch_id, edited "
+        f"FROM ({BASE_SQL}) b WHERE record_id IN (SELECT unnest(?)) AND record_id BETWEEN ? AND ?",
+        [ids, min(ids), max(ids)],
+    )
+    by_id = {int(r[0]): r for r in rows}
+    out: list[RecordRow] = []
+    for rid, k in keys:
+        r = by_id.get(int(rid))
+        if r is None:  # deleted between the two reads (an import undone): skip it
+            continue
+        out.append(
+            RecordRow(
+                record_id=int(r[0]),
+                slice=r[1],
+                status=r[2],
+                confidence=r[3],
+                prompt=r[4] or "",
+                response=r[5],
+                batch_id=int(r[6]),
+                edited=bool(r[7]),
+                key=(k, int(rid)),
+            )
         )
-        for r in rows
-    ]
+    return out
 
 
 def position_of(ws: Workspace, filt: RecordFilter, order: str, key: tuple[Any, ...]) -> int:

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _modules_after_import(*packages: str) -> set[str]:
     code = "import importlib, json, pkgutil, sys\n"
-    code += "for top in %r:\n" % (packages,)
+    code += f"for top in {packages!r}:\n"
     code += (
         "    try:\n        pkg = importlib.import_module(top)\n    except ModuleNotFoundError:\n        continue\n"
         "    for info in pkgutil.walk_packages(pkg.__path__, top + '.'):\n"

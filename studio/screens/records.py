@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import ClassVar
 
 from textual import work
@@ -11,6 +12,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.message import Message
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import Footer, Header, Static
 
 from curation.browse import ORDERS, RecordDetail, get_record
@@ -19,6 +21,8 @@ from curation.workspace import Workspace
 from studio.widgets.filter_bar import FilterBar
 from studio.widgets.record_list import QueryFailed, RecordList
 from studio.widgets.record_view import RecordView
+
+DETAIL_DELAY_S = 0.08
 
 
 @dataclass
@@ -43,6 +47,7 @@ class RecordsScreen(Screen[None]):
     def __init__(self, workspace: Workspace) -> None:
         super().__init__()
         self.workspace = workspace
+        self._detail_timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -81,7 +86,10 @@ class RecordsScreen(Screen[None]):
 
     def on_record_list_highlighted(self, message: RecordList.Highlighted) -> None:
         self._update_status()
-        self._load_detail(message.row.record_id)
+        # Debounced: holding a key down should repaint the list at key speed, not render every detail on the way.
+        if self._detail_timer is not None:
+            self._detail_timer.stop()
+        self._detail_timer = self.set_timer(DETAIL_DELAY_S, partial(self._load_detail, message.row.record_id))
 
     def on_record_list_selected(self, message: RecordList.Selected) -> None:
         self.action_review_here()

@@ -8,6 +8,7 @@ for jumps; lines not loaded yet render as a placeholder until the page arrives.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -116,6 +117,7 @@ class RecordList(ScrollView, can_focus=True):
         self._request = 0  # bumped on every reload; only the latest one's count is applied
         self._pending: set[int] = set()
         self._announced: int | None = None
+        self.cursor_painted: tuple[int, float] = (-1, 0.0)
 
     # -- data ----------------------------------------------------------------------------------------------
 
@@ -223,6 +225,8 @@ class RecordList(ScrollView, can_focus=True):
             self.call_after_refresh(self._ensure_loaded, index, index + self.size.height)
             return Strip([Segment(f"{index + 1:>9}  …".ljust(width)[:width], Style(dim=True))], width)
         selected = index == self.cursor
+        if selected:  # when the cursor row last reached the screen with its data (tests and the benchmark read it)
+            self.cursor_painted = (index, time.perf_counter())
         base = Style(reverse=True) if selected and self.has_focus else Style(bgcolor="grey23") if selected else Style()
         conf = "  -  " if row.confidence is None else f"{row.confidence:5.2f}"
         prompt = " ".join(row.prompt.split())
@@ -265,7 +269,15 @@ class RecordList(ScrollView, can_focus=True):
             self.scroll_to(y=self.cursor - height + 1, animate=False, immediate=True)
         self.refresh()
         self._ensure_loaded(self.cursor, self.cursor)
+        self._prefetch()
         self._announce()
+
+    def _prefetch(self) -> None:
+        """Load the rows a page beyond either edge of the view before they are needed."""
+        top, height = int(self.scroll_offset.y), self._height()
+        self._ensure_loaded(top, top + height)
+        self._ensure_loaded(top + height, top + 2 * height + MARGIN)
+        self._ensure_loaded(max(0, top - height - MARGIN), top)
 
     def action_cursor_up(self) -> None:
         self.move_to(self.cursor - 1)

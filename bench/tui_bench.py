@@ -1,0 +1,192 @@
+"""Studio benchmark on a generated 1M-record workspace, headless.
+
+Measures launch to the first interactive frame (records screen with its rows loaded), and key-to-repaint latency
+(key pressed until every visible row is loaded and painted) for page down, jump to end and applying a filter.
+Prints medians against the targets: first frame <= 1.5 s, page <= 50 ms, filter <= 300 ms. With ``--baseline``
+it also times Textual's DataTable holding N rows, the approach the virtual list replaces.
+
+    nice python bench/tui_bench.py                 # 1,000,000 records in bench/out/tui_1m.duckdb (kept)
+    nice python bench/tui_bench.py --records 200000 --baseline 50000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import time
+from functools import partial
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from textual import events
+
+from curation.workspace import Workspace
+from studio.app import DistillStudio
+from studio.widgets.filter_bar import FilterBar
+from studio.widgets.record_list import RecordList
+
+SIZE = (160, 50)
+TARGETS = {"first frame": 1.5, "page down": 0.050, "jump to end": 0.050, "apply filter": 0.300}
+
+
+def generate(path: Path, n: int) -> None:
+    """A workspace of ``n`` records made in SQL (seconds, not minutes): 12 slices, varied confidence and text."""
+    with Workspace.open(path) as ws:
+        if ws.scalar("SELECT count(*) FROM records") == n:
+            return
+        started = time.perf_counter()
+        with ws.transaction() as cur:
+            cur.execute("DELETE FROM records")
+            cur.execute(
+                "INSERT INTO import_batches (batch_id, source_file, format, started_at, n_lines, n_imported) "
+                "VALUES (nextval('import_batch_seq'), 'generated', 'log', now(), ?, ?) ",
+                [n, n],
+            )
+            batch = cur.execute("SELECT max(batch_id) FROM import_batches").fetchall()[0][0]
+            cur.execute(
+                """
+                INSERT INTO records (batch_id, source_file, source_line, messages, prompt, response, slice,
+                                     metadata, content_hash, origin, mean_logprob, min_logprob)
+                SELECT ?, 'generated', i + 1,
+                       json_array(json_object('role', 'user', 'content', 'ticket ' || i || ' about area ' || (i % 12))),
+                       'ticket ' || i || ' about area ' || (i % 12),
+                       '{"intent": "i' || (i % 37) || '", "urgency": "low", "summary": "s' || i || '"}',
+                       'area_' || (i % 12),
+                       json_object('product_area', 'area_' || (i % 12)),
+                       md5(i::VARCHAR), 'import',
+                       -((i * 7919) % 1000) / 400.0, -((i * 7919) % 1000) / 100.0
+                FROM range(?) t(i)
+                """,
+                [batch, n],
+            )
+        print(f"generated {n:,} records in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+
+
+async def _key(app, key: str) -> None:  # type: ignore[no-untyped-def]
+    """Deliver a key as the terminal driver does (pilot.press also waits for the whole app to idle)."""
+    app.post_message(events.Key(key, None))
+
+
+async def _until(pilot, cond, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.perf_counter() + timeout
+    while not cond():
+        if time.perf_counter() > deadline:
+            raise TimeoutError("the studio did not settle")
+        await asyncio.sleep(0.001)
+
+
+def _painted(lst: RecordList, since: float) -> bool:
+    """The rows are loaded and the cursor row has been drawn, with its data, after ``since``."""
+    index, at = lst.cursor_painted
+    return lst.is_settled() and index == lst.cursor and at >= since
+
+
+def _launched(app: DistillStudio, since: float) -> bool:
+    focused = app.screen.focused
+    return isinstance(focused, RecordList) and focused.total > 0 and _painted(focused, since)
+
+
+async def bench_first_frame(path: Path, repeats: int) -> list[float]:
+    """Open the workspace, build the app, run it headless: seconds until the first page of records is drawn."""
+    times: list[float] = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        with Workspace.open(path) as ws:
+            app = DistillStudio(ws, start="records")
+            async with app.run_test(size=SIZE) as pilot:
+                await _until(pilot, partial(_launched, app, started))
+                times.append(app.screen.focused.cursor_painted[1] - started)
+    return times
+
+
+async def bench_studio(ws: Workspace, repeats: int) -> dict[str, list[float]]:
+    times: dict[str, list[float]] = {k: [] for k in TARGETS if k != "first frame"}
+    app = DistillStudio(ws, start="records")
+    async with app.run_test(size=SIZE) as pilot:
+        lst = app.screen.query_one(RecordList)
+        await _until(pilot, lambda: lst.total > 0 and lst.is_settled())
+        for _ in range(repeats):
+            t = time.perf_counter()
+            before = lst.cursor
+            await _key(app, "pagedown")
+            await _until(pilot, lambda b=before, t=t: lst.cursor != b and _painted(lst, t))
+            times["page down"].append(lst.cursor_painted[1] - t)
+            await pilot.pause()
+        for _ in range(repeats):
+            await pilot.press("home")
+            await _until(pilot, lambda: _painted(lst, 0))
+            t = time.perf_counter()
+            await _key(app, "end")
+            await _until(pilot, lambda t=t: lst.cursor == lst.total - 1 and _painted(lst, t))
+            times["jump to end"].append(lst.cursor_painted[1] - t)
+            await pilot.pause()
+        bar = app.screen.query_one(FilterBar)
+        for i in range(repeats):
+            area = f"area_{i % 12}"
+            bar.query_one("#f-slice").value = area
+            t = time.perf_counter()
+            bar.post_message(FilterBar.Changed(bar.current()))  # what Enter in the slice box sends
+            await _until(pilot, lambda a=area, t=t: lst.filter.slices == (a,) and _painted(lst, t))
+            times["apply filter"].append(lst.cursor_painted[1] - t)
+            await pilot.pause()
+    return times
+
+
+async def bench_datatable(ws: Workspace, n: int) -> float:
+    """Seconds until a DataTable holding ``n`` rows has painted (the pre-virtual approach)."""
+    from textual.app import App, ComposeResult
+    from textual.widgets import DataTable
+
+    rows = ws.query(f"SELECT record_id, slice, left(prompt, 60), left(response, 40) FROM records LIMIT {int(n)}")
+
+    class TableApp(App[None]):
+        def compose(self) -> ComposeResult:
+            yield DataTable()
+
+    started = time.perf_counter()
+    app = TableApp()
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.query_one(DataTable)
+        table.add_columns("id", "slice", "prompt", "response")
+        table.add_rows(rows)
+        await pilot.pause()
+        await pilot.press("pagedown")
+        await pilot.pause()
+    return time.perf_counter() - started
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--records", type=int, default=1_000_000)
+    ap.add_argument("--repeats", type=int, default=20)
+    ap.add_argument("--workspace", type=Path, default=Path(__file__).parent / "out" / "tui_1m.duckdb")
+    ap.add_argument("--baseline", type=int, default=0, metavar="N", help="also time a DataTable holding N rows")
+    args = ap.parse_args()
+    args.workspace.parent.mkdir(parents=True, exist_ok=True)
+    generate(args.workspace, args.records)
+    first = asyncio.run(bench_first_frame(args.workspace, max(3, args.repeats // 4)))
+    with Workspace.open(args.workspace) as ws:
+        times = {"first frame": first, **asyncio.run(bench_studio(ws, args.repeats))}
+        print(f"studio on {ws.scalar('SELECT count(*) FROM records'):,} records, terminal {SIZE[0]}x{SIZE[1]}")
+        print(f"{'measure':<14}{'median':>10}{'p90':>10}{'target':>10}{'median/target':>15}")
+        ok = True
+        for name, values in times.items():
+            med = statistics.median(values)
+            p90 = sorted(values)[int(0.9 * (len(values) - 1))]
+            ok &= med <= TARGETS[name]
+            print(
+                f"{name:<14}{med * 1000:>8.1f}ms{p90 * 1000:>8.1f}ms{TARGETS[name] * 1000:>8.0f}ms{med / TARGETS[name]:>15.2f}"
+            )
+        if args.baseline:
+            base = asyncio.run(bench_datatable(ws, args.baseline))
+            print(f"baseline: DataTable with {args.baseline:,} rows to first page-down: {base:.2f} s "
+                  f"(virtual list first frame on {args.records:,}: {statistics.median(times['first frame']):.2f} s)")  # fmt: skip
+    print("all medians within target" if ok else "SOME MEDIANS OVER TARGET")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
