@@ -51,14 +51,17 @@ class HelpScreen(ModalScreen[None]):
         specs = getattr(app, "screen_specs", [])
         section("Screens", [Binding(s.hotkey, f"switch_mode('{s.key}')", f"{s.title}: {s.description}") for s in specs])
         seen: set[type] = set()
-        classes = [type(self.current)] if self.current is not None else []
-        classes += [s.screen_class for s in specs if s.screen_class is not None]
-        for cls in classes:
+        if self.current is not None:
+            # The current screen with its focused widgets' bindings (e.g. the record list's movement keys).
+            active = [a.binding for a in self.current.active_bindings.values() if a.node is not app]
+            unique = list({(b.action, b.description): b for b in active if b.description}.values())
+            section(f"{type(self.current).__name__} (current)", unique)
+            seen.add(type(self.current))
+        for cls in [s.screen_class for s in specs if s.screen_class is not None]:
             if cls in seen or not getattr(cls, "BINDINGS", None):
                 continue
             seen.add(cls)
-            section(f"{cls.__name__}" + (" (current)" if self.current is not None and cls is type(self.current) else ""),
-                    list(cls.BINDINGS))  # fmt: skip
+            section(cls.__name__, list(cls.BINDINGS))
         outer.add_row(Text("ctrl+p opens the command palette with every action; esc closes this help.", style="dim"))
         return outer
 

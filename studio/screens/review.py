@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 from rich.table import Table
 from textual import work
-from textual.app import ComposeResult
+from textual.app import ComposeResult, SuspendNotSupported
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.message import Message
@@ -228,8 +228,12 @@ class ReviewScreen(Screen[None]):
             fh.write(self._current_response())
             path = Path(fh.name)
         try:
-            with self.app.suspend():
-                subprocess.run([*shlex.split(editor), str(path)], check=False)
+            command = [*shlex.split(editor), str(path)]
+            try:
+                with self.app.suspend():
+                    subprocess.run(command, check=False)
+            except SuspendNotSupported:  # headless or no terminal to hand over: the editor runs without one
+                subprocess.run(command, check=False, stdin=subprocess.DEVNULL, capture_output=True)
             self._edited(path.read_text(encoding="utf-8"))
         finally:
             path.unlink(missing_ok=True)
