@@ -50,6 +50,7 @@ class RecordFilter:
     batch_ids: tuple[int, ...] = ()
     text: str | None = None  # case-insensitive substring of prompt or effective response
     where: str | None = None  # a read-only SQL boolean expression over BASE_SQL's columns
+    verifier: str | None = None  # "failed" (some filter/verifier check failed) | "passed" (checked, none failed)
 
     def describe(self) -> str:
         """A short human label for status lines and bulk confirmations."""
@@ -68,6 +69,8 @@ class RecordFilter:
             parts.append(f"text~{self.text!r}")
         if self.where:
             parts.append(f"where {self.where}")
+        if self.verifier:
+            parts.append(f"verifier {self.verifier}")
         return " ".join(parts) or "all records"
 
 
@@ -138,6 +141,17 @@ def filter_sql(ws: Workspace, filt: RecordFilter) -> tuple[str, list[Any]]:
         conds.append("(prompt ILIKE ? OR response ILIKE ?)")
         pattern = "%" + filt.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         params += [pattern, pattern]
+    if filt.verifier:
+        # Results of curation's filters/verifiers (table from the curation migration); absent until one has run.
+        if not ws.table_exists("filter_results"):
+            raise UserError("no verifier results in this workspace yet (run a filter first)")
+        failed = "SELECT record_id FROM filter_results WHERE NOT ok"
+        if filt.verifier == "failed":
+            conds.append(f"record_id IN ({failed})")
+        elif filt.verifier == "passed":
+            conds.append(f"record_id IN (SELECT record_id FROM filter_results) AND record_id NOT IN ({failed})")
+        else:
+            raise UserError(f"unknown verifier filter {filt.verifier!r}; use failed or passed")
     if filt.where and filt.where.strip():
         conds.append("(" + validate_where(ws, filt.where, BASE_SQL) + ")")
     return (" AND ".join(conds) or "true"), params

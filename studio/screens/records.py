@@ -48,6 +48,7 @@ class RecordsScreen(Screen[None]):
         super().__init__()
         self.workspace = workspace
         self._detail_timer: Timer | None = None
+        self._shown_before = False
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -60,6 +61,12 @@ class RecordsScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.query_one(RecordList).focus()
+
+    def on_screen_resume(self) -> None:
+        # Back from a review or an import: statuses and counts may have changed (the first resume is the mount).
+        if self._shown_before:
+            self.records.reload(keep_cursor=True)
+        self._shown_before = True
 
     @property
     def records(self) -> RecordList:

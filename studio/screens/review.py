@@ -38,6 +38,13 @@ class ProgressLoaded(Message):
 
 
 @dataclass
+class UndoDone(Message):
+    """An undo finished in a thread."""
+
+    result: review.UndoResult
+
+
+@dataclass
 class BulkDone(Message):
     """A bulk action finished (or failed with ``error``)."""
 
@@ -247,7 +254,21 @@ class ReviewScreen(Screen[None]):
         self._decide(review.edit, text)
 
     def action_undo(self) -> None:
-        result = review.undo(self.workspace, reviewer=self.reviewer)
+        """Undo this reviewer's last decision; a bulk one (possibly many rows) is undone in a thread."""
+        last = review.last_undoable(self.workspace, reviewer=self.reviewer)
+        if last is not None and last["bulk_id"] is not None:
+            self._undo_bulk()
+            return
+        self._undone(review.undo(self.workspace, reviewer=self.reviewer))
+
+    @work(thread=True, exclusive=True, group="review-bulk", exit_on_error=False)
+    def _undo_bulk(self) -> None:
+        self.post_message(UndoDone(review.undo(self.workspace, reviewer=self.reviewer)))
+
+    def on_undo_done(self, message: UndoDone) -> None:
+        self._undone(message.result)
+
+    def _undone(self, result: review.UndoResult) -> None:
         if result.count == 0:
             self.notify("nothing to undo")
             return

@@ -18,6 +18,13 @@ STATUS_CHOICES: list[tuple[str, tuple[str, ...]]] = [
 ]
 
 
+VERIFIER_CHOICES: list[tuple[str, str | None]] = [
+    ("any check", None),
+    ("check failed", "failed"),
+    ("checks passed", "passed"),
+]
+
+
 def _float(text: str) -> float | None:
     text = text.strip()
     if not text:
@@ -39,6 +46,7 @@ class FilterBar(Horizontal):
     FilterBar { height: auto; }
     FilterBar Input { width: 1fr; }
     FilterBar #f-status { width: 18; }
+    FilterBar #f-verifier { width: 19; }
     FilterBar #f-min, FilterBar #f-max, FilterBar #f-batch { width: 10; }
     FilterBar #f-where { width: 2fr; }
     """
@@ -64,6 +72,12 @@ class FilterBar(Horizontal):
             allow_blank=False,
             id="f-status",
         )
+        yield Select(
+            [(label, i) for i, (label, _) in enumerate(VERIFIER_CHOICES)],
+            value=next((i for i, (_, v) in enumerate(VERIFIER_CHOICES) if v == f.verifier), 0),
+            allow_blank=False,
+            id="f-verifier",
+        )
         yield Input("" if f.min_confidence is None else str(f.min_confidence), placeholder="conf ≥", id="f-min")
         yield Input("" if f.max_confidence is None else str(f.max_confidence), placeholder="conf ≤", id="f-max")
         yield Input(",".join(map(str, f.batch_ids)), placeholder="batch", id="f-batch")
@@ -74,6 +88,7 @@ class FilterBar(Horizontal):
         """The filter the fields describe now."""
         status = self.query_one("#f-status", Select).value
         statuses = STATUS_CHOICES[status][1] if isinstance(status, int) else ()
+        verifier = self.query_one("#f-verifier", Select).value
         batches = tuple(int(b) for b in _csv(self.query_one("#f-batch", Input).value) if b.isdigit())
         return RecordFilter(
             slices=_csv(self.query_one("#f-slice", Input).value),
@@ -83,6 +98,7 @@ class FilterBar(Horizontal):
             batch_ids=batches,
             text=self.query_one("#f-text", Input).value.strip() or None,
             where=self.query_one("#f-where", Input).value.strip() or None,
+            verifier=VERIFIER_CHOICES[verifier][1] if isinstance(verifier, int) else None,
         )
 
     def _apply(self, force: bool) -> None:
