@@ -89,3 +89,29 @@ def test_reviewer_name_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
     assert review.reviewer_name() == "zoe"
     monkeypatch.delenv("DISTILL_REVIEWER")
     assert review.reviewer_name()
+
+
+def test_decisions_survive_kill_9(ws_path: Path) -> None:
+    """Each decision is committed on its own: a process killed right after keeps every one of them."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    code = (
+        "import os, signal, sys\n"
+        "from curation import review\nfrom curation.workspace import Workspace\n"
+        "ws = Workspace.open(sys.argv[1])\n"
+        "review.accept(ws, 1, reviewer='k')\nreview.reject(ws, 2, 'late', reviewer='k')\n"
+        "review.edit(ws, 3, 'new answer', reviewer='k')\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(ws_path)], cwd=root, env={**os.environ, "PYTHONPATH": str(root)}
+    )
+    assert proc.returncode == -signal.SIGKILL
+    with Workspace.open(ws_path) as ws:
+        assert get_record(ws, 1).status == "accepted"
+        assert get_record(ws, 2).reason == "late"
+        assert get_record(ws, 3).response == "new answer"
