@@ -262,15 +262,21 @@ class RecordList(ScrollView, can_focus=True):
         if self.total == 0:
             return
         self.cursor = max(0, min(index, self.total - 1))
+        self._scroll_to_cursor()
+        # A new virtual size only becomes scrollable after the next layout: check again then (keys pressed
+        # right after a reload would otherwise leave the cursor off screen).
+        self.call_after_refresh(self._scroll_to_cursor)
+        self.refresh()
+        self._ensure_loaded(self.cursor, self.cursor)
+        self._prefetch()
+        self._announce()
+
+    def _scroll_to_cursor(self) -> None:
         top, height = int(self.scroll_offset.y), self._height()
         if self.cursor < top:
             self.scroll_to(y=self.cursor, animate=False, immediate=True)
         elif self.cursor >= top + height:
             self.scroll_to(y=self.cursor - height + 1, animate=False, immediate=True)
-        self.refresh()
-        self._ensure_loaded(self.cursor, self.cursor)
-        self._prefetch()
-        self._announce()
 
     def _prefetch(self) -> None:
         """Load the rows a page beyond either edge of the view before they are needed."""
