@@ -10,7 +10,7 @@ from typing import Any
 import torch
 
 from curation.progress import ProgressFn, report
-from train.trainer import pick_device, pick_precision
+from train.trainer import cpu_supports_bf16, pick_device, pick_precision
 
 
 @dataclass
@@ -41,10 +41,18 @@ def load_for_inference(
         from peft import PeftModel
 
         model = PeftModel.from_pretrained(model, adapter_path).merge_and_unload()
-    if pick_precision(precision, dev) == "bf16":
+    if inference_precision(precision, dev) == "bf16":
         model = model.to(torch.bfloat16)
     model.to(dev).eval()
     return model, tokenizer, dev
+
+
+def inference_precision(requested: str, device: str) -> str:
+    """Like training, except that on a CPU with native bf16 generation runs bf16 weights (no autocast casts):
+    FIELD_NOTES measured ~2x the fp32 tokens/s for SmolLM2 greedy decoding on this machine kind."""
+    if requested == "auto" and device == "cpu":
+        return "bf16" if cpu_supports_bf16() else "fp32"
+    return pick_precision(requested, device)
 
 
 def generate(

@@ -48,7 +48,10 @@ def pick_precision(requested: str, device: str) -> str:
         return requested
     if device == "cuda":
         return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
-    return "bf16" if cpu_supports_bf16() else "fp32"
+    # Measured on the 2-core AVX512-BF16 box (torch 2.13, SmolLM2-135M, LoRA, batch 8 x 133 tokens, same batch
+    # alternated in one process): fp32 4.7 s/step, bf16 autocast 15 s/step, bf16 base weights 7-8 s/step.
+    # So CPU training defaults to fp32; ask for bf16 explicitly to try it on other CPUs.
+    return "fp32"
 
 
 def autocast(device: str, precision: str) -> Any:
