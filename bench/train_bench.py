@@ -171,7 +171,8 @@ def main() -> None:
         resolve_model(args.model)  # convert once, outside the timings
         ours, hf = run_part("ours", args), run_part("trainer", args)
         gen = run_part("generate", args, ["--precision", args.precision])
-    print(f"model {args.model}, {args.steps * args.batch} examples (5-90 words), batch {args.batch}, {args.steps} steps, fp32")
+    n = args.steps * args.batch
+    print(f"model {args.model}, {n} examples (5-90 words), batch {args.batch}, {args.steps} steps, fp32")
     print(f"{'training':<28}{'tokens/s':>10}{'peak RSS MiB':>14}")
     print(f"{'ours (length-grouped)':<28}{ours['tokens_per_s']:>10.0f}{ours['peak_rss_mib']:>14.0f}")
     print(f"{'transformers Trainer+peft':<28}{hf['tokens_per_s']:>10.0f}{hf['peak_rss_mib']:>14.0f}")
