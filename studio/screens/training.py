@@ -130,6 +130,11 @@ class TrainingScreen(Screen[None]):
             table.add_column(key, key=key)
         self.action_refresh()
 
+    def on_unmount(self) -> None:
+        # A thread worker blocked on the subprocess would keep the app alive after quitting (textual#3966).
+        if self._cancel is not None:
+            self._cancel.set()
+
     # -- actions ----------------------------------------------------------------------------------------------
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
