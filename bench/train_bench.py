@@ -78,7 +78,7 @@ def _setup(args: argparse.Namespace) -> tuple:
 def part_ours(args: argparse.Namespace) -> dict:
     import torch
 
-    from train.data import batch_order, collate, weighted_loss
+    from train.data import batch_order, collate, forward_loss
 
     tok, model, cfg, enc = _setup(args)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -88,8 +88,7 @@ def part_ours(args: argparse.Namespace) -> dict:
     t0 = time.perf_counter()
     for idx in batches:  # the loop of train.trainer.train, minus events and checkpoints
         b = collate([enc[i] for i in idx], tok.pad_token_id)
-        loss = weighted_loss(model(input_ids=b["input_ids"], attention_mask=b["attention_mask"]).logits,
-                             b["labels"], b["weights"])  # fmt: skip
+        loss = forward_loss(model, b)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from train.config import RunConfig
-from train.data import Encoded, batch_order, collate, encode_all, load_examples, weighted_loss
+from train.data import Encoded, batch_order, collate, encode_all, forward_loss, load_examples
 from train.models import resolve_model
 
 Emit = Callable[[dict[str, Any]], None]
@@ -111,8 +111,7 @@ def eval_loss(model: Any, data: list[Encoded], cfg: RunConfig, pad_id: int, devi
             items = [Encoded(data[i].input_ids, data[i].labels, 1.0) for i in order[s : s + cfg.batch_size]]
             b = {k: v.to(device) for k, v in collate(items, pad_id).items()}
             with autocast(device, precision):
-                logits = model(input_ids=b["input_ids"], attention_mask=b["attention_mask"]).logits
-            total += float(weighted_loss(logits, b["labels"], b["weights"])) * len(items)
+                total += float(forward_loss(model, b)) * len(items)
             n += len(items)
     model.train()
     return total / max(n, 1)
@@ -220,8 +219,7 @@ def train(cfg: RunConfig, emit: Emit) -> dict[str, Any]:
         b = {k: v.to(device) for k, v in collate([train_data[i] for i in idx], pad_id).items()}
         t0 = time.monotonic()
         with autocast(device, precision):
-            logits = model(input_ids=b["input_ids"], attention_mask=b["attention_mask"]).logits
-        loss = weighted_loss(logits, b["labels"], b["weights"])
+            loss = forward_loss(model, b)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()

@@ -152,3 +152,18 @@ def test_bad_data_fails_the_run_with_a_message(tiny_model: Path, tmp_path: Path)
     with pytest.raises(Exception, match="no training file"):
         start_run(ws, RunConfig(base_model=str(tiny_model)), data=tmp_path / "missing.parquet")
     ws.close()
+
+
+def test_loss_from_answer_positions_equals_the_full_logits_loss(tiny_model: Path, triage_file: Path) -> None:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from train.data import encode_all, forward_loss
+
+    tok = AutoTokenizer.from_pretrained(tiny_model)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model)
+    items = encode_all(tok, load_examples(triage_file)[:6], 256)
+    items[0].weight = 2.5
+    b = collate(items, tok.pad_token_id)
+    full = weighted_loss(model(input_ids=b["input_ids"], attention_mask=b["attention_mask"]).logits, b["labels"],
+                         b["weights"])  # fmt: skip
+    assert float(forward_loss(model, b)) == pytest.approx(float(full), rel=1e-5)
