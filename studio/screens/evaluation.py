@@ -26,6 +26,7 @@ from curation.workspace import Workspace
 from train import evaluate as E
 from train.bars import QualityBar, get_bar, set_bar
 from train.metrics import metric_name, parse_metric
+from train.store import latest_finished_run
 
 _TOKEN = re.compile(r"\w+|\s+|[^\w\s]")
 
@@ -255,7 +256,7 @@ class EvaluationScreen(Screen[None]):
     def action_evaluate(self) -> None:
         if self._cancel is not None:
             return
-        run_id = self.workspace.scalar("SELECT max(run_id) FROM runs WHERE status = 'done'")
+        run_id = latest_finished_run(self.workspace)
         if run_id is None:
             self.notify("no finished run to evaluate yet", severity="warning")
             return
