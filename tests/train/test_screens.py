@@ -99,6 +99,10 @@ async def test_evaluation_screen_table_disagreements_bar_and_oversampling(tiny_m
         await pilot.press("ctrl+s")
         await pilot.pause()
         assert isinstance(app.screen, EvaluationScreen)
+        await pilot.press("e")  # evaluate the newest finished run again, tuned + baseline, in a worker
+        await settle(app, pilot)
+        await settle(app, pilot)
+        assert evals.row_count == 4 and "evaluation stored" in str(screen.query_one("#eval-status", Static).render())
     bar = get_bar(ws)
     assert bar is not None and bar.threshold == 0.75 and bar.slice_bars == {"payments": 0.9}
     ws.close()
