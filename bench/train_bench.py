@@ -154,7 +154,7 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--gen", type=int, default=16, help="prompts for the generation benchmark")
     p.add_argument("--new-tokens", type=int, default=24)
-    p.add_argument("--precision", default="auto", help="generation precision (auto: bf16 weights on bf16 CPUs)")
+    p.add_argument("--precision", default="auto", help="generation precision (auto: fp32 on CPU, bf16 on GPU)")
     p.add_argument("--part", choices=["ours", "trainer", "generate"], help=argparse.SUPPRESS)
     p.add_argument("--data", type=Path, help=argparse.SUPPRESS)
     args = p.parse_args()
