@@ -33,15 +33,6 @@ def pick_device(requested: str) -> str:
     return requested
 
 
-def cpu_supports_bf16() -> bool:
-    """Whether the CPU has native bf16 (AVX512-BF16 or AMX); without it bf16 autocast is slower than fp32."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return platform.machine() == "arm64"  # Apple silicon runs bf16 matmuls natively
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
 def pick_precision(requested: str, device: str) -> str:
     """``bf16`` or ``fp32`` for autocast."""
     if requested != "auto":
