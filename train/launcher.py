@@ -98,6 +98,8 @@ def execute_run(
     Setting ``cancel`` terminates the subprocess; the run is marked 'cancelled' and can be resumed later.
     """
     run = store.get_run(ws, run_id)
+    if run["status"] == "done":
+        raise UserError(f"run {run_id} already finished; start a new run instead")
     out = Path(run["out_dir"])
     from train.trainer import latest_checkpoint
 

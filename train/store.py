@@ -96,3 +96,9 @@ def run_metrics(ws: Workspace, run_id: int) -> list[dict[str, Any]]:
         "ORDER BY step, phase DESC",
         [run_id],
     )
+
+
+def latest_finished_run(ws: Workspace) -> int | None:
+    """The newest run that finished training, or None."""
+    run_id = ws.scalar("SELECT max(run_id) FROM runs WHERE status = 'done'")
+    return None if run_id is None else int(run_id)

@@ -100,7 +100,9 @@ TRAIN_EXAMPLES = """examples:
 EVAL_EXAMPLES = """examples:
   distill eval 4                                 # tuned + baseline, per-slice table vs the bar
   distill eval --show 7 --json
-  distill eval --show 7 --disagreements --slice billing"""
+  distill eval --show 7 --disagreements --slice billing
+
+exit status: 0 when the tuned student passes the bar, 1 when it fails it (or on an error)."""
 
 
 def _bar_from_args(ws: Any, args: argparse.Namespace) -> Any:

@@ -89,13 +89,20 @@ def test_early_stopping_keeps_the_best_checkpoint(tiny_model: Path, triage_file:
     # A learning rate this high makes the held-out loss blow up after the first steps.
     cfg = RunConfig(base_model=str(tiny_model), data_path=str(triage_file), out_dir=str(tmp_path / "run"),
                     max_steps=60, epochs=50, eval_every=2, patience=2, learning_rate=3.0, warmup_steps=0,
-                    lora_dropout=0.0, precision="fp32")  # fmt: skip
+                    lora_dropout=0.0, precision="fp32", merge=True)  # fmt: skip
     done = train(cfg, events.append)
     evals = [(e["step"], e["eval_loss"]) for e in events if e["event"] == "eval"]
     assert done["stopped_early"] and done["step"] < 60
     best_step, best_loss = min(evals, key=lambda s: s[1])
     assert done["best_step"] == best_step and done["best_eval_loss"] == best_loss
     assert [s for s, _ in evals][-1] == done["step"] and done["step"] - best_step == 2 * 2
+    from transformers import AutoModelForCausalLM
+
+    merged = AutoModelForCausalLM.from_pretrained(done["merged_path"])  # a plain model folder, no peft needed
+    assert not any("lora" in n for n, _ in merged.named_parameters())
+    base = AutoModelForCausalLM.from_pretrained(tiny_model)
+    q = "model.layers.0.self_attn.q_proj.weight"
+    assert not torch.equal(merged.state_dict()[q], base.state_dict()[q])  # the adapter is folded in
 
 
 def test_run_in_subprocess_is_recorded_cancelled_and_resumed(tiny_model: Path, tmp_path: Path) -> None:
@@ -145,3 +152,18 @@ def test_bad_data_fails_the_run_with_a_message(tiny_model: Path, tmp_path: Path)
     with pytest.raises(Exception, match="no training file"):
         start_run(ws, RunConfig(base_model=str(tiny_model)), data=tmp_path / "missing.parquet")
     ws.close()
+
+
+def test_loss_from_answer_positions_equals_the_full_logits_loss(tiny_model: Path, triage_file: Path) -> None:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from train.data import encode_all, forward_loss
+
+    tok = AutoTokenizer.from_pretrained(tiny_model)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model)
+    items = encode_all(tok, load_examples(triage_file)[:6], 256)
+    items[0].weight = 2.5
+    b = collate(items, tok.pad_token_id)
+    full = weighted_loss(model(input_ids=b["input_ids"], attention_mask=b["attention_mask"]).logits, b["labels"],
+                         b["weights"])  # fmt: skip
+    assert float(forward_loss(model, b)) == pytest.approx(float(full), rel=1e-5)

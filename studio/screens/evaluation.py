@@ -1,0 +1,391 @@
+"""Evaluation: the per-slice table coloured against the quality bar, the lift over the untuned baseline, and a
+disagreements browser (student and teacher side by side, differences highlighted). Also edits the bar, runs an
+evaluation of the newest finished run, and sends a failing slice to curation's oversampling.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import threading
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Static
+
+from curation.errors import UserError
+from curation.progress import Progress
+from curation.workspace import Workspace
+from train import evaluate as E
+from train.bars import QualityBar, get_bar, set_bar
+from train.metrics import metric_name, parse_metric
+from train.store import latest_finished_run
+
+_TOKEN = re.compile(r"\w+|\s+|[^\w\s]")
+
+
+def diff_texts(student: str, teacher: str) -> tuple[Text, Text]:
+    """Both answers with the words that differ highlighted (red: only the student's, green: only the teacher's)."""
+    a, b = _TOKEN.findall(student), _TOKEN.findall(teacher)
+    left, right = Text(), Text()
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
+        if op == "equal":
+            left.append("".join(a[i1:i2]))
+            right.append("".join(b[j1:j2]))
+        else:
+            left.append("".join(a[i1:i2]), style="bold white on dark_red")
+            right.append("".join(b[j1:j2]), style="bold white on dark_green")
+    return left, right
+
+
+@dataclass
+class BarSaved(Message):
+    bar_id: int
+
+
+_BAR_FIELDS = [  # (input id, label, QualityBar attribute)
+    ("bar-task", "Task", "task"),
+    ("bar-metrics", "Metrics (first is primary): exact:FIELD, json_f1, valid_json, label_in_set:FIELD=a|b", "metrics"),
+    ("bar-threshold", "Overall threshold (0..1)", "threshold"),
+    ("bar-slices", "Critical slice bars: slice=0.9, other=0.8", "slice_bars"),
+    ("bar-gap", "Max gap to the teacher (0..1)", "max_gap"),
+    ("bar-latency", "Max p95 latency (ms)", "max_latency_p95_ms"),
+    ("bar-cost", "Max student cost per 1,000 requests", "max_cost_per_1k"),
+    ("bar-teacher", "Teacher price per 1,000 requests", "teacher_price_per_1k"),
+    ("bar-student", "Student machine price per hour", "student_price_per_hour"),
+]
+
+
+def bar_to_fields(bar: QualityBar | None) -> dict[str, str]:
+    """The bar as the editor's input texts."""
+    if bar is None:
+        return {"bar-metrics": "exact:intent, valid_json", "bar-threshold": "0.8"}
+    out: dict[str, str] = {}
+    for fid, _, attr in _BAR_FIELDS:
+        v = getattr(bar, attr)
+        if attr == "metrics":
+            out[fid] = ", ".join(_metric_text(m) for m in v)
+        elif attr == "slice_bars":
+            out[fid] = ", ".join(f"{k}={x}" for k, x in v.items())
+        else:
+            out[fid] = "" if v is None else str(v)
+    return out
+
+
+def _metric_text(m: dict[str, Any]) -> str:
+    if m["kind"] == "label_in_set":
+        return f"label_in_set:{m.get('field') or ''}={'|'.join(m['labels'])}"
+    if m["kind"] == "regex":
+        return f"regex:{m['pattern']}"
+    return metric_name(m)
+
+
+def bar_from_fields(values: dict[str, str], name: str = "default") -> QualityBar:
+    """Parse the editor's texts into a bar; ``UserError`` names the field at fault."""
+
+    def num(fid: str) -> float | None:
+        text = values.get(fid, "").strip()
+        if not text:
+            return None
+        try:
+            return float(text)
+        except ValueError:
+            raise UserError(f"{dict((f, lbl) for f, lbl, _ in _BAR_FIELDS)[fid]}: {text!r} is not a number") from None
+
+    slice_bars: dict[str, float] = {}
+    for part in filter(None, (p.strip() for p in values.get("bar-slices", "").split(","))):
+        key, sep, val = part.rpartition("=")
+        try:
+            slice_bars[key.strip()] = float(val)
+        except ValueError:
+            sep = ""
+        if not sep or not key.strip():
+            raise UserError(f"slice bar {part!r} should look like slice=0.9")
+    metrics = [parse_metric(m.strip()) for m in values.get("bar-metrics", "").split(",") if m.strip()]
+    threshold = num("bar-threshold")
+    if threshold is None:
+        raise UserError("the overall threshold is required")
+    bar = QualityBar(task=values.get("bar-task", "").strip(), metrics=metrics, threshold=threshold,
+                     slice_bars=slice_bars, max_gap=num("bar-gap"), max_latency_p95_ms=num("bar-latency"),
+                     max_cost_per_1k=num("bar-cost"), teacher_price_per_1k=num("bar-teacher"),
+                     student_price_per_hour=num("bar-student"), name=name)  # fmt: skip
+    bar.validate()
+    return bar
+
+
+class QualityBarScreen(ModalScreen[int | None]):
+    """Edit the quality bar; saving stores a new version (old evaluations keep the bar they were judged by)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+s", "save", "Save bar", id="bar.save"),
+        Binding("escape", "close", "Close", id="bar.close"),
+    ]
+
+    def __init__(self, workspace: Workspace, bar: QualityBar | None) -> None:
+        super().__init__()
+        self.workspace = workspace
+        self.bar = bar
+
+    def compose(self) -> ComposeResult:
+        values = bar_to_fields(self.bar)
+        with VerticalScroll(id="bar-editor"):
+            yield Static("Quality bar: set it before training; every evaluation reports against it", classes="title")
+            for fid, label, _ in _BAR_FIELDS:
+                yield Label(label)
+                yield Input(value=values.get(fid, ""), id=fid)
+            with Horizontal():
+                yield Button("Save", id="bar-save", variant="primary")
+                yield Button("Close", id="bar-close")
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "bar-save":
+            self.action_save()
+        else:
+            self.action_close()
+
+    def action_save(self) -> None:
+        values = {fid: self.query_one(f"#{fid}", Input).value for fid, _, _ in _BAR_FIELDS}
+        try:
+            bar = set_bar(self.workspace, bar_from_fields(values, self.bar.name if self.bar else "default"))
+        except UserError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        self.app.screen_stack[-2].post_message(BarSaved(int(bar.bar_id or 0)))
+        self.dismiss(bar.bar_id)
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+@dataclass
+class EvaluationsLoaded(Message):
+    evaluations: list[dict[str, Any]]
+
+
+@dataclass
+class EvaluationLoaded(Message):
+    evaluation: dict[str, Any]
+    baseline: dict[str, Any] | None
+
+
+@dataclass
+class DisagreementsLoaded(Message):
+    slice_name: str | None
+    rows: list[dict[str, Any]]
+    total: int
+
+
+@dataclass
+class EvaluationProgressed(Message):
+    text: str
+
+
+@dataclass
+class EvaluationFinished(Message):
+    error: str | None
+
+
+class EvaluationScreen(Screen[None]):
+    """Per-slice verdicts against the bar, and the disagreements behind them."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("e", "evaluate", "Evaluate newest run", id="evaluation.evaluate"),
+        Binding("b", "edit_bar", "Quality bar", id="evaluation.bar"),
+        Binding("o", "oversample", "Oversample slice", id="evaluation.oversample"),
+        Binding("x", "cancel", "Cancel eval", id="evaluation.cancel"),
+        Binding("r", "refresh", "Refresh", id="evaluation.refresh"),
+    ]
+    PAGE = 100
+
+    def __init__(self, workspace: Workspace) -> None:
+        super().__init__()
+        self.workspace = workspace
+        self.eval_id: int | None = None
+        self.slice_name: str | None = None
+        self._cancel: threading.Event | None = None
+        self._rows: list[dict[str, Any]] = []
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Vertical(id="evaluation-body"):
+            yield Static("", id="eval-status")
+            with Horizontal(id="eval-top"):
+                yield DataTable(id="evaluations", cursor_type="row", zebra_stripes=True)
+                yield DataTable(id="slices", cursor_type="row")
+            yield Static("", id="eval-summary")
+            with Horizontal(id="eval-bottom"):
+                yield DataTable(id="disagreements", cursor_type="row", zebra_stripes=True)
+                with VerticalScroll(id="eval-student"):
+                    yield Static("", id="eval-student-text")
+                with VerticalScroll(id="eval-teacher"):
+                    yield Static("", id="eval-teacher-text")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        cols = {"evaluations": ("eval", "run", "kind", "model", "n", "score", "gap", "pass"),
+                "slices": ("slice", "n", "bar", "student", "baseline", "lift", "stud/ref", "teach/ref", "gap",
+                           "verdict"),
+                "disagreements": ("slice", "record", "prompt")}  # fmt: skip
+        for table_id, keys in cols.items():
+            table = self.query_one(f"#{table_id}", DataTable)
+            for key in keys:
+                table.add_column(key, key=key)
+        self.action_refresh()
+
+    def on_screen_resume(self) -> None:
+        self.action_refresh()
+
+    # -- actions ----------------------------------------------------------------------------------------------
+
+    def action_refresh(self) -> None:
+        self._load_evaluations()
+
+    def action_edit_bar(self) -> None:
+        self.app.push_screen(QualityBarScreen(self.workspace, get_bar(self.workspace)))
+
+    def on_bar_saved(self, message: BarSaved) -> None:
+        self.notify(f"quality bar #{message.bar_id} saved; new evaluations are judged against it")
+
+    def action_evaluate(self) -> None:
+        if self._cancel is not None:
+            return
+        run_id = latest_finished_run(self.workspace)
+        if run_id is None:
+            self.notify("no finished run to evaluate yet", severity="warning")
+            return
+        self._cancel = threading.Event()
+        self._evaluate(int(run_id))
+
+    def action_cancel(self) -> None:
+        if self._cancel is not None:
+            self._cancel.set()
+
+    def action_oversample(self) -> None:
+        if self.eval_id is None or self.slice_name is None:
+            self.notify("select a slice first", severity="warning")
+            return
+        req = E.request_more_inputs(self.workspace, self.eval_id, self.slice_name, 50)
+        self.notify(f"asked the teacher for 50 more inputs in {self.slice_name!r} (request {req})")
+
+    # -- workers ----------------------------------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="evaluation-list", exit_on_error=False)
+    def _load_evaluations(self) -> None:
+        self.post_message(EvaluationsLoaded(E.list_evaluations(self.workspace)))
+
+    @work(thread=True, exclusive=True, group="evaluation-detail", exit_on_error=False)
+    def _load_evaluation(self, eval_id: int) -> None:
+        base_id = E.baseline_for(self.workspace, eval_id)
+        base = E.get_evaluation(self.workspace, base_id) if base_id not in (None, eval_id) else None
+        self.post_message(EvaluationLoaded(E.get_evaluation(self.workspace, eval_id), base))
+
+    @work(thread=True, exclusive=True, group="evaluation-items", exit_on_error=False)
+    def _load_disagreements(self, eval_id: int, slice_name: str | None) -> None:
+        rows = E.disagreements(self.workspace, eval_id, slice_name=slice_name, limit=self.PAGE)
+        self.post_message(DisagreementsLoaded(slice_name, rows, E.count_disagreements(self.workspace, eval_id,
+                                                                                     slice_name)))  # fmt: skip
+
+    @work(thread=True, exclusive=True, group="evaluation-run", exit_on_error=False)
+    def _evaluate(self, run_id: int) -> None:
+        def progress(p: Progress) -> None:
+            frac = f" {p.fraction * 100:.0f}%" if p.fraction is not None else ""
+            self.post_message(EvaluationProgressed(f"evaluating run {run_id}: {p.stage}{frac}"))
+
+        try:
+            E.evaluate_run(self.workspace, run_id, progress=progress, cancel=self._cancel)
+            self.post_message(EvaluationFinished(None))
+        except UserError as exc:
+            self.post_message(EvaluationFinished(str(exc)))
+        except Exception as exc:  # Cancelled included: nothing was stored
+            self.post_message(EvaluationFinished(f"{type(exc).__name__}: {exc}"))
+
+    # -- messages ---------------------------------------------------------------------------------------------
+
+    def on_evaluation_progressed(self, message: EvaluationProgressed) -> None:
+        self.query_one("#eval-status", Static).update(message.text)
+
+    def on_evaluation_finished(self, message: EvaluationFinished) -> None:
+        self._cancel = None
+        self.query_one("#eval-status", Static).update(message.error or "evaluation stored")
+        if message.error:
+            self.notify(message.error, severity="error")
+        self._load_evaluations()
+
+    def on_evaluations_loaded(self, message: EvaluationsLoaded) -> None:
+        table = self.query_one("#evaluations", DataTable)
+        table.clear()
+        for e in message.evaluations:
+            verdict = Text("PASS", style="green") if e["passed"] else Text("FAIL", style="red")
+            table.add_row(e["eval_id"], e["run_id"] or "", e["kind"], e["base_model"], e["n_items"], _num(e["score"]),
+                          _num(e["gap"]), verdict, key=str(e["eval_id"]))  # fmt: skip
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        key = event.row_key.value
+        if key is None:
+            return
+        if event.data_table.id == "evaluations":
+            self.eval_id = int(key)
+            self._load_evaluation(self.eval_id)
+            self._load_disagreements(self.eval_id, None)
+        elif event.data_table.id == "slices" and self.eval_id is not None:
+            self.slice_name = None if key == "(all)" else key
+            self._load_disagreements(self.eval_id, self.slice_name)
+        elif event.data_table.id == "disagreements":
+            self._show_item(int(key))
+
+    def on_evaluation_loaded(self, message: EvaluationLoaded) -> None:
+        ev, base = message.evaluation, message.baseline
+        base_by = {s["slice"]: s for s in base["slices"]} if base else {}
+        table = self.query_one("#slices", DataTable)
+        table.clear()
+        overall = {**ev["summary"]["overall"], "slice": "(all)"}
+        for s in [overall, *ev["slices"]]:  # "(all)" first: its disagreements show by default
+            b = base_by.get(s["slice"]) if s["slice"] != "(all)" else (base["summary"]["overall"] if base else None)
+            ok = s["passed"]
+            score = Text(_num(s["score"]), style="green" if s["score"] >= s["bar"] else "red")
+            lift = s["score"] - b["score"] if b else None
+            lift_t = Text("-" if lift is None else f"{lift:+.3f}", style="green" if (lift or 0) > 0 else "")
+            table.add_row(s["slice"], s["n"], _num(s["bar"]), score, _num(b["score"] if b else None), lift_t,
+                          _num(s["student_vs_reference"]), _num(s["teacher_vs_reference"]), _num(s["gap"]),
+                          Text("PASS" if ok else "FAIL", style="bold green" if ok else "bold red"),
+                          key=s["slice"])  # fmt: skip
+        checks = "  ".join(f"{k}: {'ok' if v else 'FAIL'}" for k, v in ev["summary"]["checks"].items())
+        self.query_one("#eval-summary", Static).update(
+            f"eval {ev['eval_id']} ({ev['kind']}, {ev['summary']['primary_metric']})  {checks}\n"
+            f"latency p50 {_num(ev['latency_p50_ms'])} ms  p95 {_num(ev['latency_p95_ms'])} ms  "
+            f"{ev['throughput_rps'] or 0:.2f} req/s  cost/1k {_num(ev['cost_per_1k'])} vs teacher "
+            f"{_num(ev['teacher_cost_per_1k'])}"
+        )
+
+    def on_disagreements_loaded(self, message: DisagreementsLoaded) -> None:
+        self._rows = message.rows
+        table = self.query_one("#disagreements", DataTable)
+        table.clear()
+        for i, r in enumerate(message.rows):
+            table.add_row(r["slice"], r["record_id"], (r["prompt"] or "")[:60], key=str(i))
+        shown = f"{len(message.rows)} of {message.total}" if message.total > len(message.rows) else str(message.total)
+        table.border_title = f"disagreements: {shown}"
+        if not message.rows:
+            self.query_one("#eval-student-text", Static).update("")
+            self.query_one("#eval-teacher-text", Static).update("")
+
+    def _show_item(self, index: int) -> None:
+        if index >= len(self._rows):
+            return
+        r = self._rows[index]
+        left, right = diff_texts(r["student_output"] or "", r["teacher_output"] or "")
+        head = Text(f"{r['prompt']}\n\n", style="dim")
+        self.query_one("#eval-student-text", Static).update(Text.assemble(head, Text("student\n", "bold"), left))
+        ref = Text(f"\n\nreference: {r['reference']}", style="italic") if r["reference"] else Text()
+        self.query_one("#eval-teacher-text", Static).update(Text.assemble(Text("teacher\n", "bold"), right, ref))
+
+
+def _num(x: float | None) -> str:
+    return "-" if x is None else f"{x:.3f}"

@@ -1,0 +1,279 @@
+"""Training: launch a LoRA run (data, base model, a few hyperparameters), watch its loss live, cancel, resume.
+
+The run itself is a subprocess (``train.launcher``); a thread worker here reads its events and posts them as
+messages, so the event loop only draws. The runs list pages the newest runs from the workspace.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Static
+from textual_plotext import PlotextPlot
+
+from curation.errors import UserError
+from curation.workspace import Workspace
+from train import store
+from train.config import RunConfig
+from train.launcher import RunResult, execute_run, run_training
+
+
+@dataclass
+class RunEventReceived(Message):
+    """A JSON-lines event of the running worker."""
+
+    run_id: int | None
+    event: dict[str, Any]
+
+
+@dataclass
+class RunFinished(Message):
+    result: RunResult | None
+    error: str | None = None
+
+
+@dataclass
+class RunsLoaded(Message):
+    runs: list[dict[str, Any]]
+
+
+@dataclass
+class CurveLoaded(Message):
+    run_id: int
+    metrics: list[dict[str, Any]]
+
+
+class LossCurve(PlotextPlot):
+    """Training loss per step and held-out loss per evaluation."""
+
+    def on_mount(self) -> None:
+        self.train_pts: list[tuple[int, float]] = []
+        self.eval_pts: list[tuple[int, float]] = []
+        self.title = "loss"
+        self.redraw()
+
+    def set_points(self, train_pts: list[tuple[int, float]], eval_pts: list[tuple[int, float]], title: str) -> None:
+        self.train_pts, self.eval_pts, self.title = train_pts, eval_pts, title
+        self.redraw()
+
+    def add_event(self, event: dict[str, Any]) -> None:
+        if event.get("event") == "step":
+            self.train_pts.append((event["step"], event["loss"]))
+        elif event.get("event") == "eval":
+            self.eval_pts.append((event["step"], event["eval_loss"]))
+        else:
+            return
+        self.redraw()
+
+    def redraw(self) -> None:
+        plt = self.plt
+        plt.clear_data()
+        plt.title(self.title)
+        plt.xlabel("step")
+        if self.train_pts:
+            plt.plot([s for s, _ in self.train_pts], [v for _, v in self.train_pts], label="train")
+        if self.eval_pts:
+            plt.plot([s for s, _ in self.eval_pts], [v for _, v in self.eval_pts], label="held-out", marker="dot")
+        self.refresh()
+
+
+class TrainingScreen(Screen[None]):
+    """Launch, watch and cancel training runs."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+s", "start", "Start run", id="training.start"),
+        Binding("ctrl+x", "cancel_run", "Cancel run", id="training.cancel"),
+        Binding("ctrl+u", "resume", "Resume selected", id="training.resume"),
+        Binding("ctrl+r", "refresh", "Refresh", id="training.refresh"),
+    ]
+
+    def __init__(self, workspace: Workspace) -> None:
+        super().__init__()
+        self.workspace = workspace
+        self._cancel: threading.Event | None = None
+        self._live_run: int | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="training-body"):
+            with Vertical(id="training-form"):
+                yield Label("Dataset version or training file")
+                yield Input(placeholder="v3  or  /path/train.parquet", id="train-data")
+                yield Label("Base model")
+                yield Input(value="smollm2", id="train-model")
+                yield Label("Max steps")
+                yield Input(value="60", id="train-steps", type="integer")
+                yield Label("Learning rate")
+                yield Input(value="0.002", id="train-lr", type="number")
+                yield Label("Batch size")
+                yield Input(value="8", id="train-batch", type="integer")
+                yield Button("Start", id="train-start", variant="primary")
+                yield Button("Cancel", id="train-cancel", variant="error", disabled=True)
+                yield Static("", id="train-status")
+            with Vertical(id="training-main"):
+                yield LossCurve(id="loss-curve")
+                yield DataTable(id="runs", cursor_type="row", zebra_stripes=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one("#runs", DataTable)
+        for key in ("run", "group", "model", "dataset", "status", "steps", "best loss", "eval score"):
+            table.add_column(key, key=key)
+        self.action_refresh()
+
+    def on_unmount(self) -> None:
+        # A thread worker blocked on the subprocess would keep the app alive after quitting (textual#3966).
+        if self._cancel is not None:
+            self._cancel.set()
+
+    # -- actions ----------------------------------------------------------------------------------------------
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "train-start":
+            self.action_start()
+        elif event.button.id == "train-cancel":
+            self.action_cancel_run()
+
+    def action_refresh(self) -> None:
+        self._load_runs()
+
+    def action_start(self) -> None:
+        if self._cancel is not None:
+            self.notify("a run is already going; cancel it first", severity="warning")
+            return
+        try:
+            cfg, version, data = self._form()
+        except UserError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        self._begin()
+        self._train(cfg, version, data)
+
+    def action_cancel_run(self) -> None:
+        if self._cancel is not None:
+            self._cancel.set()
+            self._status("cancelling…")
+
+    def action_resume(self) -> None:
+        table = self.query_one("#runs", DataTable)
+        if self._cancel is not None or table.row_count == 0:
+            return
+        run_id = int(table.get_row_at(table.cursor_row)[0])
+        self._begin()
+        self._resume(run_id)
+
+    def _form(self) -> tuple[RunConfig, str | None, str | None]:
+        src = self.query_one("#train-data", Input).value.strip()
+        if not src:
+            raise UserError("give a dataset version or a training file")
+        try:
+            cfg = RunConfig(base_model=self.query_one("#train-model", Input).value.strip() or "smollm2",
+                            max_steps=int(self.query_one("#train-steps", Input).value),
+                            learning_rate=float(self.query_one("#train-lr", Input).value),
+                            batch_size=int(self.query_one("#train-batch", Input).value))  # fmt: skip
+        except ValueError:
+            raise UserError("steps, learning rate and batch size must be numbers") from None
+        return (cfg, None, src) if Path(src).expanduser().exists() else (cfg, src, None)
+
+    def _begin(self) -> None:
+        self._cancel = threading.Event()
+        self._live_run = None
+        self.query_one("#train-cancel", Button).disabled = False
+        self.query_one("#train-start", Button).disabled = True
+        self.query_one(LossCurve).set_points([], [], "loss (starting…)")
+        self._status("loading the student…")
+
+    def _status(self, text: str) -> None:
+        self.query_one("#train-status", Static).update(text)
+
+    # -- workers ----------------------------------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="training-run", exit_on_error=False)
+    def _train(self, cfg: RunConfig, version: str | None, data: str | None) -> None:
+        try:
+            res = run_training(self.workspace, cfg, dataset_version=version, data=data, cancel=self._cancel,
+                               on_event=lambda e: self.post_message(RunEventReceived(None, e)))  # fmt: skip
+            self.post_message(RunFinished(res))
+        except Exception as exc:  # shown to the user; the run row already says failed
+            self.post_message(RunFinished(None, str(exc)))
+
+    @work(thread=True, exclusive=True, group="training-run", exit_on_error=False)
+    def _resume(self, run_id: int) -> None:
+        try:
+            res = execute_run(self.workspace, run_id, cancel=self._cancel,
+                              on_event=lambda e: self.post_message(RunEventReceived(run_id, e)))  # fmt: skip
+            self.post_message(RunFinished(res))
+        except Exception as exc:
+            self.post_message(RunFinished(None, str(exc)))
+
+    @work(thread=True, exclusive=True, group="training-list", exit_on_error=False)
+    def _load_runs(self) -> None:
+        self.post_message(RunsLoaded(store.list_runs(self.workspace)))
+
+    @work(thread=True, exclusive=True, group="training-curve", exit_on_error=False)
+    def _load_curve(self, run_id: int) -> None:
+        self.post_message(CurveLoaded(run_id, store.run_metrics(self.workspace, run_id)))
+
+    # -- messages ---------------------------------------------------------------------------------------------
+
+    def on_run_event_received(self, message: RunEventReceived) -> None:
+        e = message.event
+        curve = self.query_one(LossCurve)
+        if e["event"] == "start":
+            self._load_runs()
+            curve.title = f"loss ({Path(e['model_path']).name}, {e['n_train']} examples, {e['total_steps']} steps)"
+        elif e["event"] == "resumed":
+            self._load_curve(message.run_id or 0)
+        curve.add_event(e)
+        if e["event"] == "step":
+            self._status(f"step {e['step']}/{e['total_steps']}  loss {e['loss']:.3f}\n"
+                         f"{e['tokens_per_s']:.0f} tok/s  eta {e['eta_s']:.0f} s")  # fmt: skip
+        elif e["event"] == "phase":
+            self._status(f"{e['phase']}…")
+        elif e["event"] == "error":
+            self._status(f"error: {e['message']}")
+
+    def on_run_finished(self, message: RunFinished) -> None:
+        self._cancel = None
+        self.query_one("#train-cancel", Button).disabled = True
+        self.query_one("#train-start", Button).disabled = False
+        r = message.result
+        if r is None:
+            self._status(f"failed: {message.error}")
+            self.notify(message.error or "training failed", severity="error")
+        elif r.status == "done":
+            self._status(f"run {r.run_id} done: best step {r.best_step}, held-out loss {r.best_eval_loss or 0:.3f}")
+            self.notify(f"run {r.run_id} finished; evaluate it on the evaluation screen")
+        else:
+            self._status(f"run {r.run_id} {r.status} at step {r.steps_done}" + (f": {r.error}" if r.error else ""))
+        self._load_runs()
+
+    def on_runs_loaded(self, message: RunsLoaded) -> None:
+        table = self.query_one("#runs", DataTable)
+        table.clear()
+        for r in message.runs:
+            table.add_row(r["run_id"], r["group_id"] or "", r["base_model"], r["dataset_version"] or "file",
+                          r["status"], r["steps_done"] or 0, _num(r["best_eval_loss"]), _num(r["eval_score"]),
+                          key=str(r["run_id"]))  # fmt: skip
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if self._cancel is None and event.row_key.value is not None:
+            self._load_curve(int(event.row_key.value))
+
+    def on_curve_loaded(self, message: CurveLoaded) -> None:
+        train_pts = [(m["step"], m["loss"]) for m in message.metrics if m["phase"] == "train"]
+        eval_pts = [(m["step"], m["eval_loss"]) for m in message.metrics if m["phase"] == "eval"]
+        self.query_one(LossCurve).set_points(train_pts, eval_pts, f"loss (run {message.run_id})")
+
+
+def _num(x: float | None) -> str:
+    return "-" if x is None else f"{x:.3f}"
