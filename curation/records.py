@@ -19,9 +19,7 @@ NONE_SLICE = "(none)"
 
 # The SQL twin of ``content_hash``: md5 over the JSON text of messages, response and metadata.
 # Both sides serialise with DuckDB's compact JSON so Python-made and imported records hash alike.
-CONTENT_HASH_SQL = (
-    "md5(concat_ws(chr(30), CAST({m} AS VARCHAR), coalesce({r}, ''), coalesce(CAST({md} AS VARCHAR), '')))"
-)
+CONTENT_HASH_SQL = "md5(concat_ws(chr(30), CAST({m} AS VARCHAR), coalesce({r}, ''), coalesce(CAST({md} AS VARCHAR), '')))"
 
 
 def compact_json(value: Any) -> str | None:

@@ -39,9 +39,7 @@ def all_migrations() -> list[Migration]:
         mod = importlib.import_module(f"{__name__}.{info.name}")
         version = int(mod.VERSION)
         if version in found:
-            raise RuntimeError(
-                f"two migrations claim version {version}: {found[version].module.__name__}, {mod.__name__}"
-            )
+            raise RuntimeError(f"two migrations claim version {version}: {found[version].module.__name__}, {mod.__name__}")
         found[version] = Migration(version, str(mod.DESCRIPTION), mod)
     return [found[v] for v in sorted(found)]
 
