@@ -155,7 +155,7 @@ def member_rows(ws: Workspace, name: str, side: str | None = None) -> pa.Table:
             f"messages, r.reference FROM dataset_members m JOIN records r USING (record_id) WHERE m.version = ? {where} "
             "ORDER BY m.side DESC, m.record_id",
             params,
-        ).to_arrow_table()
+        ).to_arrow_table()  # small tables: the DB-API copy is fine
     finally:
         cur.close()
 

@@ -80,8 +80,10 @@ def text_hash(text: str) -> str:
 def encode(ref: ModelRef, texts: list[str], batch_size: int = 64) -> np.ndarray:
     """Encode without the cache: float32, L2-normalised, shape (n, dim)."""
     model = load_model(ref)
-    vecs = model.encode(texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True)
-    return np.ascontiguousarray(np.asarray(vecs, dtype=np.float32))
+    vecs = np.asarray(model.encode(texts, batch_size=batch_size, convert_to_numpy=True), dtype=np.float32)
+    # Normalise in float32: bf16 normalisation leaves norms ~0.3% off 1, which would skew thresholds.
+    norms = np.linalg.norm(vecs, axis=1, keepdims=True)
+    return np.ascontiguousarray(vecs / np.maximum(norms, 1e-12))
 
 
 def _read_cache(ws: Workspace, model_id: str, hashes: list[str]) -> dict[str, np.ndarray]:
@@ -91,10 +93,10 @@ def _read_cache(ws: Workspace, model_id: str, hashes: list[str]) -> dict[str, np
     cur = ws.cursor()
     try:
         cur.register("_want_hashes", pa.table({"h": pa.array(hashes, pa.string())}))
-        tbl = cur.execute(
+        tbl = cur.sql(
             "SELECT e.text_hash, e.dim, e.vector FROM embeddings e JOIN _want_hashes w ON w.h = e.text_hash "
-            "WHERE e.model = ?",
-            [model_id],
+            "WHERE e.model = $model",
+            params={"model": model_id},
         ).to_arrow_table()
         cur.unregister("_want_hashes")
     finally:
