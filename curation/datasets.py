@@ -146,16 +146,16 @@ def version_members(ws: Workspace, name: str) -> list[Member]:
 def member_rows(ws: Workspace, name: str, side: str | None = None) -> pa.Table:
     """Members joined with their conversation (messages before the teacher turn) and reference, as Arrow."""
     get_version(ws, name)
-    where = "AND m.side = ?" if side else ""
-    params: list[Any] = [name] + ([side] if side else [])
+    where = "AND m.side = $side" if side else ""
+    params: dict[str, Any] = {"name": name, **({"side": side} if side else {})}
     cur = ws.cursor()
     try:
-        return cur.execute(
+        return cur.sql(
             "SELECT m.record_id, m.side, m.slice, m.weight, m.copies, m.response, CAST(r.messages AS VARCHAR) AS "
-            f"messages, r.reference FROM dataset_members m JOIN records r USING (record_id) WHERE m.version = ? {where} "
-            "ORDER BY m.side DESC, m.record_id",
-            params,
-        ).to_arrow_table()  # small tables: the DB-API copy is fine
+            "messages, r.reference FROM dataset_members m JOIN records r USING (record_id) "
+            f"WHERE m.version = $name {where} ORDER BY m.side DESC, m.record_id",
+            params=params,
+        ).to_arrow_table()
     finally:
         cur.close()
 
