@@ -29,12 +29,18 @@ DEFAULT_THRESHOLD = 0.9
 PREVIEW_BAND = 0.05  # show pairs this far below the threshold in the preview
 _PUNCT = re.compile(r"[^\w\s]", re.UNICODE)
 _SPACE = re.compile(r"\s+")
+_NUMBER = re.compile(r"\d+")
 
 
 def normalise(text: str) -> str:
     """Text folded for exact matching: NFKC, lower case, punctuation dropped, whitespace collapsed."""
     t = unicodedata.normalize("NFKC", text or "").casefold()
     return _SPACE.sub(" ", _PUNCT.sub(" ", t)).strip()
+
+
+def numbers_of(text: str) -> tuple[str, ...]:
+    """The numbers a text mentions (order ids, amounts), sorted: prompts that differ here are different requests."""
+    return tuple(sorted(_NUMBER.findall(text or "")))
 
 
 def normalised_hash(text: str) -> str:
@@ -113,6 +119,7 @@ def find_duplicates(
     rare_share: float = 0.05,
     max_rare_removal: float = 0.3,
     exact_search: bool | None = None,
+    numbers_must_match: bool = True,
     progress: ProgressFn | None = None,
     cancel: threading.Event | None = None,
 ) -> DedupeResult:
@@ -154,6 +161,12 @@ def find_duplicates(
         vecs = embed_texts(ws, texts, model=model, progress=progress, cancel=cancel)
         cand = self_pairs(vecs, threshold - PREVIEW_BAND, exact=exact_search, progress=progress, cancel=cancel)
         method = cand.method
+        if numbers_must_match:
+            # Embeddings barely see digits: "order #123 is late" ~ "order #456 is late" at 0.98, yet they are
+            # different tickets. Only pairs that mention the same numbers can be duplicates.
+            nums = [numbers_of(t) for t in texts]
+            same = np.array([nums[a] == nums[b] for a, b in zip(cand.i.tolist(), cand.j.tolist(), strict=True)], bool)
+            cand = Pairs(cand.i[same], cand.j[same], cand.sim[same], cand.method)
         hit = cand.sim >= threshold
         near = (~hit) & (hashes_differ(hashes, cand))
         pairs = Pairs(np.concatenate([pairs.i, cand.i[hit]]), np.concatenate([pairs.j, cand.j[hit]]),
@@ -186,7 +199,8 @@ def find_duplicates(
     report(progress, cancel, "dedupe", n, n)
     return DedupeResult(
         kind, threshold if kind == "semantic" else None, model, n, clusters, kept, per_slice, above, below, method,
-        split, {"rare_share": rare_share, "max_rare_removal": max_rare_removal, "slicing": slicing},
+        split, {"rare_share": rare_share, "max_rare_removal": max_rare_removal, "slicing": slicing,
+               "numbers_must_match": numbers_must_match},
     )  # fmt: skip
 
 

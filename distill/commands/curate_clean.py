@@ -38,7 +38,7 @@ def cmd_dedupe(args: argparse.Namespace) -> int:
         res = find_duplicates(
             ws, kind="exact" if args.exact else "semantic", threshold=args.threshold, model=args.model,
             slicing=resolve_slicing(ws, args), split=resolve_split(ws, args), rare_share=args.rare_share,
-            max_rare_removal=args.max_rare_removal, progress=prog,
+            max_rare_removal=args.max_rare_removal, numbers_must_match=not args.any_numbers, progress=prog,
         )  # fmt: skip
         prog.close()
         run_id = None if args.dry_run else apply_dedupe(ws, res, force=args.force)
@@ -159,6 +159,8 @@ def register_clean(sub: argparse._SubParsersAction, common: argparse.ArgumentPar
     p.add_argument("--rare-share", type=float, default=0.05, help="a slice below this share is rare (default 0.05)")
     p.add_argument("--max-rare-removal", type=float, default=0.3, help="refuse to remove more of a rare slice")
     p.add_argument("--force", action="store_true", help="apply even when a rare slice would lose too much")
+    p.add_argument("--any-numbers", action="store_true",
+                   help="merge near-duplicates even when they mention different numbers (order ids, amounts)")
     p.add_argument("--list", action="store_true", help="list stored dedupe runs")
     add_pool_flags(p)
     p.add_argument("--dry-run", action="store_true", help="preview only; store nothing")
