@@ -1,0 +1,1 @@
+"""Studio screens, one module each; the app's screen registry (studio.app.SCREENS) mounts them."""
