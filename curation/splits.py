@@ -16,7 +16,7 @@ from datetime import datetime
 
 import numpy as np
 
-from curation.dedupe import normalised_hash
+from curation.dedupe import DEFAULT_THRESHOLD, normalised_hash, numbers_of
 from curation.errors import UserError
 from curation.neighbors import components, cross_pairs, self_pairs
 from curation.pool import effective_sql
@@ -61,7 +61,7 @@ def plan_split(
     share: float = 0.1,
     seed: int = 0,
     slicing: str | None = None,
-    threshold: float | None = 0.9,
+    threshold: float | None = DEFAULT_THRESHOLD,
     model: str | None = None,
     min_per_slice: int = 1,
     progress: ProgressFn | None = None,
@@ -102,8 +102,11 @@ def plan_split(
 
         vecs = embed_texts(ws, texts, model=model, progress=progress, cancel=cancel)
         p = self_pairs(vecs, threshold, progress=progress, cancel=cancel)
-        ei.extend(p.i.tolist())
-        ej.extend(p.j.tolist())
+        nums = [numbers_of(t) for t in texts]  # same near-duplicate definition as dedupe
+        for a, b in zip(p.i.tolist(), p.j.tolist(), strict=True):
+            if nums[a] == nums[b]:
+                ei.append(a)
+                ej.append(b)
     labels = components(n, np.array(ei, dtype=np.int64), np.array(ej, dtype=np.int64))
     clusters: dict[int, list[int]] = {}
     for k, lab in enumerate(labels.tolist()):
@@ -169,7 +172,7 @@ def check_leakage(
     ws: Workspace,
     split: str = DEFAULT_SPLIT,
     *,
-    threshold: float | None = 0.9,
+    threshold: float | None = DEFAULT_THRESHOLD,
     model: str | None = None,
     progress: ProgressFn | None = None,
     cancel: threading.Event | None = None,
@@ -201,6 +204,8 @@ def check_leakage(
         tv = embed_texts(ws, [t for _, t in train], model=model, progress=progress, cancel=cancel)
         p = cross_pairs(tv, hv, threshold)
         for a, b, s in zip(p.i.tolist(), p.j.tolist(), p.sim.tolist(), strict=True):
+            if numbers_of(train[a][1]) != numbers_of(held[b][1]):
+                continue  # same near-duplicate definition as dedupe: different numbers, different requests
             key = (held[b][0], train[a][0])
             if key not in leaks:
                 leaks[key] = LeakPair(key[0], key[1], float(s), "semantic")

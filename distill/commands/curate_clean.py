@@ -151,10 +151,10 @@ def register_clean(sub: argparse._SubParsersAction, common: argparse.ArgumentPar
 
     p = sub.add_parser("dedupe", parents=[common], formatter_class=RAW, help="exact / semantic de-duplication",
                        epilog="examples:\n  distill dedupe --exact\n  distill dedupe --dry-run            # semantic, "
-                       "threshold 0.9: pairs near the threshold, removal per slice\n"
+                       "threshold 0.85: pairs near the threshold, removal per slice\n"
                        "  distill dedupe --threshold 0.93 --force\n  distill dedupe --list")  # fmt: skip
     p.add_argument("--exact", action="store_true", help="normalised text hash only (no embeddings)")
-    p.add_argument("--threshold", type=float, default=0.9, help="cosine similarity for near-duplicates (default 0.9)")
+    p.add_argument("--threshold", type=float, default=0.85, help="cosine similarity for near-duplicates (default 0.85)")
     p.add_argument("--model", metavar="PATH", help="sentence-transformers model folder (default all-MiniLM-L6-v2)")
     p.add_argument("--rare-share", type=float, default=0.05, help="a slice below this share is rare (default 0.05)")
     p.add_argument("--max-rare-removal", type=float, default=0.3, help="refuse to remove more of a rare slice")
@@ -182,7 +182,7 @@ def register_clean(sub: argparse._SubParsersAction, common: argparse.ArgumentPar
         if action == "list":
             continue
         a.add_argument("--name", default="heldout")
-        a.add_argument("--threshold", type=float, default=0.9, help="near-duplicate cosine (default 0.9)")
+        a.add_argument("--threshold", type=float, default=0.85, help="near-duplicate cosine (default 0.85)")
         a.add_argument("--no-semantic", action="store_true", help="exact matches only (no embeddings)")
         a.add_argument("--model", metavar="PATH")
         if action == "make":

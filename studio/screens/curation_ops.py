@@ -140,7 +140,7 @@ def apply_rebalance_op(ws, plan, p) -> str:
 def preview_dedupe(ws, p, progress, cancel):
     from curation.dedupe import find_duplicates
 
-    res = find_duplicates(ws, kind=p.get("kind", "semantic"), threshold=float(p.get("threshold", "0.9")),
+    res = find_duplicates(ws, kind=p.get("kind", "semantic"), threshold=float(p.get("threshold", "0.85")),
                           slicing=_slicing(ws, p), split=_split(ws, p), progress=progress, cancel=cancel)  # fmt: skip
     t = _table(f"{res.kind} dedupe: {len(res.clusters):,} clusters, {res.n_removed:,} to remove ({res.method})",
                ["slice", "records", "removed", "rate", "guard"],
@@ -165,7 +165,7 @@ def apply_dedupe_op(ws, res, p) -> str:
 def preview_split(ws, p, progress, cancel):
     from curation.splits import plan_split
 
-    thr = p.get("threshold", "0.9")
+    thr = p.get("threshold", "0.85")
     plan = plan_split(ws, name=p.get("name", "heldout"), share=float(p.get("share", "0.1")),
                       seed=int(p.get("seed", "0")), threshold=float(thr) if thr not in ("", "none") else None,
                       slicing=_slicing(ws, p), progress=progress, cancel=cancel)  # fmt: skip
@@ -243,9 +243,9 @@ OPERATIONS: list[Operation] = [
               "shares per slice; apply stores a slicing by field and uses it"),
     Operation("rebalance", "Rebalance", "target=production mode=weight max_factor=5 seed=0 name=prod-v1",
               preview_rebalance, apply_rebalance_op, "targets: production | shares (shares=a:0.3,b:0.2) | min_count"),
-    Operation("dedupe", "Dedupe", "kind=semantic threshold=0.9 force=no", preview_dedupe, apply_dedupe_op,
+    Operation("dedupe", "Dedupe", "kind=semantic threshold=0.85 force=no", preview_dedupe, apply_dedupe_op,
               "exact or semantic near-duplicates; keeps accepted, then confident, then earliest"),
-    Operation("split", "Held-out split", "name=heldout share=0.1 seed=0 threshold=0.9", preview_split, apply_split,
+    Operation("split", "Held-out split", "name=heldout share=0.1 seed=0 threshold=0.85", preview_split, apply_split,
               "stratified by slice, whole clusters, frozen once made"),
     Operation("filter", "Filter", "name=intent-conf metric=answer_prob field=intent min=0.5 policy=review",
               preview_filter, apply_filter, "confidence (mean/min logprob, answer_prob) or verifier='{...}'"),
