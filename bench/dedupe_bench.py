@@ -29,20 +29,34 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from bench.paraphrase_set import GROUPS  # noqa: E402
-from curation.dedupe import DEFAULT_THRESHOLD, find_duplicates  # noqa: E402
-from curation.embeddings import _write_cache, embed_texts, encode, load_model, resolve_model, text_hash  # noqa: E402
-from curation.neighbors import self_pairs  # noqa: E402
-from curation.records import finish_batch, insert_records, new_batch  # noqa: E402
-from curation.workspace import Workspace  # noqa: E402
+from bench.paraphrase_set import GROUPS
+from curation.dedupe import DEFAULT_THRESHOLD, find_duplicates
+from curation.embeddings import _write_cache, embed_texts, encode, load_model, resolve_model, text_hash
+from curation.neighbors import self_pairs
+from curation.records import finish_batch, insert_records, new_batch
+from curation.workspace import Workspace
 
 PRODUCTS = "headphones blender backpack laptop stand desk lamp smart watch kettle router phone case monitor".split()
 ISSUES = [
-    "arrived broken", "stopped working after a week", "is missing a part", "was delivered to the wrong address",
-    "makes a loud noise", "does not turn on", "was charged twice", "has no refund yet", "came in the wrong colour",
-]  # fmt: skip
+    "arrived broken",
+    "stopped working after a week",
+    "is missing a part",
+    "was delivered to the wrong address",
+    "makes a loud noise",
+    "does not turn on",
+    "was charged twice",
+    "has no refund yet",
+    "came in the wrong colour",
+]
 OPENERS = ["", "Hi, ", "Hello team, ", "Urgent: ", "Quick question: ", "Please help, "]
-CLOSERS = ["", " Thanks.", " This is urgent.", " I've tried twice already.", " Can you help?", " Order placed last month."]
+CLOSERS = [
+    "",
+    " Thanks.",
+    " This is urgent.",
+    " I've tried twice already.",
+    " Can you help?",
+    " Order placed last month.",
+]
 
 
 def synthetic_texts(n: int, seed: int = 0) -> list[str]:
@@ -78,15 +92,19 @@ def bench_throughput(texts: list[str], tmp: Path) -> np.ndarray:
         ws.close()
     n = len(texts)
     b, o = n / min(bare), n / min(ours)
-    print(f"[1] embeddings/s on {n} texts (bf16, batch 64): ours {o:,.0f}/s vs bare encode {b:,.0f}/s "
-          f"-> ratio {o / b:.3f} (target >= 0.95); cached re-run {n / t_cached:,.0f}/s")  # fmt: skip
+    print(
+        f"[1] embeddings/s on {n} texts (bf16, batch 64): ours {o:,.0f}/s vs bare encode {b:,.0f}/s "
+        f"-> ratio {o / b:.3f} (target >= 0.95); cached re-run {n / t_cached:,.0f}/s"
+    )
     fp = resolve_model(None, "fp32")
     sub = texts[:256]
     v32, t32 = timed(encode, fp, sub)
     v16, t16 = timed(encode, ref, sub)
     cos = np.sum(v32 * v16, axis=1)
-    print(f"    bf16 vs fp32 on {len(sub)} texts: {len(sub) / t16:,.0f}/s vs {len(sub) / t32:,.0f}/s "
-          f"({t32 / t16:.2f}x); cosine min {cos.min():.4f}, mean {cos.mean():.4f} (need >= 0.99)")  # fmt: skip
+    print(
+        f"    bf16 vs fp32 on {len(sub)} texts: {len(sub) / t16:,.0f}/s vs {len(sub) / t32:,.0f}/s "
+        f"({t32 / t16:.2f}x); cosine min {cos.min():.4f}, mean {cos.mean():.4f} (need >= 0.99)"
+    )
     return vecs
 
 
@@ -114,7 +132,7 @@ def exact_pairs(vecs: np.ndarray, thr: float) -> set[tuple[int, int]]:
     index.add(vecs)
     found: set[tuple[int, int]] = set()
     for s in range(0, len(vecs), 4096):
-        lims, dist, idx = index.range_search(vecs[s : s + 4096], thr)
+        lims, _dist, idx = index.range_search(vecs[s : s + 4096], thr)
         for q in range(len(lims) - 1):
             i = s + q
             for j in idx[lims[q] : lims[q + 1]].tolist():
@@ -129,9 +147,11 @@ def bench_ann(vecs: np.ndarray, thr: float) -> None:
     pairs, t_ann = timed(self_pairs, vecs, thr, exact=False)
     got = set(zip(pairs.i.tolist(), pairs.j.tolist(), strict=True))
     recall = len(got & truth) / max(1, len(truth))
-    print(f"[2] near-duplicate search, {n:,} synthetic vectors, cosine >= {thr}: HNSW (M32) build+search "
-          f"{t_ann:.1f} s vs exact {t_exact:.1f} s ({t_exact / t_ann:.1f}x faster); {len(truth):,} true pairs, "
-          f"recall {recall:.4f} (targets <= 10 s, >= 0.99)")  # fmt: skip
+    print(
+        f"[2] near-duplicate search, {n:,} synthetic vectors, cosine >= {thr}: HNSW (M32) build+search "
+        f"{t_ann:.1f} s vs exact {t_exact:.1f} s ({t_exact / t_ann:.1f}x faster); {len(truth):,} true pairs, "
+        f"recall {recall:.4f} (targets <= 10 s, >= 0.99)"
+    )
 
 
 def bench_cache_rerun(vecs: np.ndarray, tmp: Path) -> None:
@@ -152,8 +172,10 @@ def bench_cache_rerun(vecs: np.ndarray, tmp: Path) -> None:
     _, t_embed = timed(embed_texts, ws, texts)
     res, t_full = timed(find_duplicates, ws, kind="semantic", threshold=DEFAULT_THRESHOLD, numbers_must_match=False)
     ws.close()
-    print(f"[3] re-run with the cache, {n:,} prompts: embed_texts (all cached) {t_embed:.1f} s; full semantic dedupe "
-          f"preview {t_full:.1f} s ({res.method}, {len(res.clusters):,} clusters) (target <= 10 s)")  # fmt: skip
+    print(
+        f"[3] re-run with the cache, {n:,} prompts: embed_texts (all cached) {t_embed:.1f} s; full semantic dedupe "
+        f"preview {t_full:.1f} s ({res.method}, {len(res.clusters):,} clusters) (target <= 10 s)"
+    )
 
 
 def bench_quality(tmp: Path) -> None:
@@ -172,8 +194,10 @@ def bench_quality(tmp: Path) -> None:
         pred = {(min(a, b), max(a, b)) for c in res.clusters for a, b in combinations(c, 2)}
         tp = len(pred & truth)
         mark = "  <- default" if thr == DEFAULT_THRESHOLD else ""
-        print(f"    threshold {thr:.2f}: precision {tp / max(1, len(pred)):.3f}, recall {tp / len(truth):.3f} "
-              f"({len(pred)} predicted pairs, {len(truth)} true){mark}")  # fmt: skip
+        print(
+            f"    threshold {thr:.2f}: precision {tp / max(1, len(pred)):.3f}, recall {tp / len(truth):.3f} "
+            f"({len(pred)} predicted pairs, {len(truth)} true){mark}"
+        )
     ws.close()
 
 
@@ -189,7 +213,10 @@ def main() -> None:
         vecs = synthetic_vectors(real, args.n)
         bench_ann(vecs, args.threshold)
         bench_cache_rerun(vecs, tmp)
-        print(f"[4] dedupe quality on the labelled paraphrase set ({sum(map(len, GROUPS))} prompts, {len(GROUPS)} groups):")
+        print(
+            f"[4] dedupe quality on the labelled paraphrase set "
+            f"({sum(map(len, GROUPS))} prompts, {len(GROUPS)} groups):"
+        )
         bench_quality(tmp)
 
 

@@ -131,7 +131,9 @@ def find_duplicates(
     base, params = effective_sql(slicing)
     side = "'train'"
     if split:
-        side = "coalesce((SELECT side FROM split_members sm WHERE sm.split = ? AND sm.record_id = e.record_id), 'train')"
+        side = (
+            "coalesce((SELECT side FROM split_members sm WHERE sm.split = ? AND sm.record_id = e.record_id), 'train')"
+        )
         params = [*params, split]
     rows = ws.query_dicts(
         f"SELECT e.*, {side} AS side FROM ({base}) e WHERE coalesce(review_status, '') <> 'rejected' "
@@ -169,8 +171,12 @@ def find_duplicates(
             cand = Pairs(cand.i[same], cand.j[same], cand.sim[same], cand.method)
         hit = cand.sim >= threshold
         near = (~hit) & (hashes_differ(hashes, cand))
-        pairs = Pairs(np.concatenate([pairs.i, cand.i[hit]]), np.concatenate([pairs.j, cand.j[hit]]),
-                      np.concatenate([pairs.sim, cand.sim[hit]]), method)  # fmt: skip
+        pairs = Pairs(
+            np.concatenate([pairs.i, cand.i[hit]]),
+            np.concatenate([pairs.j, cand.j[hit]]),
+            np.concatenate([pairs.sim, cand.sim[hit]]),
+            method,
+        )
         above = _examples(rows, cand, np.where(hit & hashes_differ(hashes, cand))[0], lowest=True)
         below = _examples(rows, cand, np.where(near)[0], lowest=False)
     labels = components(n, pairs.i, pairs.j)
@@ -198,10 +204,24 @@ def find_duplicates(
     per_slice = _per_slice(rows, kept, rare_share, max_rare_removal)
     report(progress, cancel, "dedupe", n, n)
     return DedupeResult(
-        kind, threshold if kind == "semantic" else None, model, n, clusters, kept, per_slice, above, below, method,
-        split, {"rare_share": rare_share, "max_rare_removal": max_rare_removal, "slicing": slicing,
-               "numbers_must_match": numbers_must_match},
-    )  # fmt: skip
+        kind,
+        threshold if kind == "semantic" else None,
+        model,
+        n,
+        clusters,
+        kept,
+        per_slice,
+        above,
+        below,
+        method,
+        split,
+        {
+            "rare_share": rare_share,
+            "max_rare_removal": max_rare_removal,
+            "slicing": slicing,
+            "numbers_must_match": numbers_must_match,
+        },
+    )
 
 
 def hashes_differ(hashes: list[str], cand: Pairs) -> np.ndarray:
@@ -216,7 +236,9 @@ def _examples(rows: list[dict], cand: Pairs, idx: np.ndarray, *, lowest: bool, l
     out = []
     for k in order[:limit].tolist():
         a, b = rows[int(cand.i[k])], rows[int(cand.j[k])]
-        out.append(PairExample(a["record_id"], b["record_id"], float(cand.sim[k]), a["prompt"] or "", b["prompt"] or ""))
+        out.append(
+            PairExample(a["record_id"], b["record_id"], float(cand.sim[k]), a["prompt"] or "", b["prompt"] or "")
+        )
     return out
 
 
@@ -251,9 +273,17 @@ def apply_dedupe(ws: Workspace, result: DedupeResult, *, force: bool = False) ->
         run_id = cur.execute(
             "INSERT INTO dedupe_runs (kind, model, threshold, params, n_records, n_clusters, n_removed, created_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING run_id",
-            [result.kind, result.model, result.threshold, _json({**result.params, "split": result.split, "force": force,
-             "method": result.method}), result.n_records, len(result.clusters), result.n_removed, datetime.now()],
-        ).fetchall()[0][0]  # fmt: skip
+            [
+                result.kind,
+                result.model,
+                result.threshold,
+                _json({**result.params, "split": result.split, "force": force, "method": result.method}),
+                result.n_records,
+                len(result.clusters),
+                result.n_removed,
+                datetime.now(),
+            ],
+        ).fetchall()[0][0]
         tbl = pa.table(
             {
                 "cluster_id": pa.array([cluster_of[r] for r in ids], pa.int64()),

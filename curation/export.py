@@ -77,8 +77,16 @@ def export_version(
         if not rows:
             continue
         notes = _notes(ws, [r["record_id"] for r in rows]) if include_notes else {}
-        meta = dict(ws.query("SELECT record_id, CAST(metadata AS VARCHAR) FROM records WHERE record_id IN "
-                             "(SELECT unnest(?))", [[r["record_id"] for r in rows]])) if include_metadata else {}  # fmt: skip
+        meta = (
+            dict(
+                ws.query(
+                    "SELECT record_id, CAST(metadata AS VARCHAR) FROM records WHERE record_id IN (SELECT unnest(?))",
+                    [[r["record_id"] for r in rows]],
+                )
+            )
+            if include_metadata
+            else {}
+        )
         docs: list[dict[str, Any]] = []
         for r in rows:
             conv = full_conversation(r["messages"], r["response"])
@@ -91,8 +99,12 @@ def export_version(
                 weighted |= float(r["weight"]) != round(float(r["weight"]))
                 docs.extend({"messages": conv} for _ in range(reps))
                 continue
-            doc: dict[str, Any] = {"messages": conv, "slice": r["slice"], "weight": float(r["weight"]),
-                                   "record_id": int(r["record_id"])}  # fmt: skip
+            doc: dict[str, Any] = {
+                "messages": conv,
+                "slice": r["slice"],
+                "weight": float(r["weight"]),
+                "record_id": int(r["record_id"]),
+            }
             if include_notes and r["record_id"] in notes:
                 doc.update(notes[r["record_id"]])
             if include_metadata:

@@ -147,10 +147,16 @@ def run_filter(
     protected = [r for r in failed if status[r[0]] in ("accepted", "rejected")]
     to_queue = [r for r in failed if status[r[0]] not in ("accepted", "rejected")] if policy == "review" else []
     rep = FilterReport(
-        name, policy, len(results), len(failed), unscored, len(to_queue), len(protected) if policy == "review" else 0,
+        name,
+        policy,
+        len(results),
+        len(failed),
+        unscored,
+        len(to_queue),
+        len(protected) if policy == "review" else 0,
         sorted(((s, c[0], c[1]) for s, c in per.items()), key=lambda x: -x[2]),
         [{"record_id": r, "score": s, "reason": w, "prompt": (prompts[r] or "")[:120]} for r, _o, s, w in failed[:10]],
-    )  # fmt: skip
+    )
     report(progress, cancel, f"filter {name}", len(rows), len(rows))
     if apply:
         rep.run_id = _store(ws, name, spec, policy, results, to_queue)

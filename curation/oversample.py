@@ -28,7 +28,9 @@ class OversamplePlan:
     counts: dict[str, int]
 
 
-def plan_oversample(ws: Workspace, base: str, factors: dict[str, float], *, mode: str = "weight", cap: float = 5.0) -> OversamplePlan:
+def plan_oversample(
+    ws: Workspace, base: str, factors: dict[str, float], *, mode: str = "weight", cap: float = 5.0
+) -> OversamplePlan:
     """Multiply the weight (or copies, rounded) of the named slices' train records by a factor, capped."""
     if mode not in ("weight", "duplicate"):
         raise UserError("mode must be weight or duplicate")
@@ -64,7 +66,9 @@ def apply_oversample(ws: Workspace, plan: OversamplePlan, name: str) -> VersionI
     return create_version(ws, name, plan.members, [*info.recipe, step], split=info.split)
 
 
-def request_inputs(ws: Workspace, wanted: dict[str, int], *, reason: str = "oversample", dry_run: bool = False) -> list[int]:
+def request_inputs(
+    ws: Workspace, wanted: dict[str, int], *, reason: str = "oversample", dry_run: bool = False
+) -> list[int]:
     """Queue requests for ``n`` new teacher inputs per slice; returns the request ids (empty on a dry run)."""
     if any(n <= 0 for n in wanted.values()):
         raise UserError("the number of new inputs must be > 0")
@@ -76,7 +80,8 @@ def request_inputs(ws: Workspace, wanted: dict[str, int], *, reason: str = "over
             ids.append(
                 int(
                     cur.execute(
-                        "INSERT INTO input_requests (slice, n, reason, created_at) VALUES (?, ?, ?, ?) RETURNING request_id",
+                        "INSERT INTO input_requests (slice, n, reason, created_at) VALUES (?, ?, ?, ?) "
+                        "RETURNING request_id",
                         [s, int(n), reason, datetime.now()],
                     ).fetchall()[0][0]
                 )

@@ -153,7 +153,7 @@ def plan_rebalance(
             continue
         chosen: list[Member] = []
         if t < c - 0.5:  # down-sample without replacement
-            k = int(round(t))
+            k = round(t)
             pick = sorted(rng.choice(ids, size=k, replace=False).tolist()) if k else []
             chosen = [Member(r, "train", s) for r in pick]
             action = "down-sample"
@@ -167,7 +167,7 @@ def plan_rebalance(
                 chosen = [Member(r, "train", s, weight=round(factor, 6)) for r in ids]
                 action = "up-weight"
             else:
-                total = int(round(factor * c))
+                total = round(factor * c)
                 base, extra = divmod(total, c)
                 bonus = set(rng.choice(ids, size=extra, replace=False).tolist()) if extra else set()
                 chosen = [Member(r, "train", s, copies=base + (1 if r in bonus else 0)) for r in ids]
@@ -186,9 +186,18 @@ def plan_rebalance(
     after = {r.slice: r.after_share for r in rows}
     members.extend(Member(rid, "heldout", s) for rid, s in pool.heldout)
     return RebalancePlan(
-        target, mode, max_factor, seed, size, rows,
-        total_variation(before, target_shares), total_variation(after, target_shares), members, pool, warnings,
-    )  # fmt: skip
+        target,
+        mode,
+        max_factor,
+        seed,
+        size,
+        rows,
+        total_variation(before, target_shares),
+        total_variation(after, target_shares),
+        members,
+        pool,
+        warnings,
+    )
 
 
 def pool_recipe(pool: Pool) -> list[dict[str, Any]]:
@@ -204,9 +213,15 @@ def pool_recipe(pool: Pool) -> list[dict[str, Any]]:
 def apply_rebalance(ws: Workspace, plan: RebalancePlan, name: str) -> VersionInfo:
     """Write the plan as a new dataset version (records are untouched)."""
     step = {
-        "op": "rebalance", "target": plan.target.as_dict(), "mode": plan.mode, "max_factor": plan.max_factor,
-        "seed": plan.seed, "size": plan.size, "tv_before": round(plan.tv_before, 6), "tv_after": round(plan.tv_after, 6),
-    }  # fmt: skip
+        "op": "rebalance",
+        "target": plan.target.as_dict(),
+        "mode": plan.mode,
+        "max_factor": plan.max_factor,
+        "seed": plan.seed,
+        "size": plan.size,
+        "tv_before": round(plan.tv_before, 6),
+        "tv_after": round(plan.tv_after, 6),
+    }
     return create_version(
         ws, name, plan.members, [*pool_recipe(plan.pool), step], split=plan.pool.split, slicing=plan.pool.slicing
     )

@@ -23,9 +23,16 @@ from curation.records import NONE_SLICE
 from curation.workspace import Workspace
 
 RECORD_FIELDS = {
-    "slice", "teacher_model", "finish_reason", "origin", "source_file", "reference", "prompt", "response",
+    "slice",
+    "teacher_model",
+    "finish_reason",
+    "origin",
+    "source_file",
+    "reference",
+    "prompt",
+    "response",
     "batch_id",
-}  # fmt: skip
+}
 JSON_FIELDS = {"metadata", "request_params"}
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 _WORD_RE = re.compile(r"[a-z][a-z']{2,}")

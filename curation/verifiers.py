@@ -72,7 +72,9 @@ class Verifier:
     @staticmethod
     def from_spec(spec: dict[str, Any]) -> Verifier:
         """The verifier a spec describes (UserError on an unknown type or missing option)."""
-        kinds = {c.kind: c for c in (JsonVerifier, JsonSchemaVerifier, LabelVerifier, RegexVerifier, ExactMatchVerifier)}
+        kinds = {
+            c.kind: c for c in (JsonVerifier, JsonSchemaVerifier, LabelVerifier, RegexVerifier, ExactMatchVerifier)
+        }
         t = spec.get("type")
         if t not in kinds:
             raise UserError(f"unknown verifier type {t!r} (one of {', '.join(sorted(kinds))})")

@@ -77,8 +77,10 @@ def cmd_slices(args: argparse.Namespace) -> int:
             if args.json:
                 print_json(rows)
             else:
-                print_table(["name", "kind", "slices", "active", "spec"],
-                            [[r["name"], r["kind"], r["n_slices"], "*" if r["active"] else "", r["spec"]] for r in rows])  # fmt: skip
+                print_table(
+                    ["name", "kind", "slices", "active", "spec"],
+                    [[r["name"], r["kind"], r["n_slices"], "*" if r["active"] else "", r["spec"]] for r in rows],
+                )
             return 0
         if action == "use":
             sl.use_slicing(ws, None if args.name == "-" else args.name)
@@ -91,8 +93,11 @@ def cmd_slices(args: argparse.Namespace) -> int:
         if args.json:
             print_json({"slicing": slicing, "slices": shares})
         else:
-            print_table(["slice", "records", "share", "with response"], [[s.slice, s.n, _pct(s.share), s.n_with_response]
-                        for s in shares], title="slicing: " + (slicing or "records' own slice"))  # fmt: skip
+            print_table(
+                ["slice", "records", "share", "with response"],
+                [[s.slice, s.n, _pct(s.share), s.n_with_response] for s in shares],
+                title="slicing: " + (slicing or "records' own slice"),
+            )
     return 0
 
 
@@ -118,8 +123,11 @@ def _define(ws, args: argparse.Namespace, sl) -> int:
     if args.json:
         print_json({"name": args.name, "dry_run": args.dry_run, "slices": [{"slice": s, "n": n} for s, n in preview]})
     else:
-        print_table(["slice", "records", "share"], [[s, n, _pct(n / total)] for s, n in preview],
-                    title=f"slicing {args.name}" + (" (dry run: nothing stored)" if args.dry_run else " (stored)"))  # fmt: skip
+        print_table(
+            ["slice", "records", "share"],
+            [[s, n, _pct(n / total)] for s, n in preview],
+            title=f"slicing {args.name}" + (" (dry run: nothing stored)" if args.dry_run else " (stored)"),
+        )
     return 0
 
 
@@ -129,9 +137,11 @@ def _define(ws, args: argparse.Namespace, sl) -> int:
 def _print_plan_rows(rows) -> None:
     print_table(
         ["slice", "before", "before %", "target %", "after", "after %", "action"],
-        [[r.slice, r.before_n, _pct(r.before_share), _pct(r.target_share), r.after_n, _pct(r.after_share), r.action]
-         for r in rows],
-    )  # fmt: skip
+        [
+            [r.slice, r.before_n, _pct(r.before_share), _pct(r.target_share), r.after_n, _pct(r.after_share), r.action]
+            for r in rows
+        ],
+    )
 
 
 def cmd_rebalance(args: argparse.Namespace) -> int:
@@ -140,26 +150,46 @@ def cmd_rebalance(args: argparse.Namespace) -> int:
     with open_workspace(args) as ws:
         kind = {"production": "production", "shares": "shares", "min-count": "min_count"}[args.to]
         target = Target(
-            kind, shares=parse_pairs(args.shares), min_count=args.min_count or 0,
+            kind,
+            shares=parse_pairs(args.shares),
+            min_count=args.min_count or 0,
             since=datetime.fromisoformat(args.since) if args.since else None,
             until=datetime.fromisoformat(args.until) if args.until else None,
-        )  # fmt: skip
+        )
         if kind == "shares" and not target.shares:
             raise UserError("--to shares needs --shares SLICE=SHARE,...")
         if kind == "min_count" and not args.min_count:
             raise UserError("--to min-count needs --min-count N")
-        plan = plan_rebalance(ws, target, mode=args.mode, max_factor=args.max_factor, seed=args.seed, size=args.size,
-                              slicing=resolve_slicing(ws, args), split=resolve_split(ws, args))  # fmt: skip
+        plan = plan_rebalance(
+            ws,
+            target,
+            mode=args.mode,
+            max_factor=args.max_factor,
+            seed=args.seed,
+            size=args.size,
+            slicing=resolve_slicing(ws, args),
+            split=resolve_split(ws, args),
+        )
         apply = bool(args.name) and not args.dry_run
         info = apply_rebalance(ws, plan, args.name) if apply else None
         if args.json:
-            print_json({"rows": plan.rows, "tv_before": plan.tv_before, "tv_after": plan.tv_after, "excluded":
-                        plan.pool.excluded, "warnings": plan.warnings, "version": info})  # fmt: skip
+            print_json(
+                {
+                    "rows": plan.rows,
+                    "tv_before": plan.tv_before,
+                    "tv_after": plan.tv_after,
+                    "excluded": plan.pool.excluded,
+                    "warnings": plan.warnings,
+                    "version": info,
+                }
+            )
             return 0
         _print_plan_rows(plan.rows)
         print(f"distance to target (total variation): before {plan.tv_before:.3f}, after {plan.tv_after:.3f}")
-        print(f"held-out: {len(plan.pool.heldout)} records (split {plan.pool.split or 'none'}); excluded: "
-              f"{plan.pool.excluded or 'none'} (records without a teacher response need the teacher first)")  # fmt: skip
+        print(
+            f"held-out: {len(plan.pool.heldout)} records (split {plan.pool.split or 'none'}); excluded: "
+            f"{plan.pool.excluded or 'none'} (records without a teacher response need the teacher first)"
+        )
         for w in plan.warnings:
             print(f"warning: {w}")
         if info:
@@ -193,9 +223,13 @@ def cmd_oversample(args: argparse.Namespace) -> int:
             info = apply_oversample(ws, plan, args.name) if args.name and not args.dry_run else None
             out.update(before=plan.before, after=plan.after, version=info)
             if not args.json:
-                print_table(["slice", "records", "share before", "share after"],
-                            [[s, plan.counts.get(s, 0), _pct(plan.before.get(s, 0)), _pct(plan.after.get(s, 0))]
-                             for s in plan.after])  # fmt: skip
+                print_table(
+                    ["slice", "records", "share before", "share after"],
+                    [
+                        [s, plan.counts.get(s, 0), _pct(plan.before.get(s, 0)), _pct(plan.after.get(s, 0))]
+                        for s in plan.after
+                    ],
+                )
                 print(f"wrote dataset version {info.name}" if info else "dry run: nothing written (give --name)")
         if not args.request and not args.factor:
             raise UserError("give --factor SLICE=X (with --from VERSION) and/or --request SLICE=N")
@@ -217,19 +251,25 @@ def cmd_versions(args: argparse.Namespace) -> int:
                 from curation.pool import load_pool
 
                 pool = load_pool(ws, slicing=resolve_slicing(ws, args), split=resolve_split(ws, args))
-                print(f"would write {args.name}: {len(pool.train)} train, {len(pool.heldout)} held-out; "
-                      f"excluded {pool.excluded or 'none'}")  # fmt: skip
+                print(
+                    f"would write {args.name}: {len(pool.train)} train, {len(pool.heldout)} held-out; "
+                    f"excluded {pool.excluded or 'none'}"
+                )
                 return 0
             info = snapshot_version(ws, args.name, slicing=resolve_slicing(ws, args), split=resolve_split(ws, args))
-            print_json(info) if args.json else print(f"wrote {info.name}: {info.n_train} train, {info.n_heldout} held-out")
+            print_json(info) if args.json else print(
+                f"wrote {info.name}: {info.n_train} train, {info.n_heldout} held-out"
+            )
             return 0
         if args.action == "show":
             info = ds.get_version(ws, args.name)
             if args.json:
                 print_json(info)
             else:
-                print(f"{info.name}  created {info.created_at:%Y-%m-%d %H:%M}  split {info.split or '-'}  "
-                      f"{info.n_train} train / {info.n_heldout} held-out")  # fmt: skip
+                print(
+                    f"{info.name}  created {info.created_at:%Y-%m-%d %H:%M}  split {info.split or '-'}  "
+                    f"{info.n_train} train / {info.n_heldout} held-out"
+                )
                 print_table(["slice", "weighted share"], [[s, _pct(v)] for s, v in info.shares.items()])
                 print("recipe:\n" + json.dumps(info.recipe, indent=2))
             return 0
@@ -237,8 +277,13 @@ def cmd_versions(args: argparse.Namespace) -> int:
         if args.json:
             print_json(vs)
         else:
-            print_table(["name", "created", "split", "train", "held-out", "ops"], [[v.name, v.created_at, v.split,
-                        v.n_train, v.n_heldout, " > ".join(s["op"] for s in v.recipe)] for v in vs])  # fmt: skip
+            print_table(
+                ["name", "created", "split", "train", "held-out", "ops"],
+                [
+                    [v.name, v.created_at, v.split, v.n_train, v.n_heldout, " > ".join(s["op"] for s in v.recipe)]
+                    for v in vs
+                ],
+            )
     return 0
 
 
@@ -249,16 +294,24 @@ def cmd_export(args: argparse.Namespace) -> int:
     with open_workspace(args) as ws:
         info = get_version(ws, args.version)
         if args.dry_run:
-            print(f"would export {info.name} as {args.format}: {info.n_train} train + {info.n_heldout} held-out records "
-                  f"to {args.out or ws.artifacts_dir / 'exports' / info.name}")  # fmt: skip
+            print(
+                f"would export {info.name} as {args.format}: {info.n_train} train + {info.n_heldout} held-out records "
+                f"to {args.out or ws.artifacts_dir / 'exports' / info.name}"
+            )
             return 0
         if args.format == "training":
             out = args.out or str(ws.artifacts_dir / "exports" / info.name / f"{info.name}.training.parquet")
             path = export_training_file(ws, info.name, out)
             print_json({"file": str(path)}) if args.json else print(f"wrote {path}")
             return 0
-        res = export_version(ws, info.name, args.out, fmt=args.format, include_notes=args.include_notes,
-                             include_metadata=args.include_metadata)  # fmt: skip
+        res = export_version(
+            ws,
+            info.name,
+            args.out,
+            fmt=args.format,
+            include_notes=args.include_notes,
+            include_metadata=args.include_metadata,
+        )
         if args.json:
             print_json(res)
         else:

@@ -29,13 +29,18 @@ def _pool(p: argparse.ArgumentParser) -> None:
 
 def register_curate(sub: argparse._SubParsersAction, common: argparse.ArgumentParser, h: dict[str, Any]) -> None:
     """Add the subcommands, wiring handlers from ``h`` (the curate module's namespace)."""
-    p = sub.add_parser("slices", parents=[common], formatter_class=RAW, help="slice shares; define slicings",
-                       epilog="examples:\n  distill slices                                   # shares per slice\n"
-                       "  distill slices define area --field metadata.product_area --dry-run\n"
-                       "  distill slices define topics --clusters 12 --seed 0\n"
-                       "  distill slices define len --sql \"CASE WHEN length(prompt) > 200 THEN 'long' ELSE 'short' END\"\n"
-                       "  distill slices use area                          # curation uses it from now on\n"
-                       "  distill slices list")  # fmt: skip
+    p = sub.add_parser(
+        "slices",
+        parents=[common],
+        formatter_class=RAW,
+        help="slice shares; define slicings",
+        epilog="examples:\n  distill slices                                   # shares per slice\n"
+        "  distill slices define area --field metadata.product_area --dry-run\n"
+        "  distill slices define topics --clusters 12 --seed 0\n"
+        "  distill slices define len --sql \"CASE WHEN length(prompt) > 200 THEN 'long' ELSE 'short' END\"\n"
+        "  distill slices use area                          # curation uses it from now on\n"
+        "  distill slices list",
+    )
     add_json_flag(p)
     p.add_argument("--slicing", metavar="NAME", help="show shares under this slicing")
     p.set_defaults(func=h["cmd_slices"], action=None)
@@ -56,17 +61,24 @@ def register_curate(sub: argparse._SubParsersAction, common: argparse.ArgumentPa
     li = ss.add_parser("list", parents=[common], help="stored slicings")
     add_json_flag(li)
 
-    p = sub.add_parser("rebalance", parents=[common], formatter_class=RAW, help="plan/apply a rebalanced version",
-                       epilog="examples:\n  distill rebalance --to production --dry-run\n"
-                       "  distill rebalance --to production --since 2026-01-01 --name prod-v1\n"
-                       "  distill rebalance --to shares --shares billing=0.3,security=0.1 --mode duplicate --name v2\n"
-                       "  distill rebalance --to min-count --min-count 50 --max-factor 4 --name v3")  # fmt: skip
+    p = sub.add_parser(
+        "rebalance",
+        parents=[common],
+        formatter_class=RAW,
+        help="plan/apply a rebalanced version",
+        epilog="examples:\n  distill rebalance --to production --dry-run\n"
+        "  distill rebalance --to production --since 2026-01-01 --name prod-v1\n"
+        "  distill rebalance --to shares --shares billing=0.3,security=0.1 --mode duplicate --name v2\n"
+        "  distill rebalance --to min-count --min-count 50 --max-factor 4 --name v3",
+    )
     p.add_argument("--to", choices=["production", "shares", "min-count"], default="production")
     p.add_argument("--shares", action="append", metavar="SLICE=SHARE[,...]")
     p.add_argument("--min-count", type=int)
     p.add_argument("--since", metavar="ISO", help="production window start (logged_at)")
     p.add_argument("--until", metavar="ISO", help="production window end")
-    p.add_argument("--mode", choices=["weight", "duplicate"], default="weight", help="how to up-sample (default weight)")
+    p.add_argument(
+        "--mode", choices=["weight", "duplicate"], default="weight", help="how to up-sample (default weight)"
+    )
     p.add_argument("--max-factor", type=float, default=5.0, help="cap on up-sampling (default 5)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--size", type=int, help="train size to aim for (default: the eligible pool)")
@@ -76,10 +88,15 @@ def register_curate(sub: argparse._SubParsersAction, common: argparse.ArgumentPa
     add_json_flag(p)
     p.set_defaults(func=h["cmd_rebalance"])
 
-    p = sub.add_parser("oversample", parents=[common], formatter_class=RAW, help="weight/duplicate slices or ask the teacher",
-                       epilog="examples:\n  distill oversample --from prod-v1 --factor security=3 --name prod-v2\n"
-                       "  distill oversample --from prod-v1 --factor security=3 --mode duplicate --cap 4 --dry-run\n"
-                       "  distill oversample --request security=200 --reason 'eval: security below bar'")  # fmt: skip
+    p = sub.add_parser(
+        "oversample",
+        parents=[common],
+        formatter_class=RAW,
+        help="weight/duplicate slices or ask the teacher",
+        epilog="examples:\n  distill oversample --from prod-v1 --factor security=3 --name prod-v2\n"
+        "  distill oversample --from prod-v1 --factor security=3 --mode duplicate --cap 4 --dry-run\n"
+        "  distill oversample --request security=200 --reason 'eval: security below bar'",
+    )
     p.add_argument("--from", dest="base", metavar="VERSION")
     p.add_argument("--factor", action="append", metavar="SLICE=X[,...]")
     p.add_argument("--mode", choices=["weight", "duplicate"], default="weight")
@@ -91,9 +108,14 @@ def register_curate(sub: argparse._SubParsersAction, common: argparse.ArgumentPa
     add_json_flag(p)
     p.set_defaults(func=h["cmd_oversample"])
 
-    p = sub.add_parser("versions", parents=[common], formatter_class=RAW, help="dataset versions",
-                       epilog="examples:\n  distill versions\n  distill versions show prod-v1\n"
-                       "  distill versions snapshot all-v1   # the whole eligible pool, weight 1")  # fmt: skip
+    p = sub.add_parser(
+        "versions",
+        parents=[common],
+        formatter_class=RAW,
+        help="dataset versions",
+        epilog="examples:\n  distill versions\n  distill versions show prod-v1\n"
+        "  distill versions snapshot all-v1   # the whole eligible pool, weight 1",
+    )
     add_json_flag(p)
     p.set_defaults(func=h["cmd_versions"], action=None)
     vs = p.add_subparsers(dest="action", metavar="ACTION")
@@ -108,11 +130,16 @@ def register_curate(sub: argparse._SubParsersAction, common: argparse.ArgumentPa
     s = vs.add_parser("list", parents=[common], help="every version")
     add_json_flag(s)
 
-    p = sub.add_parser("export", parents=[common], formatter_class=RAW, help="export a dataset version",
-                       epilog="examples:\n  distill export prod-v1                       # OpenAI fine-tuning JSONL\n"
-                       "  distill export prod-v1 --format parquet --out exports/\n"
-                       "  distill export prod-v1 --format jsonl --include-notes\n"
-                       "  distill export prod-v1 --format training     # the Parquet file `train` reads")  # fmt: skip
+    p = sub.add_parser(
+        "export",
+        parents=[common],
+        formatter_class=RAW,
+        help="export a dataset version",
+        epilog="examples:\n  distill export prod-v1                       # OpenAI fine-tuning JSONL\n"
+        "  distill export prod-v1 --format parquet --out exports/\n"
+        "  distill export prod-v1 --format jsonl --include-notes\n"
+        "  distill export prod-v1 --format training     # the Parquet file `train` reads",
+    )
     p.add_argument("version")
     p.add_argument("--format", choices=["openai", "jsonl", "parquet", "training"], default="openai")
     p.add_argument("--out", metavar="DIR", help="folder (file for --format training); default in the artifacts folder")

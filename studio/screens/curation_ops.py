@@ -87,11 +87,17 @@ def preview_slices(ws, p, progress, cancel):
     if p.get("field"):
         rows = sl.preview_expr(ws, sl.field_expr(p["field"]))
         total = sum(n for _, n in rows) or 1
-        return p, _table(f"slices by {p['field']} (apply stores it as {p.get('name') or '?'} and uses it)",
-                         ["slice", "records", "share"], [[s, n, _pct(n / total)] for s, n in rows])  # fmt: skip
+        return p, _table(
+            f"slices by {p['field']} (apply stores it as {p.get('name') or '?'} and uses it)",
+            ["slice", "records", "share"],
+            [[s, n, _pct(n / total)] for s, n in rows],
+        )
     shares = sl.slice_shares(ws, _slicing(ws, p))
-    return p, _table("current slices", ["slice", "records", "share", "with response"],
-                     [[s.slice, s.n, _pct(s.share), s.n_with_response] for s in shares])  # fmt: skip
+    return p, _table(
+        "current slices",
+        ["slice", "records", "share", "with response"],
+        [[s.slice, s.n, _pct(s.share), s.n_with_response] for s in shares],
+    )
 
 
 def apply_slices(ws, state, p) -> str:
@@ -113,17 +119,28 @@ def preview_rebalance(ws, p, progress, cancel):
     kind = p.get("target", "production")
     shares = {k: float(v) for k, _, v in (x.partition(":") for x in p.get("shares", "").split(",") if x)}
     target = Target(kind, shares=shares, min_count=int(p.get("min_count", "0") or 0))
-    plan = plan_rebalance(ws, target, mode=p.get("mode", "weight"), max_factor=float(p.get("max_factor", "5")),
-                          seed=int(p.get("seed", "0")), slicing=_slicing(ws, p), split=_split(ws, p))  # fmt: skip
+    plan = plan_rebalance(
+        ws,
+        target,
+        mode=p.get("mode", "weight"),
+        max_factor=float(p.get("max_factor", "5")),
+        seed=int(p.get("seed", "0")),
+        slicing=_slicing(ws, p),
+        split=_split(ws, p),
+    )
     t = _table(
         f"rebalance to {kind}: total variation {plan.tv_before:.3f} -> {plan.tv_after:.3f}",
         ["slice", "before", "before %", "target %", "after", "after %", "action"],
-        [[r.slice, r.before_n, _pct(r.before_share), _pct(r.target_share), r.after_n, _pct(r.after_share), r.action]
-         for r in plan.rows],
-    )  # fmt: skip
-    note = Text(f"held-out {len(plan.pool.heldout):,} (split {plan.pool.split or 'none'}); excluded "
-                f"{plan.pool.excluded or 'none'}; records without a response need the teacher first\n"
-                + "\n".join(f"warning: {w}" for w in plan.warnings))  # fmt: skip
+        [
+            [r.slice, r.before_n, _pct(r.before_share), _pct(r.target_share), r.after_n, _pct(r.after_share), r.action]
+            for r in plan.rows
+        ],
+    )
+    note = Text(
+        f"held-out {len(plan.pool.heldout):,} (split {plan.pool.split or 'none'}); excluded "
+        f"{plan.pool.excluded or 'none'}; records without a response need the teacher first\n"
+        + "\n".join(f"warning: {w}" for w in plan.warnings)
+    )
     return plan, Group(t, note)
 
 
@@ -140,15 +157,32 @@ def apply_rebalance_op(ws, plan, p) -> str:
 def preview_dedupe(ws, p, progress, cancel):
     from curation.dedupe import find_duplicates
 
-    res = find_duplicates(ws, kind=p.get("kind", "semantic"), threshold=float(p.get("threshold", "0.85")),
-                          slicing=_slicing(ws, p), split=_split(ws, p), progress=progress, cancel=cancel)  # fmt: skip
-    t = _table(f"{res.kind} dedupe: {len(res.clusters):,} clusters, {res.n_removed:,} to remove ({res.method})",
-               ["slice", "records", "removed", "rate", "guard"],
-               [[s.slice, s.n, s.removed, _pct(s.rate), "BLOCKED (rare)" if s.blocked else ("rare" if s.rare else "")]
-                for s in res.per_slice])  # fmt: skip
-    pairs = _table("pairs just above / below the threshold", ["sim", "side", "prompt"],
-                   [[x.similarity, side, f"{x.prompt_a[:50]!r} ~ {x.prompt_b[:50]!r}"]
-                    for side, xs in (("above", res.above), ("below", res.below)) for x in xs])  # fmt: skip
+    res = find_duplicates(
+        ws,
+        kind=p.get("kind", "semantic"),
+        threshold=float(p.get("threshold", "0.85")),
+        slicing=_slicing(ws, p),
+        split=_split(ws, p),
+        progress=progress,
+        cancel=cancel,
+    )
+    t = _table(
+        f"{res.kind} dedupe: {len(res.clusters):,} clusters, {res.n_removed:,} to remove ({res.method})",
+        ["slice", "records", "removed", "rate", "guard"],
+        [
+            [s.slice, s.n, s.removed, _pct(s.rate), "BLOCKED (rare)" if s.blocked else ("rare" if s.rare else "")]
+            for s in res.per_slice
+        ],
+    )
+    pairs = _table(
+        "pairs just above / below the threshold",
+        ["sim", "side", "prompt"],
+        [
+            [x.similarity, side, f"{x.prompt_a[:50]!r} ~ {x.prompt_b[:50]!r}"]
+            for side, xs in (("above", res.above), ("below", res.below))
+            for x in xs
+        ],
+    )
     return res, Group(t, pairs)
 
 
@@ -166,12 +200,21 @@ def preview_split(ws, p, progress, cancel):
     from curation.splits import plan_split
 
     thr = p.get("threshold", "0.85")
-    plan = plan_split(ws, name=p.get("name", "heldout"), share=float(p.get("share", "0.1")),
-                      seed=int(p.get("seed", "0")), threshold=float(thr) if thr not in ("", "none") else None,
-                      slicing=_slicing(ws, p), progress=progress, cancel=cancel)  # fmt: skip
-    return plan, _table(f"held-out {len(plan.heldout):,} / train {len(plan.train):,} "
-                        f"({plan.n_clusters_joined:,} clusters kept whole)", ["slice", "eligible", "held-out", "share"],
-                        [[s, n, h, _pct(h / n if n else 0)] for s, n, h in plan.per_slice])  # fmt: skip
+    plan = plan_split(
+        ws,
+        name=p.get("name", "heldout"),
+        share=float(p.get("share", "0.1")),
+        seed=int(p.get("seed", "0")),
+        threshold=float(thr) if thr not in ("", "none") else None,
+        slicing=_slicing(ws, p),
+        progress=progress,
+        cancel=cancel,
+    )
+    return plan, _table(
+        f"held-out {len(plan.heldout):,} / train {len(plan.train):,} ({plan.n_clusters_joined:,} clusters kept whole)",
+        ["slice", "eligible", "held-out", "share"],
+        [[s, n, h, _pct(h / n if n else 0)] for s, n, h in plan.per_slice],
+    )
 
 
 def apply_split(ws, plan, p) -> str:
@@ -189,20 +232,37 @@ def _filter_spec(p: dict[str, str]) -> dict[str, Any]:
 
     if "verifier" in p:
         return {"kind": "verifier", "verifier": json.loads(p["verifier"])}
-    return {"kind": "confidence", "metric": p.get("metric", "answer_prob"), "field": p.get("field") or None,
-            "min": float(p.get("min", "0.5"))}  # fmt: skip
+    return {
+        "kind": "confidence",
+        "metric": p.get("metric", "answer_prob"),
+        "field": p.get("field") or None,
+        "min": float(p.get("min", "0.5")),
+    }
 
 
 def preview_filter(ws, p, progress, cancel):
     from curation.filters import run_filter
 
-    rep = run_filter(ws, p.get("name", "filter"), _filter_spec(p), p.get("policy", "review"), slicing=_slicing(ws, p),
-                     progress=progress, cancel=cancel)  # fmt: skip
-    t = _table(f"{rep.name}: {rep.n_failed:,} of {rep.n_checked:,} fail; policy {rep.policy} -> queue {rep.n_to_queue:,}"
-               f", {rep.n_protected:,} human decisions kept", ["slice", "checked", "failed"],
-               [list(r) for r in rep.per_slice])  # fmt: skip
-    sample = _table("failing examples", ["record", "reason", "prompt"],
-                    [[str(s["record_id"]), s["reason"], s["prompt"][:70]] for s in rep.sample])  # fmt: skip
+    rep = run_filter(
+        ws,
+        p.get("name", "filter"),
+        _filter_spec(p),
+        p.get("policy", "review"),
+        slicing=_slicing(ws, p),
+        progress=progress,
+        cancel=cancel,
+    )
+    t = _table(
+        f"{rep.name}: {rep.n_failed:,} of {rep.n_checked:,} fail; policy {rep.policy} -> queue {rep.n_to_queue:,}"
+        f", {rep.n_protected:,} human decisions kept",
+        ["slice", "checked", "failed"],
+        [list(r) for r in rep.per_slice],
+    )
+    sample = _table(
+        "failing examples",
+        ["record", "reason", "prompt"],
+        [[str(s["record_id"]), s["reason"], s["prompt"][:70]] for s in rep.sample],
+    )
     return rep, Group(t, sample)
 
 
@@ -221,10 +281,21 @@ def preview_export(ws, p, progress, cancel):
 
     vs = list_versions(ws)
     name = p.get("version") or (vs[0].name if vs else "")
-    rows = [[v.name + (" <" if v.name == name else ""), v.n_train, v.n_heldout, v.split or "-",
-             " > ".join(s["op"] for s in v.recipe)] for v in vs]  # fmt: skip
-    return name, _table(f"export {name or '(no version yet)'} as {p.get('format', 'openai')}",
-                        ["version", "train", "held-out", "split", "recipe"], rows)  # fmt: skip
+    rows = [
+        [
+            v.name + (" <" if v.name == name else ""),
+            v.n_train,
+            v.n_heldout,
+            v.split or "-",
+            " > ".join(s["op"] for s in v.recipe),
+        ]
+        for v in vs
+    ]
+    return name, _table(
+        f"export {name or '(no version yet)'} as {p.get('format', 'openai')}",
+        ["version", "train", "held-out", "split", "recipe"],
+        rows,
+    )
 
 
 def apply_export(ws, name, p) -> str:
@@ -239,16 +310,52 @@ def apply_export(ws, name, p) -> str:
 
 
 OPERATIONS: list[Operation] = [
-    Operation("slices", "Slices", "field=metadata.product_area name=area", preview_slices, apply_slices,
-              "shares per slice; apply stores a slicing by field and uses it"),
-    Operation("rebalance", "Rebalance", "target=production mode=weight max_factor=5 seed=0 name=prod-v1",
-              preview_rebalance, apply_rebalance_op, "targets: production | shares (shares=a:0.3,b:0.2) | min_count"),
-    Operation("dedupe", "Dedupe", "kind=semantic threshold=0.85 force=no", preview_dedupe, apply_dedupe_op,
-              "exact or semantic near-duplicates; keeps accepted, then confident, then earliest"),
-    Operation("split", "Held-out split", "name=heldout share=0.1 seed=0 threshold=0.85", preview_split, apply_split,
-              "stratified by slice, whole clusters, frozen once made"),
-    Operation("filter", "Filter", "name=intent-conf metric=answer_prob field=intent min=0.5 policy=review",
-              preview_filter, apply_filter, "confidence (mean/min logprob, answer_prob) or verifier='{...}'"),
-    Operation("export", "Export", "format=openai", preview_export, apply_export,
-              "export a dataset version (version=NAME, format=openai|jsonl|parquet)"),
-]  # fmt: skip
+    Operation(
+        "slices",
+        "Slices",
+        "field=metadata.product_area name=area",
+        preview_slices,
+        apply_slices,
+        "shares per slice; apply stores a slicing by field and uses it",
+    ),
+    Operation(
+        "rebalance",
+        "Rebalance",
+        "target=production mode=weight max_factor=5 seed=0 name=prod-v1",
+        preview_rebalance,
+        apply_rebalance_op,
+        "targets: production | shares (shares=a:0.3,b:0.2) | min_count",
+    ),
+    Operation(
+        "dedupe",
+        "Dedupe",
+        "kind=semantic threshold=0.85 force=no",
+        preview_dedupe,
+        apply_dedupe_op,
+        "exact or semantic near-duplicates; keeps accepted, then confident, then earliest",
+    ),
+    Operation(
+        "split",
+        "Held-out split",
+        "name=heldout share=0.1 seed=0 threshold=0.85",
+        preview_split,
+        apply_split,
+        "stratified by slice, whole clusters, frozen once made",
+    ),
+    Operation(
+        "filter",
+        "Filter",
+        "name=intent-conf metric=answer_prob field=intent min=0.5 policy=review",
+        preview_filter,
+        apply_filter,
+        "confidence (mean/min logprob, answer_prob) or verifier='{...}'",
+    ),
+    Operation(
+        "export",
+        "Export",
+        "format=openai",
+        preview_export,
+        apply_export,
+        "export a dataset version (version=NAME, format=openai|jsonl|parquet)",
+    ),
+]

@@ -6,8 +6,8 @@ from curation.datasets import version_members
 from curation.dedupe import apply_dedupe, find_duplicates, normalise
 from curation.embeddings import EmbedStats, embed_texts
 from curation.errors import UserError
-from curation.records import insert_records, new_batch
 from curation.rebalance import snapshot_version
+from curation.records import insert_records, new_batch
 from curation.splits import check_leakage, freeze_split, plan_split
 
 
@@ -22,7 +22,10 @@ def test_normalise_folds_case_space_punctuation():
 
 
 def test_exact_dedupe_keeps_most_confident(ws):
-    ids = _add(ws, ["I was charged twice for my subscription this month!!", "i was charged TWICE for my subscription this month"])
+    ids = _add(
+        ws,
+        ["I was charged twice for my subscription this month!!", "i was charged TWICE for my subscription this month"],
+    )
     res = find_duplicates(ws, kind="exact")
     cluster = next(c for c in res.clusters if ids[0] in c)
     assert len(cluster) == 3  # the two new ones + the original ticket

@@ -57,15 +57,22 @@ def test_confidence_filter_to_review_respects_human_decisions(ws):
     rep = run_filter(ws, "lowconf", spec, "review", apply=True)
     assert rep.run_id is not None
     assert ws.query("SELECT record_id, status, reason FROM reviews ORDER BY 1") == [
-        (low[0], "accepted", None), (low[1], "needs_review", "lowconf"), (low[2], "needs_review", "lowconf"),
-    ]  # fmt: skip
+        (low[0], "accepted", None),
+        (low[1], "needs_review", "lowconf"),
+        (low[2], "needs_review", "lowconf"),
+    ]
     ev = ws.query("SELECT record_id, action, reviewer FROM review_events ORDER BY 1")
     assert ev == [(low[1], "queue", "filter:lowconf"), (low[2], "queue", "filter:lowconf")]
 
 
 def test_answer_prob_filter_and_drop_policy_excludes_from_versions(ws):
-    rep = run_filter(ws, "intent-conf", {"kind": "confidence", "metric": "answer_prob", "field": "intent", "min": 0.5},
-                     "drop", apply=True)  # fmt: skip
+    rep = run_filter(
+        ws,
+        "intent-conf",
+        {"kind": "confidence", "metric": "answer_prob", "field": "intent", "min": 0.5},
+        "drop",
+        apply=True,
+    )
     assert rep.n_failed == 3 and rep.n_unscored == 0
     info = snapshot_version(ws, "v")
     assert info.n_train == 26 - 3

@@ -21,8 +21,10 @@ def versioned(ws):
     with ws.transaction() as cur:
         # edit + relabel before the version; a key-shaped string inside a prompt; a record without a response
         cur.execute("INSERT INTO reviews VALUES (3, 'accepted', 'ok', 'EDITED', 'refunds', 'ann', now())")
-        cur.execute("UPDATE records SET messages = json('[{\"role\":\"user\",\"content\":\"key sk-abcdefghijklmnopqrstuvwx\"}]') "
-                    "WHERE record_id = 4")  # fmt: skip
+        cur.execute(
+            'UPDATE records SET messages = json(\'[{"role":"user","content":"key sk-abcdefghijklmnopqrstuvwx"}]\') '
+            "WHERE record_id = 4"
+        )
         insert_records(cur, new_batch(cur, "x", "log"), [{"messages": [{"role": "user", "content": "no answer yet"}]}])
     snapshot_version(ws, "v1", split="heldout")
     return ws
@@ -43,16 +45,32 @@ def test_version_snapshots_review_edits(versioned):
 def test_training_file_contract(versioned, tmp_path):
     p = export_training_file(versioned, "v1", tmp_path / "train.parquet")
     t = pq.read_table(p)
-    assert [f.name for f in t.schema] == ["record_id", "split", "slice", "weight", "messages", "teacher_response", "reference"]
+    assert [f.name for f in t.schema] == [
+        "record_id",
+        "split",
+        "slice",
+        "weight",
+        "messages",
+        "teacher_response",
+        "reference",
+    ]
     con = duckdb.connect()
     types = dict(con.execute(f"DESCRIBE SELECT * FROM read_parquet('{p}')").fetchall()[i][:2] for i in range(7))
     con.close()
     assert types == {
-        "record_id": "BIGINT", "split": "VARCHAR", "slice": "VARCHAR", "weight": "DOUBLE",
-        "messages": "STRUCT(\"role\" VARCHAR, \"content\" VARCHAR)[]", "teacher_response": "VARCHAR", "reference": "VARCHAR",
-    }  # fmt: skip
+        "record_id": "BIGINT",
+        "split": "VARCHAR",
+        "slice": "VARCHAR",
+        "weight": "DOUBLE",
+        "messages": 'STRUCT("role" VARCHAR, "content" VARCHAR)[]',
+        "teacher_response": "VARCHAR",
+        "reference": "VARCHAR",
+    }
     rows = {r["record_id"]: r for r in t.to_pylist()}
-    assert rows[3]["messages"][-1] == {"role": "assistant", "content": "EDITED"} and rows[3]["teacher_response"] == "EDITED"
+    assert (
+        rows[3]["messages"][-1] == {"role": "assistant", "content": "EDITED"}
+        and rows[3]["teacher_response"] == "EDITED"
+    )
     assert {r["split"] for r in rows.values()} == {"train", "heldout"}
 
 
