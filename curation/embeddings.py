@@ -24,7 +24,7 @@ from curation.progress import ProgressFn, report
 from curation.workspace import Workspace
 
 DEFAULT_MODEL_NAME = "all-MiniLM-L6-v2"
-ENCODE_CHUNK = 512  # texts per encode call: progress/cancel granularity and one cache transaction
+ENCODE_CHUNK = 2048  # texts per encode call: progress/cancel granularity and one cache transaction
 
 
 @dataclass(frozen=True)
@@ -158,7 +158,8 @@ def embed_texts(
     for h, t in zip(hashes, texts, strict=True):
         unique.setdefault(h, t)
     found = _read_cache(ws, ref.model_id, list(unique))
-    missing = [h for h in unique if h not in found]
+    # Longest first across chunks (as encode() does within a call), so chunking adds no padding.
+    missing = sorted((h for h in unique if h not in found), key=lambda h: -len(unique[h]))
     st = stats if stats is not None else EmbedStats()
     st.n_texts, st.n_unique, st.n_cached, st.n_encoded = len(texts), len(unique), len(found), len(missing)
     report(progress, cancel, "embedding", 0, len(missing), f"{len(found):,} cached")

@@ -188,7 +188,8 @@ def cmd_rebalance(args: argparse.Namespace) -> int:
         print(f"distance to target (total variation): before {plan.tv_before:.3f}, after {plan.tv_after:.3f}")
         print(
             f"held-out: {len(plan.pool.heldout)} records (split {plan.pool.split or 'none'}); excluded: "
-            f"{plan.pool.excluded or 'none'} (records without a teacher response need the teacher first)"
+            f"{plan.pool.excluded or 'none'}"
+            + (" (no_response: those need the teacher first)" if plan.pool.excluded.get("no_response") else "")
         )
         for w in plan.warnings:
             print(f"warning: {w}")
