@@ -95,3 +95,18 @@ def open_requests(ws: Workspace) -> list[dict]:
         "SELECT request_id, slice, n, reason, status, created_at, n_generated FROM input_requests "
         "WHERE status = 'open' ORDER BY request_id"
     )
+
+
+def flagged_slices(ws: Workspace, eval_id: int | None = None) -> list[str]:
+    """Slices that failed their bar in an evaluation (the latest one by default); [] when none ran yet.
+
+    Reads ``eval_slices`` (schema v6, written by the training backend) when the workspace has it.
+    """
+    if not ws.table_exists("eval_slices"):
+        return []
+    if eval_id is None:
+        eval_id = ws.scalar("SELECT max(eval_id) FROM eval_slices")
+        if eval_id is None:
+            return []
+    rows = ws.query("SELECT DISTINCT slice FROM eval_slices WHERE eval_id = ? AND passed = false ORDER BY 1", [eval_id])
+    return [str(r[0]) for r in rows]

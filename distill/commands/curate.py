@@ -204,10 +204,21 @@ def cmd_rebalance(args: argparse.Namespace) -> int:
 
 
 def cmd_oversample(args: argparse.Namespace) -> int:
-    from curation.oversample import apply_oversample, plan_oversample, request_inputs
+    from curation.oversample import apply_oversample, flagged_slices, plan_oversample, request_inputs
 
     with open_workspace(args) as ws:
         out: dict[str, Any] = {"dry_run": args.dry_run}
+        if args.flagged:
+            flagged = flagged_slices(ws, args.eval)
+            if not flagged:
+                raise UserError("no slice failed its bar in the evaluation (or no evaluation yet)")
+            out["flagged"] = flagged
+            if args.factor_each:
+                args.factor = [*(args.factor or []), ",".join(f"{s}={args.factor_each}" for s in flagged)]
+            if args.request_each:
+                args.request = [*(args.request or []), ",".join(f"{s}={args.request_each}" for s in flagged)]
+            if not args.json:
+                print(f"slices below their bar: {', '.join(flagged)}")
         if args.request:
             wanted = parse_pairs(args.request, int)
             ids = request_inputs(ws, wanted, reason=args.reason, dry_run=args.dry_run)
@@ -233,7 +244,10 @@ def cmd_oversample(args: argparse.Namespace) -> int:
                 )
                 print(f"wrote dataset version {info.name}" if info else "dry run: nothing written (give --name)")
         if not args.request and not args.factor:
-            raise UserError("give --factor SLICE=X (with --from VERSION) and/or --request SLICE=N")
+            raise UserError(
+                "give --factor SLICE=X (with --from VERSION) and/or --request SLICE=N "
+                "(or --flagged with --factor-each X / --request-each N)"
+            )
         if args.json:
             print_json(out)
     return 0

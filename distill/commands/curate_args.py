@@ -95,7 +95,8 @@ def register_curate(sub: argparse._SubParsersAction, common: argparse.ArgumentPa
         help="weight/duplicate slices or ask the teacher",
         epilog="examples:\n  distill oversample --from prod-v1 --factor security=3 --name prod-v2\n"
         "  distill oversample --from prod-v1 --factor security=3 --mode duplicate --cap 4 --dry-run\n"
-        "  distill oversample --request security=200 --reason 'eval: security below bar'",
+        "  distill oversample --request security=200 --reason 'eval: security below bar'\n"
+        "  distill oversample --flagged --request-each 100 --reason 'eval 3'   # slices below their bar",
     )
     p.add_argument("--from", dest="base", metavar="VERSION")
     p.add_argument("--factor", action="append", metavar="SLICE=X[,...]")
@@ -104,6 +105,10 @@ def register_curate(sub: argparse._SubParsersAction, common: argparse.ArgumentPa
     p.add_argument("--name", metavar="VERSION")
     p.add_argument("--request", action="append", metavar="SLICE=N[,...]", help="queue N new teacher inputs")
     p.add_argument("--reason", default="oversample")
+    p.add_argument("--flagged", action="store_true", help="the slices that failed their bar in the latest evaluation")
+    p.add_argument("--eval", type=int, metavar="ID", help="with --flagged: this evaluation instead of the latest")
+    p.add_argument("--factor-each", type=float, metavar="X", help="with --flagged: factor for each flagged slice")
+    p.add_argument("--request-each", type=int, metavar="N", help="with --flagged: new inputs for each flagged slice")
     _dry(p)
     add_json_flag(p)
     p.set_defaults(func=h["cmd_oversample"])

@@ -105,3 +105,22 @@ def test_oversample_weight_duplicate_and_requests(versioned):
     assert request_inputs(ws, {"security": 20}, dry_run=True) == []
     ids = request_inputs(ws, {"security": 20}, reason="weak slice")
     assert [(r["request_id"], r["slice"], r["n"]) for r in open_requests(ws)] == [(ids[0], "security", 20)]
+
+
+def test_flagged_slices_from_evaluation(ws, capsys):
+    from curation.oversample import flagged_slices
+    from distill.cli import main
+
+    assert flagged_slices(ws) == []
+    with ws.transaction() as cur:  # the columns of schema v6's eval_slices that curation reads
+        cur.execute("CREATE TABLE eval_slices (eval_id BIGINT, slice VARCHAR, passed BOOLEAN)")
+        cur.execute("INSERT INTO eval_slices VALUES (1, 'billing', false), (2, 'security', false), (2, 'login', true)")
+    assert flagged_slices(ws) == ["security"] and flagged_slices(ws, 1) == ["billing"]
+    path = str(ws.path)
+    ws.close()
+    rc = main(["oversample", "--flagged", "--request-each", "30", "--reason", "eval 2", "-w", path])
+    assert rc == 0 and "security" in capsys.readouterr().out
+    from curation.workspace import Workspace
+
+    with Workspace.open(path) as w2:
+        assert w2.query("SELECT slice, n, reason FROM input_requests") == [("security", 30, "eval 2")]
