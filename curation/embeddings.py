@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 
 from curation.errors import UserError
-from curation.progress import ProgressFn, report
+from curation.progress import ProgressFn, check_cancel, report
 from curation.workspace import Workspace
 
 DEFAULT_MODEL_NAME = "all-MiniLM-L6-v2"
@@ -164,6 +164,7 @@ def embed_texts(
     st.n_texts, st.n_unique, st.n_cached, st.n_encoded = len(texts), len(unique), len(found), len(missing)
     report(progress, cancel, "embedding", 0, len(missing), f"{len(found):,} cached")
     for start in range(0, len(missing), ENCODE_CHUNK):
+        check_cancel(cancel)  # before starting a chunk, not only after it
         chunk = missing[start : start + ENCODE_CHUNK]
         vecs = encode(ref, [unique[h] for h in chunk], batch_size=batch_size)
         _write_cache(ws, ref.model_id, chunk, vecs)

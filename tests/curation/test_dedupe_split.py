@@ -103,3 +103,24 @@ def test_leakage_check_and_dedupe_keep_split_frozen(ws, minilm):
     sides = {m.record_id: m.side for m in version_members(ws, "v")}
     assert leak_id not in sides
     assert {r for r, s in sides.items() if s == "heldout"} == set(plan.heldout)
+
+
+def test_cancelled_embedding_keeps_finished_chunks(ws, minilm, monkeypatch):
+    import threading
+
+    import curation.embeddings as emb
+
+    monkeypatch.setattr(emb, "ENCODE_CHUNK", 2)
+    cancel = threading.Event()
+    seen: list[float] = []
+
+    def progress(p):
+        seen.append(p.done)
+        if p.done >= 2:
+            cancel.set()  # stop after the first chunk is stored
+
+    from curation.errors import Cancelled
+
+    with pytest.raises(Cancelled):
+        embed_texts(ws, ["one two", "three four", "five six", "seven eight"], progress=progress, cancel=cancel)
+    assert ws.scalar("SELECT count(*) FROM embeddings") == 2

@@ -63,3 +63,15 @@ def test_production_target_and_apply_writes_version(ws):
 def test_bad_shares_refused(ws):
     with pytest.raises(UserError):
         plan_rebalance(ws, Target("shares", shares={"billing": 0.8, "login": 0.5}))
+
+
+def test_production_window_changes_the_target(ws):
+    from datetime import datetime
+
+    all_time = production_shares(ws)
+    window = production_shares(ws, since=datetime(2026, 1, 20), until=datetime(2026, 1, 29))
+    n = ws.scalar("SELECT count(*) FROM records WHERE logged_at >= '2026-01-20' AND logged_at < '2026-01-29'")
+    assert 0 < n < 26 and window != all_time
+    assert sum(window.values()) == pytest.approx(1.0)
+    with pytest.raises(UserError):
+        production_shares(ws, since=datetime(2030, 1, 1))
