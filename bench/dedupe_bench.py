@@ -80,21 +80,32 @@ def bench_throughput(texts: list[str], tmp: Path) -> np.ndarray:
     ref = resolve_model(None, "bf16")
     model = load_model(ref)
     encode(ref, texts[:64])  # warm up
-    bare, ours = [], []
+    # Other jobs share this machine: run (bare, ours) side by side in several rounds on fresh text halves and
+    # fresh workspaces, and report the median of the per-round ratios (neighbouring runs see similar load).
+    ratios, bare_rates, our_rates = [], [], []
     vecs = None
-    for rep in range(2):  # alternate so neither side gets the warmer machine
-        _, t = timed(model.encode, texts, batch_size=64, convert_to_numpy=True)
-        bare.append(t)
-        ws = Workspace.open(tmp / f"thr{rep}.duckdb")
-        vecs, t = timed(embed_texts, ws, texts)
-        ours.append(t)
-        _, t_cached = timed(embed_texts, ws, texts)
+    rounds = 4
+    for r in range(rounds):
+        part = texts[r::rounds]
+        ws = Workspace.open(tmp / f"thr{r}.duckdb")
+        if r % 2:  # alternate which side goes first
+            v, to = timed(embed_texts, ws, part)
+            _, tb = timed(model.encode, part, batch_size=64, convert_to_numpy=True)
+        else:
+            _, tb = timed(model.encode, part, batch_size=64, convert_to_numpy=True)
+            v, to = timed(embed_texts, ws, part)
+        _, t_cached = timed(embed_texts, ws, part)
         ws.close()
+        vecs = v if vecs is None else np.vstack([vecs, v])
+        ratios.append(tb / to)
+        bare_rates.append(len(part) / tb)
+        our_rates.append(len(part) / to)
     n = len(texts)
-    b, o = n / min(bare), n / min(ours)
     print(
-        f"[1] embeddings/s on {n} texts (bf16, batch 64): ours {o:,.0f}/s vs bare encode {b:,.0f}/s "
-        f"-> ratio {o / b:.3f} (target >= 0.95); cached re-run {n / t_cached:,.0f}/s"
+        f"[1] embeddings/s on {n} texts in {rounds} rounds (bf16, batch 64): "
+        f"ours {np.median(our_rates):,.0f}/s vs bare encode {np.median(bare_rates):,.0f}/s "
+        f"-> median ratio {np.median(ratios):.3f} (rounds "
+        f"{', '.join(f'{x:.2f}' for x in ratios)}; target >= 0.95); cached re-run {len(part) / t_cached:,.0f}/s"
     )
     fp = resolve_model(None, "fp32")
     sub = texts[:256]
