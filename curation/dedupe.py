@@ -263,7 +263,7 @@ def apply_dedupe(ws: Workspace, result: DedupeResult, *, force: bool = False) ->
     if result.blocked and not force:
         raise UserError(
             f"dedupe would remove more than {result.params['max_rare_removal']:.0%} of rare slice(s) "
-            f"{', '.join(result.blocked)}; lower the threshold or use --force"
+            f"{', '.join(result.blocked)}; raise the threshold or force it (--force, force=yes)"
         )
     import pyarrow as pa
 
