@@ -85,6 +85,7 @@ def bench_throughput(texts: list[str], tmp: Path) -> np.ndarray:
     ratios, bare_rates, our_rates = [], [], []
     vecs = None
     rounds = 4
+    order: list[str] = []
     for r in range(rounds):
         part = texts[r::rounds]
         ws = Workspace.open(tmp / f"thr{r}.duckdb")
@@ -97,6 +98,7 @@ def bench_throughput(texts: list[str], tmp: Path) -> np.ndarray:
         _, t_cached = timed(embed_texts, ws, part)
         ws.close()
         vecs = v if vecs is None else np.vstack([vecs, v])
+        order.extend(part)
         ratios.append(tb / to)
         bare_rates.append(len(part) / tb)
         our_rates.append(len(part) / to)
@@ -106,6 +108,25 @@ def bench_throughput(texts: list[str], tmp: Path) -> np.ndarray:
         f"ours {np.median(our_rates):,.0f}/s vs bare encode {np.median(bare_rates):,.0f}/s "
         f"-> median ratio {np.median(ratios):.3f} (rounds "
         f"{', '.join(f'{x:.2f}' for x in ratios)}; target >= 0.95); cached re-run {len(part) / t_cached:,.0f}/s"
+    )
+    # The load on a shared box swamps the ratio above; the pipeline's own cost is measurable exactly: run
+    # embed_texts with encoding replaced by a lookup of vectors computed already, on a fresh workspace.
+    import curation.embeddings as emb
+
+    known = dict(zip(order, vecs, strict=True))
+    real_encode = emb.encode
+    emb.encode = lambda _ref, ts, batch_size=64: np.stack([known[t] for t in ts])
+    try:
+        ws = Workspace.open(tmp / "overhead.duckdb")
+        _, t_over = timed(embed_texts, ws, texts)
+        ws.close()
+    finally:
+        emb.encode = real_encode
+    t_bare = n / np.median(bare_rates)
+    print(
+        f"    pipeline overhead without encoding (hash, cache lookup, cache write): {t_over * 1000:.0f} ms for {n} "
+        f"texts = {100 * t_over / t_bare:.2f}% of the bare encode time "
+        f"-> expected ratio {t_bare / (t_bare + t_over):.3f}"
     )
     fp = resolve_model(None, "fp32")
     sub = texts[:256]
