@@ -245,18 +245,23 @@ def main() -> None:
     ap.add_argument("--n-texts", type=int, default=2000)
     ap.add_argument("--n", type=int, default=100_000)
     ap.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD)
+    ap.add_argument("--steps", default="1234", help="which steps after [1] to run, e.g. 24 (default all)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         real = bench_throughput(synthetic_texts(args.n_texts), tmp)
-        vecs = synthetic_vectors(real, args.n)
-        bench_ann(vecs, args.threshold)
-        bench_cache_rerun(vecs, tmp)
-        print(
-            f"[4] dedupe quality on the labelled paraphrase set "
-            f"({sum(map(len, GROUPS))} prompts, {len(GROUPS)} groups):"
-        )
-        bench_quality(tmp)
+        if "2" in args.steps or "3" in args.steps:
+            vecs = synthetic_vectors(real, args.n)
+            if "2" in args.steps:
+                bench_ann(vecs, args.threshold)
+            if "3" in args.steps:
+                bench_cache_rerun(vecs, tmp)
+        if "4" in args.steps:
+            print(
+                f"[4] dedupe quality on the labelled paraphrase set "
+                f"({sum(map(len, GROUPS))} prompts, {len(GROUPS)} groups):"
+            )
+            bench_quality(tmp)
 
 
 if __name__ == "__main__":
