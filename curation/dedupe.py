@@ -160,8 +160,11 @@ def find_duplicates(
     if kind == "semantic" and n > 1:
         from curation.embeddings import embed_texts
 
-        vecs = embed_texts(ws, texts, model=model, progress=progress, cancel=cancel)
+        # One vector per normalised text: exact duplicates are joined by hash already, and logs repeat a lot.
+        reps = np.array(sorted(first.values()), dtype=np.int64)
+        vecs = embed_texts(ws, [texts[k] for k in reps], model=model, progress=progress, cancel=cancel)
         cand = self_pairs(vecs, threshold - PREVIEW_BAND, exact=exact_search, progress=progress, cancel=cancel)
+        cand = Pairs(reps[cand.i], reps[cand.j], cand.sim, cand.method)
         method = cand.method
         if numbers_must_match:
             # Embeddings barely see digits: "order #123 is late" ~ "order #456 is late" at 0.98, yet they are
