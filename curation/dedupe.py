@@ -1,0 +1,315 @@
+"""Exact and semantic de-duplication of prompts, with a keep rule and a guard for rare slices.
+
+Exact: a hash of the normalised prompt (case, Unicode form, whitespace and punctuation folded).
+Semantic: cached sentence embeddings of the prompt, neighbours via faiss, pairs at or above the threshold
+joined into clusters. In each cluster one record is kept: an accepted review first, then the highest teacher
+confidence (mean token logprob), then the earliest. Held-out records are frozen: they are always kept, and
+train records clustered with one are removed as leaks. ``find_duplicates`` only previews; ``apply_dedupe``
+stores the run (records are never deleted; dataset versions leave removed records out).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+
+from curation.errors import UserError
+from curation.neighbors import Pairs, components, self_pairs
+from curation.pool import effective_sql
+from curation.progress import ProgressFn, report
+from curation.workspace import Workspace
+
+DEFAULT_THRESHOLD = 0.85  # bench/dedupe_bench.py: best F1 on the paraphrase set (0.9: precision 1.0, recall 0.29)
+PREVIEW_BAND = 0.05  # show pairs this far below the threshold in the preview
+_PUNCT = re.compile(r"[^\w\s]", re.UNICODE)
+_SPACE = re.compile(r"\s+")
+_NUMBER = re.compile(r"\d+")
+
+
+def normalise(text: str) -> str:
+    """Text folded for exact matching: NFKC, lower case, punctuation dropped, whitespace collapsed."""
+    t = unicodedata.normalize("NFKC", text or "").casefold()
+    return _SPACE.sub(" ", _PUNCT.sub(" ", t)).strip()
+
+
+def numbers_of(text: str) -> tuple[str, ...]:
+    """The numbers a text mentions (order ids, amounts), sorted: prompts that differ here are different requests."""
+    return tuple(sorted(_NUMBER.findall(text or "")))
+
+
+def normalised_hash(text: str) -> str:
+    """md5 of the normalised text."""
+    return hashlib.md5(normalise(text).encode("utf-8")).hexdigest()
+
+
+@dataclass
+class PairExample:
+    """A pair of prompts and their similarity, for the preview."""
+
+    a: int
+    b: int
+    similarity: float
+    prompt_a: str
+    prompt_b: str
+
+
+@dataclass
+class SliceRemoval:
+    """How much dedupe would remove from one slice."""
+
+    slice: str
+    n: int
+    removed: int
+    rate: float
+    rare: bool
+    blocked: bool
+
+
+@dataclass
+class DedupeResult:
+    """A previewed dedupe: clusters, what each member's fate is, and per-slice removal."""
+
+    kind: str
+    threshold: float | None
+    model: str | None
+    n_records: int
+    clusters: list[list[int]]
+    kept: dict[int, tuple[bool, str]]  # record_id -> (kept, reason) for members of clusters
+    per_slice: list[SliceRemoval]
+    above: list[PairExample] = field(default_factory=list)
+    below: list[PairExample] = field(default_factory=list)
+    method: str = ""
+    split: str | None = None
+    params: dict = field(default_factory=dict)
+
+    @property
+    def n_removed(self) -> int:
+        return sum(1 for k, _ in self.kept.values() if not k)
+
+    @property
+    def blocked(self) -> list[str]:
+        return [s.slice for s in self.per_slice if s.blocked]
+
+
+def _keep_order(row: dict) -> tuple:
+    # Keep rule: accepted review, then highest teacher confidence, then earliest (then lowest id for ties).
+    mean = row["mean_logprob"]
+    return (
+        0 if row["review_status"] == "accepted" else 1,
+        -(mean if mean is not None else -np.inf),
+        row["seen_at"] or datetime.max,
+        row["record_id"],
+    )
+
+
+def find_duplicates(
+    ws: Workspace,
+    *,
+    kind: str = "semantic",
+    threshold: float = DEFAULT_THRESHOLD,
+    model: str | None = None,
+    slicing: str | None = None,
+    split: str | None = None,
+    rare_share: float = 0.05,
+    max_rare_removal: float = 0.3,
+    exact_search: bool | None = None,
+    numbers_must_match: bool = True,
+    progress: ProgressFn | None = None,
+    cancel: threading.Event | None = None,
+) -> DedupeResult:
+    """Preview a dedupe over every non-rejected record. Nothing is stored."""
+    if kind not in ("exact", "semantic"):
+        raise UserError("dedupe kind must be exact or semantic")
+    if not 0 < threshold <= 1:
+        raise UserError("threshold must be in (0, 1]")
+    base, params = effective_sql(slicing)
+    side = "'train'"
+    if split:
+        side = (
+            "coalesce((SELECT side FROM split_members sm WHERE sm.split = ? AND sm.record_id = e.record_id), 'train')"
+        )
+        params = [*params, split]
+    rows = ws.query_dicts(
+        f"SELECT e.*, {side} AS side FROM ({base}) e WHERE coalesce(review_status, '') <> 'rejected' "
+        "ORDER BY record_id",
+        params,
+    )
+    n = len(rows)
+    report(progress, cancel, "dedupe", 0, n)
+    texts = [r["prompt"] or "" for r in rows]
+    hashes = [normalised_hash(t) for t in texts]
+    # Exact duplicates are edges in both modes.
+    first: dict[str, int] = {}
+    ei, ej = [], []
+    for idx, h in enumerate(hashes):
+        if h in first:
+            ei.append(first[h])
+            ej.append(idx)
+        else:
+            first[h] = idx
+    pairs = Pairs(np.array(ei, dtype=np.int64), np.array(ej, dtype=np.int64), np.ones(len(ei), np.float32), "hash")
+    above: list[PairExample] = []
+    below: list[PairExample] = []
+    method = "hash"
+    if kind == "semantic" and n > 1:
+        from curation.embeddings import embed_texts
+
+        # One vector per normalised text: exact duplicates are joined by hash already, and logs repeat a lot.
+        reps = np.array(sorted(first.values()), dtype=np.int64)
+        vecs = embed_texts(ws, [texts[k] for k in reps], model=model, progress=progress, cancel=cancel)
+        cand = self_pairs(vecs, threshold - PREVIEW_BAND, exact=exact_search, progress=progress, cancel=cancel)
+        cand = Pairs(reps[cand.i], reps[cand.j], cand.sim, cand.method)
+        method = cand.method
+        if numbers_must_match:
+            # Embeddings barely see digits: "order #123 is late" ~ "order #456 is late" at 0.98, yet they are
+            # different tickets. Only pairs that mention the same numbers can be duplicates.
+            nums = [numbers_of(t) for t in texts]
+            same = np.array([nums[a] == nums[b] for a, b in zip(cand.i.tolist(), cand.j.tolist(), strict=True)], bool)
+            cand = Pairs(cand.i[same], cand.j[same], cand.sim[same], cand.method)
+        hit = cand.sim >= threshold
+        near = (~hit) & (hashes_differ(hashes, cand))
+        pairs = Pairs(
+            np.concatenate([pairs.i, cand.i[hit]]),
+            np.concatenate([pairs.j, cand.j[hit]]),
+            np.concatenate([pairs.sim, cand.sim[hit]]),
+            method,
+        )
+        above = _examples(rows, cand, np.where(hit & hashes_differ(hashes, cand))[0], lowest=True)
+        below = _examples(rows, cand, np.where(near)[0], lowest=False)
+    labels = components(n, pairs.i, pairs.j)
+    groups: dict[int, list[int]] = {}
+    for idx, lab in enumerate(labels.tolist()):
+        groups.setdefault(lab, []).append(idx)
+    clusters: list[list[int]] = []
+    kept: dict[int, tuple[bool, str]] = {}
+    for members in groups.values():
+        if len(members) < 2:
+            continue
+        clusters.append([rows[m]["record_id"] for m in members])
+        held = [m for m in members if rows[m]["side"] == "heldout"]
+        if held:  # frozen held-out: keep every held-out member, drop the train ones as leaks
+            for m in members:
+                is_held = rows[m]["side"] == "heldout"
+                kept[rows[m]["record_id"]] = (is_held, "held-out" if is_held else "leak: near-duplicate of held-out")
+            continue
+        ordered = sorted(members, key=lambda m: _keep_order(rows[m]))
+        top = rows[ordered[0]]
+        why = "accepted" if top["review_status"] == "accepted" else "most confident / earliest"
+        kept[top["record_id"]] = (True, why)
+        for m in ordered[1:]:
+            kept[rows[m]["record_id"]] = (False, f"duplicate of {top['record_id']}")
+    per_slice = _per_slice(rows, kept, rare_share, max_rare_removal)
+    report(progress, cancel, "dedupe", n, n)
+    return DedupeResult(
+        kind,
+        threshold if kind == "semantic" else None,
+        model,
+        n,
+        clusters,
+        kept,
+        per_slice,
+        above,
+        below,
+        method,
+        split,
+        {
+            "rare_share": rare_share,
+            "max_rare_removal": max_rare_removal,
+            "slicing": slicing,
+            "numbers_must_match": numbers_must_match,
+        },
+    )
+
+
+def hashes_differ(hashes: list[str], cand: Pairs) -> np.ndarray:
+    """Mask of candidate pairs that are not already exact duplicates (more telling in a preview)."""
+    return np.array([hashes[a] != hashes[b] for a, b in zip(cand.i.tolist(), cand.j.tolist(), strict=True)], dtype=bool)
+
+
+def _examples(rows: list[dict], cand: Pairs, idx: np.ndarray, *, lowest: bool, limit: int = 5) -> list[PairExample]:
+    order = idx[np.argsort(cand.sim[idx])]
+    if not lowest:
+        order = order[::-1]
+    out = []
+    for k in order[:limit].tolist():
+        a, b = rows[int(cand.i[k])], rows[int(cand.j[k])]
+        out.append(
+            PairExample(a["record_id"], b["record_id"], float(cand.sim[k]), a["prompt"] or "", b["prompt"] or "")
+        )
+    return out
+
+
+def _per_slice(rows: list[dict], kept: dict, rare_share: float, max_rare: float) -> list[SliceRemoval]:
+    n_by: dict[str, int] = {}
+    rm_by: dict[str, int] = {}
+    for r in rows:
+        n_by[r["slice"]] = n_by.get(r["slice"], 0) + 1
+        if not kept.get(r["record_id"], (True, ""))[0]:
+            rm_by[r["slice"]] = rm_by.get(r["slice"], 0) + 1
+    total = sum(n_by.values()) or 1
+    out = []
+    for s, c in sorted(n_by.items(), key=lambda kv: -kv[1]):
+        rm = rm_by.get(s, 0)
+        rare = c / total < rare_share
+        out.append(SliceRemoval(s, c, rm, rm / c, rare, rare and rm / c > max_rare))
+    return out
+
+
+def apply_dedupe(ws: Workspace, result: DedupeResult, *, force: bool = False) -> int:
+    """Store a previewed dedupe run; refuses when a rare slice would lose too much unless ``force``."""
+    if result.blocked and not force:
+        raise UserError(
+            f"dedupe would remove more than {result.params['max_rare_removal']:.0%} of rare slice(s) "
+            f"{', '.join(result.blocked)}; raise the threshold or force it (--force, force=yes)"
+        )
+    import pyarrow as pa
+
+    cluster_of = {rid: ci for ci, members in enumerate(result.clusters) for rid in members}
+    ids = list(result.kept)
+    with ws.transaction() as cur:
+        run_id = cur.execute(
+            "INSERT INTO dedupe_runs (kind, model, threshold, params, n_records, n_clusters, n_removed, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING run_id",
+            [
+                result.kind,
+                result.model,
+                result.threshold,
+                _json({**result.params, "split": result.split, "force": force, "method": result.method}),
+                result.n_records,
+                len(result.clusters),
+                result.n_removed,
+                datetime.now(),
+            ],
+        ).fetchall()[0][0]
+        tbl = pa.table(
+            {
+                "cluster_id": pa.array([cluster_of[r] for r in ids], pa.int64()),
+                "record_id": pa.array(ids, pa.int64()),
+                "kept": pa.array([result.kept[r][0] for r in ids], pa.bool_()),
+                "reason": pa.array([result.kept[r][1] for r in ids], pa.string()),
+            }
+        )
+        cur.register("_dm", tbl)
+        cur.execute("INSERT INTO dedupe_members SELECT ?, cluster_id, record_id, kept, reason FROM _dm", [run_id])
+        cur.unregister("_dm")
+    return int(run_id)
+
+
+def _json(v: object) -> str:
+    import json
+
+    return json.dumps(v)
+
+
+def list_runs(ws: Workspace) -> list[dict]:
+    """Stored dedupe runs, newest first."""
+    return ws.query_dicts(
+        "SELECT run_id, kind, model, threshold, n_records, n_clusters, n_removed, created_at FROM dedupe_runs "
+        "ORDER BY run_id DESC"
+    )

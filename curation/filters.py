@@ -1,0 +1,212 @@
+"""Filters over teacher answers: confidence from token logprobs, and verifiers for checkable answers.
+
+Each filter has a policy: ``drop`` (dataset versions leave failing records out), ``review`` (failing records are
+queued for a human: reviews.status = needs_review, never overriding a human accept/reject) or ``keep`` (only
+recorded). A filter spec is a dict:
+  {"kind": "confidence", "metric": "mean_logprob" | "min_logprob" | "answer_prob", "min": X, "field": "intent"}
+  {"kind": "verifier", "verifier": {<curation.verifiers spec>}}
+``answer_prob`` is the probability of the tokens of one labelled field's value in the JSON answer.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from curation.errors import UserError
+from curation.pool import effective_sql
+from curation.progress import ProgressFn, report
+from curation.verifiers import Verifier
+from curation.workspace import Workspace
+
+POLICIES = ("drop", "review", "keep")
+METRICS = ("mean_logprob", "min_logprob", "answer_prob")
+
+
+def answer_span(text: str, field_path: str) -> tuple[int, int] | None:
+    """Character span of a field's value in a JSON answer (string values without their quotes)."""
+    key = field_path.split(".")[-1]
+    m = re.search(r'"' + re.escape(key) + r'"\s*:\s*', text)
+    if not m:
+        return None
+    start = m.end()
+    if start < len(text) and text[start] == '"':
+        end = start + 1
+        while end < len(text) and text[end] != '"':
+            end += 2 if text[end] == "\\" else 1
+        return (start + 1, end) if end < len(text) else None
+    lit = re.match(r"[^,}\]\s]+", text[start:])
+    return (start, start + lit.end()) if lit else None
+
+
+def answer_prob(logprobs: list[dict[str, Any]] | None, field_path: str) -> float | None:
+    """Probability of the tokens that spell a labelled field's value (product of their token probabilities)."""
+    if not logprobs:
+        return None
+    toks = [str(t.get("token", "")) for t in logprobs]
+    text = "".join(toks)
+    span = answer_span(text, field_path)
+    if span is None:
+        return None
+    pos, total = 0, 0.0
+    for tok, lp in zip(toks, (t.get("logprob") for t in logprobs), strict=True):
+        end = pos + len(tok)
+        if end > span[0] and pos < span[1] and lp is not None:
+            total += float(lp)
+        pos = end
+    return math.exp(total)
+
+
+@dataclass
+class FilterReport:
+    """What a filter found (and, when applied, did)."""
+
+    name: str
+    policy: str
+    n_checked: int
+    n_failed: int
+    n_unscored: int  # confidence filters: no logprobs (or edited answers) - not judged
+    n_to_queue: int
+    n_protected: int  # failing but a human already accepted/rejected: left alone
+    per_slice: list[tuple[str, int, int]]  # slice, checked, failed
+    sample: list[dict[str, Any]] = field(default_factory=list)
+    run_id: int | None = None
+
+
+def _check_spec(spec: dict[str, Any]) -> Verifier | None:
+    kind = spec.get("kind")
+    if kind == "verifier":
+        return Verifier.from_spec(spec.get("verifier") or {})
+    if kind != "confidence":
+        raise UserError("filter kind must be confidence or verifier")
+    if spec.get("metric") not in METRICS:
+        raise UserError(f"confidence metric must be one of {', '.join(METRICS)}")
+    if spec["metric"] == "answer_prob" and not spec.get("field"):
+        raise UserError("answer_prob needs the labelled field (e.g. intent)")
+    if not isinstance(spec.get("min"), int | float):
+        raise UserError("confidence filter needs a numeric 'min'")
+    return None
+
+
+def run_filter(
+    ws: Workspace,
+    name: str,
+    spec: dict[str, Any],
+    policy: str,
+    *,
+    apply: bool = False,
+    slicing: str | None = None,
+    progress: ProgressFn | None = None,
+    cancel: threading.Event | None = None,
+) -> FilterReport:
+    """Check every record with a response (not rejected); with ``apply``, store results and carry out the policy."""
+    if policy not in POLICIES:
+        raise UserError(f"policy must be one of {', '.join(POLICIES)}")
+    verifier = _check_spec(spec)
+    base, params = effective_sql(slicing)
+    rows = ws.query(
+        f"SELECT e.record_id, e.slice, e.response, e.reference, e.review_status, e.mean_logprob, e.min_logprob, "
+        f"CAST(r.response_logprobs AS VARCHAR), e.response IS DISTINCT FROM r.response, e.prompt "
+        f"FROM ({base}) e JOIN records r USING (record_id) "
+        "WHERE e.response IS NOT NULL AND coalesce(e.review_status, '') <> 'rejected' ORDER BY e.record_id",
+        params,
+    )
+    results: list[tuple[int, bool, float | None, str]] = []
+    per: dict[str, list[int]] = {}
+    unscored = 0
+    for k, (rid, slc, resp, ref, _st, mean, mn, lps, edited, _p) in enumerate(rows):
+        if k % 2000 == 0:
+            report(progress, cancel, f"filter {name}", k, len(rows))
+        score: float | None = None
+        if verifier is not None:
+            res = verifier.check(resp, ref)
+            ok, why = res.ok, res.reason
+        else:
+            metric = spec["metric"]
+            if edited:
+                score = None  # an edited answer has no teacher logprobs
+            elif metric == "answer_prob":
+                score = answer_prob(json.loads(lps) if lps else None, spec["field"])
+            else:
+                score = mean if metric == "mean_logprob" else mn
+            ok = score is None or score >= float(spec["min"])
+            why = "" if ok else f"{metric} {score:.3f} < {float(spec['min']):g}"
+            unscored += score is None
+        results.append((int(rid), ok, score, why))
+        c = per.setdefault(str(slc), [0, 0])
+        c[0] += 1
+        c[1] += not ok
+    status = {int(r[0]): r[4] for r in rows}
+    prompts = {int(r[0]): r[9] for r in rows}
+    failed = [r for r in results if not r[1]]
+    protected = [r for r in failed if status[r[0]] in ("accepted", "rejected")]
+    to_queue = [r for r in failed if status[r[0]] not in ("accepted", "rejected")] if policy == "review" else []
+    rep = FilterReport(
+        name,
+        policy,
+        len(results),
+        len(failed),
+        unscored,
+        len(to_queue),
+        len(protected) if policy == "review" else 0,
+        sorted(((s, c[0], c[1]) for s, c in per.items()), key=lambda x: -x[2]),
+        [{"record_id": r, "score": s, "reason": w, "prompt": (prompts[r] or "")[:120]} for r, _o, s, w in failed[:10]],
+    )
+    report(progress, cancel, f"filter {name}", len(rows), len(rows))
+    if apply:
+        rep.run_id = _store(ws, name, spec, policy, results, to_queue)
+    return rep
+
+
+def _store(ws: Workspace, name: str, spec: dict, policy: str, results: list, to_queue: list) -> int:
+    import pyarrow as pa
+
+    now = datetime.now()
+    tbl = pa.table(
+        {
+            "record_id": pa.array([r[0] for r in results], pa.int64()),
+            "ok": pa.array([r[1] for r in results], pa.bool_()),
+            "score": pa.array([r[2] for r in results], pa.float64()),
+            "reason": pa.array([r[3] or None for r in results], pa.string()),
+        }
+    )
+    q = pa.table({"record_id": pa.array([r[0] for r in to_queue], pa.int64())})
+    with ws.transaction() as cur:
+        run_id = cur.execute(
+            "INSERT INTO filter_runs (name, spec, policy, n_checked, n_failed, n_queued, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING run_id",
+            [name, json.dumps(spec), policy, len(results), sum(1 for r in results if not r[1]), len(to_queue), now],
+        ).fetchall()[0][0]
+        cur.register("_fr", tbl)
+        cur.execute("INSERT INTO filter_results SELECT ?, record_id, ok, score, reason FROM _fr", [run_id])
+        cur.unregister("_fr")
+        if to_queue:
+            cur.register("_q", q)
+            bulk = cur.execute("SELECT coalesce(max(event_id), 0) + 1 FROM review_events").fetchall()[0][0]
+            # Upsert the current state, keeping edits/relabels; a human accept/reject was excluded above.
+            cur.execute(
+                "INSERT INTO reviews (record_id, status, reason, updated_at) SELECT record_id, 'needs_review', ?, ? "
+                "FROM _q ON CONFLICT (record_id) DO UPDATE SET status = 'needs_review', reason = excluded.reason, "
+                "updated_at = excluded.updated_at",
+                [name, now],
+            )
+            cur.execute(
+                "INSERT INTO review_events (record_id, action, reason, reviewer, created_at, bulk_id) "
+                "SELECT record_id, 'queue', ?, ?, ?, ? FROM _q",
+                [name, f"filter:{name}", now, bulk],
+            )
+            cur.unregister("_q")
+    return int(run_id)
+
+
+def list_filter_runs(ws: Workspace) -> list[dict]:
+    """Stored filter runs, newest first."""
+    return ws.query_dicts(
+        "SELECT run_id, name, policy, n_checked, n_failed, n_queued, CAST(spec AS VARCHAR) AS spec, created_at "
+        "FROM filter_runs ORDER BY run_id DESC"
+    )

@@ -1,0 +1,135 @@
+"""Near-neighbour search over normalised vectors with faiss (exact below a size, HNSW above).
+
+Exact search of n x n at 384 dimensions is fine up to ~20k vectors; beyond that an HNSW graph (M=16,
+efConstruction=40, efSearch=48: ~40% faster to build than M=32 at recall 0.993 vs exact top-16 on 50k
+vectors) keeps the 100k case within seconds (``bench/dedupe_bench.py``).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+from curation.progress import ProgressFn, report
+
+EXACT_LIMIT = 20_000
+SEARCH_CHUNK = 4096
+
+
+@dataclass
+class Pairs:
+    """Candidate pairs i < j with their cosine similarity (arrays of equal length)."""
+
+    i: np.ndarray
+    j: np.ndarray
+    sim: np.ndarray
+    method: str
+
+
+def _faiss():
+    import faiss
+
+    return faiss
+
+
+def build_index(vecs: np.ndarray, *, exact: bool | None = None, hnsw_m: int = 16, ef_construction: int = 40):
+    """An inner-product index over ``vecs``: flat (exact) when small or asked, else HNSW."""
+    faiss = _faiss()
+    n, dim = vecs.shape
+    use_exact = n <= EXACT_LIMIT if exact is None else exact
+    if use_exact:
+        index = faiss.IndexFlatIP(dim)
+    else:
+        index = faiss.IndexHNSWFlat(dim, hnsw_m, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = ef_construction
+    index.add(np.ascontiguousarray(vecs, dtype=np.float32))
+    return index
+
+
+def self_pairs(
+    vecs: np.ndarray,
+    min_sim: float,
+    *,
+    k: int = 16,
+    exact: bool | None = None,
+    ef_search: int = 48,
+    progress: ProgressFn | None = None,
+    cancel: threading.Event | None = None,
+) -> Pairs:
+    """Every pair (i < j) among each vector's ``k`` nearest neighbours with similarity >= ``min_sim``."""
+    n = len(vecs)
+    if n < 2:
+        e = np.zeros(0, dtype=np.int64)
+        return Pairs(e, e, np.zeros(0, dtype=np.float32), "none")
+    index = build_index(vecs, exact=exact)
+    method = "hnsw" if isinstance(index, _faiss().IndexHNSWFlat) else "exact"
+    if method == "hnsw":
+        index.hnsw.efSearch = max(ef_search, k)
+    kk = min(k + 1, n)
+    ii, jj, ss = [], [], []
+    for start in range(0, n, SEARCH_CHUNK):
+        report(progress, cancel, "searching neighbours", start, n)
+        q = vecs[start : start + SEARCH_CHUNK]
+        sims, idx = index.search(np.ascontiguousarray(q, dtype=np.float32), kk)
+        rows = np.repeat(np.arange(start, start + len(q)), kk)
+        cols = idx.reshape(-1)
+        s = sims.reshape(-1)
+        keep = (cols >= 0) & (cols != rows) & (s >= min_sim)
+        ii.append(rows[keep])
+        jj.append(cols[keep])
+        ss.append(s[keep])
+    report(progress, cancel, "searching neighbours", n, n)
+    i = np.concatenate(ii).astype(np.int64)
+    j = np.concatenate(jj).astype(np.int64)
+    s = np.concatenate(ss).astype(np.float32)
+    lo, hi = np.minimum(i, j), np.maximum(i, j)
+    # Each pair is usually found from both ends: keep one copy (the higher similarity, they are equal in exact).
+    key = lo * n + hi
+    order = np.lexsort((-s, key))
+    key, lo, hi, s = key[order], lo[order], hi[order], s[order]
+    first = np.ones(len(key), dtype=bool)
+    first[1:] = key[1:] != key[:-1]
+    return Pairs(lo[first], hi[first], s[first], method)
+
+
+def cross_pairs(queries: np.ndarray, base: np.ndarray, min_sim: float, *, k: int = 8) -> Pairs:
+    """Pairs (query i, base j) with similarity >= ``min_sim`` among each query's ``k`` nearest base vectors."""
+    if len(queries) == 0 or len(base) == 0:
+        e = np.zeros(0, dtype=np.int64)
+        return Pairs(e, e, np.zeros(0, dtype=np.float32), "none")
+    index = build_index(base)
+    if isinstance(index, _faiss().IndexHNSWFlat):
+        index.hnsw.efSearch = max(64, k)
+    kk = min(k, len(base))
+    ii, jj, ss = [], [], []
+    for start in range(0, len(queries), SEARCH_CHUNK):
+        q = np.ascontiguousarray(queries[start : start + SEARCH_CHUNK], dtype=np.float32)
+        sims, idx = index.search(q, kk)
+        rows = np.repeat(np.arange(start, start + len(q)), kk)
+        cols, s = idx.reshape(-1), sims.reshape(-1)
+        keep = (cols >= 0) & (s >= min_sim)
+        ii.append(rows[keep])
+        jj.append(cols[keep])
+        ss.append(s[keep])
+    return Pairs(np.concatenate(ii), np.concatenate(jj), np.concatenate(ss), "exact")
+
+
+def components(n: int, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """Connected-component label per node (union-find over the edges)."""
+    parent = np.arange(n)
+
+    def find(x: int) -> int:
+        root = x
+        while parent[root] != root:
+            root = parent[root]
+        while parent[x] != root:
+            parent[x], x = root, parent[x]
+        return root
+
+    for a, b in zip(i.tolist(), j.tolist(), strict=True):
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    return np.array([find(x) for x in range(n)])

@@ -1,0 +1,112 @@
+"""Oversample weak slices: more weight, more copies (capped), or a request to the teacher for new inputs.
+
+Weight and duplication make a new dataset version from an existing one (versions are immutable); a request
+for new inputs inserts ``input_requests`` rows (slice, n, reason) that the teacher fulfils.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from curation.datasets import Member, VersionInfo, create_version, get_version, version_members, weighted_shares
+from curation.errors import UserError
+from curation.workspace import Workspace
+
+
+@dataclass
+class OversamplePlan:
+    """Per-slice factors applied to a base version's train side."""
+
+    base: str
+    mode: str
+    factors: dict[str, float]
+    cap: float
+    members: list[Member]
+    before: dict[str, float]
+    after: dict[str, float]
+    counts: dict[str, int]
+
+
+def plan_oversample(
+    ws: Workspace, base: str, factors: dict[str, float], *, mode: str = "weight", cap: float = 5.0
+) -> OversamplePlan:
+    """Multiply the weight (or copies, rounded) of the named slices' train records by a factor, capped."""
+    if mode not in ("weight", "duplicate"):
+        raise UserError("mode must be weight or duplicate")
+    if not factors:
+        raise UserError("name at least one slice to oversample")
+    members = version_members(ws, base)
+    present = {m.slice for m in members if m.side == "train"}
+    unknown = sorted(set(factors) - present)
+    if unknown:
+        raise UserError(f"slice(s) not in version {base!r}: {', '.join(unknown)}")
+    out: list[Member] = []
+    for m in members:
+        f = min(float(factors.get(m.slice, 1.0)), cap) if m.side == "train" else 1.0
+        if f <= 0:
+            raise UserError("factors must be > 0")
+        if f == 1.0:
+            out.append(m)
+        elif mode == "weight":
+            out.append(Member(m.record_id, m.side, m.slice, round(m.weight * f, 6), m.copies))
+        else:
+            out.append(Member(m.record_id, m.side, m.slice, m.weight, max(1, round(m.copies * f))))
+    counts: dict[str, int] = {}
+    for m in members:
+        if m.side == "train":
+            counts[m.slice] = counts.get(m.slice, 0) + 1
+    return OversamplePlan(base, mode, factors, cap, out, weighted_shares(members), weighted_shares(out), counts)
+
+
+def apply_oversample(ws: Workspace, plan: OversamplePlan, name: str) -> VersionInfo:
+    """Write the oversampled version; its recipe is the base recipe plus this step."""
+    info = get_version(ws, plan.base)
+    step = {"op": "oversample", "base": plan.base, "mode": plan.mode, "factors": plan.factors, "cap": plan.cap}
+    return create_version(ws, name, plan.members, [*info.recipe, step], split=info.split)
+
+
+def request_inputs(
+    ws: Workspace, wanted: dict[str, int], *, reason: str = "oversample", dry_run: bool = False
+) -> list[int]:
+    """Queue requests for ``n`` new teacher inputs per slice; returns the request ids (empty on a dry run)."""
+    if any(n <= 0 for n in wanted.values()):
+        raise UserError("the number of new inputs must be > 0")
+    if dry_run or not wanted:
+        return []
+    ids = []
+    with ws.transaction() as cur:
+        for s, n in wanted.items():
+            ids.append(
+                int(
+                    cur.execute(
+                        "INSERT INTO input_requests (slice, n, reason, created_at) VALUES (?, ?, ?, ?) "
+                        "RETURNING request_id",
+                        [s, int(n), reason, datetime.now()],
+                    ).fetchall()[0][0]
+                )
+            )
+    return ids
+
+
+def open_requests(ws: Workspace) -> list[dict]:
+    """Open input requests, oldest first."""
+    return ws.query_dicts(
+        "SELECT request_id, slice, n, reason, status, created_at, n_generated FROM input_requests "
+        "WHERE status = 'open' ORDER BY request_id"
+    )
+
+
+def flagged_slices(ws: Workspace, eval_id: int | None = None) -> list[str]:
+    """Slices that failed their bar in an evaluation (the latest one by default); [] when none ran yet.
+
+    Reads ``eval_slices`` (schema v6, written by the training backend) when the workspace has it.
+    """
+    if not ws.table_exists("eval_slices"):
+        return []
+    if eval_id is None:
+        eval_id = ws.scalar("SELECT max(eval_id) FROM eval_slices")
+        if eval_id is None:
+            return []
+    rows = ws.query("SELECT DISTINCT slice FROM eval_slices WHERE eval_id = ? AND passed = false ORDER BY 1", [eval_id])
+    return [str(r[0]) for r in rows]

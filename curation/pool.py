@@ -1,0 +1,123 @@
+"""The candidate pool every curation operation starts from.
+
+Effective values follow the reviews contract: response = coalesce(reviews.edited_response, records.response),
+slice = coalesce(reviews.slice_override, <slicing assignment>, records.slice). A record is *eligible* for a
+dataset version when it has an effective response, is not rejected, was not removed by the latest dedupe run
+of each kind, did not fail a ``drop`` filter (latest run per filter name), and does not leak into a held-out split.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from curation.workspace import Workspace
+
+ACTIVE_SLICING_SETTING = "curation.slicing"
+
+
+def active_slicing(ws: Workspace) -> str | None:
+    """The slicing chosen with ``distill slices use`` (None = records' own slice column)."""
+    return ws.get_setting(ACTIVE_SLICING_SETTING)
+
+
+def effective_sql(slicing: str | None) -> tuple[str, list[Any]]:
+    """SQL (and params) for a relation of every record with its effective slice/response and review status."""
+    join = ""
+    params: list[Any] = []
+    slice_expr = "coalesce(rv.slice_override, r.slice)"
+    if slicing:
+        join = "LEFT JOIN slicing_assignments sa ON sa.record_id = r.record_id AND sa.slicing = ?"
+        params.append(slicing)
+        slice_expr = "coalesce(rv.slice_override, sa.slice, r.slice)"
+    sql = f"""
+        SELECT r.record_id, {slice_expr} AS slice,
+               coalesce(rv.edited_response, r.response) AS response,
+               rv.status AS review_status, r.mean_logprob, r.min_logprob, r.prompt, r.messages, r.reference,
+               r.origin, coalesce(r.logged_at, r.imported_at) AS seen_at
+        FROM records r LEFT JOIN reviews rv ON rv.record_id = r.record_id {join}
+    """
+    return sql, params
+
+
+def latest_dedupe_runs(ws: Workspace) -> list[int]:
+    """The latest dedupe run of each kind (exact, semantic)."""
+    rows = ws.query("SELECT max(run_id) FROM dedupe_runs GROUP BY kind ORDER BY 1")
+    return [int(r[0]) for r in rows]
+
+
+def latest_drop_filter_runs(ws: Workspace) -> list[int]:
+    """The latest run of each named filter whose policy is ``drop``."""
+    rows = ws.query(
+        "SELECT run_id FROM filter_runs f WHERE policy = 'drop' "
+        "AND run_id = (SELECT max(run_id) FROM filter_runs g WHERE g.name = f.name) ORDER BY 1"
+    )
+    return [int(r[0]) for r in rows]
+
+
+@dataclass
+class Pool:
+    """Eligible records split by side, with how many were excluded and why."""
+
+    train: list[tuple[int, str]] = field(default_factory=list)  # (record_id, slice)
+    heldout: list[tuple[int, str]] = field(default_factory=list)
+    excluded: dict[str, int] = field(default_factory=dict)
+    dedupe_runs: list[int] = field(default_factory=list)
+    filter_runs: list[int] = field(default_factory=list)
+    split: str | None = None
+    slicing: str | None = None
+
+
+def load_pool(
+    ws: Workspace,
+    *,
+    slicing: str | None = None,
+    split: str | None = None,
+    dedupe_runs: list[int] | None = None,
+    filter_runs: list[int] | None = None,
+) -> Pool:
+    """Eligible records. ``None`` for runs means the latest ones; pass ``[]`` to ignore dedupe or filters."""
+    dd = latest_dedupe_runs(ws) if dedupe_runs is None else dedupe_runs
+    fr = latest_drop_filter_runs(ws) if filter_runs is None else filter_runs
+    base, params = effective_sql(slicing)
+    side_sql = "'train'"
+    if split:
+        side_sql = (
+            "coalesce((SELECT side FROM split_members sm WHERE sm.split = ? AND sm.record_id = e.record_id), 'train')"
+        )
+        params = [*params, split]
+    # Leak guard: a train record sharing a dedupe cluster with a held-out record is excluded.
+    leak_sql = "false"
+    leak_params: list[Any] = []
+    if split and dd:
+        leak_sql = """side = 'train' AND record_id IN (
+            SELECT m.record_id FROM dedupe_members m JOIN dedupe_members h
+              ON h.run_id = m.run_id AND h.cluster_id = m.cluster_id AND h.record_id <> m.record_id
+            JOIN split_members sm ON sm.record_id = h.record_id AND sm.split = ? AND sm.side = 'heldout'
+            WHERE m.run_id IN (SELECT unnest(?)))"""
+        leak_params = [split, dd]
+    sql = f"""
+        WITH e AS ({base}),
+        s AS (SELECT e.*, {side_sql} AS side FROM e)
+        SELECT record_id, slice, side,
+          CASE WHEN response IS NULL THEN 'no_response'
+               WHEN review_status = 'rejected' THEN 'rejected'
+               WHEN side = 'train' AND record_id IN (SELECT record_id FROM dedupe_members
+                    WHERE NOT kept AND run_id IN (SELECT unnest(?))) THEN 'duplicate'
+               WHEN record_id IN (SELECT record_id FROM filter_results
+                    WHERE NOT ok AND run_id IN (SELECT unnest(?))) THEN 'filtered'
+               WHEN {leak_sql} THEN 'leak'
+               ELSE NULL END AS why
+        FROM s ORDER BY record_id
+    """
+    # Params in textual order: slicing, side (split), then dedupe runs, filter runs, leak params.
+    rows = ws.query(sql, [*params, dd, fr, *leak_params])
+    pool = Pool(dedupe_runs=dd, filter_runs=fr, split=split, slicing=slicing)
+    for rid, slc, side, why in rows:
+        if why is not None:
+            pool.excluded[why] = pool.excluded.get(why, 0) + 1
+        elif side == "heldout":
+            pool.heldout.append((int(rid), str(slc)))
+        else:
+            pool.train.append((int(rid), str(slc)))
+    return pool

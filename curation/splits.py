@@ -1,0 +1,212 @@
+"""Held-out splits: stratified by slice, frozen once made, and leakage-free.
+
+Every record that exists when a split is made is assigned a side; records imported later are train. Whole
+near-duplicate clusters go to one side (exact normalised-prompt matches, the stored dedupe clusters, and, when
+``threshold`` is given, semantic neighbours at that similarity), so no cluster straddles the split. A split is
+never changed afterwards; ``check_leakage`` reports held-out/train pairs that are near-duplicates (e.g. from
+records added later), and dataset versions leave such train records out via dedupe.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+
+from curation.dedupe import DEFAULT_THRESHOLD, normalised_hash, numbers_of
+from curation.errors import UserError
+from curation.neighbors import components, cross_pairs, self_pairs
+from curation.pool import effective_sql
+from curation.progress import ProgressFn, report
+from curation.workspace import Workspace
+
+DEFAULT_SPLIT = "heldout"
+
+
+@dataclass
+class SplitPlan:
+    """A previewed split: sides per record and counts per slice."""
+
+    name: str
+    share: float
+    seed: int
+    threshold: float | None
+    heldout: list[int]
+    train: list[int]
+    per_slice: list[tuple[str, int, int]]  # slice, n, n_heldout
+    n_clusters_joined: int
+
+
+@dataclass(frozen=True)
+class LeakPair:
+    """A held-out record and a train record that are (near-)duplicates."""
+
+    heldout_id: int
+    train_id: int
+    similarity: float
+    kind: str  # exact | semantic
+
+
+def split_exists(ws: Workspace, name: str) -> bool:
+    return bool(ws.scalar("SELECT count(*) FROM splits WHERE name = ?", [name]))
+
+
+def plan_split(
+    ws: Workspace,
+    *,
+    name: str = DEFAULT_SPLIT,
+    share: float = 0.1,
+    seed: int = 0,
+    slicing: str | None = None,
+    threshold: float | None = DEFAULT_THRESHOLD,
+    model: str | None = None,
+    min_per_slice: int = 1,
+    progress: ProgressFn | None = None,
+    cancel: threading.Event | None = None,
+) -> SplitPlan:
+    """Choose held-out records per slice (whole clusters at a time), seeded. Stores nothing."""
+    if split_exists(ws, name):
+        raise UserError(f"split {name!r} is frozen (made before); choose another name")
+    if not 0 < share < 1:
+        raise UserError("held-out share must be between 0 and 1")
+    base, params = effective_sql(slicing)
+    rows = ws.query(
+        f"SELECT record_id, slice, coalesce(prompt, ''), response IS NOT NULL AND coalesce(review_status, '') <> "
+        f"'rejected' FROM ({base}) ORDER BY record_id",
+        params,
+    )
+    n = len(rows)
+    ids = [int(r[0]) for r in rows]
+    texts = [str(r[2]) for r in rows]
+    eligible = [bool(r[3]) for r in rows]
+    index = {rid: k for k, rid in enumerate(ids)}
+    ei: list[int] = []
+    ej: list[int] = []
+    first: dict[str, int] = {}
+    for k, t in enumerate(texts):
+        h = normalised_hash(t)
+        if h in first:
+            ei.append(first[h])
+            ej.append(k)
+        else:
+            first[h] = k
+    for (cl,) in ws.query("SELECT list(record_id) FROM dedupe_members GROUP BY run_id, cluster_id"):
+        ks = [index[r] for r in cl if r in index]
+        ei.extend(ks[:1] * (len(ks) - 1))
+        ej.extend(ks[1:])
+    if threshold is not None and n > 1:
+        from curation.embeddings import embed_texts
+
+        vecs = embed_texts(ws, texts, model=model, progress=progress, cancel=cancel)
+        p = self_pairs(vecs, threshold, progress=progress, cancel=cancel)
+        nums = [numbers_of(t) for t in texts]  # same near-duplicate definition as dedupe
+        for a, b in zip(p.i.tolist(), p.j.tolist(), strict=True):
+            if nums[a] == nums[b]:
+                ei.append(a)
+                ej.append(b)
+    labels = components(n, np.array(ei, dtype=np.int64), np.array(ej, dtype=np.int64))
+    clusters: dict[int, list[int]] = {}
+    for k, lab in enumerate(labels.tolist()):
+        clusters.setdefault(lab, []).append(k)
+    # A cluster's stratum is the slice of its first member; only clusters with an eligible member count.
+    by_slice: dict[str, list[list[int]]] = {}
+    for members in clusters.values():
+        if any(eligible[m] for m in members):
+            by_slice.setdefault(str(rows[members[0]][1]), []).append(members)
+    rng = np.random.default_rng(seed)
+    held: set[int] = set()
+    per_slice: list[tuple[str, int, int]] = []
+    for s in sorted(by_slice):
+        units = sorted(by_slice[s], key=lambda m: ids[m[0]])
+        n_s = sum(sum(eligible[m] for m in u) for u in units)
+        want = round(share * n_s)
+        if n_s >= 2:
+            want = max(want, min(min_per_slice, n_s - 1))
+        got = 0
+        for u in (units[i] for i in rng.permutation(len(units))):
+            if got >= want:
+                break
+            size = sum(eligible[m] for m in u)
+            if got + size > want and got > 0 and got + size - want > want - got:
+                continue  # this cluster would overshoot more than it helps
+            held.update(u)
+            got += size
+        per_slice.append((s, n_s, got))
+        report(progress, cancel, "stratifying", len(per_slice), len(by_slice))
+    heldout = sorted(ids[m] for m in held)
+    train = sorted(ids[m] for m in range(n) if m not in held)
+    joined = sum(1 for m in clusters.values() if len(m) > 1)
+    return SplitPlan(name, share, seed, threshold, heldout, train, per_slice, joined)
+
+
+def freeze_split(ws: Workspace, plan: SplitPlan, *, model: str | None = None, slicing: str | None = None) -> None:
+    """Store (freeze) a planned split."""
+    import pyarrow as pa
+
+    params = {"share": plan.share, "seed": plan.seed, "threshold": plan.threshold, "model": model, "slicing": slicing}
+    sides = ["heldout"] * len(plan.heldout) + ["train"] * len(plan.train)
+    tbl = pa.table({"record_id": pa.array(plan.heldout + plan.train, pa.int64()), "side": pa.array(sides)})
+    with ws.transaction() as cur:
+        if cur.execute("SELECT count(*) FROM splits WHERE name = ?", [plan.name]).fetchall()[0][0]:
+            raise UserError(f"split {plan.name!r} is frozen (made before); choose another name")
+        cur.execute(
+            "INSERT INTO splits VALUES (?, ?, ?, ?, ?)",
+            [plan.name, json.dumps(params), len(plan.train), len(plan.heldout), datetime.now()],
+        )
+        cur.register("_sp", tbl)
+        cur.execute("INSERT INTO split_members SELECT ?, record_id, side FROM _sp", [plan.name])
+        cur.unregister("_sp")
+
+
+def list_splits(ws: Workspace) -> list[dict]:
+    """Stored splits."""
+    return ws.query_dicts(
+        "SELECT name, n_train, n_heldout, CAST(params AS VARCHAR) AS params, created_at FROM splits ORDER BY created_at"
+    )
+
+
+def check_leakage(
+    ws: Workspace,
+    split: str = DEFAULT_SPLIT,
+    *,
+    threshold: float | None = DEFAULT_THRESHOLD,
+    model: str | None = None,
+    progress: ProgressFn | None = None,
+    cancel: threading.Event | None = None,
+) -> list[LeakPair]:
+    """Held-out/train pairs that are exact (normalised prompt) or semantic (>= threshold) duplicates.
+
+    Train = every record not on the held-out side, including records added after the split.
+    """
+    if not split_exists(ws, split):
+        raise UserError(f"no split named {split!r} (make one with `distill split make`)")
+    rows = ws.query(
+        "SELECT r.record_id, coalesce(r.prompt, ''), coalesce(sm.side, 'train') FROM records r "
+        "LEFT JOIN split_members sm ON sm.record_id = r.record_id AND sm.split = ? ORDER BY r.record_id",
+        [split],
+    )
+    held = [(int(r[0]), str(r[1])) for r in rows if r[2] == "heldout"]
+    train = [(int(r[0]), str(r[1])) for r in rows if r[2] != "heldout"]
+    leaks: dict[tuple[int, int], LeakPair] = {}
+    by_hash: dict[str, list[int]] = {}
+    for rid, t in held:
+        by_hash.setdefault(normalised_hash(t), []).append(rid)
+    for rid, t in train:
+        for h in by_hash.get(normalised_hash(t), []):
+            leaks[(h, rid)] = LeakPair(h, rid, 1.0, "exact")
+    if threshold is not None and held and train:
+        from curation.embeddings import embed_texts
+
+        hv = embed_texts(ws, [t for _, t in held], model=model, progress=progress, cancel=cancel)
+        tv = embed_texts(ws, [t for _, t in train], model=model, progress=progress, cancel=cancel)
+        p = cross_pairs(tv, hv, threshold)
+        for a, b, s in zip(p.i.tolist(), p.j.tolist(), p.sim.tolist(), strict=True):
+            if numbers_of(train[a][1]) != numbers_of(held[b][1]):
+                continue  # same near-duplicate definition as dedupe: different numbers, different requests
+            key = (held[b][0], train[a][0])
+            if key not in leaks:
+                leaks[key] = LeakPair(key[0], key[1], float(s), "semantic")
+    return sorted(leaks.values(), key=lambda lp: (-lp.similarity, lp.heldout_id, lp.train_id))

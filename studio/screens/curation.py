@@ -1,0 +1,231 @@
+"""Curation screen: pick an operation, preview it, then apply it in a worker with progress and cancel.
+
+Standalone: ``CurationScreen(workspace)``. Keys: ``p`` preview, ``a`` apply the shown preview, ``escape``
+cancel the running work. Every preview and apply runs in a thread worker that calls the plain ``curation``
+functions; results come back as messages, and widgets are only touched on the event loop.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Input, OptionList, ProgressBar, Static
+from textual.widgets.option_list import Option
+
+from curation.errors import Cancelled, UserError
+from curation.progress import Progress
+from curation.workspace import Workspace
+from studio.screens.curation_ops import OPERATIONS, Operation, parse_params
+
+
+@dataclass
+class ProgressReported(Message):
+    """A worker's progress (merged: only the latest matters)."""
+
+    stage: str
+    done: float
+    total: float | None
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, ProgressReported)
+
+
+@dataclass
+class PreviewComputed(Message):
+    op: str
+    state: Any
+    renderable: Any
+    params: dict[str, str]
+
+
+@dataclass
+class OperationApplied(Message):
+    op: str
+    summary: str
+
+
+@dataclass
+class OperationFailed(Message):
+    op: str
+    error: str
+    cancelled: bool = False
+
+
+class CurationScreen(Screen[None]):
+    """Slices, rebalance, dedupe, held-out split, filters and export, each previewed before it applies."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("p", "preview", "Preview", id="curation.preview"),
+        Binding("a", "apply", "Apply", id="curation.apply"),
+        Binding("escape", "cancel", "Cancel", id="curation.cancel"),
+        Binding("e", "edit_params", "Parameters", id="curation.params"),
+    ]
+    DEFAULT_CSS = """
+    CurationScreen #cur-ops { width: 24; border: round $primary; }
+    CurationScreen #cur-params { margin: 0 0 1 0; }
+    CurationScreen #cur-help { color: $text-muted; }
+    CurationScreen #cur-status { height: 2; }
+    CurationScreen #cur-preview { border: round $secondary; }
+    """
+
+    def __init__(self, workspace: Workspace) -> None:
+        super().__init__()
+        self.workspace = workspace
+        self.ops = {o.key: o for o in OPERATIONS}
+        self.current: Operation = OPERATIONS[0]
+        self.params_text: dict[str, str] = {o.key: o.defaults for o in OPERATIONS}
+        self.previewed: PreviewComputed | None = None
+        self.cancel_event: threading.Event | None = None
+        self.busy = False
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal():
+            yield OptionList(*[Option(o.title, id=o.key) for o in OPERATIONS], id="cur-ops")
+            with Vertical():
+                yield Static(self.current.help, id="cur-help")
+                yield Input(self.params_text[self.current.key], id="cur-params", placeholder="key=value ...")
+                yield Static("p: preview  a: apply  esc: cancel", id="cur-status")
+                yield ProgressBar(id="cur-progress", show_eta=False)
+                with VerticalScroll(id="cur-preview"):
+                    yield Static("", id="cur-preview-body")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#cur-ops", OptionList).focus()
+
+    # -- selection and parameters ------------------------------------------------------------------------
+
+    @on(OptionList.OptionHighlighted, "#cur-ops")
+    def _op_highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        self.params_text[self.current.key] = self.query_one("#cur-params", Input).value
+        self.current = self.ops[str(event.option.id)]
+        self.query_one("#cur-params", Input).value = self.params_text[self.current.key]
+        self.query_one("#cur-help", Static).update(self.current.help)
+        self.previewed = None
+        self.query_one("#cur-preview-body", Static).update("")
+        self._status(f"{self.current.title}: p to preview")
+
+    @on(OptionList.OptionSelected, "#cur-ops")
+    def _op_selected(self, event: OptionList.OptionSelected) -> None:
+        self.action_preview()
+
+    @on(Input.Submitted, "#cur-params")
+    def _params_submitted(self) -> None:
+        self.action_preview()
+
+    def action_edit_params(self) -> None:
+        self.query_one("#cur-params", Input).focus()
+
+    def _status(self, text: str) -> None:
+        self.query_one("#cur-status", Static).update(text)
+
+    # -- actions -------------------------------------------------------------------------------------------
+
+    def action_preview(self) -> None:
+        """Compute the preview of the highlighted operation in a worker."""
+        if self.busy:
+            self._status("busy: esc cancels the running work")
+            return
+        try:
+            params = parse_params(self.query_one("#cur-params", Input).value)
+        except UserError as exc:
+            self._status(f"error: {exc}")
+            return
+        self.previewed = None
+        self._start(f"previewing {self.current.title}...")
+        self._run_preview(self.current, params, self.cancel_event)
+
+    def action_apply(self) -> None:
+        """Apply the preview on screen (only a preview of the current operation and parameters)."""
+        pv = self.previewed
+        if self.busy or pv is None or pv.op != self.current.key:
+            self._status("preview first (p), then apply (a)")
+            return
+        if parse_params(self.query_one("#cur-params", Input).value) != pv.params:
+            self._status("parameters changed since the preview: preview again (p)")
+            return
+        self._start(f"applying {self.current.title}...")
+        self._run_apply(self.current, pv.state, pv.params, self.cancel_event)
+
+    def action_cancel(self) -> None:
+        """Ask the running worker to stop (its transaction rolls back)."""
+        if self.cancel_event is not None and self.busy:
+            self.cancel_event.set()
+            self._status("cancelling...")
+
+    def _start(self, text: str) -> None:
+        self.busy = True
+        self.cancel_event = threading.Event()
+        self.query_one("#cur-progress", ProgressBar).update(total=None, progress=0)
+        self._status(text)
+
+    def _progress_fn(self, cancel: threading.Event):
+        last = [0.0]
+
+        def progress(p: Progress) -> None:
+            now = time.monotonic()
+            if now - last[0] >= 0.1 or (p.total and p.done >= p.total):
+                last[0] = now
+                self.post_message(ProgressReported(p.stage, p.done, p.total))
+
+        return progress
+
+    # -- workers -------------------------------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="curation")
+    def _run_preview(self, op: Operation, params: dict[str, str], cancel: threading.Event) -> None:
+        try:
+            state, renderable = op.preview(self.workspace, params, self._progress_fn(cancel), cancel)
+            self.post_message(PreviewComputed(op.key, state, renderable, params))
+        except Cancelled:
+            self.post_message(OperationFailed(op.key, "cancelled", cancelled=True))
+        except (UserError, ValueError, KeyError) as exc:
+            self.post_message(OperationFailed(op.key, str(exc)))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="curation")
+    def _run_apply(self, op: Operation, state: Any, params: dict[str, str], cancel: threading.Event) -> None:
+        try:
+            if cancel.is_set():
+                raise Cancelled()
+            self.post_message(OperationApplied(op.key, op.apply(self.workspace, state, params)))
+        except Cancelled:
+            self.post_message(OperationFailed(op.key, "cancelled", cancelled=True))
+        except (UserError, ValueError, KeyError) as exc:
+            self.post_message(OperationFailed(op.key, str(exc)))
+
+    # -- results -------------------------------------------------------------------------------------------
+
+    def on_progress_reported(self, m: ProgressReported) -> None:
+        bar = self.query_one("#cur-progress", ProgressBar)
+        bar.update(total=m.total or None, progress=m.done)
+        self._status(f"{m.stage} {m.done:,.0f}" + (f"/{m.total:,.0f}" if m.total else "") + "  (esc cancels)")
+
+    def on_preview_computed(self, m: PreviewComputed) -> None:
+        self.busy = False
+        self.previewed = m
+        self.query_one("#cur-preview-body", Static).update(m.renderable)
+        self.query_one("#cur-progress", ProgressBar).update(total=1, progress=1)
+        self._status(f"preview of {self.ops[m.op].title} ready: a applies it")
+
+    def on_operation_applied(self, m: OperationApplied) -> None:
+        self.busy = False
+        self.previewed = None
+        self.query_one("#cur-progress", ProgressBar).update(total=1, progress=1)
+        self._status(f"done: {m.summary}")
+        self.notify(m.summary, title=self.ops[m.op].title)
+
+    def on_operation_failed(self, m: OperationFailed) -> None:
+        self.busy = False
+        self._status("cancelled; nothing was changed" if m.cancelled else f"error: {m.error}")
+        if not m.cancelled:
+            self.notify(m.error, title=self.ops[m.op].title, severity="error")
