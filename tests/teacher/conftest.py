@@ -80,3 +80,21 @@ def tws(tmp_path: Path, server: FakeOpenAI, key_env: str) -> Iterator[Workspace]
     save_teacher(ws, teacher_cfg(server.base_url))
     yield ws
     ws.close()
+
+
+@pytest.fixture(autouse=True)
+def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Backoff waits of milliseconds in-process (the schedule itself is what is tested, not its scale)."""
+    import curation.teacher.client as client
+
+    monkeypatch.setattr(client, "BACKOFF_BASE_S", 0.005)
+
+
+def output_counts(ws: Workspace, teacher: str = "big") -> dict[int, int]:
+    """Outputs per record for a teacher, over every record."""
+    rows = ws.query(
+        "SELECT r.record_id, count(o.record_id) FROM records r LEFT JOIN teacher_outputs o "
+        "ON o.record_id = r.record_id AND o.teacher = ? GROUP BY r.record_id",
+        [teacher],
+    )
+    return {int(a): int(b) for a, b in rows}

@@ -104,6 +104,7 @@ class FakeOpenAI:
         self.default_plan: list[dict[str, Any]] = []  # faults for the first attempts at every content
         self.attempts: Counter[str] = Counter()  # every chat request per content
         self.successes: Counter[str] = Counter()  # 200 answers delivered per content
+        self.late: Counter[str] = Counter()  # answers to scripted slow requests (sent after the client's timeout)
         self.files: dict[str, bytes] = {}
         self.batches: dict[str, dict[str, Any]] = {}
         self.batch_polls_to_complete = 2
@@ -224,9 +225,13 @@ def _make_handler(srv: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             if kind == "slow":
                 time.sleep(float(fault.get("s", 1.0)))
             doc = completion_body(body, srv.served_model)
-            self._send(200, doc)
+            try:
+                self._send(200, doc)
+            except (BrokenPipeError, ConnectionResetError):
+                return  # the client gave up (timeout): not delivered
             with srv.lock:
-                srv.successes[content] += 1
+                # a scripted slow answer is meant to outlast the client's timeout: never counted as delivered
+                (srv.late if kind == "slow" else srv.successes)[content] += 1
 
         def _upload(self, raw: bytes) -> None:
             ctype = self.headers.get("Content-Type", "")
