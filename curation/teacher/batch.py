@@ -165,7 +165,7 @@ def collect_batch(
         if cancel is None:
             threading.Event().wait(poll_s)
         job = advance(ws, job_id)
-    if job.status == "collected" or job.status != "completed" and job.import_batch_id is None:
+    if job.status == "collected" or (job.status != "completed" and job.import_batch_id is None):
         return job
     cfg = get_teacher(ws, job.teacher)
     out = Path(job.input_path).with_name("output.jsonl")

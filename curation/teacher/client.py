@@ -93,7 +93,9 @@ def parse_completion(cfg: TeacherConfig, completion: Any, latency_ms: float, *, 
             {
                 "token": t.get("token"),
                 "logprob": t.get("logprob"),
-                "top_logprobs": [{"token": a.get("token"), "logprob": a.get("logprob")} for a in t.get("top_logprobs") or []],
+                "top_logprobs": [
+                    {"token": a.get("token"), "logprob": a.get("logprob")} for a in t.get("top_logprobs") or []
+                ],
             }
             for t in content
         ]

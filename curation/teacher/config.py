@@ -66,7 +66,9 @@ def api_key(cfg: TeacherConfig) -> str:
     """Read the key from the environment at call time; a clear error if it is not set."""
     key = os.environ.get(cfg.api_key_env)
     if not key:
-        raise UserError(f"teacher {cfg.name!r}: environment variable {cfg.api_key_env} is not set (it holds the API key)")
+        raise UserError(
+            f"teacher {cfg.name!r}: environment variable {cfg.api_key_env} is not set (it holds the API key)"
+        )
     return key
 
 

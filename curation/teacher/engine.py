@@ -19,8 +19,17 @@ from curation.progress import Progress, ProgressFn
 from curation.teacher.client import CallOutcome, call_chat, make_client, request_params
 from curation.teacher.config import TeacherConfig, get_teacher, require_terms
 from curation.teacher.selection import Selection, select_records
-from curation.teacher.store import add_ledger, cache_key, cached_answers, finish_run, put_cache, start_run, write_outputs
+from curation.teacher.store import (
+    add_ledger,
+    cache_key,
+    cached_answers,
+    finish_run,
+    put_cache,
+    start_run,
+    write_outputs,
+)
 from curation.workspace import Workspace
+
 
 @dataclass
 class GenerateResult:
@@ -100,9 +109,8 @@ def generate(
 
     def tick(detail: str = "") -> None:
         if progress is not None:
-            d = (
-                f"done {res.done} failed {res.failed} cached {res.cached} ${res.cost_usd:.4f}"
-                + (f" {detail}" if detail else "")
+            d = f"done {res.done} failed {res.failed} cached {res.cached} ${res.cost_usd:.4f}" + (
+                f" {detail}" if detail else ""
             )
             progress(Progress("generate", res.done + res.failed + res.cached, res.total, d))
 

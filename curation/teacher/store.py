@@ -76,7 +76,7 @@ def write_outputs(
     for rid in record_ids:
         cost = ans.cost_usd if rid == paid_record else 0.0
         n = cur.execute(
-            f"""INSERT INTO teacher_outputs (record_id, teacher, model, cache_key, response, response_logprobs,
+            """INSERT INTO teacher_outputs (record_id, teacher, model, cache_key, response, response_logprobs,
                 mean_logprob, min_logprob, finish_reason, prompt_tokens, completion_tokens, cost_usd, latency_ms,
                 mode, run_id, created_at)
             SELECT ?, ?, ?, ?, ?, CAST(? AS JSON), NULL, NULL, ?, ?, ?, ?, ?, ?, ?, ?

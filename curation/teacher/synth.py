@@ -26,7 +26,7 @@ from curation.workspace import Workspace
 PER_REQUEST = 25  # prompts asked for in one request; larger asks are split
 NORM_SQL = r"lower(trim(regexp_replace(coalesce(r.prompt, ''), '\s+', ' ', 'g')))"
 SYSTEM = (
-    "You write new user inputs for a dataset. Reply with only a JSON object {{\"prompts\": [...]}} holding exactly "
+    'You write new user inputs for a dataset. Reply with only a JSON object {{"prompts": [...]}} holding exactly '
     "{n} new user messages in the style, length and topic of the examples. Vary names, products and details; do "
     "not copy the examples and do not answer them."
 )

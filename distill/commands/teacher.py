@@ -11,7 +11,14 @@ from typing import Any, TypeVar
 
 from curation.errors import UserError
 from curation.teacher.batch import batch_status, collect_batch, list_batch_jobs, submit_batch
-from curation.teacher.config import DEFAULT_PARAMS, TeacherConfig, get_teacher, list_teachers, remove_teacher, save_teacher
+from curation.teacher.config import (
+    DEFAULT_PARAMS,
+    TeacherConfig,
+    get_teacher,
+    list_teachers,
+    remove_teacher,
+    save_teacher,
+)
 from curation.teacher.engine import generate
 from curation.teacher.selection import Selection
 from curation.teacher.store import ledger_summary
@@ -49,7 +56,9 @@ BATCH_EPILOG = """examples:
 
 
 def _selection_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--all", action="store_true", help="also records that already have a response (from another teacher)")
+    p.add_argument(
+        "--all", action="store_true", help="also records that already have a response (from another teacher)"
+    )
     p.add_argument("--slice", metavar="NAME", help="only this slice")
     p.add_argument("--where", metavar="SQL", help="only records matching this SQL condition on `records`")
     p.add_argument("--ids", metavar="ID,ID", help="only these record ids")
@@ -189,8 +198,18 @@ def cmd_list(args: argparse.Namespace) -> int:
         return 0
     print_table(
         ["name", "model", "base url", "key var", "terms", "requests", "spent $"],
-        [[t["name"], t["model"], t["base_url"], t["api_key_env"], "ok" if t["terms_ack"] else "NOT ACKED",
-          s["requests"], s["cost_usd"]] for t, s in rows],  # fmt: skip
+        [
+            [
+                t["name"],
+                t["model"],
+                t["base_url"],
+                t["api_key_env"],
+                "ok" if t["terms_ack"] else "NOT ACKED",
+                s["requests"],
+                s["cost_usd"],
+            ]
+            for t, s in rows
+        ],
     )
     return 0
 
@@ -249,8 +268,15 @@ def cmd_generate(args: argparse.Namespace) -> int:
     bar = CliProgress(enabled=not args.json)
     with open_workspace(args) as ws:
         res, _ = run_cancellable(
-            lambda cancel: generate(ws, args.teacher, _selection(args), budget_usd=args.budget,
-                                    concurrency=args.concurrency, progress=bar, cancel=cancel)  # fmt: skip
+            lambda cancel: generate(
+                ws,
+                args.teacher,
+                _selection(args),
+                budget_usd=args.budget,
+                concurrency=args.concurrency,
+                progress=bar,
+                cancel=cancel,
+            )
         )
     bar.close()
     if args.json:

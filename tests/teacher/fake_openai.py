@@ -67,7 +67,7 @@ def tokens_with_logprobs(text: str, top: int) -> list[dict[str, Any]]:
     toks = re.findall(r"\w+|[^\w\s]|\s+", text)
     out = []
     for i, t in enumerate(toks):
-        lp = -((_h(t + str(i)) % 1000) / 1000.0) ** 3 * 4
+        lp = -(((_h(t + str(i)) % 1000) / 1000.0) ** 3) * 4
         alts = [{"token": t, "logprob": lp, "bytes": list(t.encode())}]
         alts += [{"token": f"{t}_{k}", "logprob": lp - 1.5 - k, "bytes": None} for k in range(1, top)]
         out.append({"token": t, "logprob": lp, "bytes": list(t.encode()), "top_logprobs": alts[:top]})

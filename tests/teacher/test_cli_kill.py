@@ -110,7 +110,9 @@ def test_cli_teachers_and_no_key_anywhere(tmp_path: Path, server: FakeOpenAI) ->
         export = tmp_path / "export"
         ws.query(f"EXPORT DATABASE '{export}' (FORMAT csv)")
     blobs = [t.encode() for t in texts] + [path.read_bytes()]
-    blobs += [p.read_bytes() for d in (export, path.with_name(path.stem + ".artifacts")) for p in d.rglob("*") if p.is_file()]
+    blobs += [
+        p.read_bytes() for d in (export, path.with_name(path.stem + ".artifacts")) for p in d.rglob("*") if p.is_file()
+    ]
     wal = path.with_name(path.name + ".wal")
     blobs += [wal.read_bytes()] if wal.exists() else []
     assert all(KEY.encode() not in b and b"0123456789abcdef" not in b for b in blobs)

@@ -16,7 +16,12 @@ from tests.teacher.fake_openai import FakeOpenAI
 
 def test_faults_end_with_exactly_one_output_and_no_repeat(tws: Workspace, server: FakeOpenAI) -> None:
     save_teacher(tws, teacher_cfg(server.base_url, timeout_s=0.4), replace=True)
-    server.default_plan = [{"kind": "429", "retry_after": 0.02}, {"kind": "500"}, {"kind": "drop"}, {"kind": "malformed"}]
+    server.default_plan = [
+        {"kind": "429", "retry_after": 0.02},
+        {"kind": "500"},
+        {"kind": "drop"},
+        {"kind": "malformed"},
+    ]
     server.plans["ticket 5:"] = [{"kind": "slow", "s": 1.0}]  # times out once, then answers
     res = generate(tws, "big")
     assert (res.status, res.done, res.failed, res.requests) == ("done", 12, 0, 12)
@@ -45,7 +50,10 @@ def test_rerun_is_free_and_teachers_sit_side_by_side(tws: Workspace, server: Fak
     save_teacher(tws, teacher_cfg(server.base_url, name="small", model="small-2026", params={"temperature": 0.5}))
     res = generate(tws, "small", Selection(missing=False, slice="billing"))
     assert res.done == 4
-    assert tws.query("SELECT teacher, count(*) FROM teacher_outputs GROUP BY 1 ORDER BY 1") == [("big", 12), ("small", 4)]
+    assert tws.query("SELECT teacher, count(*) FROM teacher_outputs GROUP BY 1 ORDER BY 1") == [
+        ("big", 12),
+        ("small", 4),
+    ]
     assert dict(tws.query("SELECT record_id, response FROM records")) == first  # the first answer stays
 
 
