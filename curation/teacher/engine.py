@@ -8,8 +8,10 @@ budget is never exceeded even with many requests in flight.
 
 from __future__ import annotations
 
+import queue
 import random
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,13 +22,13 @@ from curation.teacher.client import CallOutcome, call_chat, make_client, request
 from curation.teacher.config import TeacherConfig, get_teacher, require_terms
 from curation.teacher.selection import Selection, select_records
 from curation.teacher.store import (
-    add_ledger,
+    add_ledger_many,
     cache_key,
     cached_answers,
     finish_run,
-    put_cache,
+    put_cache_many,
     start_run,
-    write_outputs,
+    write_many,
 )
 from curation.workspace import Workspace
 
@@ -68,6 +70,8 @@ class _Run:
         self.lock = threading.Lock()
         self.reserved = 0.0
         self.stop: str | None = None
+        self.results: queue.Queue[tuple[_Group, CallOutcome] | None] = queue.Queue()
+        self.write_error: BaseException | None = None
 
     def reserve(self, est: float) -> bool:
         with self.lock:
@@ -107,7 +111,7 @@ def generate(
     res = GenerateResult(run_id, teacher, total=sum(len(g.record_ids) for g in groups.values()))
     run = _Run(ws, cfg, res, budget_usd)
 
-    def tick(detail: str = "") -> None:
+    def tick(detail: str = "") -> None:  # from the writer thread (and this one at start and end)
         if progress is not None:
             d = f"done {res.done} failed {res.failed} cached {res.cached} ${res.cost_usd:.4f}" + (
                 f" {detail}" if detail else ""
@@ -118,10 +122,8 @@ def generate(
     hits = cached_answers(ws, list(groups))
     if hits:
         with ws.transaction() as cur:
-            for key, ans in hits.items():
-                g = groups.pop(key)
-                res.cached += write_outputs(cur, teacher, key, ans, g.record_ids, mode="cache", run_id=run_id,
-                                            paid_record=None)  # fmt: skip
+            items = [(key, ans, groups.pop(key).record_ids, None) for key, ans in hits.items()]
+            res.cached += write_many(cur, teacher, items, mode="cache", run_id=run_id)
     tick()
 
     def work(g: _Group) -> None:
@@ -132,19 +134,24 @@ def generate(
         est = estimate_cost(cfg, g.messages)
         if not run.reserve(est):
             return
-        try:
-            out = call_chat(client, cfg, g.messages, params, cancel=cancel, rng=random.Random())
-            _commit(run, g, out, kind)
-        finally:
-            with run.lock:
-                run.reserved -= est
-        tick()
+        out = call_chat(client, cfg, g.messages, params, cancel=cancel, rng=random.Random())
+        with run.lock:  # the real cost replaces the reservation the moment the answer is in
+            run.reserved -= est
+            res.requests += 1
+            res.cost_usd += out.answer.cost_usd if out.answer else 0.0
+        run.results.put((g, out))
 
+    writer = threading.Thread(target=_write_loop, args=(run, kind, tick), name="teacher-writer", daemon=True)
+    writer.start()
     try:
         with ThreadPoolExecutor(max_workers=concurrency or cfg.concurrency, thread_name_prefix="teacher") as pool:
             list(pool.map(work, list(groups.values())))
     finally:
         client.close()
+        run.results.put(None)
+        writer.join()
+    if run.write_error is not None:
+        raise run.write_error
     if cancel is not None and cancel.is_set():
         run.stop = "cancelled"
     res.status = run.stop or "done"
@@ -153,31 +160,53 @@ def generate(
     return res
 
 
-def _commit(run: _Run, g: _Group, out: CallOutcome, kind: str) -> None:
-    """Store one finished request (success: cache + outputs + ledger in one transaction; failure: ledger)."""
+def _write_loop(run: _Run, kind: str, tick: Callable[[], None]) -> None:
+    """Commit answers as they arrive: whatever is queued goes into one transaction (group commit), so workers
+    never wait on the database and a kill loses at most the few answers of the last milliseconds."""
+    finished = False
+    while not finished:
+        item = run.results.get()
+        items = [item]
+        while len(items) < 256:
+            try:
+                items.append(run.results.get_nowait())
+            except queue.Empty:
+                break
+        batch = [i for i in items if i is not None]
+        finished = len(batch) < len(items)
+        if not batch or run.write_error is not None:
+            continue
+        try:
+            _commit(run, batch, kind)
+        except BaseException as exc:  # surfaced by generate(); stop sending more
+            run.write_error = exc
+            with run.lock:
+                run.stop = "failed"
+        tick()
+
+
+def _commit(run: _Run, batch: list[tuple[_Group, CallOutcome]], kind: str) -> None:
+    """Store finished requests (success: cache + outputs + ledger; failure: ledger) in one transaction."""
     cfg, res = run.cfg, run.res
+    ok = [(g, out.answer) for g, out in batch if out.answer is not None]
+    ledger = [
+        [res.run_id, cfg.name, kind, g.key, "ok" if out.answer else "failed", out.http_status, out.attempts,
+         out.answer.prompt_tokens if out.answer else None, out.answer.completion_tokens if out.answer else None,
+         out.answer.cost_usd if out.answer else 0.0, out.answer.latency_ms if out.answer else None, out.error]
+        for g, out in batch
+    ]  # fmt: skip
     with run.ws.transaction() as cur:
-        if out.answer is not None:
-            a = out.answer
-            put_cache(cur, g.key, cfg.model, a)
-            n = write_outputs(cur, cfg.name, g.key, a, g.record_ids, mode="sync", run_id=res.run_id,
-                              paid_record=g.record_ids[0])  # fmt: skip
-            add_ledger(cur, run_id=res.run_id, teacher=cfg.name, kind=kind, key=g.key, status="ok",
-                       attempts=out.attempts, http_status=out.http_status, prompt_tokens=a.prompt_tokens,
-                       completion_tokens=a.completion_tokens, cost_usd=a.cost_usd, latency_ms=a.latency_ms)  # fmt: skip
-        else:
-            n = 0
-            add_ledger(cur, run_id=res.run_id, teacher=cfg.name, kind=kind, key=g.key, status="failed",
-                       attempts=out.attempts, http_status=out.http_status, error=out.error)  # fmt: skip
+        put_cache_many(cur, cfg.model, [(g.key, a) for g, a in ok])
+        n = write_many(cur, cfg.name, [(g.key, a, g.record_ids, g.record_ids[0]) for g, a in ok], mode="sync",
+                       run_id=res.run_id)  # fmt: skip
+        add_ledger_many(cur, ledger)
     with run.lock:
-        res.requests += 1
-        if out.answer is not None:
-            res.done += n
-            res.cost_usd += out.answer.cost_usd
-        else:
-            res.failed += len(g.record_ids)
-            if len(res.errors) < 5 and out.error:
-                res.errors.append(out.error)
+        res.done += n
+        for g, out in batch:
+            if out.answer is None:
+                res.failed += len(g.record_ids)
+                if len(res.errors) < 5 and out.error:
+                    res.errors.append(out.error)
 
 
 __all__ = ["GenerateResult", "Selection", "estimate_cost", "generate"]

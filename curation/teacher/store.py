@@ -15,7 +15,6 @@ from typing import Any
 
 import duckdb
 
-from curation.migrations.m0002_confidence_settings import MEAN_LOGPROB_SQL, MIN_LOGPROB_SQL
 from curation.records import compact_json
 from curation.workspace import Workspace
 
@@ -70,56 +69,79 @@ def write_outputs(
 
     ``paid_record`` carries the request's cost; the others (same content) cost 0. Returns outputs written.
     """
+    return write_many(cur, teacher, [(key, ans, record_ids, paid_record)], mode=mode, run_id=run_id)
+
+
+OutputItem = tuple[str, Answer, list[int], int | None]  # cache key, answer, records asking it, the record that paid
+
+
+def write_many(
+    cur: duckdb.DuckDBPyConnection, teacher: str, items: list[OutputItem], *, mode: str, run_id: int | None
+) -> int:
+    """``write_outputs`` for many answers in a fixed number of statements (group commit); returns outputs written."""
     now = datetime.now()
-    lp = compact_json(ans.logprobs)
-    written = 0
-    for rid in record_ids:
-        cost = ans.cost_usd if rid == paid_record else 0.0
-        n = cur.execute(
-            """INSERT INTO teacher_outputs (record_id, teacher, model, cache_key, response, response_logprobs,
-                mean_logprob, min_logprob, finish_reason, prompt_tokens, completion_tokens, cost_usd, latency_ms,
-                mode, run_id, created_at)
-            SELECT ?, ?, ?, ?, ?, CAST(? AS JSON), NULL, NULL, ?, ?, ?, ?, ?, ?, ?, ?
-            WHERE NOT EXISTS (SELECT 1 FROM teacher_outputs WHERE record_id = ? AND teacher = ?)
-              AND EXISTS (SELECT 1 FROM records WHERE record_id = ?)""",
-            [rid, teacher, ans.served_model, key, ans.response, lp, ans.finish_reason, ans.prompt_tokens,
-             ans.completion_tokens, cost, ans.latency_ms, mode, run_id, now, rid, teacher, rid],
-        ).fetchall()[0][0]  # fmt: skip
-        written += int(n)
-    if record_ids:
-        ids = list(record_ids)
-        cur.execute(
-            "UPDATE teacher_outputs SET mean_logprob = "
-            + MEAN_LOGPROB_SQL
-            + ", min_logprob = "
-            + MIN_LOGPROB_SQL
-            + " WHERE teacher = ? AND record_id IN (SELECT unnest(?)) AND response_logprobs IS NOT NULL "
-            "AND mean_logprob IS NULL",
-            [teacher, ids],
-        )
-        # Curation sees one response per record: the first teacher to answer fills it.
-        cur.execute(
-            """UPDATE records SET response = o.response, response_logprobs = o.response_logprobs,
-                teacher_model = o.model, finish_reason = o.finish_reason, prompt_tokens = o.prompt_tokens,
-                completion_tokens = o.completion_tokens, latency_ms = o.latency_ms,
-                mean_logprob = o.mean_logprob, min_logprob = o.min_logprob
-            FROM teacher_outputs o
-            WHERE o.record_id = records.record_id AND o.teacher = ? AND records.response IS NULL
-              AND records.record_id IN (SELECT unnest(?))""",
-            [teacher, ids],
-        )
-    return written
+    rows: list[Any] = []
+    for key, ans, record_ids, paid in items:
+        lp = compact_json(ans.logprobs)
+        mean, low = logprob_stats(ans.logprobs)
+        for rid in record_ids:
+            rows.append([rid, ans.served_model, key, ans.response, lp, mean, low, ans.finish_reason,
+                         ans.prompt_tokens, ans.completion_tokens, ans.cost_usd if rid == paid else 0.0,
+                         ans.latency_ms])  # fmt: skip
+    if not rows:
+        return 0
+    ids = [r[0] for r in rows]
+    values = ", ".join("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)" for _ in rows)
+    n = cur.execute(
+        f"""INSERT INTO teacher_outputs (record_id, teacher, model, cache_key, response, response_logprobs,
+            mean_logprob, min_logprob, finish_reason, prompt_tokens, completion_tokens, cost_usd, latency_ms, mode,
+            run_id, created_at)
+        SELECT DISTINCT ON (v.rid) v.rid, ?, v.model, v.ck, v.resp, CAST(v.lp AS JSON), v.mean, v.low, v.fin, v.pt,
+            v.ct, v.cost, v.lat, ?, ?, ?
+        FROM (VALUES {values}) v(rid, model, ck, resp, lp, mean, low, fin, pt, ct, cost, lat)
+        WHERE v.rid NOT IN (SELECT record_id FROM teacher_outputs WHERE teacher = ? AND record_id IN (SELECT unnest(?)))
+          AND v.rid IN (SELECT record_id FROM records WHERE record_id IN (SELECT unnest(?)))""",
+        [teacher, mode, run_id, now, *[x for r in rows for x in r], teacher, ids, ids],
+    ).fetchall()[0][0]
+    # Curation sees one response per record: the first teacher to answer fills it.
+    values = ", ".join("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)" for _ in rows)
+    cur.execute(
+        f"""UPDATE records SET response = v.resp, response_logprobs = CAST(v.lp AS JSON), teacher_model = v.model,
+            finish_reason = v.fin, prompt_tokens = v.pt, completion_tokens = v.ct, latency_ms = v.lat,
+            mean_logprob = v.mean, min_logprob = v.low
+        FROM (VALUES {values}) v(rid, model, resp, lp, mean, low, fin, pt, ct, lat)
+        WHERE records.record_id = v.rid AND records.response IS NULL""",
+        [x for r in rows for x in (r[0], r[1], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[11])],
+    )
+    return int(n)
+
+
+def logprob_stats(logprobs: list[dict[str, Any]] | None) -> tuple[float | None, float | None]:
+    """Mean and minimum token logprob (what ``MEAN_LOGPROB_SQL``/``MIN_LOGPROB_SQL`` compute), or Nones."""
+    vals = [float(t["logprob"]) for t in logprobs or [] if isinstance(t.get("logprob"), int | float)]
+    if not vals:
+        return None, None
+    return sum(vals) / len(vals), min(vals)
 
 
 def put_cache(cur: duckdb.DuckDBPyConnection, key: str, model: str, ans: Answer) -> None:
     """Store a paid answer under its content key (first one wins)."""
+    put_cache_many(cur, model, [(key, ans)])
+
+
+def put_cache_many(cur: duckdb.DuckDBPyConnection, model: str, items: list[tuple[str, Answer]]) -> None:
+    """``put_cache`` for many answers in one statement."""
+    if not items:
+        return
+    now = datetime.now()
+    params = [x for key, a in items for x in (key, model, a.served_model, a.response, compact_json(a.logprobs),
+              a.finish_reason, a.prompt_tokens, a.completion_tokens, a.cost_usd, a.latency_ms, now)]  # fmt: skip
+    values = ", ".join("(?, ?, ?, ?, CAST(? AS JSON), ?, ?, ?, ?, ?, ?)" for _ in items)
     cur.execute(
-        """INSERT INTO teacher_cache (cache_key, model, served_model, response, response_logprobs, finish_reason,
-            prompt_tokens, completion_tokens, cost_usd, latency_ms, created_at)
-        VALUES (?, ?, ?, ?, CAST(? AS JSON), ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING""",
-        [key, model, ans.served_model, ans.response, compact_json(ans.logprobs), ans.finish_reason,
-         ans.prompt_tokens, ans.completion_tokens, ans.cost_usd, ans.latency_ms, datetime.now()],
-    )  # fmt: skip
+        "INSERT INTO teacher_cache (cache_key, model, served_model, response, response_logprobs, finish_reason, "
+        f"prompt_tokens, completion_tokens, cost_usd, latency_ms, created_at) VALUES {values} ON CONFLICT DO NOTHING",
+        params,
+    )
 
 
 def add_ledger(
@@ -139,13 +161,26 @@ def add_ledger(
     error: str | None = None,
 ) -> None:
     """One ledger row per request that ended. ``error`` must already be redacted."""
+    add_ledger_many(cur, [[run_id, teacher, kind, key, status, http_status, attempts, prompt_tokens,
+                           completion_tokens, cost_usd, latency_ms, error]])  # fmt: skip
+
+
+LEDGER_COLS = (
+    "run_id, teacher, kind, cache_key, status, http_status, attempts, prompt_tokens, completion_tokens, cost_usd, "
+    "latency_ms, error"
+)
+
+
+def add_ledger_many(cur: duckdb.DuckDBPyConnection, rows: list[list[Any]]) -> None:
+    """Ledger rows (values in ``LEDGER_COLS`` order) in one statement."""
+    if not rows:
+        return
+    now = datetime.now()
+    values = ", ".join("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)" for _ in rows)
     cur.execute(
-        """INSERT INTO teacher_ledger (run_id, teacher, kind, cache_key, status, http_status, attempts,
-            prompt_tokens, completion_tokens, cost_usd, latency_ms, error, created_at)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-        [run_id, teacher, kind, key, status, http_status, attempts, prompt_tokens, completion_tokens, cost_usd,
-         latency_ms, error, datetime.now()],
-    )  # fmt: skip
+        f"INSERT INTO teacher_ledger ({LEDGER_COLS}, created_at) VALUES {values}",
+        [x for r in rows for x in (*r, now)],
+    )
 
 
 def start_run(ws: Workspace, teacher: str, kind: str, selection: dict[str, Any], budget: float | None) -> int:

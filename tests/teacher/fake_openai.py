@@ -16,6 +16,7 @@ import argparse
 import hashlib
 import json
 import re
+import socket
 import threading
 import time
 from collections import Counter
@@ -145,6 +146,11 @@ class FakeOpenAI:
 def _make_handler(srv: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+
+        def setup(self) -> None:
+            super().setup()
+            # answer in one segment without waiting for the peer's delayed ACK (else ~40 ms per request)
+            self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
         def log_message(self, *args: Any) -> None:  # quiet
             pass
