@@ -241,6 +241,7 @@ def cmd_remove(args: argparse.Namespace) -> int:
 def run_cancellable(fn: Callable[[threading.Event], T]) -> tuple[T, bool]:
     """Run ``fn(cancel)`` in a thread; Ctrl-C sets ``cancel`` and waits for it to wind down."""
     cancel = threading.Event()
+    finished = threading.Event()  # not Thread.is_alive(): a Ctrl-C inside join() can make that lie (bpo-45274)
     box: dict[str, Any] = {}
 
     def target() -> None:
@@ -248,13 +249,15 @@ def run_cancellable(fn: Callable[[threading.Event], T]) -> tuple[T, bool]:
             box["value"] = fn(cancel)
         except BaseException as exc:  # re-raised in the caller's thread
             box["error"] = exc
+        finally:
+            finished.set()
 
     th = threading.Thread(target=target, name="distill-teacher", daemon=True)
     th.start()
     interrupted = False
-    while th.is_alive():
+    while not finished.is_set():
         try:
-            th.join(0.2)
+            finished.wait(0.2)
         except KeyboardInterrupt:
             interrupted = True
             cancel.set()
