@@ -1,0 +1,1 @@
+"""The teacher: configured endpoints, generation with cache/retries/budget/ledger, synthetic inputs, Batch API."""

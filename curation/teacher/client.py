@@ -1,0 +1,156 @@
+"""One chat-completions request with retries: exponential backoff with full jitter, ``Retry-After`` honoured.
+
+The ``openai`` client's own retries are switched off so every attempt is counted and every wait is ours.
+Retried: 429, 408, 409, 5xx, timeouts, dropped connections and malformed bodies. Not retried: other 4xx.
+Errors are redacted before they leave this module (the key must never reach the workspace or a log).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import openai
+
+from curation.teacher.config import TeacherConfig, api_key, redact
+from curation.teacher.store import Answer
+
+RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504}
+BACKOFF_BASE_S = 0.5
+BACKOFF_CAP_S = 30.0
+RETRY_AFTER_CAP_S = 120.0
+
+
+@dataclass
+class CallOutcome:
+    """The end of one request: an answer, or a final (redacted) error."""
+
+    answer: Answer | None
+    attempts: int
+    http_status: int | None = None
+    error: str | None = None
+
+
+def make_client(cfg: TeacherConfig) -> openai.OpenAI:
+    """An OpenAI client for this teacher (key from the environment, no client-side retries)."""
+    return openai.OpenAI(
+        base_url=cfg.base_url,
+        api_key=api_key(cfg),
+        max_retries=0,
+        timeout=cfg.timeout_s,
+    )
+
+
+def request_params(cfg: TeacherConfig) -> dict[str, Any]:
+    """The sampling parameters sent (and hashed into the cache key)."""
+    p = dict(cfg.params)
+    if "max_tokens" not in p and "max_completion_tokens" not in p:
+        p["max_tokens"] = cfg.max_output_tokens
+    return p
+
+
+def retry_after_s(headers: Any) -> float | None:
+    """Seconds from ``Retry-After`` (or ``retry-after-ms``), capped; None if absent or unparseable."""
+    if headers is None:
+        return None
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            return min(RETRY_AFTER_CAP_S, float(ms) / 1000)
+        except ValueError:
+            pass
+    ra = headers.get("retry-after")
+    if ra:
+        try:
+            return min(RETRY_AFTER_CAP_S, max(0.0, float(ra)))
+        except ValueError:
+            return None  # an HTTP date: fall back to our own backoff
+    return None
+
+
+def backoff_s(attempt: int, rng: random.Random) -> float:
+    """Full jitter: uniform in [0, min(cap, base * 2**attempt)]."""
+    return rng.uniform(0, min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2**attempt))
+
+
+def parse_completion(cfg: TeacherConfig, completion: Any, latency_ms: float, *, batch: bool = False) -> Answer:
+    """An ``Answer`` from a ChatCompletion object or dict; ValueError if the body lacks what we need."""
+    c = completion if isinstance(completion, dict) else completion.model_dump()
+    choices = c.get("choices") or []
+    if not choices or not isinstance(choices[0], dict) or not isinstance(choices[0].get("message"), dict):
+        raise ValueError("response has no choices[0].message")
+    choice = choices[0]
+    text = choice["message"].get("content")
+    if text is not None and not isinstance(text, str):
+        raise ValueError("choices[0].message.content is not a string")
+    lp = None
+    content = (choice.get("logprobs") or {}).get("content")
+    if isinstance(content, list):
+        lp = [
+            {
+                "token": t.get("token"),
+                "logprob": t.get("logprob"),
+                "top_logprobs": [
+                    {"token": a.get("token"), "logprob": a.get("logprob")} for a in t.get("top_logprobs") or []
+                ],
+            }
+            for t in content
+        ]
+    usage = c.get("usage") or {}
+    pt, ct = int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
+    return Answer(
+        served_model=str(c.get("model") or cfg.model),
+        response=text,
+        logprobs=lp,
+        finish_reason=choice.get("finish_reason"),
+        prompt_tokens=pt,
+        completion_tokens=ct,
+        cost_usd=cfg.cost(pt, ct, batch=batch),
+        latency_ms=latency_ms,
+    )
+
+
+def call_chat(
+    client: openai.OpenAI,
+    cfg: TeacherConfig,
+    messages: list[dict[str, Any]],
+    params: dict[str, Any],
+    *,
+    cancel: threading.Event | None = None,
+    rng: random.Random | None = None,
+) -> CallOutcome:
+    """Send one request, retrying transient failures up to ``cfg.max_retries`` times."""
+    rng = rng or random.Random()
+    status: int | None = None
+    error = "not attempted"
+    for attempt in range(cfg.max_retries + 1):
+        wait: float | None = None
+        started = time.monotonic()
+        try:
+            # The raw body parsed as plain JSON: building pydantic models for every logprob costs more CPU than
+            # the rest of the request and caps throughput at high concurrency.
+            raw = client.chat.completions.with_raw_response.create(model=cfg.model, messages=messages, **params)  # type: ignore[arg-type]
+            body = json.loads(raw.http_response.content)
+            return CallOutcome(parse_completion(cfg, body, (time.monotonic() - started) * 1000), attempt + 1, 200)
+        except openai.APIStatusError as exc:
+            status = exc.status_code
+            error = f"HTTP {status}: {exc.message}"
+            if status not in RETRY_STATUS:
+                return CallOutcome(None, attempt + 1, status, redact(error, cfg))
+            wait = retry_after_s(exc.response.headers)
+        except (openai.APITimeoutError, openai.APIConnectionError) as exc:
+            status, error = None, f"{type(exc).__name__}: {exc}"
+        except (openai.APIResponseValidationError, ValueError, KeyError, TypeError) as exc:
+            status, error = 200, f"malformed response: {type(exc).__name__}: {exc}"
+        if attempt == cfg.max_retries:
+            break
+        delay = wait if wait is not None else backoff_s(attempt, rng)
+        if cancel is not None and cancel.wait(delay):
+            return CallOutcome(None, attempt + 1, status, redact("cancelled while retrying: " + error, cfg))
+        if cancel is None:
+            time.sleep(delay)
+    return CallOutcome(None, cfg.max_retries + 1, status, redact(error, cfg))

@@ -1,0 +1,375 @@
+"""`distill teachers ...`, `distill generate`, `distill synth ...`, `distill batch ...`: the teacher at work."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from curation.errors import UserError
+from curation.teacher.batch import batch_status, collect_batch, list_batch_jobs, submit_batch
+from curation.teacher.config import (
+    DEFAULT_PARAMS,
+    TeacherConfig,
+    get_teacher,
+    list_teachers,
+    remove_teacher,
+    save_teacher,
+)
+from curation.teacher.engine import generate
+from curation.teacher.selection import Selection
+from curation.teacher.store import ledger_summary
+from curation.teacher.synth import fulfil_requests, synth_inputs, synthetic_share
+from distill.common import add_json_flag, open_workspace
+from distill.output import CliProgress, print_json, print_table
+
+RAW = argparse.RawDescriptionHelpFormatter
+T = TypeVar("T")
+
+TEACHERS_EPILOG = """examples:
+  export OPENAI_API_KEY=...          # the key stays in the environment; only its NAME is stored
+  distill teachers add gpt4o --base-url https://api.openai.com/v1 --model gpt-4o-2024-08-06 \\
+      --key-env OPENAI_API_KEY --price-in 2.5 --price-out 10 --ack-terms
+  distill teachers add local --base-url http://127.0.0.1:8000/v1 --model qwen2.5-72b --key-env LOCAL_KEY \\
+      --param temperature=0.2 --param top_logprobs=3 --ack-terms
+  distill teachers list
+  distill teachers show gpt4o --json
+  distill teachers remove local"""
+GENERATE_EPILOG = """examples:
+  distill generate gpt4o                          # every record without a response yet
+  distill generate gpt4o --budget 5               # stop before spending more than $5
+  distill generate gpt4o --all --slice billing    # a second teacher's answers for one slice, side by side
+  distill generate gpt4o --all --where "prompt ILIKE '%refund%'" --limit 100
+Stop with Ctrl-C: answers already received are kept; run the same command again to finish."""
+SYNTH_EPILOG = """examples:
+  distill synth run gpt4o --slice shipping -n 50     # 50 new prompts in the style of that slice
+  distill synth fulfil gpt4o                         # answer every open input request
+  distill synth share                                # synthetic share per slice
+  distill generate gpt4o                             # then get the teacher's answers for them"""
+BATCH_EPILOG = """examples:
+  distill batch submit gpt4o                  # write, upload and create a Batch API job for records without a response
+  distill batch status                        # every job; `distill batch status 3` polls one
+  distill batch collect 3 --wait              # wait, download and import the output (resumable after a restart)"""
+
+
+def _selection_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--all", action="store_true", help="also records that already have a response (from another teacher)"
+    )
+    p.add_argument("--slice", metavar="NAME", help="only this slice")
+    p.add_argument("--where", metavar="SQL", help="only records matching this SQL condition on `records`")
+    p.add_argument("--ids", metavar="ID,ID", help="only these record ids")
+    p.add_argument("--limit", type=int, metavar="N", help="at most N records")
+
+
+def _selection(args: argparse.Namespace) -> Selection:
+    ids = [int(x) for x in args.ids.split(",") if x.strip()] if args.ids else None
+    return Selection(missing=not args.all, slice=args.slice, where=args.where, record_ids=ids, limit=args.limit)
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    t = sub.add_parser("teachers", help="configure teachers (endpoint, model, key variable, prices)", parents=[common],
+                       formatter_class=RAW, epilog=TEACHERS_EPILOG)  # fmt: skip
+    ts = t.add_subparsers(dest="teachers_cmd", metavar="ACTION", required=True)
+    add = ts.add_parser("add", help="add (or --replace) a teacher", parents=[common], formatter_class=RAW,
+                        epilog=TEACHERS_EPILOG)  # fmt: skip
+    add.add_argument("name")
+    add.add_argument("--base-url", required=True, help="OpenAI-compatible endpoint, e.g. https://api.openai.com/v1")
+    add.add_argument("--model", required=True, help="the pinned model version, e.g. gpt-4o-2024-08-06")
+    add.add_argument("--key-env", required=True, metavar="VAR", help="NAME of the environment variable holding the key")
+    add.add_argument("--price-in", type=float, default=0.0, metavar="USD", help="USD per 1M input tokens")
+    add.add_argument("--price-out", type=float, default=0.0, metavar="USD", help="USD per 1M output tokens")
+    add.add_argument("--batch-discount", type=float, default=0.5, help="Batch API price factor (default 0.5)")
+    add.add_argument("--param", action="append", default=[], metavar="K=V",
+                     help=f"sampling parameter (JSON value); defaults {json.dumps(DEFAULT_PARAMS)}")  # fmt: skip
+    add.add_argument("--concurrency", type=int, default=8, help="requests in flight (default 8)")
+    add.add_argument("--timeout", type=float, default=60.0, metavar="S", help="per-request timeout (default 60)")
+    add.add_argument("--retries", type=int, default=6, help="retries per request (default 6)")
+    add.add_argument("--ack-terms", action="store_true",
+                     help="confirm the provider's terms allow training on its outputs (required to generate)")  # fmt: skip
+    add.add_argument("--replace", action="store_true", help="update an existing teacher")
+    add.set_defaults(func=cmd_add)
+    ls = ts.add_parser("list", help="configured teachers with spend", parents=[common], epilog=TEACHERS_EPILOG,
+                       formatter_class=RAW)  # fmt: skip
+    add_json_flag(ls)
+    ls.set_defaults(func=cmd_list)
+    sh = ts.add_parser("show", help="one teacher's config, spend and outputs", parents=[common],
+                       epilog=TEACHERS_EPILOG, formatter_class=RAW)  # fmt: skip
+    sh.add_argument("name")
+    add_json_flag(sh)
+    sh.set_defaults(func=cmd_show)
+    rm = ts.add_parser("remove", help="forget a teacher (its outputs and ledger stay)", parents=[common],
+                       epilog=TEACHERS_EPILOG, formatter_class=RAW)  # fmt: skip
+    rm.add_argument("name")
+    rm.set_defaults(func=cmd_remove)
+
+    g = sub.add_parser("generate", help="generate teacher answers (cache, retries, budget, ledger)", parents=[common],
+                       formatter_class=RAW, epilog=GENERATE_EPILOG)  # fmt: skip
+    g.add_argument("teacher")
+    _selection_args(g)
+    g.add_argument("--budget", type=float, metavar="USD", help="never spend more than this in this run")
+    g.add_argument("--concurrency", type=int, metavar="N", help="override the teacher's concurrency")
+    add_json_flag(g)
+    g.set_defaults(func=cmd_generate)
+
+    s = sub.add_parser("synth", help="synthetic inputs for weak slices", parents=[common], formatter_class=RAW,
+                       epilog=SYNTH_EPILOG)  # fmt: skip
+    ss = s.add_subparsers(dest="synth_cmd", metavar="ACTION", required=True)
+    run = ss.add_parser("run", help="ask the teacher for N new prompts for a slice", parents=[common],
+                        formatter_class=RAW, epilog=SYNTH_EPILOG)  # fmt: skip
+    run.add_argument("teacher")
+    run.add_argument("--slice", required=True)
+    run.add_argument("-n", type=int, required=True, help="how many new prompts")
+    run.add_argument("--examples", type=int, default=8, help="examples of the slice to show the teacher (default 8)")
+    add_json_flag(run)
+    run.set_defaults(func=cmd_synth_run)
+    ful = ss.add_parser("fulfil", help="fulfil every open input request", parents=[common], formatter_class=RAW,
+                        epilog=SYNTH_EPILOG)  # fmt: skip
+    ful.add_argument("teacher")
+    add_json_flag(ful)
+    ful.set_defaults(func=cmd_synth_fulfil)
+    sh2 = ss.add_parser("share", help="synthetic share per slice", parents=[common], formatter_class=RAW,
+                        epilog=SYNTH_EPILOG)  # fmt: skip
+    add_json_flag(sh2)
+    sh2.set_defaults(func=cmd_synth_share)
+
+    b = sub.add_parser("batch", help="generate through the Batch API (submit, status, collect)", parents=[common],
+                       formatter_class=RAW, epilog=BATCH_EPILOG)  # fmt: skip
+    bs = b.add_subparsers(dest="batch_cmd", metavar="ACTION", required=True)
+    sb = bs.add_parser("submit", help="write, upload and create a batch job", parents=[common], formatter_class=RAW,
+                       epilog=BATCH_EPILOG)  # fmt: skip
+    sb.add_argument("teacher")
+    _selection_args(sb)
+    add_json_flag(sb)
+    sb.set_defaults(func=cmd_batch_submit)
+    st = bs.add_parser("status", help="list jobs, or poll one", parents=[common], formatter_class=RAW,
+                       epilog=BATCH_EPILOG)  # fmt: skip
+    st.add_argument("job", type=int, nargs="?")
+    add_json_flag(st)
+    st.set_defaults(func=cmd_batch_status)
+    co = bs.add_parser("collect", help="download and import a finished job", parents=[common], formatter_class=RAW,
+                       epilog=BATCH_EPILOG)  # fmt: skip
+    co.add_argument("job", type=int)
+    co.add_argument("--wait", action="store_true", help="poll until the job ends")
+    co.add_argument("--poll", type=float, default=30.0, metavar="S", help="seconds between polls (default 30)")
+    add_json_flag(co)
+    co.set_defaults(func=cmd_batch_collect)
+
+
+# -- teachers -----------------------------------------------------------------------------------------------
+
+
+def _parse_params(items: list[str]) -> dict[str, Any]:
+    params = dict(DEFAULT_PARAMS)
+    for item in items:
+        k, sep, v = item.partition("=")
+        if not sep:
+            raise UserError(f"--param takes K=V, got {item!r}")
+        try:
+            params[k.strip()] = json.loads(v)
+        except json.JSONDecodeError:
+            params[k.strip()] = v
+    return params
+
+
+def cmd_add(args: argparse.Namespace) -> int:
+    cfg = TeacherConfig(
+        name=args.name, base_url=args.base_url, model=args.model, api_key_env=args.key_env,
+        params=_parse_params(args.param), price_in_per_m=args.price_in, price_out_per_m=args.price_out,
+        batch_discount=args.batch_discount, terms_ack=args.ack_terms, concurrency=args.concurrency,
+        timeout_s=args.timeout, max_retries=args.retries,
+    )  # fmt: skip
+    with open_workspace(args) as ws:
+        save_teacher(ws, cfg, replace=args.replace)
+    print(f"teacher {cfg.name}: {cfg.model} at {cfg.base_url} (key from ${cfg.api_key_env})")
+    if not cfg.terms_ack:
+        print("note: generation is refused until you add it again with --ack-terms --replace", file=sys.stderr)
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    with open_workspace(args) as ws:
+        rows = [(t.public_dict(), ledger_summary(ws, t.name)) for t in list_teachers(ws)]
+    if args.json:
+        print_json([{**t, "spend": s} for t, s in rows])
+        return 0
+    print_table(
+        ["name", "model", "base url", "key var", "terms", "requests", "spent $"],
+        [
+            [
+                t["name"],
+                t["model"],
+                t["base_url"],
+                t["api_key_env"],
+                "ok" if t["terms_ack"] else "NOT ACKED",
+                s["requests"],
+                s["cost_usd"],
+            ]
+            for t, s in rows
+        ],
+    )
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    with open_workspace(args) as ws:
+        t = get_teacher(ws, args.name).public_dict()
+        spend = ledger_summary(ws, args.name)
+        outputs = ws.scalar("SELECT count(*) FROM teacher_outputs WHERE teacher = ?", [args.name])
+    doc = {**t, "spend": spend, "outputs": outputs}
+    if args.json:
+        print_json(doc)
+        return 0
+    for k, v in doc.items():
+        print(f"{k:16} {json.dumps(v) if isinstance(v, dict | list) else v}")
+    return 0
+
+
+def cmd_remove(args: argparse.Namespace) -> int:
+    with open_workspace(args) as ws:
+        remove_teacher(ws, args.name)
+    print(f"removed teacher {args.name} (its outputs and ledger stay)")
+    return 0
+
+
+# -- generation ---------------------------------------------------------------------------------------------
+
+
+def run_cancellable(fn: Callable[[threading.Event], T]) -> tuple[T, bool]:
+    """Run ``fn(cancel)`` in a thread; Ctrl-C sets ``cancel`` and waits for it to wind down."""
+    cancel = threading.Event()
+    finished = threading.Event()  # not Thread.is_alive(): a Ctrl-C inside join() can make that lie (bpo-45274)
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = fn(cancel)
+        except BaseException as exc:  # re-raised in the caller's thread
+            box["error"] = exc
+        finally:
+            finished.set()
+
+    th = threading.Thread(target=target, name="distill-teacher", daemon=True)
+    th.start()
+    interrupted = False
+    while not finished.is_set():
+        try:
+            finished.wait(0.2)
+        except KeyboardInterrupt:
+            interrupted = True
+            cancel.set()
+            print("\nstopping: waiting for requests in flight (their answers are kept)...", file=sys.stderr)
+    if "error" in box:
+        raise box["error"]
+    return box["value"], interrupted
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    bar = CliProgress(enabled=not args.json)
+    with open_workspace(args) as ws:
+        res, _ = run_cancellable(
+            lambda cancel: generate(
+                ws,
+                args.teacher,
+                _selection(args),
+                budget_usd=args.budget,
+                concurrency=args.concurrency,
+                progress=bar,
+                cancel=cancel,
+            )
+        )
+    bar.close()
+    if args.json:
+        print_json(res)
+    else:
+        print(f"run {res.run_id} {res.status}: {res.done} generated, {res.cached} from cache, {res.failed} failed, "
+              f"{res.requests} requests, ${res.cost_usd:.4f}")  # fmt: skip
+        for e in res.errors:
+            print(f"  error: {e}", file=sys.stderr)
+        if res.status == "budget":
+            print("stopped before exceeding the budget; raise --budget and run again to continue", file=sys.stderr)
+    return 130 if res.status == "cancelled" else 0
+
+
+# -- synthetic inputs ---------------------------------------------------------------------------------------
+
+
+def cmd_synth_run(args: argparse.Namespace) -> int:
+    with open_workspace(args) as ws:
+        res = synth_inputs(ws, args.teacher, args.slice, args.n, n_examples=args.examples)
+        share = [s for s in synthetic_share(ws) if s.slice == args.slice]
+    if args.json:
+        print_json({"result": res, "share": share})
+        return 0
+    print(f"slice {args.slice}: {res.n_inserted} new synthetic prompts (asked {res.n_requested}, "
+          f"{res.n_duplicates} duplicates dropped, {res.n_unparsed} unusable), ${res.cost_usd:.4f}")  # fmt: skip
+    for s in share:
+        print(f"synthetic share of {s.slice}: {s.synthetic}/{s.records} ({s.share * 100:.1f}%)")
+    return 0
+
+
+def cmd_synth_fulfil(args: argparse.Namespace) -> int:
+    with open_workspace(args) as ws:
+        results = fulfil_requests(ws, args.teacher)
+    if args.json:
+        print_json(results)
+        return 0
+    if not results:
+        print("no open input requests")
+    for r in results:
+        print(f"request {r.request_id} ({r.slice}): {r.n_inserted} new prompts")
+    return 0
+
+
+def cmd_synth_share(args: argparse.Namespace) -> int:
+    with open_workspace(args) as ws:
+        rows = synthetic_share(ws)
+    if args.json:
+        print_json(rows)
+        return 0
+    print_table(["slice", "records", "synthetic", "share"],
+                [[s.slice, s.records, s.synthetic, f"{s.share * 100:.1f}%"] for s in rows])  # fmt: skip
+    return 0
+
+
+# -- batch --------------------------------------------------------------------------------------------------
+
+
+def cmd_batch_submit(args: argparse.Namespace) -> int:
+    with open_workspace(args) as ws:
+        job = submit_batch(ws, args.teacher, _selection(args))
+    if args.json:
+        print_json(job)
+    else:
+        print(f"job {job.job_id}: {job.n_requests} requests, provider batch {job.provider_batch_id} ({job.status})")
+    return 0
+
+
+def cmd_batch_status(args: argparse.Namespace) -> int:
+    with open_workspace(args) as ws:
+        jobs = [batch_status(ws, args.job)] if args.job is not None else list_batch_jobs(ws)
+    if args.json:
+        print_json(jobs)
+        return 0
+    print_table(["job", "teacher", "provider batch", "requests", "status", "attached", "import batch"],
+                [[j.job_id, j.teacher, j.provider_batch_id, j.n_requests, j.status, j.n_attached,
+                  j.import_batch_id] for j in jobs])  # fmt: skip
+    return 0
+
+
+def cmd_batch_collect(args: argparse.Namespace) -> int:
+    with open_workspace(args) as ws:
+        job, _ = run_cancellable(
+            lambda cancel: collect_batch(ws, args.job, wait=args.wait, poll_s=args.poll, cancel=cancel)
+        )
+    if args.json:
+        print_json(job)
+        return 0
+    if job.status != "collected":
+        print(f"job {job.job_id} is {job.status}; run again later (or with --wait)")
+        return 0
+    print(f"job {job.job_id} collected: {job.n_attached} answers attached, import batch {job.import_batch_id}")
+    return 0
