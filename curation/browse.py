@@ -142,8 +142,11 @@ def filter_sql(ws: Workspace, filt: RecordFilter) -> tuple[str, list[Any]]:
         pattern = "%" + filt.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         params += [pattern, pattern]
     if filt.verifier:
-        # Results of curation's filters/verifiers (table from the curation migration); absent until one has run.
-        if not ws.table_exists("filter_results"):
+        # Results of curation's filters/verifiers (schema v4); empty until one has run.
+        if (
+            not ws.table_exists("filter_results")
+            or ws.scalar("SELECT count(*) FROM (FROM filter_results LIMIT 1)") == 0
+        ):
             raise UserError("no verifier results in this workspace yet (run a filter first)")
         failed = "SELECT record_id FROM filter_results WHERE NOT ok"
         if filt.verifier == "failed":

@@ -329,7 +329,7 @@ def _record(
             "logprobs": True,
             "top_logprobs": 3,
             "response_format": {"type": "json_object"},
-        },  # fmt: skip
+        },
         "response": {
             "id": f"chatcmpl-{tid}",
             "object": "chat.completion",
@@ -345,7 +345,7 @@ def _record(
                 }
             ],
             "usage": {"prompt_tokens": n_in, "completion_tokens": len(toks), "total_tokens": n_in + len(toks)},
-        },  # fmt: skip
+        },
         "metadata": meta,
         "started_at": _iso(created),
         "latency_ms": round(300 + rng.random() * 900 + len(toks) * 8, 1),

@@ -18,11 +18,15 @@ from textual.screen import Screen
 
 from curation.browse import RecordFilter
 from curation.workspace import Workspace
+from studio.screens.curation import CurationScreen
+from studio.screens.evaluation import EvaluationScreen
 from studio.screens.help import HelpScreen
 from studio.screens.import_file import DataChanged, ImportScreen
 from studio.screens.overview import OverviewScreen
 from studio.screens.records import RecordsScreen
 from studio.screens.review import ReviewScreen
+from studio.screens.teacher import TeacherScreen
+from studio.screens.training import TrainingScreen
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,10 @@ SCREENS: list[ScreenSpec] = [
     ScreenSpec("records", "Records", "2", RecordsScreen, "browse, sort and filter records"),
     ScreenSpec("review", "Review", "3", ReviewScreen, "review queue: accept, reject, edit, relabel"),
     ScreenSpec("import", "Import", "4", ImportScreen, "import a file into the workspace"),
+    ScreenSpec("curation", "Curation", "5", CurationScreen, "slices, rebalance, dedupe, split, filters, versions"),
+    ScreenSpec("teacher", "Teacher", "6", TeacherScreen, "generate teacher outputs and synthetic inputs"),
+    ScreenSpec("training", "Training", "7", TrainingScreen, "launch and follow LoRA training runs"),
+    ScreenSpec("evaluation", "Evaluation", "8", EvaluationScreen, "student vs teacher per slice, against the bar"),
 ]
 
 

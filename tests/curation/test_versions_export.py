@@ -112,9 +112,11 @@ def test_flagged_slices_from_evaluation(ws, capsys):
     from distill.cli import main
 
     assert flagged_slices(ws) == []
-    with ws.transaction() as cur:  # the columns of schema v6's eval_slices that curation reads
-        cur.execute("CREATE TABLE eval_slices (eval_id BIGINT, slice VARCHAR, passed BOOLEAN)")
-        cur.execute("INSERT INTO eval_slices VALUES (1, 'billing', false), (2, 'security', false), (2, 'login', true)")
+    with ws.transaction() as cur:  # schema v6's eval_slices, as the training backend writes it
+        cur.execute(
+            "INSERT INTO eval_slices (eval_id, slice, n, passed, metrics) VALUES "
+            "(1, 'billing', 5, false, '{}'), (2, 'security', 5, false, '{}'), (2, 'login', 5, true, '{}')"
+        )
     assert flagged_slices(ws) == ["security"] and flagged_slices(ws, 1) == ["billing"]
     path = str(ws.path)
     ws.close()

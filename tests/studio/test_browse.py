@@ -103,11 +103,7 @@ def test_detail(ws) -> None:
 def test_verifier_filter(ws) -> None:
     with pytest.raises(UserError, match="no verifier results"):
         count_records(ws, RecordFilter(verifier="failed"))
-    # The shape of curation's filter_results table (its migration lives on the curation branch).
-    with ws.transaction() as cur:
-        cur.execute(
-            "CREATE TABLE filter_results (run_id BIGINT, record_id BIGINT, ok BOOLEAN, score DOUBLE, reason VARCHAR)"
-        )
+    with ws.transaction() as cur:  # curation's filter_results (schema v4), as a filter run writes it
         cur.execute("INSERT INTO filter_results VALUES (1, 1, false, NULL, 'bad json'), (1, 2, true, NULL, NULL), "
                     "(2, 2, true, NULL, NULL), (2, 3, false, 0.1, 'label'), (1, 3, true, NULL, NULL)")  # fmt: skip
     assert [r.record_id for r in fetch_page(ws, RecordFilter(verifier="failed"))] == [1, 3]
