@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,7 @@ from curation.records import CONTENT_HASH_SQL, finish_batch, new_batch
 from curation.workspace import Workspace
 
 MAX_LINE_MB = 8
+STAGE_MEMORY = "1GB"  # DuckDB memory while staging a fast import (peak RSS at 1M records stays under 2 GiB)
 RECORD_INSERT_COLUMNS = (
     "batch_id, source_file, source_line, messages, prompt, response, response_logprobs, teacher_model, "
     "finish_reason, slice, reference, metadata, request_params, prompt_tokens, completion_tokens, latency_ms, "
@@ -141,9 +144,11 @@ def _whole_file_problem(ws: Workspace, plan: ImportPlan, problem: str) -> Import
     )  # fmt: skip
 
 
-def transform_for(plan: ImportPlan, columns: tuple[str, ...]) -> str:
+def transform_for(plan: ImportPlan, columns: tuple[str, ...], typed_response: bool = False) -> str:
     if plan.fmt in ("log", "batch", "batch_input"):
-        return S.log_transform(columns, plan.slice_field, plan.reference_field, plan.fmt != "batch_input")
+        return S.log_transform(
+            columns, plan.slice_field, plan.reference_field, plan.fmt != "batch_input", typed_response=typed_response
+        )
     if plan.fmt == "finetune":
         return S.finetune_transform(columns, plan.slice_field, plan.reference_field)
     raise AssertionError(plan.fmt)
@@ -204,18 +209,34 @@ class _Watch:
 
 
 def _fast(ws: Workspace, plan: ImportPlan, progress: ProgressFn | None, cancel: threading.Event | None) -> ImportResult:
+    """One parallel pass over a clean file; raises _FallBack when any line needs the careful path.
+
+    Line numbers come from storage order, not ``row_number()``: a window (or WITH ORDINALITY) over read_json
+    runs the whole pipeline on one thread. So the JSON work lands in a temp table with a parallel, order-preserving
+    CTAS, and the line number of a row is its rowid + 1 (the file has no blank lines, or the count check fails).
+    """
     keys = keys_for(plan)
-    columns = ", ".join(f"{S.sql_str(k)}: 'JSON'" for k in keys)
+    # A typed response parses once (see sql.RESPONSE_STRUCT) unless the user's field paths read inside it.
+    typed = plan.fmt == "log" and all(
+        (f or "").split(".")[0] != "response" for f in (plan.slice_field, plan.reference_field)
+    )
+    types = {k: (S.RESPONSE_STRUCT if typed and k == "response" else "JSON") for k in keys}
+    columns = ", ".join(f"{S.sql_str(k)}: {S.sql_str(t)}" for k, t in types.items())
     src = (
-        f"SELECT row_number() OVER () AS line_no, * FROM read_json({S.sql_str(str(plan.path))}, "
+        f"SELECT NULL::BIGINT AS line_no, * FROM read_json({S.sql_str(str(plan.path))}, "
         f"format='newline_delimited', records=true, columns={{{columns}}}, "
         f"maximum_object_size={plan.max_line_bytes})"
     )
     # read_json does not enforce maximum_object_size strictly; drop oversized rows so the count check fails and
     # the careful path quarantines them by line.
-    size = " + ".join(f"coalesce(strlen(CAST({S.quote_ident(k)} AS VARCHAR)), 0)" for k in keys)
+    size = " + ".join(f"coalesce(strlen(CAST({S.quote_ident(k)} AS VARCHAR)), 0)" for k in keys if types[k] == "JSON")
     src = f"SELECT * FROM ({src}) WHERE {size} <= {plan.max_line_bytes}"
-    parsed = f"WITH src AS ({src}) {transform_for(plan, ('line_no', *keys))}"
+    parsed = f"WITH src AS NOT MATERIALIZED ({src}) {transform_for(plan, ('line_no', *keys), typed)}"
+    h = CONTENT_HASH_SQL.format(m="messages", r="response", md="metadata")
+    stage = (
+        f"CREATE OR REPLACE TEMP TABLE _fast_stage AS SELECT * EXCLUDE (lps), list_avg(lps) AS mean_lp, "
+        f"list_min(lps) AS min_lp FROM (SELECT *, {h} AS h, {LOGPROB_LIST_SQL} AS lps FROM ({parsed}))"
+    )
     report(progress, cancel, "importing", 0, 100.0, plan.path.name)
     with ThreadPoolExecutor(1) as pool:
         n_lines_future = pool.submit(count_lines, plan.path)
@@ -224,8 +245,9 @@ def _fast(ws: Workspace, plan: ImportPlan, progress: ProgressFn | None, cancel: 
                 batch_id = new_batch(cur, str(plan.path), plan.fmt, plan.options())
                 watch = _Watch(cur, progress, cancel)
                 try:
-                    with watch:
-                        inserted = cur.execute(insert_records_sql(parsed, batch_id, str(plan.path))).fetchall()[0][0]
+                    with watch, _memory_limit(cur, STAGE_MEMORY):
+                        cur.execute("SET preserve_insertion_order = true")
+                        cur.execute(stage)
                 except duckdb.InterruptException:
                     raise Cancelled() from None
                 except duckdb.Error:
@@ -233,11 +255,48 @@ def _fast(ws: Workspace, plan: ImportPlan, progress: ProgressFn | None, cancel: 
                 if watch.cancelled:
                     raise Cancelled()
                 n_lines = n_lines_future.result()
-                if inserted != n_lines or n_lines == 0:
+                n_rows, n_bad, n_seen = cur.execute(
+                    "SELECT count(*), count(err_reason), count(*) FILTER (h IN (SELECT content_hash FROM records)) "
+                    "FROM _fast_stage"
+                ).fetchall()[0]
+                if n_rows != n_lines or n_lines == 0 or n_bad or n_seen:
                     raise _FallBack()
+                inserted = _insert_stage(cur, batch_id, str(plan.path), n_rows)
                 finish_batch(cur, batch_id, n_lines=n_lines, n_imported=inserted, n_duplicates=0, n_quarantined=0)
         finally:
             n_lines_future.cancel()
     report(progress, None, "importing", 100.0, 100.0, plan.path.name)
     return ImportResult(batch_id, str(plan.path), plan.fmt, n_lines=n_lines, n_imported=inserted,
                         options=plan.options())  # fmt: skip
+
+
+@contextmanager
+def _memory_limit(cur: duckdb.DuckDBPyConnection, limit: str) -> Iterator[None]:
+    """Cap DuckDB's memory while staging, so a big file spills to disk instead of growing the process."""
+    before = cur.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+    cur.execute(f"SET memory_limit = {S.sql_str(limit)}")
+    try:
+        yield
+    finally:
+        cur.execute(f"SET memory_limit = {S.sql_str(before)}")
+
+
+def _insert_stage(cur: duckdb.DuckDBPyConnection, batch_id: int, source: str, n_rows: int) -> int:
+    """Move the staged rows into ``records`` with ids and line numbers in file order."""
+    # Ids are assigned from the sequence as one block so they follow the file (nextval in a parallel insert
+    # would interleave chunks); the sequence is then moved past the block.
+    base = cur.execute("SELECT nextval('record_seq')").fetchall()[0][0]
+    # A temp table's rowids start at a large offset inside a transaction; they are contiguous in insert order.
+    first = cur.execute("SELECT min(rowid) FROM _fast_stage").fetchall()[0][0]
+    inserted = cur.execute(
+        f"""
+        INSERT INTO records (record_id, {RECORD_INSERT_COLUMNS})
+        SELECT {base} + rowid - {first}, {batch_id}, {S.sql_str(source)}, rowid - {first} + 1, messages, prompt, response,
+            response_logprobs, teacher_model, finish_reason, slice, reference, metadata, request_params, prompt_tokens,
+            completion_tokens, latency_ms, logged_at, h, mean_lp, min_lp
+        FROM _fast_stage
+        """
+    ).fetchall()[0][0]
+    cur.execute("SELECT setval('record_seq', ?)", [base + n_rows - 1])
+    cur.execute("DROP TABLE _fast_stage")
+    return int(inserted)

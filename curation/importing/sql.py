@@ -19,6 +19,27 @@ PARSED_COLUMNS = (
 LOG_KEYS = ("request", "response", "metadata", "timestamp", "started_at", "created_at", "latency_ms", "reference")
 FINETUNE_KEYS = ("messages", "metadata", "reference")
 
+# The response as the fast path reads it: typed down to the values the transform needs, each leaf JSON so the
+# same type checks apply. DuckDB then parses each line once; the careful path reads ``response`` as JSON and
+# extracts the same values (``RESPONSE_PATHS``), so both paths give the same records.
+RESPONSE_STRUCT = (
+    "STRUCT(model JSON, created JSON, error JSON, usage STRUCT(prompt_tokens JSON, completion_tokens JSON), "
+    "choices STRUCT(finish_reason JSON, message STRUCT(content JSON, tool_calls JSON), logprobs STRUCT(content JSON))[])"
+)
+RESPONSE_PATHS = (
+    "'$.choices[0].message.content', '$.choices[0].logprobs.content', '$.model', '$.choices[0].finish_reason', "
+    "'$.usage.prompt_tokens', '$.usage.completion_tokens', '$.choices[0].message.tool_calls', '$.created', '$.error', "
+    "'$.choices'"
+)
+# The same ten values from the typed struct; r[10] only has to tell "no choices" from "some".
+_RESPONSE_FROM_STRUCT = (
+    "CASE WHEN response IS NOT NULL THEN [response.choices[1].message.content, response.choices[1].logprobs.content, "
+    "response.model, response.choices[1].finish_reason, response.usage.prompt_tokens, response.usage.completion_tokens, "
+    "response.choices[1].message.tool_calls, response.created, response.error, "
+    "CASE WHEN response.choices IS NULL THEN NULL WHEN len(response.choices) = 0 THEN '[]'::JSON ELSE '[0]'::JSON END] "
+    "END"
+)
+
 _SAFE_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -77,19 +98,19 @@ def _jtype(expr: str) -> str:
 
 
 # The last user message's text. Most logs end with the user turn, so take the last message directly and only
-# search the list (a lambda per row, slower) when the conversation ends otherwise.
-PROMPT_FROM_MESSAGES = """(
-    CASE WHEN json_extract_string(messages, '$[#-1].role') = 'user' AND json_type(messages, '$[#-1].content') = 'VARCHAR'
-        THEN json_extract_string(messages, '$[#-1].content')
-    ELSE (
-        SELECT CASE json_type(m, '$.content')
-            WHEN 'VARCHAR' THEN json_extract_string(m, '$.content')
-            WHEN 'ARRAY' THEN array_to_string(json_extract_string(m, '$.content[*].text'), chr(10))
-            ELSE NULL END
-        FROM (SELECT coalesce(
-            list_filter(TRY_CAST(messages AS JSON[]), lambda x: json_extract_string(x, '$.role') = 'user')[-1],
-            TRY_CAST(messages AS JSON[])[-1]) AS m)
-    ) END
+# search the list (a lambda per row, slower) when the conversation ends otherwise. No subquery: DuckDB would
+# decorrelate it into a join over every row; a CASE evaluates the slow branch only for the rows that need it.
+_LAST_USER = (
+    "coalesce(list_filter(TRY_CAST(messages AS JSON[]), lambda x: json_extract_string(x, '$.role') = 'user')[-1], "
+    "TRY_CAST(messages AS JSON[])[-1])"
+)
+PROMPT_FROM_MESSAGES = f"""(
+    CASE WHEN json_extract_string(_last[1], '$') = 'user' AND left(CAST(_last[2] AS VARCHAR), 1) = '"'
+        THEN json_extract_string(_last[2], '$')
+    WHEN json_type({_LAST_USER}, '$.content') = 'VARCHAR' THEN json_extract_string({_LAST_USER}, '$.content')
+    WHEN json_type({_LAST_USER}, '$.content') = 'ARRAY'
+        THEN array_to_string(json_extract_string({_LAST_USER}, '$.content[*].text'), chr(10))
+    END
 )"""
 
 
@@ -105,7 +126,8 @@ def _finish(inner: str, slice_sql: str, reference_sql: str) -> str:
         coalesce(nullif(trim({slice_sql}), ''), '(none)') AS slice,
         {reference_sql} AS reference,
         metadata, request_params, prompt_tokens, completion_tokens, latency_ms, logged_at
-    FROM ({inner})
+    -- The last message's role and content in one parse of the conversation (read by PROMPT_FROM_MESSAGES).
+    FROM (SELECT *, json_extract(messages, ['$[#-1].role', '$[#-1].content']) AS _last FROM ({inner}))
     """
 
 
@@ -123,11 +145,16 @@ def _messages_checks(expr: str, field: str) -> list[tuple[str, str, str]]:
 
 
 def log_transform(
-    columns: tuple[str, ...], slice_field: str | None, reference_field: str | None, require_response: bool = True
+    columns: tuple[str, ...],
+    slice_field: str | None,
+    reference_field: str | None,
+    require_response: bool = True,
+    typed_response: bool = False,
 ) -> str:
     """Logging-proxy records ``{"request", "response", "metadata", timestamps, latency}``; also Batch joins.
 
     With ``require_response=False`` (a Batch input file alone) a missing response makes a prompt-only record.
+    With ``typed_response`` the source's ``response`` is a ``RESPONSE_STRUCT`` (the fast path), else JSON.
     """
     has_pre = "pre_err" in columns
     checks: list[tuple[str, str, str]] = []
@@ -176,6 +203,13 @@ def log_transform(
     ts = ", ".join(f"TRY_CAST(json_extract_string({c}, '$') AS TIMESTAMPTZ)" for c in time_cols)
     logged_at = f"coalesce({ts + ', ' if ts else ''}to_timestamp(TRY_CAST(json_extract_string(r[8], '$') AS BIGINT)))"
     latency = "TRY_CAST(json_extract_string(latency_ms, '$') AS DOUBLE)" if "latency_ms" in columns else "NULL"
+    if typed_response:
+        # Only the response's presence is checked from here on; an object is all a typed read can yield.
+        others = ", ".join(quote_ident(c) for c in columns if c != "response")
+        source = f"""SELECT {others}, CASE WHEN response IS NOT NULL THEN '{{}}'::JSON END AS response,
+            json_extract(request, '$.messages') AS messages, {_RESPONSE_FROM_STRUCT} AS r FROM src"""
+    else:
+        source = f"SELECT *, json_extract(request, '$.messages') AS messages, json_extract(response, [{RESPONSE_PATHS}]) AS r FROM src"
     inner = f"""
     SELECT line_no, {_err(checks)} AS err,
         messages,
@@ -192,13 +226,7 @@ def log_transform(
         {latency} AS latency_ms,
         CAST({logged_at} AS TIMESTAMP) AS logged_at,
         {", ".join(quote_ident(c) for c in columns if c not in ("line_no",))}
-    FROM (
-        SELECT *, json_extract(request, '$.messages') AS messages,
-            json_extract(response, ['$.choices[0].message.content', '$.choices[0].logprobs.content', '$.model',
-                '$.choices[0].finish_reason', '$.usage.prompt_tokens', '$.usage.completion_tokens',
-                '$.choices[0].message.tool_calls', '$.created', '$.error', '$.choices']) AS r
-        FROM src
-    )
+    FROM ({source})
     """
     return _finish(inner, _slice_sql(slice_field, columns), _reference_sql(reference_field, columns))
 

@@ -179,3 +179,41 @@ def test_preview_shows_records_and_errors(tmp_path: Path) -> None:
     rows = preview(path, limit=5)
     assert [r["line_no"] for r in rows] == [1, 2, 3]
     assert rows[0]["prompt"] == "one" and rows[1]["error"] == "not valid JSON"
+
+
+def test_fast_and_careful_paths_store_the_same_records(tmp_path: Path, monkeypatch) -> None:
+    """The fast path (typed read) and the careful path (line by line) must agree field for field."""
+    import curation.importing.careful as careful
+
+    paths_taken: list[str] = []
+    real_careful = careful.import_careful
+
+    def spy(*args, **kwargs):
+        paths_taken.append("careful")
+        return real_careful(*args, **kwargs)
+
+    monkeypatch.setattr(careful, "import_careful", spy)
+    recs = [log_record(f"ticket {i}", logprobs=[-0.1 * i, -2.0]) for i in range(5)]
+    recs[1]["request"]["messages"].append({"role": "assistant", "content": "earlier answer"})
+    recs[1]["request"]["messages"].append({"role": "user", "content": [{"type": "text", "text": "part one"}]})
+    recs[2]["response"]["choices"][0]["message"] = {"role": "assistant", "content": None, "tool_calls": [{"id": "c1"}]}
+    recs[3]["response"]["choices"][0].pop("logprobs")
+    recs[3]["metadata"] = {"product_area": "shipping", "tier": "pro", "nested": {"a": [1, 2]}}
+    recs[4]["request"]["messages"][-1]["content"] = 'ünïcödé ✓ "quoted"'
+    clean = write_jsonl(tmp_path / "clean.jsonl", recs)
+    dirty = write_jsonl(tmp_path / "dirty.jsonl", [*recs, b"{not json"])
+    cols = (
+        "source_line, messages, prompt, response, response_logprobs, teacher_model, finish_reason, slice, reference, "
+        "metadata, request_params, prompt_tokens, completion_tokens, latency_ms, logged_at, content_hash, "
+        "mean_logprob, min_logprob"
+    )
+    rows = []
+    for name, path in (("fast", clean), ("careful", dirty)):
+        with Workspace.open(tmp_path / f"{name}.duckdb") as w:
+            r = import_file(w, path)
+            assert r.n_imported == 5 and r.n_quarantined == (1 if name == "careful" else 0)
+            rows.append(w.query(f"SELECT record_id, {cols} FROM records ORDER BY source_line"))
+    assert paths_taken == ["careful"]  # the clean file went the fast way, the dirty one the careful way
+    assert rows[0] == rows[1]
+    assert [r[0] for r in rows[0]] == [1, 2, 3, 4, 5]
+    assert rows[0][1][3] == "part one" and rows[0][2][4] is not None
