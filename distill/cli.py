@@ -20,6 +20,13 @@ from collections.abc import Sequence
 from curation.errors import Cancelled, UserError
 from distill import commands
 
+# Command groups in the order of the work (help lists them so); modules not named here come after, by name.
+WORKFLOW_ORDER = ("importing", "stats", "studio", "curate", "teacher", "train")
+
+
+def _order(name: str) -> tuple[int, str]:
+    return (WORKFLOW_ORDER.index(name) if name in WORKFLOW_ORDER else len(WORKFLOW_ORDER), name)
+
 
 def common_parser() -> argparse.ArgumentParser:
     """Options shared by every subcommand (added as a parent parser)."""
@@ -50,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     common = common_parser()
-    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda i: i.name):
+    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda i: _order(i.name)):
         mod = importlib.import_module(f"{commands.__name__}.{info.name}")
         mod.register(sub, common)
     return parser
