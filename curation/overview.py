@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from curation.browse import BASE_SQL
+from curation.datasets import get_version
 from curation.workspace import Workspace
 
 
@@ -17,6 +18,41 @@ class SliceCount:
     records: int
     accepted: int
     rejected: int
+    synthetic: int = 0  # records with origin = 'synthetic' (teacher-made inputs), not production traffic
+
+
+@dataclass
+class DatasetComparison:
+    """Production's slice shares against one dataset version's (train side, weight x copies)."""
+
+    version: str
+    versions: list[str]  # every version, newest first (to choose another)
+    production: dict[str, float]  # share of production (non-synthetic) records per effective slice
+    dataset: dict[str, float]
+    tv_distance: float  # total-variation distance: half the sum of absolute share differences, 0..1
+    n_train: int
+
+
+def total_variation(p: dict[str, float], q: dict[str, float]) -> float:
+    """Half the L1 distance between two distributions over slices (missing slices count as 0)."""
+    return 0.5 * sum(abs(p.get(k, 0.0) - q.get(k, 0.0)) for k in set(p) | set(q))
+
+
+def production_shares(slices: list[SliceCount]) -> dict[str, float]:
+    """Each slice's share of production records (synthetic ones excluded: they are not production traffic)."""
+    total = sum(s.records - s.synthetic for s in slices)
+    return {s.slice: (s.records - s.synthetic) / total for s in slices if total and s.records > s.synthetic}
+
+
+def dataset_comparison(ws: Workspace, slices: list[SliceCount], version: str | None = None) -> DatasetComparison | None:
+    """Compare production with ``version`` (default: the newest dataset version); None when there is none."""
+    names = [r[0] for r in ws.query("SELECT name FROM dataset_versions ORDER BY created_at DESC, name")]
+    if not names:
+        return None
+    info = get_version(ws, version if version in names else names[0])
+    prod = production_shares(slices)
+    shares = {str(k): float(v) for k, v in info.shares.items()}
+    return DatasetComparison(info.name, names, prod, shares, total_variation(prod, shares), info.n_train)
 
 
 @dataclass
@@ -44,7 +80,8 @@ def workspace_overview(ws: Workspace) -> Overview:
         ).fetchall()[0]
         slices = cur.execute(
             "SELECT slice, count(*), count(*) FILTER (WHERE status = 'accepted'), "
-            f"count(*) FILTER (WHERE status = 'rejected') FROM ({BASE_SQL}) b GROUP BY slice ORDER BY 2 DESC, 1"
+            "count(*) FILTER (WHERE status = 'rejected'), count(*) FILTER (WHERE origin = 'synthetic') "
+            f"FROM ({BASE_SQL}) b GROUP BY slice ORDER BY 2 DESC, 1"
         ).fetchall()
         quarantined = cur.execute("SELECT count(*) FROM quarantine").fetchall()[0][0]
         res = cur.execute(
@@ -62,7 +99,7 @@ def workspace_overview(ws: Workspace) -> Overview:
         accepted=int(head[3]),
         rejected=int(head[4]),
         quarantined=int(quarantined),
-        slices=[SliceCount(s, int(n), int(a), int(r)) for s, n, a, r in slices],
+        slices=[SliceCount(s, int(n), int(a), int(r), int(y)) for s, n, a, r, y in slices],
         batches=batches,
     )
 

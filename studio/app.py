@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
+from textual.widgets import Input, TextArea
 
 from curation.browse import RecordFilter
 from curation.workspace import Workspace
@@ -65,6 +66,8 @@ class DistillStudio(App[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("f1,question_mark", "help", "Help", id="app.help"),
         Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
+        # Screen hotkeys are plain digits (so Inputs can take digits); esc leaves a text field to use them.
+        Binding("escape", "leave_input", "Leave text field", show=False, id="app.leave_input"),
     ]
 
     def __init__(self, workspace: Workspace, *, screens: Iterable[ScreenSpec] | None = None, start: str = "overview"):
@@ -85,6 +88,11 @@ class DistillStudio(App[None]):
         """Show every binding."""
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen(self.screen))
+
+    def action_leave_input(self) -> None:
+        """Take focus out of a text field (screens without their own esc action) so hotkeys work again."""
+        if isinstance(self.focused, Input | TextArea):
+            self.screen.set_focus(None)
 
     def open_review(self, filt: RecordFilter, order: str, start_key: tuple[Any, ...] | None) -> None:
         """Review the records of ``filt`` (pushed over the current screen; ``b`` goes back)."""

@@ -55,7 +55,8 @@ class ImportScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+o", "check", "Check file", id="import.check"),
         Binding("ctrl+r", "start", "Import", id="import.start"),
-        Binding("ctrl+c", "cancel_import", "Cancel import", id="import.cancel"),
+        # escape, not ctrl+c: Textual uses ctrl+c for copy (and in the path Input).
+        Binding("escape", "cancel_import", "Cancel import", id="import.cancel"),
     ]
 
     def __init__(self, workspace: Workspace, start_dir: str | Path = ".") -> None:
@@ -170,6 +171,10 @@ class ImportScreen(Screen[None]):
         self.query_one("#import-progress", ProgressBar).update(total=100, progress=0)
         self.query_one("#import-summary", Static).update("importing …")
         self._import(self.detection, self._slice_field(), self._cancel)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # With no import running, esc is not ours: it falls through to the app (leave the path field).
+        return self._cancel is not None if action == "cancel_import" else True
 
     def action_cancel_import(self) -> None:
         if self._cancel is not None:

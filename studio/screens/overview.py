@@ -1,4 +1,4 @@
-"""Overview: headline counts, the slice distribution, import batches and the quarantine."""
+"""Overview: headline counts, the slice distribution (vs a dataset version), import batches and the quarantine."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
-from curation.overview import Overview, quarantine_page, workspace_overview
+from curation.overview import DatasetComparison, Overview, dataset_comparison, quarantine_page, workspace_overview
 from curation.workspace import Workspace
 from studio.widgets.slice_chart import slice_chart
 
@@ -25,6 +25,7 @@ class OverviewLoaded(Message):
 
     overview: Overview
     quarantine: list[dict]
+    comparison: DatasetComparison | None = None
 
 
 class OverviewScreen(Screen[None]):
@@ -34,11 +35,14 @@ class OverviewScreen(Screen[None]):
         Binding("r", "refresh", "Refresh", id="overview.refresh"),
         Binding("b", "focus_batches", "Batches", id="overview.batches"),
         Binding("x", "focus_quarantine", "Quarantine", id="overview.quarantine"),
+        Binding("v", "next_version", "Compare next version", id="overview.version"),
     ]
 
     def __init__(self, workspace: Workspace) -> None:
         super().__init__()
         self.workspace = workspace
+        self.version: str | None = None  # dataset version the chart compares with; None = the newest
+        self.comparison: DatasetComparison | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -70,10 +74,22 @@ class OverviewScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="overview", exit_on_error=False)
     def _load(self) -> None:
-        self.post_message(OverviewLoaded(workspace_overview(self.workspace), quarantine_page(self.workspace)))
+        o = workspace_overview(self.workspace)
+        comparison = dataset_comparison(self.workspace, o.slices, self.version)
+        self.post_message(OverviewLoaded(o, quarantine_page(self.workspace), comparison))
+
+    def action_next_version(self) -> None:
+        """Compare production with the next older dataset version (wrapping round to the newest)."""
+        c = self.comparison
+        if c is None or len(c.versions) < 2:
+            self.notify("only one dataset version" if c else "no dataset version yet", severity="warning")
+            return
+        self.version = c.versions[(c.versions.index(c.version) + 1) % len(c.versions)]
+        self.action_refresh()
 
     def on_overview_loaded(self, message: OverviewLoaded) -> None:
         o = message.overview
+        self.comparison = message.comparison
         counts = Text()
         counts.append(f"{self.workspace.path.name}\n", style="bold")
         for label, value in (
@@ -82,6 +98,7 @@ class OverviewScreen(Screen[None]):
             ("reviewed", o.reviewed),
             ("accepted", o.accepted),
             ("rejected", o.rejected),
+            ("synthetic inputs", sum(s.synthetic for s in o.slices)),
             ("slices", len(o.slices)),
             ("import batches", len(o.batches)),
             ("quarantined lines", o.quarantined),
@@ -89,7 +106,7 @@ class OverviewScreen(Screen[None]):
             counts.append(f"{value:>12,}  ", style="bold cyan")
             counts.append(label + "\n")
         self.query_one("#overview-counts", Static).update(counts)
-        self.query_one("#overview-chart", Static).update(slice_chart(o.slices))
+        self.query_one("#overview-chart", Static).update(slice_chart(o.slices, message.comparison))
         batches = self.query_one("#batches", DataTable)
         batches.clear()
         for b in o.batches:

@@ -1,16 +1,22 @@
-"""A horizontal bar chart of slice sizes drawn with block characters (no plotting dependency, stable output)."""
+"""Slice distribution charts drawn with block characters (no plotting dependency, stable output).
+
+Without a dataset version: production records per slice (blue) against accepted ones (green).
+With one: each slice's share of production (blue) against its share of the dataset version (magenta),
+headed by the total-variation distance between the two distributions.
+"""
 
 from __future__ import annotations
 
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from curation.overview import SliceCount
+from curation.overview import DatasetComparison, SliceCount
 
 BLOCKS = " ▏▎▍▌▋▊▉█"
 
 
-def bar(value: int, maximum: int, width: int) -> str:
+def bar(value: float, maximum: float, width: int) -> str:
     """``value`` of ``maximum`` as a bar of at most ``width`` cells, with eighth-cell resolution."""
     if maximum <= 0 or value <= 0:
         return ""
@@ -18,19 +24,63 @@ def bar(value: int, maximum: int, width: int) -> str:
     return "█" * (eighths // 8) + (BLOCKS[eighths % 8] if eighths % 8 else "")
 
 
-def slice_chart(slices: list[SliceCount], *, width: int = 40, limit: int = 25) -> Table:
-    """Production records per slice (blue) against accepted ones (green), largest slices first."""
+def _pct(x: float) -> str:
+    return f"{x * 100:.1f}%"
+
+
+def slice_chart(
+    slices: list[SliceCount], comparison: DatasetComparison | None = None, *, width: int = 36, limit: int = 25
+) -> Group:
+    """The slice chart: production vs accepted, or production vs a dataset version when ``comparison`` is given."""
+    synthetic = any(s.synthetic for s in slices)
     table = Table(box=None, padding=(0, 1), show_header=True, header_style="bold")
     table.add_column("slice", no_wrap=True, max_width=24)
     table.add_column("records", justify="right")
-    table.add_column("production (blue) vs accepted (green)", no_wrap=True)
-    top = max((s.records for s in slices), default=0)
-    for s in slices[:limit]:
-        bars = Text(bar(s.records, top, width), style="blue")
+    if comparison is None:
+        head = Text("production (blue) vs accepted (green)", style="bold")
+        head.append("\nno dataset version yet: build one on the Curation screen (5)", style="dim")
+        if synthetic:
+            table.add_column("synth", justify="right")
+        table.add_column("", no_wrap=True)
+        top = max((s.records for s in slices), default=0)
+        for s in slices[:limit]:
+            bars = Text(bar(s.records, top, width), style="blue")
+            bars.append("\n")
+            bars.append(bar(s.accepted, top, width) or "·", style="green")
+            synth = [_pct(s.synthetic / s.records) if s.records else ""] if synthetic else []
+            table.add_row(s.slice, f"{s.records:,}\n{s.accepted:,} ✓", *synth, bars)
+        if len(slices) > limit:
+            rest = sum(s.records for s in slices[limit:])
+            table.add_row(f"({len(slices) - limit} more)", f"{rest:,}", *([""] * (1 + synthetic)))
+        return Group(head, table)
+
+    c = comparison
+    head = Text("production (blue) vs dataset ", style="bold")
+    head.append(c.version, style="bold magenta")
+    head.append(f" (magenta, {c.n_train:,} train records)", style="bold")
+    head.append("\ntotal-variation distance ")
+    head.append(f"{c.tv_distance:.3f}", style="bold yellow")
+    if len(c.versions) > 1:
+        head.append(f"  ·  v: next of {len(c.versions)} versions", style="dim")
+    table.add_column("prod", justify="right")
+    table.add_column(c.version, justify="right", max_width=14)
+    if synthetic:
+        table.add_column("synth", justify="right")
+    table.add_column("", no_wrap=True)
+    by_name = {s.slice: s for s in slices}
+    names = [s.slice for s in slices] + sorted(set(c.dataset) - set(by_name), key=lambda k: -c.dataset[k])
+    top = max([*c.production.values(), *c.dataset.values(), 0.0])
+    for name in names[:limit]:
+        s = by_name.get(name)
+        prod, ds = c.production.get(name, 0.0), c.dataset.get(name, 0.0)
+        bars = Text(bar(prod, top, width) or "·", style="blue")
         bars.append("\n")
-        bars.append(bar(s.accepted, top, width) or "·", style="green")
-        table.add_row(s.slice, f"{s.records:,}\n{s.accepted:,} ✓", bars)
-    if len(slices) > limit:
-        rest = sum(s.records for s in slices[limit:])
-        table.add_row(f"({len(slices) - limit} more)", f"{rest:,}", "")
-    return table
+        bars.append(bar(ds, top, width) or "·", style="magenta")
+        records = f"{s.records:,}\n{s.accepted:,} ✓" if s else "0"
+        synth = [(_pct(s.synthetic / s.records) if s and s.records else "")] if synthetic else []
+        table.add_row(name, records, _pct(prod), _pct(ds), *synth, bars)
+    if len(names) > limit:
+        rest_p = sum(c.production.get(n, 0.0) for n in names[limit:])
+        rest_d = sum(c.dataset.get(n, 0.0) for n in names[limit:])
+        table.add_row(f"({len(names) - limit} more)", "", _pct(rest_p), _pct(rest_d), *([""] * (1 + synthetic)))
+    return Group(head, table)
