@@ -73,8 +73,25 @@ _COLS = ("name", "task", "metrics", "threshold", "slice_bars", "max_gap", "max_l
          "teacher_price_per_1k", "student_price_per_hour")  # fmt: skip
 
 
+def resolve_metrics(ws: Workspace, bar: QualityBar) -> None:
+    """Make the bar self-contained: a ``verifier:@NAME`` metric takes the verifier of curation's newest filter run
+    called NAME; a judge metric must name a configured teacher."""
+    for m in bar.metrics:
+        if m.get("kind") == "verifier" and m.get("filter") and not m.get("verifier"):
+            rows = ws.query("SELECT spec FROM filter_runs WHERE name = ? ORDER BY run_id DESC LIMIT 1", [m["filter"]])
+            spec = json.loads(rows[0][0]) if rows else {}
+            if spec.get("kind") != "verifier":
+                raise UserError(f"no curation verifier filter named {m['filter']!r} (see `distill filter --list`)")
+            m["verifier"] = spec["verifier"]
+        elif m.get("kind") == "judge" and m.get("teacher"):
+            from curation.teacher.config import get_teacher
+
+            get_teacher(ws, m["teacher"])  # UserError listing the known teachers
+
+
 def set_bar(ws: Workspace, bar: QualityBar) -> QualityBar:
     """Validate and store ``bar`` as the current bar of its name; return it with its new id."""
+    resolve_metrics(ws, bar)
     bar.validate()
     values = [getattr(bar, c) for c in _COLS]
     values[2], values[4] = json.dumps(bar.metrics), json.dumps(bar.slice_bars)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,8 @@ from curation.progress import ProgressFn, report
 from curation.workspace import Workspace
 from train import store
 from train.bars import QualityBar, get_bar_by_id, require_bar
-from train.data import load_examples, prompt_text
+from train.data import load_examples, prompt_text, spread_over_slices
+from train.metrics import metric_name
 from train.scoring import Item, SliceScore, cost_per_1k, percentile, score_all, verdict
 
 
@@ -42,6 +43,7 @@ class EvalResult:
     tokens_per_s: float
     cost_per_1k: float | None
     teacher_cost_per_1k: float | None
+    judges: dict[str, Any] = field(default_factory=dict)  # judge metric -> JudgeReport as a dict
 
 
 def evaluate_model(
@@ -64,7 +66,7 @@ def evaluate_model(
     """Generate answers for the held-out rows of ``data_path``, score them with ``bar`` and store the evaluation."""
     from train.generate import generate, load_for_inference
 
-    held = [e for e in load_examples(data_path) if e.split != "train"][:limit]
+    held = spread_over_slices([e for e in load_examples(data_path) if e.split != "train"], limit)
     if not held:
         raise UserError(f"{Path(data_path).name} has no held-out rows to evaluate on")
     if bar.bar_id is None:
@@ -81,6 +83,7 @@ def evaluate_model(
              e.reference, g.latency_ms)
         for e, g in zip(held, gens, strict=True)
     ]  # fmt: skip
+    judges = judge_all(ws, bar, items, progress=progress, cancel=cancel)
     overall, slices = score_all(items, bar)
     lat = [g.latency_ms for g in gens]
     rps = len(gens) / wall if wall > 0 else 0.0
@@ -89,17 +92,41 @@ def evaluate_model(
     checks = verdict(overall, slices, bar, p95, cost)
     result = EvalResult(
         0, kind, run_id, base_model, len(items), overall, slices, checks, all(checks.values()), p50, p95, rps,
-        sum(g.new_tokens for g in gens) / wall if wall > 0 else 0.0, cost, bar.teacher_price_per_1k,
+        sum(g.new_tokens for g in gens) / wall if wall > 0 else 0.0, cost, bar.teacher_price_per_1k, judges,
     )  # fmt: skip
     result.eval_id = store_evaluation(ws, result, items, bar, adapter_path, str(data_path))
     return result
+
+
+def judge_all(
+    ws: Workspace,
+    bar: QualityBar,
+    items: list[Item],
+    *,
+    progress: ProgressFn | None = None,
+    cancel: threading.Event | None = None,
+) -> dict[str, Any]:
+    """Run every LLM-as-judge metric of the bar over ``items`` (fills ``item.judged``); return their reports."""
+    from train.judge import judge_items
+
+    out: dict[str, Any] = {}
+    for spec in bar.metrics:
+        if spec["kind"] != "judge":
+            continue
+        name = metric_name(spec)
+        grades, rep = judge_items(ws, spec, bar.task, items, progress=progress, cancel=cancel)
+        for it, g in zip(items, grades, strict=True):
+            it.judged[name] = g
+        out[name] = asdict(rep)
+    return out
 
 
 def store_evaluation(
     ws: Workspace, r: EvalResult, items: list[Item], bar: QualityBar, adapter_path: str | None, data_path: str
 ) -> int:
     """Write the evaluation, its slice rows and every item in one transaction; return the eval id."""
-    summary = {"overall": asdict(r.overall), "checks": r.checks, "primary_metric": bar.primary_name}
+    summary = {"overall": asdict(r.overall), "checks": r.checks, "primary_metric": bar.primary_name,
+               "judges": r.judges}  # fmt: skip
     with ws.transaction() as cur:
         eval_id = int(cur.execute(
             "INSERT INTO evaluations (run_id, kind, base_model, adapter_path, bar_id, data_path, n_items, score, gap, "

@@ -100,7 +100,7 @@ def execute_run(
     run = store.get_run(ws, run_id)
     if run["status"] == "done":
         raise UserError(f"run {run_id} already finished; start a new run instead")
-    out = Path(run["out_dir"])
+    out = Path(run["out_dir"]).resolve()
     from train.trainer import latest_checkpoint
 
     ckpt = latest_checkpoint(out)

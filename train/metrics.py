@@ -3,6 +3,10 @@
 A metric is a spec dict: ``{"kind": ..., "field"?: ..., "labels"?: [...], "pattern"?: ..., "schema"?: {...}}``.
 Comparison metrics (``json_field``, ``json_f1``, ``exact``) score an output against an expected answer;
 check metrics (``valid_json``, ``label_in_set``, ``regex``, ``json_schema``) score an output on its own.
+``verifier`` runs a curation verifier (``{"kind": "verifier", "verifier": {"type": ...}}``, see
+``curation.verifiers``) on the output, with the record's reference for ``exact_match``; ``judge`` asks a teacher
+configured in the workspace to grade the output against the teacher's answer (``train.judge``, needs the workspace,
+so its scores are computed before ``score`` sees them).
 """
 
 from __future__ import annotations
@@ -13,9 +17,10 @@ from typing import Any
 
 from curation.errors import UserError
 
-COMPARISON = {"json_field", "json_f1", "exact"}
-CHECKS = {"valid_json", "label_in_set", "regex", "json_schema"}
+COMPARISON = {"json_field", "json_f1", "exact", "judge"}
+CHECKS = {"valid_json", "label_in_set", "regex", "json_schema", "verifier"}
 KINDS = COMPARISON | CHECKS
+VERIFIER_TYPES = ("json", "json_schema", "label", "regex", "exact_match")
 _FENCE = re.compile(r"^```(?:json)?\s*|\s*```$")
 
 
@@ -95,7 +100,14 @@ def metric_name(spec: dict[str, Any]) -> str:
         return f"exact:{spec['field']}"
     if kind == "label_in_set" and spec.get("field"):
         return f"label_in_set:{spec['field']}"
-    return str(spec.get("name") or kind)
+    if spec.get("name"):
+        return str(spec["name"])
+    if kind == "verifier":
+        v = spec.get("verifier") or {}
+        return ":".join(str(x) for x in ("verifier", v.get("type") or spec.get("filter"), v.get("field")) if x)
+    if kind == "judge":
+        return f"judge:{spec['teacher']}"
+    return kind
 
 
 def validate_metric(spec: dict[str, Any]) -> None:
@@ -103,9 +115,16 @@ def validate_metric(spec: dict[str, Any]) -> None:
     kind = spec.get("kind")
     if kind not in KINDS:
         raise UserError(f"unknown metric {kind!r}; choose from {', '.join(sorted(KINDS))}")
-    need = {"json_field": "field", "label_in_set": "labels", "regex": "pattern", "json_schema": "schema"}.get(kind)
+    need = {"json_field": "field", "label_in_set": "labels", "regex": "pattern", "json_schema": "schema",
+            "judge": "teacher"}.get(kind)  # fmt: skip
     if need and not spec.get(need):
         raise UserError(f"metric {kind} needs {need}")
+    if kind == "verifier":
+        if not isinstance(spec.get("verifier"), dict):
+            raise UserError("metric verifier needs a curation verifier spec or a filter name (verifier:@NAME)")
+        from curation.verifiers import Verifier
+
+        Verifier.from_spec(spec["verifier"])  # raises UserError on a bad spec
     if kind == "regex":
         try:
             re.compile(spec["pattern"])
@@ -118,9 +137,32 @@ def is_check(spec: dict[str, Any]) -> bool:
     return spec["kind"] in CHECKS
 
 
-def score(spec: dict[str, Any], pred: str | None, expected: str | None = None) -> float | None:
-    """The metric's score for ``pred`` (against ``expected`` for comparison metrics; None when that is missing)."""
+_VERIFIERS: dict[str, Any] = {}
+
+
+def verifier_score(spec: dict[str, Any], pred: str | None, reference: str | None) -> float | None:
+    """1/0 from the curation verifier of ``spec``; None for exact_match when there is no reference to match."""
+    from curation.verifiers import Verifier
+
+    key = json.dumps(spec["verifier"], sort_keys=True)
+    v = _VERIFIERS.get(key)
+    if v is None:
+        v = _VERIFIERS[key] = Verifier.from_spec(spec["verifier"])
+    if v.kind == "exact_match" and reference is None:
+        return None  # curation counts "no reference" as a pass; an evaluation leaves the row out instead
+    return 1.0 if v.check(pred, reference).ok else 0.0
+
+
+def score(
+    spec: dict[str, Any], pred: str | None, expected: str | None = None, reference: str | None = None
+) -> float | None:
+    """The metric's score for ``pred`` (against ``expected`` for comparison metrics; None when that is missing).
+    ``reference`` is what a verifier's exact_match compares with. Judge scores come from ``train.judge``."""
     kind = spec["kind"]
+    if kind == "verifier":
+        return verifier_score(spec, pred, reference)
+    if kind == "judge":
+        raise ValueError("judge scores are computed by train.judge.judge_items, not by score()")
     if kind == "valid_json":
         return valid_json(pred)
     if kind == "label_in_set":
@@ -138,11 +180,71 @@ def score(spec: dict[str, Any], pred: str | None, expected: str | None = None) -
     return exact(pred, expected)
 
 
+def split_metrics(text: str) -> list[str]:
+    """Comma-separated metric texts, commas inside {...} or [...] (a JSON verifier spec) kept."""
+    out, depth, cur = [], 0, []
+    for ch in text:
+        depth += (ch in "{[") - (ch in "}]")
+        if ch == "," and depth <= 0:
+            out.append("".join(cur).strip())
+            cur = []
+        else:
+            cur.append(ch)
+    out.append("".join(cur).strip())
+    return [m for m in out if m]
+
+
+def parse_verifier(arg: str) -> dict[str, Any]:
+    """A verifier metric from ``json``, ``label:FIELD=a|b``, ``regex:[FIELD=]RE``, ``exact_match[:FIELD]``,
+    ``json_schema:FILE``, a JSON curation spec ``{"type": ...}``, or ``@NAME`` (a curation filter's verifier, looked
+    up when the bar is stored)."""
+    if arg.startswith("@"):
+        return {"kind": "verifier", "filter": arg[1:]}
+    if arg.startswith("{"):
+        try:
+            v = json.loads(arg)
+        except json.JSONDecodeError as exc:
+            raise UserError(f"verifier spec is not JSON: {exc}") from None
+        return {"kind": "verifier", "verifier": v}
+    vtype, _, rest = arg.partition(":")
+    if vtype not in VERIFIER_TYPES:
+        raise UserError(f"unknown verifier {vtype!r}; choose from {', '.join(VERIFIER_TYPES)}, {{JSON}} or @FILTER")
+    v: dict[str, Any] = {"type": vtype}
+    if vtype == "label":
+        field, sep, labels = rest.partition("=")
+        v.update({"allowed": [x for x in labels.split("|") if x]} if sep else {"allowed": []})
+        if field:
+            v["field"] = field
+    elif vtype == "regex":
+        field, sep, pattern = rest.partition("=") if re.fullmatch(r"[\w.]+=.*", rest, re.S) else ("", "", rest)
+        v["pattern"] = pattern
+        if field:
+            v["field"] = field
+    elif vtype == "exact_match" and rest:
+        v["field"] = rest
+    elif vtype == "json_schema":
+        try:
+            v["schema"] = json.loads(open(rest, encoding="utf-8").read())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise UserError(f"cannot read JSON schema {rest}: {exc}") from None
+    if vtype in ("label", "exact_match"):
+        v["normalize"] = True  # the same tolerance as the other label metrics
+    return {"kind": "verifier", "verifier": v}
+
+
 def parse_metric(text: str) -> dict[str, Any]:
     """A metric spec from CLI text: ``exact:intent``, ``json_f1``, ``valid_json``, ``exact``,
-    ``label_in_set:intent=a|b|c``, ``regex:PATTERN``, ``json_schema:FILE``."""
-    kind, _, arg = text.partition(":")
-    if kind == "exact" and arg:
+    ``label_in_set:intent=a|b|c``, ``regex:PATTERN``, ``json_schema:FILE``, ``verifier:...`` (see
+    ``parse_verifier``), ``judge:TEACHER``."""
+    kind, _, arg = text.strip().partition(":")
+    if kind == "verifier":
+        spec = parse_verifier(arg)
+        if "filter" not in spec:
+            validate_metric(spec)
+        return spec
+    if kind == "judge":
+        spec = {"kind": "judge", "teacher": arg}
+    elif kind == "exact" and arg:
         spec: dict[str, Any] = {"kind": "json_field", "field": arg}
     elif kind == "label_in_set":
         field, _, labels = arg.partition("=") if "=" in arg else ("", "", arg)

@@ -26,7 +26,8 @@ class Item:
     reference: str | None
     latency_ms: float = 0.0
     scores: dict[str, Any] = field(default_factory=dict)
-    agree: bool = False
+    agree: bool | None = False  # None: the primary metric has no score for this item (it is not a disagreement)
+    judged: dict[str, float | None] = field(default_factory=dict)  # judge metric name -> grade in [0, 1]
 
 
 @dataclass
@@ -44,23 +45,29 @@ class SliceScore:
     metrics: dict[str, float]
 
 
-def _mean(xs: list[float]) -> float | None:
-    return sum(xs) / len(xs) if xs else None
+def _mean(xs: list[float | None]) -> float | None:
+    """Mean of the scores that exist (an item a metric cannot score is left out, not counted as 0)."""
+    vals = [x for x in xs if x is not None]
+    return sum(vals) / len(vals) if vals else None
 
 
 def score_item(item: Item, bar: QualityBar) -> None:
     """Fill ``item.scores`` ({metric: {vs_teacher, vs_reference, teacher_vs_reference}}) and ``item.agree``."""
     for spec in bar.metrics:
         name = metric_name(spec)
-        if is_check(spec):
-            s = {"vs_teacher": score(spec, item.student), "teacher": score(spec, item.teacher)}
+        if spec["kind"] == "judge":
+            s = {"vs_teacher": item.judged.get(name)}
+        elif is_check(spec):
+            s = {"vs_teacher": score(spec, item.student, reference=item.reference),
+                 "teacher": score(spec, item.teacher, reference=item.reference)}  # fmt: skip
         else:
             s = {"vs_teacher": score(spec, item.student, item.teacher)}
             if item.reference is not None:
                 s["vs_reference"] = score(spec, item.student, item.reference)
                 s["teacher_vs_reference"] = score(spec, item.teacher, item.reference)
         item.scores[name] = s
-    item.agree = item.scores[bar.primary_name]["vs_teacher"] >= 1.0 - 1e-9
+    primary = item.scores[bar.primary_name]["vs_teacher"]
+    item.agree = None if primary is None else primary >= 1.0 - 1e-9
 
 
 def score_group(name: str, items: list[Item], bar: QualityBar, threshold: float) -> SliceScore:

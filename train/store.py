@@ -23,7 +23,8 @@ def create_run(ws: Workspace, cfg: RunConfig, *, dataset_version: str | None, gr
     """Insert a run (status 'running'); its folder is ``artifacts/runs/<run_id>`` (set into ``cfg.out_dir``)."""
     with ws.transaction() as cur:
         run_id = int(cur.execute("SELECT nextval('run_seq')").fetchall()[0][0])
-        cfg.out_dir = str(run_dir(ws, run_id))
+        # Absolute: the worker runs in that folder, so a relative workspace path (-w ws.duckdb) would break it.
+        cfg.out_dir = str(run_dir(ws, run_id).resolve())
         cur.execute(
             "INSERT INTO runs (run_id, group_id, base_model, dataset_version, data_path, out_dir, config, status, "
             "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?)",

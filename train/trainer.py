@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from train.config import RunConfig
-from train.data import Encoded, batch_order, collate, encode_all, forward_loss, load_examples
+from train.data import Encoded, batch_order, collate, encode_all, forward_loss, load_examples, spread_over_slices
 from train.models import resolve_model
 
 Emit = Callable[[dict[str, Any]], None]
@@ -144,7 +144,7 @@ def train(cfg: RunConfig, emit: Emit) -> dict[str, Any]:
     model = add_lora(base, cfg)
     examples = load_examples(cfg.data_path)
     train_ex = [e for e in examples if e.split == "train"]
-    held_ex = [e for e in examples if e.split != "train"][: cfg.eval_max_examples]
+    held_ex = spread_over_slices([e for e in examples if e.split != "train"], cfg.eval_max_examples)
     if not train_ex:
         raise ValueError("the training file has no rows with split = 'train'")
     train_data = encode_all(tokenizer, train_ex, cfg.max_length)

@@ -24,7 +24,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     bset.add_argument("--task", help="what the student must do, in words")
     bset.add_argument("--metric", action="append", metavar="SPEC",
                       help="exact:FIELD | json_f1 | valid_json | exact | label_in_set:FIELD=a|b | regex:RE | "
-                           "json_schema:FILE (repeat; the first is primary)")  # fmt: skip
+                           "json_schema:FILE | verifier:json | verifier:label:FIELD=a|b | verifier:regex:[FIELD=]RE | "
+                           "verifier:exact_match[:FIELD] | verifier:{JSON spec} | verifier:@FILTER (a curation "
+                           "verifier filter) | judge:TEACHER (LLM-as-judge) (repeat; the first is primary)")  # fmt: skip
     bset.add_argument("--threshold", type=float, help="overall bar on the primary metric, 0..1")
     bset.add_argument("--slice-bar", action="append", metavar="SLICE=X", help="bar for a critical slice (repeat)")
     bset.add_argument("--max-gap", type=float, help="acceptable gap to the teacher, 0..1")
@@ -91,6 +93,8 @@ BAR_EXAMPLES = """examples:
   distill bar set --task "triage tickets as JSON" --metric exact:intent --metric valid_json \\
       --threshold 0.8 --slice-bar billing=0.9 --max-gap 0.1 --max-latency-ms 800 --teacher-price 2.5
   distill bar set --threshold 0.85          # change one thing, keep the rest
+  distill bar set --metric exact:intent --metric verifier:label:intent=refund|login_issue|other \
+      --metric verifier:@valid-json --metric judge:gpt4o   # curation verifiers; a teacher grades answers
   distill bar show --json"""
 TRAIN_EXAMPLES = """examples:
   distill train --dataset v3 --eval                      # SmolLM2-135M, evaluate vs bar + baseline

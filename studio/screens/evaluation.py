@@ -6,6 +6,7 @@ evaluation of the newest finished run, and sends a failing slice to curation's o
 from __future__ import annotations
 
 import difflib
+import json
 import re
 import threading
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from curation.progress import Progress
 from curation.workspace import Workspace
 from train import evaluate as E
 from train.bars import QualityBar, get_bar, set_bar
-from train.metrics import metric_name, parse_metric
+from train.metrics import metric_name, parse_metric, split_metrics
 from train.store import latest_finished_run
 
 _TOKEN = re.compile(r"\w+|\s+|[^\w\s]")
@@ -52,7 +53,12 @@ class BarSaved(Message):
 
 _BAR_FIELDS = [  # (input id, label, QualityBar attribute)
     ("bar-task", "Task", "task"),
-    ("bar-metrics", "Metrics (first is primary): exact:FIELD, json_f1, valid_json, label_in_set:FIELD=a|b", "metrics"),
+    (
+        "bar-metrics",
+        "Metrics, first is primary: exact:FIELD, json_f1, valid_json, label_in_set:FIELD=a|b, "
+        "verifier:label:FIELD=a|b, verifier:@FILTER (a curation verifier), judge:TEACHER (LLM-as-judge)",
+        "metrics",
+    ),
     ("bar-threshold", "Overall threshold (0..1)", "threshold"),
     ("bar-slices", "Critical slice bars: slice=0.9, other=0.8", "slice_bars"),
     ("bar-gap", "Max gap to the teacher (0..1)", "max_gap"),
@@ -84,7 +90,22 @@ def _metric_text(m: dict[str, Any]) -> str:
         return f"label_in_set:{m.get('field') or ''}={'|'.join(m['labels'])}"
     if m["kind"] == "regex":
         return f"regex:{m['pattern']}"
+    if m["kind"] == "verifier":
+        return "verifier:" + json.dumps(m["verifier"], separators=(",", ":"))
+    if m["kind"] == "judge":
+        return f"judge:{m['teacher']}"
     return metric_name(m)
+
+
+def metric_sources(ws: Workspace) -> str:
+    """What judge:TEACHER and verifier:@FILTER can name in this workspace (a few rows each)."""
+    from curation.filters import list_filter_runs
+    from curation.teacher.config import list_teachers
+
+    teachers = [t.name for t in list_teachers(ws)]
+    filters = sorted({f["name"] for f in list_filter_runs(ws) if json.loads(f["spec"]).get("kind") == "verifier"})
+    return (f"teachers: {', '.join(teachers) or '(none; add one on the teacher screen)'}   "
+            f"verifier filters: {', '.join(filters) or '(none yet)'}")  # fmt: skip
 
 
 def bar_from_fields(values: dict[str, str], name: str = "default") -> QualityBar:
@@ -108,7 +129,7 @@ def bar_from_fields(values: dict[str, str], name: str = "default") -> QualityBar
             sep = ""
         if not sep or not key.strip():
             raise UserError(f"slice bar {part!r} should look like slice=0.9")
-    metrics = [parse_metric(m.strip()) for m in values.get("bar-metrics", "").split(",") if m.strip()]
+    metrics = [parse_metric(m) for m in split_metrics(values.get("bar-metrics", ""))]
     threshold = num("bar-threshold")
     if threshold is None:
         raise UserError("the overall threshold is required")
@@ -116,7 +137,8 @@ def bar_from_fields(values: dict[str, str], name: str = "default") -> QualityBar
                      slice_bars=slice_bars, max_gap=num("bar-gap"), max_latency_p95_ms=num("bar-latency"),
                      max_cost_per_1k=num("bar-cost"), teacher_price_per_1k=num("bar-teacher"),
                      student_price_per_hour=num("bar-student"), name=name)  # fmt: skip
-    bar.validate()
+    if not any(m.get("filter") for m in metrics):  # a verifier:@FILTER is looked up (and checked) by set_bar
+        bar.validate()
     return bar
 
 
@@ -140,6 +162,8 @@ class QualityBarScreen(ModalScreen[int | None]):
             for fid, label, _ in _BAR_FIELDS:
                 yield Label(label)
                 yield Input(value=values.get(fid, ""), id=fid)
+                if fid == "bar-metrics":
+                    yield Static(metric_sources(self.workspace), id="bar-sources", classes="hint")
             with Horizontal():
                 yield Button("Save", id="bar-save", variant="primary")
                 yield Button("Close", id="bar-close")

@@ -47,6 +47,13 @@ class RunsLoaded(Message):
 
 
 @dataclass
+class VersionsLoaded(Message):
+    """Curation's dataset versions, newest first: (name, train rows, held-out rows)."""
+
+    versions: list[tuple[str, int, int]]
+
+
+@dataclass
 class CurveLoaded(Message):
     run_id: int
     metrics: list[dict[str, Any]]
@@ -91,7 +98,8 @@ class TrainingScreen(Screen[None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+s", "start", "Start run", id="training.start"),
-        Binding("ctrl+x", "cancel_run", "Cancel run", id="training.cancel"),
+        # priority: the form's inputs bind ctrl+x to cut, which would swallow cancel while one has focus
+        Binding("ctrl+x", "cancel_run", "Cancel run", id="training.cancel", priority=True),
         Binding("ctrl+u", "resume", "Resume selected", id="training.resume"),
         Binding("ctrl+r", "refresh", "Refresh", id="training.refresh"),
     ]
@@ -108,6 +116,7 @@ class TrainingScreen(Screen[None]):
             with Vertical(id="training-form"):
                 yield Label("Dataset version or training file")
                 yield Input(placeholder="v3  or  /path/train.parquet", id="train-data")
+                yield Static("", id="train-versions", classes="hint")
                 yield Label("Base model")
                 yield Input(value="smollm2", id="train-model")
                 yield Label("Max steps")
@@ -129,6 +138,7 @@ class TrainingScreen(Screen[None]):
         for key in ("run", "group", "model", "dataset", "status", "steps", "best loss", "eval score"):
             table.add_column(key, key=key)
         self.action_refresh()
+        self._load_versions()
 
     def on_unmount(self) -> None:
         # A thread worker blocked on the subprocess would keep the app alive after quitting (textual#3966).
@@ -218,6 +228,21 @@ class TrainingScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="training-list", exit_on_error=False)
     def _load_runs(self) -> None:
         self.post_message(RunsLoaded(store.list_runs(self.workspace)))
+
+    @work(thread=True, exclusive=True, group="training-versions", exit_on_error=False)
+    def _load_versions(self) -> None:
+        from curation.datasets import list_versions
+
+        vs = sorted(list_versions(self.workspace), key=lambda v: v.created_at, reverse=True)
+        self.post_message(VersionsLoaded([(v.name, v.n_train, v.n_heldout) for v in vs]))
+
+    def on_versions_loaded(self, message: VersionsLoaded) -> None:
+        vs = message.versions
+        hint = ", ".join(f"{n} ({t} train / {h} held-out)" for n, t, h in vs[:6]) if vs else "none yet (curation)"
+        self.query_one("#train-versions", Static).update(f"dataset versions: {hint}")
+        data = self.query_one("#train-data", Input)
+        if vs and not data.value:
+            data.value = vs[0][0]  # the newest version: the usual thing to train on
 
     @work(thread=True, exclusive=True, group="training-curve", exit_on_error=False)
     def _load_curve(self, run_id: int) -> None:

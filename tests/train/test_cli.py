@@ -62,3 +62,39 @@ def test_bar_train_eval_runs(tiny_model: Path, triage_file: Path, tmp_path: Path
     code, out, _ = run_cli(capsys, "eval", "1", "--no-baseline", "--limit", "3", "--max-new-tokens", "2",
                            "-w", ws_path)  # fmt: skip
     assert "evaluation 5 (run 1" in out and "verdict:" in out and code in (0, 1)
+
+
+def test_train_on_a_curated_dataset_version_from_a_relative_workspace_path(
+    tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`distill train --dataset` consumes curation's version: its members and weights, the frozen held-out side,
+    review edits applied and rejections left out; a workspace given relative to the current folder works."""
+    import pyarrow.parquet as pq
+    from trainfix import curate_version, triage_workspace
+
+    monkeypatch.chdir(tmp_path)
+    with Workspace.open("ws.duckdb") as ws:
+        triage_workspace(ws, 40)
+        want = curate_version(ws, "v1")
+        members = ws.query("SELECT record_id, side, weight FROM dataset_members WHERE version = 'v1'")
+    run_cli(capsys, "bar", "set", "--task", "triage", "--metric", "exact:intent", "--threshold", "0.5", "-w",
+            "ws.duckdb")  # fmt: skip
+    code, out, err = run_cli(capsys, "train", "--dataset", "v1", "--model", str(tiny_model), "--steps", "2",
+                             "--precision", "fp32", "--eval", "--limit", "4", "--max-new-tokens", "4", "--json",
+                             "-w", "ws.duckdb")  # fmt: skip
+    doc = json.loads(out)
+    assert code == 0 and doc["runs"][0]["status"] == "done", err
+    with Workspace.open("ws.duckdb") as ws:
+        run = ws.query_dicts("SELECT dataset_version, data_path, out_dir FROM runs WHERE run_id = 1")[0]
+    assert run["dataset_version"] == "v1" and Path(run["out_dir"]).is_absolute()
+    rows = pq.read_table(run["data_path"]).to_pylist()
+    assert {(r["record_id"], r["split"], r["weight"]) for r in rows} == {tuple(m) for m in members}
+    assert {r["record_id"] for r in rows if r["split"] == "heldout"} == want["heldout"]
+    assert not want["rejected"] & {r["record_id"] for r in rows}
+    assert len({r["weight"] for r in rows if r["split"] == "train"}) > 1  # rare slices up-weighted
+    assert set(want["edited"]) <= {r["record_id"] for r in rows}
+    for r in rows:
+        if r["record_id"] in want["edited"]:
+            assert r["messages"][-1]["content"] == want["edited"][r["record_id"]] == r["teacher_response"]
+    tuned, base = doc["evaluations"]["1"]
+    assert tuned["n_items"] == base["n_items"] == 4 and len({s["slice"] for s in tuned["slices"]}) == 3

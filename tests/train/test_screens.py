@@ -129,3 +129,48 @@ def test_bar_editor_fields_parse_and_reject_bad_numbers() -> None:
         bar_from_fields({**fields, "bar-slices": "a:0.9"})
     with pytest.raises(UserError, match="not a number"):
         bar_from_fields({**fields, "bar-gap": "lots"})
+
+
+async def test_training_screen_offers_the_newest_dataset_version_and_cancels_a_live_run(
+    tiny_model: Path, tmp_path: Path
+) -> None:
+    from trainfix import curate_version, triage_workspace
+
+    ws = Workspace.open(tmp_path / "ws.duckdb")
+    triage_workspace(ws, 400)
+    curate_version(ws, "v1")
+    app = OneScreen(lambda: TrainingScreen(ws))
+    async with app.run_test(size=(140, 45)) as pilot:
+        await settle(app, pilot)
+        screen = app.screen
+        assert screen.query_one("#train-data", Input).value == "v1"
+        assert "v1 (" in str(screen.query_one("#train-versions", Static).render())
+        screen.query_one("#train-model", Input).value = str(tiny_model)
+        # ~900 steps of batch 1 at a small learning rate: far from done (or early-stopped) when cancelled
+        screen.query_one("#train-steps", Input).value = "100000"
+        screen.query_one("#train-batch", Input).value = "1"
+        screen.query_one("#train-lr", Input).value = "0.0001"
+        await pilot.press("ctrl+s")
+        curve = screen.query_one(LossCurve)
+        for _ in range(600):  # until the live curve has its first training steps
+            await pilot.pause(0.1)
+            if len(curve.train_pts) >= 2:
+                break
+        assert len(curve.train_pts) >= 2 and curve.eval_pts[0][0] == 0
+        await pilot.press("ctrl+x")
+        await settle(app, pilot)
+        assert "cancelled" in str(screen.query_one("#train-status", Static).render())
+        runs = screen.query_one("#runs", DataTable)
+        assert runs.get_row_at(0)[3] == "v1" and runs.get_row_at(0)[4] == "cancelled"
+    ws.close()
+
+
+def test_bar_editor_takes_verifier_and_judge_metrics_and_round_trips_them() -> None:
+    from studio.screens.evaluation import bar_to_fields
+
+    text = 'exact:intent, verifier:{"type": "label", "field": "intent", "allowed": ["a", "b"]}, judge:big'
+    bar = bar_from_fields({"bar-task": "t", "bar-metrics": text, "bar-threshold": "0.7"})
+    assert [m["kind"] for m in bar.metrics] == ["json_field", "verifier", "judge"]
+    assert bar.metrics[1]["verifier"]["allowed"] == ["a", "b"] and bar.metrics[2]["teacher"] == "big"
+    again = bar_from_fields(bar_to_fields(bar))
+    assert again.metrics == bar.metrics

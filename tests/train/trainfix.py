@@ -10,6 +10,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from curation.workspace import Workspace
+
 CHAT_TEMPLATE = (
     "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n"
     "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
@@ -74,3 +76,39 @@ def build_tiny_model(dest: Path) -> Path:
                          bos_token_id=fast.bos_token_id)  # fmt: skip
     LlamaForCausalLM(config).save_pretrained(dest)
     return dest
+
+
+def triage_workspace(ws: Workspace, n: int) -> list[int]:
+    """Insert ``n`` triage records (prompt turns + teacher answer, slice, some references); return their ids."""
+    from curation.records import finish_batch, insert_records, new_batch
+
+    rows = [{"messages": r["messages"][:-1], "response": r["teacher_response"], "slice": r["slice"],
+             "reference": r["reference"], "teacher_model": "big"} for r in triage_rows(n, 0, seed=3)]  # fmt: skip
+    with ws.transaction() as cur:
+        b = new_batch(cur, "triage.jsonl", "log")
+        ids = insert_records(cur, b, rows)
+        finish_batch(cur, b, n_lines=n, n_imported=len(ids), n_duplicates=0, n_quarantined=0)
+    return list(ids)
+
+
+def curate_version(ws: Workspace, name: str, *, share: float = 0.25, edits: int = 1, rejects: int = 1) -> dict:
+    """The curation path a data lead takes: review edits and rejections, a frozen stratified held-out split, then a
+    rebalanced (up-weighting) dataset version. Returns what the training file must reflect."""
+    from curation.rebalance import Target, apply_rebalance, plan_rebalance
+    from curation.review import edit, reject
+    from curation.splits import freeze_split, plan_split
+
+    plan = plan_split(ws, share=share, seed=0, threshold=None)
+    freeze_split(ws, plan)
+    train_ids = sorted(plan.train)
+    edited = {rid: json.dumps({"intent": "edited", "urgency": "low"}) for rid in train_ids[:edits]}
+    for rid, text in edited.items():
+        edit(ws, rid, text, reviewer="test")
+    rejected = train_ids[edits : edits + rejects]
+    for rid in rejected:
+        reject(ws, rid, "wrong label", reviewer="test")
+    counts = dict(ws.query("SELECT slice, count(*) FROM records GROUP BY slice"))
+    rb = plan_rebalance(ws, Target("min_count", min_count=max(counts.values())), mode="weight", max_factor=3.0,
+                        split="heldout")  # fmt: skip
+    apply_rebalance(ws, rb, name)
+    return {"heldout": set(plan.heldout), "edited": edited, "rejected": set(rejected)}
