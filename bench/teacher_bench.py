@@ -30,6 +30,8 @@ from curation.teacher.selection import Selection  # noqa: E402
 from curation.workspace import Workspace  # noqa: E402
 from tests.teacher.conftest import KEY, KEY_ENV, build, teacher_cfg  # noqa: E402
 
+CONFIGS = ((4, 0.2), (4, 0.1), (8, 0.1), (16, 0.2), (32, 0.4))
+
 
 class Server:
     """The fake server in its own process (so its threads don't share our GIL)."""
@@ -105,13 +107,15 @@ def one(tmp: Path, n: int, concurrency: int, latency: float) -> dict[str, float]
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--records", type=int, default=240)
+    ap.add_argument("--records", type=int, default=600)
+    ap.add_argument("--config", action="append", metavar="C:L", help="concurrency:latency_s (repeatable); default 5")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     os.environ[KEY_ENV] = KEY
     rows = []
     with tempfile.TemporaryDirectory() as d:
-        for conc, lat in ((4, 0.2), (4, 0.1), (8, 0.1), (16, 0.2), (32, 0.4)):
+        configs = [(int(c), float(lat)) for c, lat in (x.split(":") for x in args.config)] if args.config else CONFIGS
+        for conc, lat in configs:
             rows.append(one(Path(d), args.records, conc, lat))
     if args.json:
         print(json.dumps(rows, indent=2))

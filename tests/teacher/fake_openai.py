@@ -181,6 +181,7 @@ def _make_handler(srv: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             return self.rfile.read(int(self.headers.get("Content-Length") or 0))
 
         def do_POST(self) -> None:
+            self.arrived = time.monotonic()
             raw = self._body()
             if not self._auth():
                 return
@@ -208,14 +209,16 @@ def _make_handler(srv: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             self._err(404, f"no route {self.path}")
 
         def _chat(self, body: dict[str, Any]) -> None:
+            # the artificial latency counts from the request's arrival, so the server's own work is inside it
+            due = self.arrived + srv.latency
             content = content_of(body)
             with srv.lock:
                 attempt = srv.attempts[content]
                 srv.attempts[content] += 1
             fault = srv.fault_for(content, attempt)
             kind = fault.get("kind") if fault else None
-            if srv.latency:
-                time.sleep(srv.latency)
+            doc = completion_body(body, srv.served_model) if kind in (None, "slow") else None
+            time.sleep(max(0.0, due - time.monotonic()))
             if kind == "429":
                 return self._err(429, "rate limited", {"Retry-After": str(fault.get("retry_after", 0.05))})
             if kind == "500":
@@ -230,7 +233,6 @@ def _make_handler(srv: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
                 return self._send(200, None, raw=b'{"id": "chatcmpl-x", "choices": [{"message": ')
             if kind == "slow":
                 time.sleep(float(fault.get("s", 1.0)))
-            doc = completion_body(body, srv.served_model)
             try:
                 self._send(200, doc)
             except (BrokenPipeError, ConnectionResetError):
