@@ -151,7 +151,8 @@ def call_chat(
             return CallOutcome(parse_completion(cfg, body, (time.monotonic() - started) * 1000), attempt + 1, 200)
         except openai.APIStatusError as exc:
             status = exc.status_code
-            error = f"HTTP {status}: {exc.message}"
+            body = exc.body.get("message") if isinstance(exc.body, dict) else None
+            error = f"HTTP {status}: {body or exc.message}"
             if status not in RETRY_STATUS:
                 return CallOutcome(None, attempt + 1, status, redact(error, cfg))
             wait = retry_after_s(exc.response.headers)

@@ -33,13 +33,16 @@ from curation.teacher.store import (
 )
 from curation.workspace import Workspace
 
-LINGER_S = 0.25  # how long the writer waits to group answers into one transaction
+# A wrong key, model or base URL: stop the run instead of failing every record one by one.
+FATAL_STATUS = {401, 403, 404}
+LINGER_S = 0.1  # how long the writer waits to group answers into one transaction
 GROUP_MAX = 512
 
 
 @dataclass
 class GenerateResult:
-    """What a run did. ``status``: done | cancelled | budget (stopped before exceeding it)."""
+    """What a run did. ``status``: done | cancelled | budget (stopped before exceeding it) | failed (the provider
+    refused the key, the model or the URL: every further request would fail the same way)."""
 
     run_id: int
     teacher: str
@@ -144,6 +147,8 @@ def generate(
         with run.lock:  # the real cost replaces the reservation the moment the answer is in
             run.reserved -= est
             res.requests += 1
+            if out.answer is None and out.http_status in FATAL_STATUS:
+                run.stop = "failed"
             res.cost_usd += out.answer.cost_usd if out.answer else 0.0
         run.results.put((g, out))
 
@@ -203,7 +208,7 @@ def _commit(run: _Run, batch: list[tuple[_Group, CallOutcome]], kind: str) -> No
         for g, out in batch:
             if out.answer is None:
                 res.failed += len(g.record_ids)
-                if len(res.errors) < 5 and out.error:
+                if len(res.errors) < 5 and out.error and out.error not in res.errors:
                     res.errors.append(out.error)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import threading
 from collections.abc import Callable
@@ -187,6 +188,10 @@ def cmd_add(args: argparse.Namespace) -> int:
     print(f"teacher {cfg.name}: {cfg.model} at {cfg.base_url} (key from ${cfg.api_key_env})")
     if not cfg.terms_ack:
         print("note: generation is refused until you add it again with --ack-terms --replace", file=sys.stderr)
+    if not os.environ.get(cfg.api_key_env):
+        print(
+            f"note: ${cfg.api_key_env} is not set in this shell; export it before `distill generate`", file=sys.stderr
+        )
     return 0
 
 
@@ -291,7 +296,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
             print(f"  error: {e}", file=sys.stderr)
         if res.status == "budget":
             print("stopped before exceeding the budget; raise --budget and run again to continue", file=sys.stderr)
-    return 130 if res.status == "cancelled" else 0
+        if res.status == "failed":
+            print(f"stopped: the provider refused the request (check --key-env, --model and --base-url with "
+                  f"`distill teachers show {res.teacher}`); fix it and run again", file=sys.stderr)  # fmt: skip
+    return {"cancelled": 130, "failed": 1}.get(res.status, 0)
 
 
 # -- synthetic inputs ---------------------------------------------------------------------------------------
