@@ -281,19 +281,32 @@ def add_ledger_many(cur: duckdb.DuckDBPyConnection, rows: list[list[Any]]) -> No
         cur.unregister("_teacher_ledger_new")
 
 
+_ACTIVE_RUNS: set[int] = set()  # runs of this process still going (the workspace file lock keeps others out)
+
+
 def start_run(ws: Workspace, teacher: str, kind: str, selection: dict[str, Any], budget: float | None) -> int:
-    """Open a run row and return its id."""
+    """Open a run row and return its id. Runs left 'running' by a killed process are closed as 'interrupted'
+    first, with the counts and cost their committed answers and ledger rows show."""
     with ws.transaction() as cur:
+        cur.execute(
+            """UPDATE teacher_runs SET status = 'interrupted',
+                n_done = (SELECT count(*) FROM teacher_outputs o WHERE o.run_id = teacher_runs.run_id),
+                cost_usd = (SELECT coalesce(sum(cost_usd), 0) FROM teacher_ledger l WHERE l.run_id = teacher_runs.run_id)
+            WHERE status = 'running' AND run_id NOT IN (SELECT unnest(?))""",
+            [sorted(_ACTIVE_RUNS)],
+        )
         run_id = int(cur.execute("SELECT nextval('teacher_run_seq')").fetchall()[0][0])
         cur.execute(
             "INSERT INTO teacher_runs (run_id, teacher, kind, selection, budget_usd, started_at) VALUES (?,?,?,?,?,?)",
             [run_id, teacher, kind, compact_json(selection), budget, datetime.now()],
         )
+    _ACTIVE_RUNS.add(run_id)
     return run_id
 
 
 def finish_run(ws: Workspace, run_id: int, status: str, done: int, failed: int, cached: int, cost: float) -> None:
     """Close a run row with its final counts."""
+    _ACTIVE_RUNS.discard(run_id)
     with ws.transaction() as cur:
         cur.execute(
             "UPDATE teacher_runs SET finished_at = ?, status = ?, n_done = ?, n_failed = ?, n_cached = ?, "

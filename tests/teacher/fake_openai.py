@@ -7,7 +7,8 @@ attempt at a given prompt takes the n-th entry of its plan (``429`` with Retry-A
 ``malformed``, ``leak`` = a 500 whose message echoes the Authorization header). Counters per content let tests
 assert that nothing was asked again after it succeeded.
 
-Run standalone (the benchmark does): ``python -m tests.teacher.fake_openai --latency 0.05`` prints the base URL.
+Run standalone (the benchmark does): ``python -m tests.teacher.fake_openai --latency 0.05`` prints the base URL,
+answers ``stats`` on stdin and stops when stdin closes; ``--forever --port 8765`` serves until killed.
 """
 
 from __future__ import annotations
@@ -317,9 +318,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--latency", type=float, default=0.0)
     ap.add_argument("--api-key", default="sk-test-fake-0123456789abcdef")
+    ap.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
+    ap.add_argument("--forever", action="store_true", help="serve until killed (default: until stdin closes)")
     args = ap.parse_args()
     srv = FakeOpenAI(api_key=args.api_key, latency=args.latency)
-    print(srv.start(), flush=True)
+    print(srv.start(args.port), flush=True)
+    if args.forever:
+        threading.Event().wait()
     try:
         while True:
             line = input()

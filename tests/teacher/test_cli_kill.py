@@ -67,6 +67,9 @@ def test_killed_run_restarts_without_duplicates(tmp_path: Path, server: FakeOpen
         assert {rid: n for rid, n in counts.items() if rid not in answered} == dict.fromkeys(set(counts) - answered, 1)
         assert all(counts[r] == 0 for r in answered)  # records that had a response were not selected
         assert ws.scalar("SELECT count(*) FROM records WHERE response IS NULL") == 0
+        # the killed run is closed as interrupted with what it committed
+        runs = ws.query("SELECT status, n_done FROM teacher_runs ORDER BY run_id")
+        assert runs == [("interrupted", done_before), ("done", 36 - done_before)]
         ok = ws.scalar("SELECT count(*) FROM teacher_ledger WHERE status = 'ok'")
         assert ok == 36
         spent = ws.scalar("SELECT sum(cost_usd) FROM teacher_ledger")
