@@ -2,9 +2,13 @@
 
 Prints, per (concurrency, latency): requests/s measured vs the bound concurrency/latency (target >= 0.9x), and the
 number of paid requests repeated when the same run is started again (target 0), plus a cache re-run (outputs
-cleared: every answer must come from the cache, 0 requests).
+cleared: every answer must come from the cache, 0 requests). "raw client" is the bare openai client in the same
+thread layout and process, no workspace: the ceiling this machine allows right now ("vs raw" = our overhead). The
+server's latency counts from each request's arrival. Use records >> concurrency (the last wave is partly empty).
 
-    PYTHONPATH=. nice python bench/teacher_bench.py [--records 240] [--json]
+    PYTHONPATH=. nice -n 10 python bench/teacher_bench.py                  # 600 records, 5 configs, ~3 min
+    PYTHONPATH=. nice -n 10 python bench/teacher_bench.py --records 2000   # full size, ~9 min
+    PYTHONPATH=. nice -n 10 python bench/teacher_bench.py --records 2000 --config 32:0.05   # CPU-bound case
 """
 
 from __future__ import annotations

@@ -296,6 +296,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
               f"{res.requests} requests, ${res.cost_usd:.4f}")  # fmt: skip
         for e in res.errors:
             print(f"  error: {e}", file=sys.stderr)
+        if res.total == 0:
+            print(f"nothing to do: every selected record has a response or an answer from {res.teacher} "
+                  "(--all also takes records that have a response)", file=sys.stderr)  # fmt: skip
         if res.status == "budget":
             print("stopped before exceeding the budget; raise --budget and run again to continue", file=sys.stderr)
         if res.status == "failed":
