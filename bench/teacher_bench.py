@@ -2,9 +2,13 @@
 
 Prints, per (concurrency, latency): requests/s measured vs the bound concurrency/latency (target >= 0.9x), and the
 number of paid requests repeated when the same run is started again (target 0), plus a cache re-run (outputs
-cleared: every answer must come from the cache, 0 requests).
+cleared: every answer must come from the cache, 0 requests). "raw client" is the bare openai client in the same
+thread layout and process, no workspace: the ceiling this machine allows right now ("vs raw" = our overhead). The
+server's latency counts from each request's arrival. Use records >> concurrency (the last wave is partly empty).
 
-    PYTHONPATH=. nice python bench/teacher_bench.py [--records 240] [--json]
+    PYTHONPATH=. nice -n 10 python bench/teacher_bench.py                  # 600 records, 5 configs, ~3 min
+    PYTHONPATH=. nice -n 10 python bench/teacher_bench.py --records 2000   # full size, ~9 min
+    PYTHONPATH=. nice -n 10 python bench/teacher_bench.py --records 2000 --config 32:0.05   # CPU-bound case
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ from curation.teacher.engine import generate  # noqa: E402
 from curation.teacher.selection import Selection  # noqa: E402
 from curation.workspace import Workspace  # noqa: E402
 from tests.teacher.conftest import KEY, KEY_ENV, build, teacher_cfg  # noqa: E402
+
+CONFIGS = ((4, 0.2), (4, 0.1), (8, 0.1), (16, 0.2), (32, 0.4))
 
 
 class Server:
@@ -105,13 +111,15 @@ def one(tmp: Path, n: int, concurrency: int, latency: float) -> dict[str, float]
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--records", type=int, default=240)
+    ap.add_argument("--records", type=int, default=600)
+    ap.add_argument("--config", action="append", metavar="C:L", help="concurrency:latency_s (repeatable); default 5")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     os.environ[KEY_ENV] = KEY
     rows = []
     with tempfile.TemporaryDirectory() as d:
-        for conc, lat in ((4, 0.2), (4, 0.1), (8, 0.1), (16, 0.2), (32, 0.4)):
+        configs = [(int(c), float(lat)) for c, lat in (x.split(":") for x in args.config)] if args.config else CONFIGS
+        for conc, lat in configs:
             rows.append(one(Path(d), args.records, conc, lat))
     if args.json:
         print(json.dumps(rows, indent=2))

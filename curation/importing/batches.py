@@ -31,7 +31,9 @@ def undo_import(ws: Workspace, batch_id: int, *, force: bool = False) -> int:
     """Remove a batch's records and quarantine entries; return how many records were removed.
 
     Refuses when the records are part of a dataset version (immutable), and, unless ``force``, when other work
-    (reviews, teacher outputs, splits...) refers to them; with ``force`` that work is removed too.
+    (reviews, teacher outputs, splits...) refers to them; with ``force`` that work is removed too. Teacher outputs
+    are paid work: ``force`` removes the outputs on these records but keeps the cost ledger (money spent) and the
+    teacher cache (no record ids), so re-importing and generating again is free.
     """
     row = ws.query("SELECT status FROM import_batches WHERE batch_id = ?", [batch_id])
     if not row:
@@ -49,8 +51,12 @@ def undo_import(ws: Workspace, batch_id: int, *, force: bool = False) -> int:
         t, n = next(iter(frozen.items()))
         raise UserError(f"batch {batch_id} cannot be undone: {n} of its records are in dataset versions ({t})")
     if used and not force:
-        what = ", ".join(f"{n} in {t}" for t, n in used.items())
-        raise UserError(f"batch {batch_id} has work attached ({what}); pass --force to remove it as well")
+        what = ", ".join(
+            f"{n} paid teacher outputs" if t == "teacher_outputs" else f"{n} in {t}" for t, n in used.items()
+        )
+        kept = " (the cost ledger and teacher cache stay: generating again after a re-import is free)"
+        raise UserError(f"batch {batch_id} has work attached ({what}); pass --force to remove it as well"
+                        + (kept if "teacher_outputs" in used else ""))  # fmt: skip
     with ws.transaction() as cur:
         for table in used:
             cur.execute(f'DELETE FROM "{table}" WHERE record_id IN ({in_batch})', [batch_id])

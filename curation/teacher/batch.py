@@ -195,6 +195,14 @@ def _find_import(ws: Workspace, out: Path) -> int | None:
                      [str(out.resolve())])  # fmt: skip
 
 
+def ws_has_any(cur: Any, record_ids: list[int]) -> bool:
+    """Whether any of ``record_ids`` still exists."""
+    if not record_ids:
+        return False
+    return bool(cur.execute("SELECT count(*) FROM records WHERE record_id IN (SELECT unnest(?))",
+                            [record_ids]).fetchall()[0][0])  # fmt: skip
+
+
 def _attach(ws: Workspace, cfg: TeacherConfig, job: BatchJob, import_batch_id: int | None) -> int:
     """Move imported answers onto the records they were asked for; ledger every request line."""
     mapping: dict[str, dict[str, Any]] = json.loads(Path(job.input_path).with_name("requests.json").read_text())
@@ -220,7 +228,10 @@ def _attach(ws: Workspace, cfg: TeacherConfig, job: BatchJob, import_batch_id: i
             attached += n
             add_ledger(cur, run_id=None, teacher=cfg.name, kind="batch", key=item["key"], status="ok", attempts=1,
                        http_status=200, prompt_tokens=pt, completion_tokens=ct, cost_usd=ans.cost_usd)  # fmt: skip
-            if n:  # the imported copy duplicates a record that now holds this answer
+            # The imported copy duplicates a record that now holds this answer. If every record it was asked for
+            # is gone (`distill undo-import --force` meanwhile), it goes too: the answer is in the cache and the
+            # ledger, so a re-import and `distill generate` attach it again for free.
+            if n or not ws_has_any(cur, live):
                 cur.execute("DELETE FROM records WHERE record_id = ?", [copy_id])
         for cid, item in mapping.items():
             if cid not in answered:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import queue
 import random
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -22,20 +23,26 @@ from curation.teacher.client import CallOutcome, call_chat, make_client, request
 from curation.teacher.config import TeacherConfig, get_teacher, require_terms
 from curation.teacher.selection import Selection, select_records
 from curation.teacher.store import (
-    add_ledger_many,
+    Finished,
     cache_key,
     cached_answers,
     finish_run,
-    put_cache_many,
     start_run,
+    write_finished,
     write_many,
 )
 from curation.workspace import Workspace
 
+# A wrong key, model or base URL: stop the run instead of failing every record one by one.
+FATAL_STATUS = {401, 403, 404}
+LINGER_S = 0.1  # how long the writer waits to group answers into one transaction
+GROUP_MAX = 512
+
 
 @dataclass
 class GenerateResult:
-    """What a run did. ``status``: done | cancelled | budget (stopped before exceeding it)."""
+    """What a run did. ``status``: done | cancelled | budget (stopped before exceeding it) | failed (the provider
+    refused the key, the model or the URL: every further request would fail the same way)."""
 
     run_id: int
     teacher: str
@@ -100,7 +107,7 @@ def generate(
     require_terms(cfg)
     if budget_usd is not None and budget_usd < 0:
         raise UserError("--budget must be >= 0")
-    client = make_client(cfg)  # reads the key now: a missing key fails before anything is written
+    client = make_client(cfg, concurrency)  # reads the key now: a missing key fails before anything is written
     sel = selection or Selection()
     params = request_params(cfg)
     groups: dict[str, _Group] = {}
@@ -126,6 +133,8 @@ def generate(
             res.cached += write_many(cur, teacher, items, mode="cache", run_id=run_id)
     tick()
 
+    rng = random.Random()  # one for the run: seeding one per request showed in the profile
+
     def work(g: _Group) -> None:
         if cancel is not None and cancel.is_set():
             with run.lock:
@@ -134,10 +143,12 @@ def generate(
         est = estimate_cost(cfg, g.messages)
         if not run.reserve(est):
             return
-        out = call_chat(client, cfg, g.messages, params, cancel=cancel, rng=random.Random())
+        out = call_chat(client, cfg, g.messages, params, cancel=cancel, rng=rng)
         with run.lock:  # the real cost replaces the reservation the moment the answer is in
             run.reserved -= est
             res.requests += 1
+            if out.answer is None and out.http_status in FATAL_STATUS:
+                run.stop = "failed"
             res.cost_usd += out.answer.cost_usd if out.answer else 0.0
         run.results.put((g, out))
 
@@ -161,15 +172,16 @@ def generate(
 
 
 def _write_loop(run: _Run, kind: str, tick: Callable[[], None]) -> None:
-    """Commit answers as they arrive: whatever is queued goes into one transaction (group commit), so workers
-    never wait on the database and a kill loses at most the few answers of the last milliseconds."""
+    """Commit answers as they arrive, in groups: after the first answer the writer lingers ``LINGER_S`` for more,
+    then commits them all in one transaction. A DuckDB write transaction costs ~10 ms of CPU whatever its size, so
+    one per answer would cap throughput on a busy machine; a kill loses at most the answers of the last linger."""
     finished = False
     while not finished:
-        item = run.results.get()
-        items = [item]
-        while len(items) < 256:
+        items = [run.results.get()]
+        deadline = time.monotonic() + LINGER_S
+        while items[-1] is not None and len(items) < GROUP_MAX:
             try:
-                items.append(run.results.get_nowait())
+                items.append(run.results.get(timeout=max(0.0, deadline - time.monotonic())))
             except queue.Empty:
                 break
         batch = [i for i in items if i is not None]
@@ -188,24 +200,15 @@ def _write_loop(run: _Run, kind: str, tick: Callable[[], None]) -> None:
 def _commit(run: _Run, batch: list[tuple[_Group, CallOutcome]], kind: str) -> None:
     """Store finished requests (success: cache + outputs + ledger; failure: ledger) in one transaction."""
     cfg, res = run.cfg, run.res
-    ok = [(g, out.answer) for g, out in batch if out.answer is not None]
-    ledger = [
-        [res.run_id, cfg.name, kind, g.key, "ok" if out.answer else "failed", out.http_status, out.attempts,
-         out.answer.prompt_tokens if out.answer else None, out.answer.completion_tokens if out.answer else None,
-         out.answer.cost_usd if out.answer else 0.0, out.answer.latency_ms if out.answer else None, out.error]
-        for g, out in batch
-    ]  # fmt: skip
+    items = [Finished(g.key, g.record_ids, out.answer, out.http_status, out.attempts, out.error) for g, out in batch]
     with run.ws.transaction() as cur:
-        put_cache_many(cur, cfg.model, [(g.key, a) for g, a in ok])
-        n = write_many(cur, cfg.name, [(g.key, a, g.record_ids, g.record_ids[0]) for g, a in ok], mode="sync",
-                       run_id=res.run_id)  # fmt: skip
-        add_ledger_many(cur, ledger)
+        n = write_finished(cur, teacher=cfg.name, model=cfg.model, kind=kind, run_id=res.run_id, items=items)
     with run.lock:
         res.done += n
         for g, out in batch:
             if out.answer is None:
                 res.failed += len(g.record_ids)
-                if len(res.errors) < 5 and out.error:
+                if len(res.errors) < 5 and out.error and out.error not in res.errors:
                     res.errors.append(out.error)
 
 

@@ -8,6 +8,7 @@ answers them). An input request (``input_requests``) is marked done with the num
 from __future__ import annotations
 
 import json
+import random
 import re
 import threading
 from dataclasses import dataclass, field
@@ -42,6 +43,7 @@ class SynthResult:
     n_duplicates: int = 0
     n_unparsed: int = 0
     cost_usd: float = 0.0
+    n_requests: int = 0
     batch_id: int | None = None
     request_id: int | None = None
     record_ids: list[int] = field(default_factory=list)
@@ -81,12 +83,14 @@ def parse_prompts(text: str | None) -> list[str]:
     return [p.strip() for p in doc if isinstance(p, str) and p.strip() and len(p) <= 8000]
 
 
-def _examples(ws: Workspace, slice_: str, k: int) -> list[tuple[int, list[dict[str, Any]], str]]:
+def _examples(ws: Workspace, slice_: str, k: int, seed: str) -> list[tuple[int, list[dict[str, Any]], str]]:
+    """A fresh sample of the slice's real (not synthetic) records for every request: the same examples would
+    bring back the same prompts, which the dedupe then drops."""
     rows = ws.query(
         f"SELECT r.record_id, CAST(r.messages AS VARCHAR), r.prompt FROM records r "
         f"WHERE {EFFECTIVE_SLICE_SQL} = ? AND coalesce(r.prompt, '') <> '' "
-        "ORDER BY r.origin = 'synthetic', md5(r.content_hash) LIMIT ?",
-        [slice_, k],
+        "ORDER BY r.origin = 'synthetic', md5(r.content_hash || ?) LIMIT ?",
+        [slice_, seed, k],
     )
     return [(int(a), json.loads(b), c) for a, b, c in rows]
 
@@ -107,7 +111,8 @@ def synth_inputs(
         raise UserError("-n must be >= 1")
     cfg = get_teacher(ws, teacher)
     require_terms(cfg)
-    examples = _examples(ws, slice_, max(1, n_examples))
+    rng = random.Random()
+    examples = _examples(ws, slice_, max(1, n_examples), str(rng.random()))
     if not examples:
         raise UserError(f"slice {slice_!r} has no records to take examples from")
     system_turns = [m for m in examples[0][1] if m.get("role") == "system"]  # the slice's system prompt, reused
@@ -115,14 +120,19 @@ def synth_inputs(
     seen: set[str] = set()
     new_rows: list[dict[str, Any]] = []
     client = make_client(cfg)
+    rounds = 0
     try:
-        for chunk, start in enumerate(range(0, n, PER_REQUEST)):
-            report(progress, cancel, "synth", start, n, f"{len(new_rows)} new")
-            want = min(PER_REQUEST, n - start)
+        # Duplicates are dropped, so ask again for the shortfall: at most two rounds more than N needs.
+        while len(new_rows) < n and rounds < -(-n // PER_REQUEST) + 2:
+            rounds += 1
+            report(progress, cancel, "synth", len(new_rows), n, f"{len(new_rows)} new")
+            if rounds > 1:
+                examples = _examples(ws, slice_, max(1, n_examples), str(rng.random()))
+            want = min(PER_REQUEST, n - len(new_rows))
             shown = "\n".join("- " + " ".join(e[2].split()) for e in examples)
             messages = [
                 {"role": "system", "content": SYSTEM.format(n=want)},
-                {"role": "user", "content": f"Examples of '{slice_}' inputs (set {chunk + 1}):\n{shown}"},
+                {"role": "user", "content": f"Examples of '{slice_}' inputs (set {rounds}):\n{shown}"},
             ]
             params = {"temperature": 1.0, "max_tokens": max(256, want * 120)}
             out = call_chat(client, cfg, messages, params, cancel=cancel)
@@ -145,8 +155,11 @@ def synth_inputs(
                            cost_usd=a.cost_usd if a else 0.0, latency_ms=a.latency_ms if a else None,
                            error=out.error)  # fmt: skip
             res.cost_usd += a.cost_usd if a else 0.0
-            if a is None:
-                raise UserError(f"teacher {cfg.name!r} failed: {out.error}")
+            res.n_requests += 1
+            if a is None:  # keep what earlier rounds paid for; an input request stays open
+                res.request_id = None
+                _insert(ws, res, new_rows[:n])
+                raise UserError(f"teacher {cfg.name!r} failed: {out.error} ({res.n_inserted} prompts kept)")
     finally:
         client.close()
     _insert(ws, res, new_rows[:n])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import threading
 from collections.abc import Callable
@@ -46,7 +47,8 @@ GENERATE_EPILOG = """examples:
 Stop with Ctrl-C: answers already received are kept; run the same command again to finish."""
 SYNTH_EPILOG = """examples:
   distill synth run gpt4o --slice shipping -n 50     # 50 new prompts in the style of that slice
-  distill synth fulfil gpt4o                         # answer every open input request
+  distill oversample --request security=200          # queue an input request (or --flagged --request-each N)
+  distill synth fulfil gpt4o                         # make the inputs every open request asks for
   distill synth share                                # synthetic share per slice
   distill generate gpt4o                             # then get the teacher's answers for them"""
 BATCH_EPILOG = """examples:
@@ -126,7 +128,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     run.add_argument("--examples", type=int, default=8, help="examples of the slice to show the teacher (default 8)")
     add_json_flag(run)
     run.set_defaults(func=cmd_synth_run)
-    ful = ss.add_parser("fulfil", help="fulfil every open input request", parents=[common], formatter_class=RAW,
+    ful = ss.add_parser("fulfil", help="fulfil every open input request (from `distill oversample --request`)",
+                        parents=[common], formatter_class=RAW,
                         epilog=SYNTH_EPILOG)  # fmt: skip
     ful.add_argument("teacher")
     add_json_flag(ful)
@@ -187,6 +190,10 @@ def cmd_add(args: argparse.Namespace) -> int:
     print(f"teacher {cfg.name}: {cfg.model} at {cfg.base_url} (key from ${cfg.api_key_env})")
     if not cfg.terms_ack:
         print("note: generation is refused until you add it again with --ack-terms --replace", file=sys.stderr)
+    if not os.environ.get(cfg.api_key_env):
+        print(
+            f"note: ${cfg.api_key_env} is not set in this shell; export it before `distill generate`", file=sys.stderr
+        )
     return 0
 
 
@@ -289,9 +296,15 @@ def cmd_generate(args: argparse.Namespace) -> int:
               f"{res.requests} requests, ${res.cost_usd:.4f}")  # fmt: skip
         for e in res.errors:
             print(f"  error: {e}", file=sys.stderr)
+        if res.total == 0:
+            print(f"nothing to do: every selected record has a response or an answer from {res.teacher} "
+                  "(--all also takes records that have a response)", file=sys.stderr)  # fmt: skip
         if res.status == "budget":
             print("stopped before exceeding the budget; raise --budget and run again to continue", file=sys.stderr)
-    return 130 if res.status == "cancelled" else 0
+        if res.status == "failed":
+            print(f"stopped: the provider refused the request (check --key-env, --model and --base-url with "
+                  f"`distill teachers show {res.teacher}`); fix it and run again", file=sys.stderr)  # fmt: skip
+    return {"cancelled": 130, "failed": 1}.get(res.status, 0)
 
 
 # -- synthetic inputs ---------------------------------------------------------------------------------------
@@ -308,6 +321,8 @@ def cmd_synth_run(args: argparse.Namespace) -> int:
           f"{res.n_duplicates} duplicates dropped, {res.n_unparsed} unusable), ${res.cost_usd:.4f}")  # fmt: skip
     for s in share:
         print(f"synthetic share of {s.slice}: {s.synthetic}/{s.records} ({s.share * 100:.1f}%)")
+    if res.n_inserted:
+        print(f"next: `distill generate {args.teacher} --slice {args.slice}` answers them")
     return 0
 
 
@@ -318,9 +333,12 @@ def cmd_synth_fulfil(args: argparse.Namespace) -> int:
         print_json(results)
         return 0
     if not results:
-        print("no open input requests")
+        print("no open input requests (queue some with `distill oversample --request SLICE=N`)")
     for r in results:
-        print(f"request {r.request_id} ({r.slice}): {r.n_inserted} new prompts")
+        print(f"request {r.request_id} ({r.slice}): {r.n_inserted} new prompts (asked {r.n_requested}, "
+              f"{r.n_duplicates} duplicates dropped), ${r.cost_usd:.4f}")  # fmt: skip
+    if any(r.n_inserted for r in results):
+        print(f"next: `distill generate {args.teacher}` answers them; `distill synth share` shows the synthetic share")
     return 0
 
 

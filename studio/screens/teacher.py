@@ -24,6 +24,7 @@ from curation.progress import Progress
 from curation.teacher.config import list_teachers
 from curation.teacher.engine import GenerateResult, generate
 from curation.teacher.selection import Selection
+from curation.teacher.synth import SliceShare, synthetic_share
 from curation.workspace import Workspace
 
 MISSING, ALL = "missing", "all"
@@ -34,6 +35,13 @@ class TeachersLoaded(Message):
     """The configured teachers, as (label, name) options."""
 
     options: list[tuple[str, str]]
+
+
+@dataclass
+class SharesLoaded(Message):
+    """The synthetic share of the slices that have synthetic records."""
+
+    shares: list[SliceShare]
 
 
 @dataclass
@@ -85,10 +93,12 @@ class TeacherScreen(Screen[None]):
             yield ProgressBar(total=100, show_eta=False, id="teacher-progress")
             yield Static("done 0 failed 0 cached 0 $0.0000", id="teacher-counts")
             yield Static("", id="teacher-summary")
+            yield Static("", id="teacher-synthetic")
         yield Footer()
 
     def on_mount(self) -> None:
         self._load_teachers()
+        self._load_shares()
 
     @work(thread=True, exclusive=True, group="teacher-load", exit_on_error=False)
     def _load_teachers(self) -> None:
@@ -96,11 +106,21 @@ class TeacherScreen(Screen[None]):
                 for t in list_teachers(self.workspace)]  # fmt: skip
         self.post_message(TeachersLoaded(opts))
 
+    @work(thread=True, exclusive=True, group="teacher-shares", exit_on_error=False)
+    def _load_shares(self) -> None:
+        self.post_message(SharesLoaded([x for x in synthetic_share(self.workspace) if x.synthetic]))
+
     def on_teachers_loaded(self, message: TeachersLoaded) -> None:
         select = self.query_one("#teacher-name", Select)
         select.set_options(message.options)
         if message.options:
             select.value = message.options[0][1]
+
+    def on_shares_loaded(self, message: SharesLoaded) -> None:
+        shares = ", ".join(f"{x.slice} {x.synthetic}/{x.records} ({x.share:.0%})" for x in message.shares)
+        self.query_one("#teacher-synthetic", Static).update(
+            f"synthetic share: {shares}" if shares else "no synthetic inputs yet (distill synth run / fulfil)"
+        )
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "teacher-start":
@@ -170,5 +190,6 @@ class TeacherScreen(Screen[None]):
             summary.update(f"[red]{message.error}[/red]")
             return
         r = message.result
+        self._load_shares()
         summary.update(f"run {r.run_id} {r.status}: {r.done} generated, {r.cached} from cache, {r.failed} failed, "
                        f"${r.cost_usd:.4f}" + (f"\nfirst error: {r.errors[0]}" if r.errors else ""))  # fmt: skip

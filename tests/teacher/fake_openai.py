@@ -7,7 +7,8 @@ attempt at a given prompt takes the n-th entry of its plan (``429`` with Retry-A
 ``malformed``, ``leak`` = a 500 whose message echoes the Authorization header). Counters per content let tests
 assert that nothing was asked again after it succeeded.
 
-Run standalone (the benchmark does): ``python -m tests.teacher.fake_openai --latency 0.05`` prints the base URL.
+Run standalone (the benchmark does): ``python -m tests.teacher.fake_openai --latency 0.05`` prints the base URL,
+answers ``stats`` on stdin and stops when stdin closes; ``--forever --port 8765`` serves until killed.
 """
 
 from __future__ import annotations
@@ -181,6 +182,7 @@ def _make_handler(srv: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             return self.rfile.read(int(self.headers.get("Content-Length") or 0))
 
         def do_POST(self) -> None:
+            self.arrived = time.monotonic()
             raw = self._body()
             if not self._auth():
                 return
@@ -208,14 +210,16 @@ def _make_handler(srv: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             self._err(404, f"no route {self.path}")
 
         def _chat(self, body: dict[str, Any]) -> None:
+            # the artificial latency counts from the request's arrival, so the server's own work is inside it
+            due = self.arrived + srv.latency
             content = content_of(body)
             with srv.lock:
                 attempt = srv.attempts[content]
                 srv.attempts[content] += 1
             fault = srv.fault_for(content, attempt)
             kind = fault.get("kind") if fault else None
-            if srv.latency:
-                time.sleep(srv.latency)
+            doc = completion_body(body, srv.served_model) if kind in (None, "slow") else None
+            time.sleep(max(0.0, due - time.monotonic()))
             if kind == "429":
                 return self._err(429, "rate limited", {"Retry-After": str(fault.get("retry_after", 0.05))})
             if kind == "500":
@@ -230,7 +234,6 @@ def _make_handler(srv: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
                 return self._send(200, None, raw=b'{"id": "chatcmpl-x", "choices": [{"message": ')
             if kind == "slow":
                 time.sleep(float(fault.get("s", 1.0)))
-            doc = completion_body(body, srv.served_model)
             try:
                 self._send(200, doc)
             except (BrokenPipeError, ConnectionResetError):
@@ -315,9 +318,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--latency", type=float, default=0.0)
     ap.add_argument("--api-key", default="sk-test-fake-0123456789abcdef")
+    ap.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
+    ap.add_argument("--forever", action="store_true", help="serve until killed (default: until stdin closes)")
     args = ap.parse_args()
     srv = FakeOpenAI(api_key=args.api_key, latency=args.latency)
-    print(srv.start(), flush=True)
+    print(srv.start(args.port), flush=True)
+    if args.forever:
+        threading.Event().wait()
     try:
         while True:
             line = input()

@@ -41,7 +41,7 @@ def test_killed_run_restarts_without_duplicates(tmp_path: Path, server: FakeOpen
     server.latency = 0.05
     proc = distill("generate", "big", "-w", str(path), wait=False)
     deadline = time.monotonic() + 60
-    while server.total_successes() < 10 and time.monotonic() < deadline and proc.poll() is None:
+    while server.total_successes() < 20 and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.01)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
@@ -67,13 +67,17 @@ def test_killed_run_restarts_without_duplicates(tmp_path: Path, server: FakeOpen
         assert {rid: n for rid, n in counts.items() if rid not in answered} == dict.fromkeys(set(counts) - answered, 1)
         assert all(counts[r] == 0 for r in answered)  # records that had a response were not selected
         assert ws.scalar("SELECT count(*) FROM records WHERE response IS NULL") == 0
+        # the killed run is closed as interrupted with what it committed
+        runs = ws.query("SELECT status, n_done FROM teacher_runs ORDER BY run_id")
+        assert runs == [("interrupted", done_before), ("done", 36 - done_before)]
         ok = ws.scalar("SELECT count(*) FROM teacher_ledger WHERE status = 'ok'")
         assert ok == 36
         spent = ws.scalar("SELECT sum(cost_usd) FROM teacher_ledger")
         assert spent == pytest.approx(ws.scalar("SELECT sum(cost_usd) FROM teacher_outputs"))
         assert spent == pytest.approx(ws.scalar("SELECT sum(cost_usd) FROM teacher_cache"))
-    # only answers lost at the kill (in flight, or received but not yet group-committed) may be asked twice
-    assert sum(server.successes.values()) <= 36 + 2 * 3
+    # only answers lost at the kill may be asked twice: those in flight (3) and those received in the writer's
+    # last linger + commit (LINGER_S at ~60 answers/s: 6, doubled for a slow commit on a busy machine)
+    assert sum(server.successes.values()) <= 36 + 3 + 12
 
 
 def test_cli_teachers_and_no_key_anywhere(tmp_path: Path, server: FakeOpenAI) -> None:

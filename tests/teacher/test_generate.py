@@ -103,9 +103,11 @@ def test_refuses_without_terms_or_key(tws: Workspace, server: FakeOpenAI, monkey
 
 def test_client_errors_fail_fast_and_are_recorded(tws: Workspace, server: FakeOpenAI, monkeypatch) -> None:
     monkeypatch.setenv(KEY_ENV, "sk-wrong-key-abcdefghijkl")
-    res = generate(tws, "big", Selection(limit=2))
-    assert (res.done, res.failed) == (0, 2)
+    res = generate(tws, "big", concurrency=1)
+    # a refused key stops the run at the first answer instead of failing all 12 records one by one
+    assert (res.status, res.done, res.failed, res.requests) == ("failed", 0, 1, 1)
     assert tws.query("SELECT DISTINCT status, http_status, attempts FROM teacher_ledger") == [("failed", 401, 1)]
+    assert res.errors == ["HTTP 401: Incorrect API key provided: ***"]
     assert output_counts(tws)[1] == 0
     assert "sk-wrong" not in " ".join(res.errors)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from textual.app import App
 from textual.widgets import Select, Static
 
+from curation.records import insert_records, new_batch
 from curation.workspace import Workspace
 from studio.screens.teacher import TeacherScreen
 from tests.teacher.conftest import output_counts
@@ -27,6 +28,7 @@ async def test_generate_from_the_screen(tws: Workspace) -> None:
         await pilot.pause()
         screen = app.screen
         assert screen.query_one("#teacher-name", Select).value == "big"
+        assert "no synthetic inputs yet" in str(screen.query_one("#teacher-synthetic", Static).render())
         await pilot.press("ctrl+r")
         await app.workers.wait_for_complete()
         await pilot.pause()
@@ -53,3 +55,16 @@ async def test_cancel_keeps_what_arrived(tws: Workspace, server: FakeOpenAI) -> 
     kept = sum(output_counts(tws).values())
     assert 4 <= kept < 12
     assert kept == server.total_successes()  # every answer received was stored
+
+
+async def test_synthetic_share_is_shown(tws: Workspace) -> None:
+    with tws.transaction() as cur:
+        b = new_batch(cur, "synthetic:big:login", "synthetic")
+        insert_records(cur, b, [{"messages": [{"role": "user", "content": "new login question"}], "slice": "login",
+                                 "origin": "synthetic"}])  # fmt: skip
+    app = TinyApp(tws)
+    async with app.run_test() as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        shown = str(app.screen.query_one("#teacher-synthetic", Static).render())
+        assert shown == "synthetic share: login 1/5 (20%)"
