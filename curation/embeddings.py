@@ -86,10 +86,10 @@ def encode(ref: ModelRef, texts: list[str], batch_size: int = 64) -> np.ndarray:
     return np.ascontiguousarray(vecs / np.maximum(norms, 1e-12))
 
 
-def _read_cache(ws: Workspace, model_id: str, hashes: list[str]) -> dict[str, np.ndarray]:
-    """Cached vectors for these hashes (via Arrow: one flat buffer, no Python floats)."""
+def _read_cache(ws: Workspace, model_id: str, hashes: list[str]) -> tuple[list[str], np.ndarray]:
+    """Cached vectors for these hashes: (hashes found, float32 matrix in that order), via Arrow in one block."""
     if not hashes:
-        return {}
+        return [], np.zeros((0, 0), dtype=np.float32)
     cur = ws.cursor()
     try:
         cur.register("_want_hashes", pa.table({"h": pa.array(hashes, pa.string())}))
@@ -102,11 +102,10 @@ def _read_cache(ws: Workspace, model_id: str, hashes: list[str]) -> dict[str, np
     finally:
         cur.close()
     if tbl.num_rows == 0:
-        return {}
+        return [], np.zeros((0, 0), dtype=np.float32)
     dim = int(tbl.column("dim")[0].as_py())
-    flat = tbl.column("vector").combine_chunks().flatten().to_numpy(zero_copy_only=False).astype(np.float32)
-    mat = flat.reshape(tbl.num_rows, dim)
-    return dict(zip(tbl.column("text_hash").to_pylist(), mat, strict=True))
+    flat = tbl.column("vector").combine_chunks().flatten().to_numpy(zero_copy_only=False)
+    return tbl.column("text_hash").to_pylist(), flat.astype(np.float32, copy=False).reshape(tbl.num_rows, dim)
 
 
 def _write_cache(ws: Workspace, model_id: str, hashes: list[str], vecs: np.ndarray) -> None:
@@ -157,22 +156,27 @@ def embed_texts(
     unique: dict[str, str] = {}
     for h, t in zip(hashes, texts, strict=True):
         unique.setdefault(h, t)
-    found = _read_cache(ws, ref.model_id, list(unique))
+    found_hashes, found_mat = _read_cache(ws, ref.model_id, list(unique))
+    row_of = {h: k for k, h in enumerate(found_hashes)}  # hash -> row in the matrix of vectors
+    blocks = [found_mat] if len(found_hashes) else []
     # Longest first across chunks (as encode() does within a call), so chunking adds no padding.
-    missing = sorted((h for h in unique if h not in found), key=lambda h: -len(unique[h]))
+    missing = sorted((h for h in unique if h not in row_of), key=lambda h: -len(unique[h]))
     st = stats if stats is not None else EmbedStats()
-    st.n_texts, st.n_unique, st.n_cached, st.n_encoded = len(texts), len(unique), len(found), len(missing)
-    report(progress, cancel, "embedding", 0, len(missing), f"{len(found):,} cached")
+    st.n_texts, st.n_unique, st.n_cached, st.n_encoded = len(texts), len(unique), len(row_of), len(missing)
+    report(progress, cancel, "embedding", 0, len(missing), f"{len(row_of):,} cached")
     for start in range(0, len(missing), ENCODE_CHUNK):
         check_cancel(cancel)  # before starting a chunk, not only after it
         chunk = missing[start : start + ENCODE_CHUNK]
         vecs = encode(ref, [unique[h] for h in chunk], batch_size=batch_size)
         _write_cache(ws, ref.model_id, chunk, vecs)
-        found.update(zip(chunk, vecs, strict=True))
-        report(progress, cancel, "embedding", start + len(chunk), len(missing), f"{len(found):,} cached")
+        base = len(row_of)
+        row_of.update((h, base + k) for k, h in enumerate(chunk))
+        blocks.append(vecs)
+        report(progress, cancel, "embedding", start + len(chunk), len(missing), f"{len(row_of):,} cached")
     if not texts:
         return np.zeros((0, 0), dtype=np.float32)
-    return np.ascontiguousarray(np.stack([found[h] for h in hashes]).astype(np.float32))
+    mat = blocks[0] if len(blocks) == 1 else np.vstack(blocks)
+    return np.ascontiguousarray(mat[np.fromiter((row_of[h] for h in hashes), np.int64, len(hashes))], np.float32)
 
 
 def cache_size(ws: Workspace) -> list[tuple[str, int]]:

@@ -3,7 +3,8 @@
 Effective values follow the reviews contract: response = coalesce(reviews.edited_response, records.response),
 slice = coalesce(reviews.slice_override, <slicing assignment>, records.slice). A record is *eligible* for a
 dataset version when it has an effective response, is not rejected, was not removed by the latest dedupe run
-of each kind, did not fail a ``drop`` filter (latest run per filter name), and does not leak into a held-out split.
+of each kind, did not fail a ``drop`` filter (latest run per filter name), is not waiting for review after failing a
+``review`` filter (until a human accepts it), and does not leak into a held-out split.
 """
 
 from __future__ import annotations
@@ -46,11 +47,12 @@ def latest_dedupe_runs(ws: Workspace) -> list[int]:
     return [int(r[0]) for r in rows]
 
 
-def latest_drop_filter_runs(ws: Workspace) -> list[int]:
-    """The latest run of each named filter whose policy is ``drop``."""
+def latest_drop_filter_runs(ws: Workspace, policy: str = "drop") -> list[int]:
+    """The latest run of each named filter whose policy is ``policy`` (``drop`` or ``review``)."""
     rows = ws.query(
-        "SELECT run_id FROM filter_runs f WHERE policy = 'drop' "
-        "AND run_id = (SELECT max(run_id) FROM filter_runs g WHERE g.name = f.name) ORDER BY 1"
+        "SELECT run_id FROM filter_runs f WHERE policy = ? "
+        "AND run_id = (SELECT max(run_id) FROM filter_runs g WHERE g.name = f.name) ORDER BY 1",
+        [policy],
     )
     return [int(r[0]) for r in rows]
 
@@ -64,6 +66,7 @@ class Pool:
     excluded: dict[str, int] = field(default_factory=dict)
     dedupe_runs: list[int] = field(default_factory=list)
     filter_runs: list[int] = field(default_factory=list)
+    review_runs: list[int] = field(default_factory=list)  # failed records wait for a human accept
     split: str | None = None
     slicing: str | None = None
 
@@ -79,6 +82,7 @@ def load_pool(
     """Eligible records. ``None`` for runs means the latest ones; pass ``[]`` to ignore dedupe or filters."""
     dd = latest_dedupe_runs(ws) if dedupe_runs is None else dedupe_runs
     fr = latest_drop_filter_runs(ws) if filter_runs is None else filter_runs
+    rr = latest_drop_filter_runs(ws, "review") if filter_runs is None else []
     base, params = effective_sql(slicing)
     side_sql = "'train'"
     if split:
@@ -106,13 +110,15 @@ def load_pool(
                     WHERE NOT kept AND run_id IN (SELECT unnest(?))) THEN 'duplicate'
                WHEN record_id IN (SELECT record_id FROM filter_results
                     WHERE NOT ok AND run_id IN (SELECT unnest(?))) THEN 'filtered'
+               WHEN coalesce(review_status, '') <> 'accepted' AND record_id IN (SELECT record_id FROM filter_results
+                    WHERE NOT ok AND run_id IN (SELECT unnest(?))) THEN 'pending_review'
                WHEN {leak_sql} THEN 'leak'
                ELSE NULL END AS why
         FROM s ORDER BY record_id
     """
-    # Params in textual order: slicing, side (split), then dedupe runs, filter runs, leak params.
-    rows = ws.query(sql, [*params, dd, fr, *leak_params])
-    pool = Pool(dedupe_runs=dd, filter_runs=fr, split=split, slicing=slicing)
+    # Params in textual order: slicing, side (split), then dedupe runs, filter runs, review runs, leak params.
+    rows = ws.query(sql, [*params, dd, fr, rr, *leak_params])
+    pool = Pool(dedupe_runs=dd, filter_runs=fr, review_runs=rr, split=split, slicing=slicing)
     for rid, slc, side, why in rows:
         if why is not None:
             pool.excluded[why] = pool.excluded.get(why, 0) + 1

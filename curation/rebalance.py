@@ -205,7 +205,7 @@ def pool_recipe(pool: Pool) -> list[dict[str, Any]]:
     return [
         {"op": "select", "slicing": pool.slicing, "excluded": pool.excluded},
         {"op": "dedupe", "runs": pool.dedupe_runs},
-        {"op": "filter", "drop_runs": pool.filter_runs},
+        {"op": "filter", "drop_runs": pool.filter_runs, "review_runs": pool.review_runs},
         {"op": "split", "split": pool.split},
     ]
 

@@ -57,7 +57,7 @@ def resolve_slicing(ws, args: argparse.Namespace) -> str | None:
 def add_pool_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--slicing", metavar="NAME", help="slicing to use (default: the one chosen by `distill slices use`)")
     p.add_argument("--split", metavar="NAME", help="held-out split to respect (default: 'heldout' if frozen)")
-    p.add_argument("--no-split", action="store_true", help="make a version without a held-out side")
+    p.add_argument("--no-split", action="store_true", help="ignore held-out splits (no held-out side)")
 
 
 def _pct(x: float) -> str:

@@ -66,21 +66,29 @@ def register_curate(sub: argparse._SubParsersAction, common: argparse.ArgumentPa
         parents=[common],
         formatter_class=RAW,
         help="plan/apply a rebalanced version",
+        description="Plan a dataset version whose slice shares match a target: down-sample over-represented slices,\n"
+        "up-weight (or duplicate) under-represented ones. Seeded; records are never changed or deleted.\n"
+        "Usual order: dedupe -> split make -> filter -> rebalance --name V -> export V.",
         epilog="examples:\n  distill rebalance --to production --dry-run\n"
-        "  distill rebalance --to production --since 2026-01-01 --name prod-v1\n"
+        "  distill rebalance --to production --since 2026-01-01 --until 2026-02-01 --name prod-v1\n"
         "  distill rebalance --to shares --shares billing=0.3,security=0.1 --mode duplicate --name v2\n"
         "  distill rebalance --to min-count --min-count 50 --max-factor 4 --name v3",
     )
-    p.add_argument("--to", choices=["production", "shares", "min-count"], default="production")
-    p.add_argument("--shares", action="append", metavar="SLICE=SHARE[,...]")
-    p.add_argument("--min-count", type=int)
+    p.add_argument(
+        "--to",
+        choices=["production", "shares", "min-count"],
+        default="production",
+        help="target: shares of all imported logs (production, default), --shares, or --min-count per slice",
+    )
+    p.add_argument("--shares", action="append", metavar="SLICE=SHARE[,...]", help="with --to shares")
+    p.add_argument("--min-count", type=int, help="with --to min-count: at least this many per slice")
     p.add_argument("--since", metavar="ISO", help="production window start (logged_at)")
     p.add_argument("--until", metavar="ISO", help="production window end")
     p.add_argument(
         "--mode", choices=["weight", "duplicate"], default="weight", help="how to up-sample (default weight)"
     )
     p.add_argument("--max-factor", type=float, default=5.0, help="cap on up-sampling (default 5)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="random seed of the down-sampling (default 0)")
     p.add_argument("--size", type=int, help="train size to aim for (default: the eligible pool)")
     p.add_argument("--name", metavar="VERSION", help="write the plan as this dataset version")
     _pool(p)

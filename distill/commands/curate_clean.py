@@ -261,10 +261,10 @@ def register_clean(sub: argparse._SubParsersAction, common: argparse.ArgumentPar
         a.add_argument("--name", default="heldout")
         a.add_argument("--threshold", type=float, default=0.85, help="near-duplicate cosine (default 0.85)")
         a.add_argument("--no-semantic", action="store_true", help="exact matches only (no embeddings)")
-        a.add_argument("--model", metavar="PATH")
+        a.add_argument("--model", metavar="PATH", help="sentence-transformers model folder")
         if action == "make":
-            a.add_argument("--share", type=float, default=0.1)
-            a.add_argument("--seed", type=int, default=0)
+            a.add_argument("--share", type=float, default=0.1, help="held-out share per slice (default 0.1)")
+            a.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
             a.add_argument("--dry-run", action="store_true", help="preview only; freeze nothing")
 
     p = sub.add_parser(
@@ -272,19 +272,30 @@ def register_clean(sub: argparse._SubParsersAction, common: argparse.ArgumentPar
         parents=[common],
         formatter_class=RAW,
         help="confidence and verifier filters",
-        epilog="examples:\n  distill filter lowconf --confidence mean_logprob --min -0.3 --policy review\n"
+        epilog="examples:\n  distill filter lowconf --confidence min_logprob --min -2.5 --dry-run   # how many fail?\n"
         "  distill filter intent-p --confidence answer_prob --field intent --min 0.8 --dry-run\n"
         '  distill filter valid --verifier \'{"type": "json"}\' --policy drop\n'
         "  distill filter labels --verifier-file labels.json --policy review\n  distill filter --list",
     )
-    p.add_argument("name", nargs="?")
-    p.add_argument("--confidence", choices=["mean_logprob", "min_logprob", "answer_prob"])
+    p.add_argument("name", nargs="?", help="filter name (re-running a name replaces its previous result)")
+    p.add_argument(
+        "--confidence",
+        choices=["mean_logprob", "min_logprob", "answer_prob"],
+        help="teacher confidence from token logprobs: mean / minimum token logprob, or the probability of the "
+        "answer tokens of one labelled JSON --field",
+    )
     p.add_argument("--min", type=float, help="fail below this (logprob, or probability for answer_prob)")
     p.add_argument("--field", help="labelled field for answer_prob (e.g. intent)")
     p.add_argument("--verifier", metavar="JSON", help="verifier spec (see curation.verifiers)")
-    p.add_argument("--verifier-file", metavar="PATH")
-    p.add_argument("--policy", choices=["drop", "review", "keep"], default="review")
-    p.add_argument("--slicing", metavar="NAME")
+    p.add_argument("--verifier-file", metavar="PATH", help="verifier spec in a JSON file")
+    p.add_argument(
+        "--policy",
+        choices=["drop", "review", "keep"],
+        default="review",
+        help="failing records: drop (left out of versions), review (queued as needs_review and left out until "
+        "accepted; default), keep (only recorded)",
+    )
+    p.add_argument("--slicing", metavar="NAME", help="slicing for the per-slice counts")
     p.add_argument("--list", action="store_true", help="list stored filter runs")
     p.add_argument("--dry-run", action="store_true", help="preview only; store nothing, queue nothing")
     add_json_flag(p)

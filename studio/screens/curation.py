@@ -1,7 +1,7 @@
 """Curation screen: pick an operation, preview it, then apply it in a worker with progress and cancel.
 
-Standalone: ``CurationScreen(workspace)``. Keys: ``p`` preview, ``a`` apply the shown preview, ``escape``
-cancel the running work. Every preview and apply runs in a thread worker that calls the plain ``curation``
+Standalone: ``CurationScreen(workspace)``. Keys: ``p`` preview, ``a`` apply the shown preview, ``e`` edit the
+parameters (enter previews), ``escape`` cancel the running work. Every preview and apply runs in a thread worker that calls the plain ``curation``
 functions; results come back as messages, and widgets are only touched on the event loop.
 """
 
@@ -121,6 +121,8 @@ class CurationScreen(Screen[None]):
 
     @on(Input.Submitted, "#cur-params")
     def _params_submitted(self) -> None:
+        # Back to the list so that ``a`` applies instead of typing into the parameters.
+        self.query_one("#cur-ops", OptionList).focus()
         self.action_preview()
 
     def action_edit_params(self) -> None:

@@ -65,6 +65,10 @@ def _table(title: str, headers: list[str], rows: list[list[Any]]) -> Table:
     return t
 
 
+def _yes(v: str | None) -> bool:
+    return (v or "").lower() in ("yes", "true", "1")
+
+
 def _split(ws: Workspace, p: dict[str, str]) -> str | None:
     from curation.splits import split_exists
 
@@ -118,7 +122,16 @@ def preview_rebalance(ws, p, progress, cancel):
 
     kind = p.get("target", "production")
     shares = {k: float(v) for k, _, v in (x.partition(":") for x in p.get("shares", "").split(",") if x)}
-    target = Target(kind, shares=shares, min_count=int(p.get("min_count", "0") or 0))
+    from datetime import datetime
+
+    since, until = p.get("since"), p.get("until")
+    target = Target(
+        kind,
+        shares=shares,
+        min_count=int(p.get("min_count", "0") or 0),
+        since=datetime.fromisoformat(since) if since else None,
+        until=datetime.fromisoformat(until) if until else None,
+    )
     plan = plan_rebalance(
         ws,
         target,
@@ -189,7 +202,7 @@ def preview_dedupe(ws, p, progress, cancel):
 def apply_dedupe_op(ws, res, p) -> str:
     from curation.dedupe import apply_dedupe
 
-    run = apply_dedupe(ws, res, force=p.get("force", "no") in ("yes", "true", "1"))
+    run = apply_dedupe(ws, res, force=_yes(p.get("force")))
     return f"stored dedupe run {run}: {res.n_removed:,} records left out of new versions"
 
 
@@ -303,12 +316,20 @@ def apply_export(ws, name, p) -> str:
 
     if not name:
         raise UserError("no dataset version to export (rebalance or snapshot first)")
-    res = export_version(ws, name, p.get("out") or None, fmt=p.get("format", "openai"))
+    res = export_version(
+        ws,
+        name,
+        p.get("out") or None,
+        fmt=p.get("format", "openai"),
+        include_notes=_yes(p.get("notes")),
+        include_metadata=_yes(p.get("metadata")),
+    )
     return "; ".join(f"{s}: {res.lines[s]:,} lines -> {f}" for s, f in res.files.items()) + (
         f" ({'; '.join(res.warnings)})" if res.warnings else ""
     )
 
 
+# In the order a data lead goes through them.
 OPERATIONS: list[Operation] = [
     Operation(
         "slices",
@@ -317,14 +338,6 @@ OPERATIONS: list[Operation] = [
         preview_slices,
         apply_slices,
         "shares per slice; apply stores a slicing by field and uses it",
-    ),
-    Operation(
-        "rebalance",
-        "Rebalance",
-        "target=production mode=weight max_factor=5 seed=0 name=prod-v1",
-        preview_rebalance,
-        apply_rebalance_op,
-        "targets: production | shares (shares=a:0.3,b:0.2) | min_count",
     ),
     Operation(
         "dedupe",
@@ -348,7 +361,15 @@ OPERATIONS: list[Operation] = [
         "name=intent-conf metric=answer_prob field=intent min=0.5 policy=review",
         preview_filter,
         apply_filter,
-        "confidence (mean/min logprob, answer_prob) or verifier='{...}'",
+        "metric=mean_logprob|min_logprob|answer_prob (field=) min=X, or verifier='{...}'; policy=drop|review|keep",
+    ),
+    Operation(
+        "rebalance",
+        "Rebalance",
+        "target=production mode=weight max_factor=5 seed=0 name=prod-v1",
+        preview_rebalance,
+        apply_rebalance_op,
+        "targets: production (since=/until= ISO window) | shares (shares=a:0.3,b:0.2) | min_count; writes a version",
     ),
     Operation(
         "export",
@@ -356,6 +377,6 @@ OPERATIONS: list[Operation] = [
         "format=openai",
         preview_export,
         apply_export,
-        "export a dataset version (version=NAME, format=openai|jsonl|parquet)",
+        "version=NAME format=openai|jsonl|parquet out=DIR; notes=yes / metadata=yes to include them",
     ),
 ]

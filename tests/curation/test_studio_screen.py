@@ -35,7 +35,7 @@ async def test_preview_then_apply_rebalance_and_export(ws, tmp_path):
         assert isinstance(screen, CurationScreen)
         await pilot.press("a")  # nothing previewed yet: refuses
         assert "preview first" in _text(screen, "#cur-status")
-        screen.query_one("#cur-ops", OptionList).highlighted = 1  # Rebalance
+        screen.query_one("#cur-ops", OptionList).highlighted = 4  # Rebalance
         await pilot.pause()
         screen.query_one("#cur-params", Input).value = "target=shares shares=billing:0.25,security:0.25 seed=1 name=v1"
         await pilot.press("p")
@@ -61,7 +61,7 @@ async def test_errors_and_changed_params_are_reported(ws):
     app = _Host(ws)
     async with app.run_test(size=(140, 45)) as pilot:
         screen = app.screen
-        screen.query_one("#cur-ops", OptionList).highlighted = 4  # Filter
+        screen.query_one("#cur-ops", OptionList).highlighted = 3  # Filter
         await pilot.pause()
         screen.query_one("#cur-params", Input).value = "name=x metric=bogus min=1"
         await pilot.press("p")
@@ -80,7 +80,7 @@ async def test_cancel_stops_a_running_preview(ws):
     app = _Host(ws)
     async with app.run_test(size=(140, 45)) as pilot:
         screen = app.screen
-        screen.query_one("#cur-ops", OptionList).highlighted = 2  # Dedupe
+        screen.query_one("#cur-ops", OptionList).highlighted = 1  # Dedupe
         await pilot.pause()
         screen.query_one("#cur-params", Input).value = "kind=exact"
         screen._start("previewing")
