@@ -62,8 +62,19 @@ def current_version(con: duckdb.DuckDBPyConnection) -> int:
     return int(row[0][0] or 0)
 
 
+def applied_versions(con: duckdb.DuckDBPyConnection) -> set[int]:
+    """The versions recorded in ``schema_migrations`` (empty for a new file)."""
+    if current_version(con) == 0:
+        return set()
+    return {int(r[0]) for r in con.execute("SELECT version FROM schema_migrations").fetchall()}
+
+
 def migrate(con: duckdb.DuckDBPyConnection, target: int | None = None) -> list[int]:
-    """Apply every migration above the workspace's version (up to ``target``); return the versions applied."""
+    """Apply every migration the workspace lacks (up to ``target``), in order; return the versions applied.
+
+    Missing versions below the newest applied one are filled in too: features land in parallel, so a workspace
+    can have v6 without v4 (made by code that had v6 first). Each migration only adds its own tables.
+    """
     migrations = all_migrations()
     newest = migrations[-1].version
     target = newest if target is None else target
@@ -72,9 +83,10 @@ def migrate(con: duckdb.DuckDBPyConnection, target: int | None = None) -> list[i
         raise UserError(
             f"this workspace has schema v{have} but this Distill Studio knows up to v{newest}; upgrade distill-studio"
         )
+    done = applied_versions(con)
     applied: list[int] = []
     for m in migrations:
-        if m.version <= have or m.version > target:
+        if m.version in done or m.version > target:
             continue
         cur = con.cursor()
         cur.execute("BEGIN TRANSACTION")

@@ -81,6 +81,23 @@ def test_migration_from_v1_workspace(tmp_path: Path) -> None:
         assert ws.get_setting("k") == [1]
 
 
+def test_missing_middle_versions_are_filled_in(tmp_path: Path) -> None:
+    """A workspace made while v6 existed but v4/v5 did not (features merge in any order) gets v4 and v5."""
+    from curation.migrations import all_migrations
+
+    path = tmp_path / "gap.duckdb"
+    con = duckdb.connect(str(path))
+    migrate(con, target=3)
+    v6 = next(m for m in all_migrations() if m.version == 6)
+    v6.apply(con)
+    con.execute("INSERT INTO schema_migrations VALUES (6, 'training', now())")
+    con.close()
+    with Workspace.open(path) as ws:
+        versions = [r[0] for r in ws.query("SELECT version FROM schema_migrations ORDER BY 1")]
+        assert versions == list(range(1, Workspace.code_schema_version() + 1))
+        assert ws.table_exists("dataset_versions") and ws.table_exists("teacher_outputs")
+
+
 def test_newer_schema_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "new.duckdb"
     with Workspace.open(path) as ws, ws.transaction() as cur:
