@@ -32,10 +32,13 @@ def cmd_stats(args: argparse.Namespace) -> int:
     print(f"workspace {st.path} (schema v{st.schema_version})")
     print(f"{st.records:,} records, {st.with_response:,} with a teacher response, {st.synthetic:,} synthetic\n")
     if st.slices:
+        # The synthetic share per slice only when there is some (teacher-made inputs; see `distill synth`).
+        synth = st.synthetic > 0
         print_table(
-            ["slice", "records", "share", "with response", "mean logprob"],
+            ["slice", "records", "share", "with response", "mean logprob"] + (["synthetic"] if synth else []),
             [
                 [s["slice"], s["records"], f"{s['share'] * 100:.1f}%", s["with_response"], s["mean_logprob"]]
+                + ([f"{s['synthetic']:,} ({s['synthetic'] / s['records'] * 100:.0f}%)"] if synth else [])
                 for s in st.slices
             ],
             title="Slices",

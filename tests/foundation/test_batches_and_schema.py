@@ -149,3 +149,22 @@ def test_killed_import_leaves_a_workspace_that_opens(tmp_path: Path) -> None:
     with Workspace.open(path) as ws:
         assert ws.query("SELECT prompt FROM records") == [("kept",)]
         assert ws.scalar("SELECT count(*) FROM import_batches") == 1
+
+
+def test_stats_shows_the_synthetic_share_per_slice(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from curation.records import finish_batch, insert_records, new_batch
+    from distill.cli import main
+
+    path = tmp_path / "s.duckdb"
+    with Workspace.open(path) as ws, ws.transaction() as cur:
+        b = new_batch(cur, "made", "synthetic", {})
+        rows = [{"messages": [{"role": "user", "content": f"q{i}"}], "slice": "security"} for i in range(4)]
+        rows[0]["origin"] = rows[1]["origin"] = "synthetic"
+        rows[2]["slice"] = "billing"
+        insert_records(cur, b, rows)
+        finish_batch(cur, b, n_lines=4, n_imported=4, n_duplicates=0, n_quarantined=0)
+    assert main(["stats", "-w", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "2 synthetic" in out and "synthetic" in out.splitlines()[4]
+    line = next(x for x in out.splitlines() if x.startswith("security"))
+    assert line.rstrip().endswith("2 (67%)")
