@@ -66,7 +66,7 @@ class TeacherScreen(Screen[None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+r", "start", "Generate", id="teacher.start"),
-        Binding("ctrl+c", "cancel_run", "Cancel run", id="teacher.cancel"),
+        Binding("escape", "cancel_run", "Cancel run", id="teacher.cancel"),
     ]
 
     def __init__(self, workspace: Workspace) -> None:
@@ -152,6 +152,10 @@ class TeacherScreen(Screen[None]):
         self.query_one("#teacher-cancel", Button).disabled = False
         self.query_one("#teacher-summary", Static).update(f"generating with {name} …")
         self._run(str(name), sel, budget, self._cancel)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # With no run going, esc is not ours: it falls through to the app (leave a text field).
+        return self._cancel is not None if action == "cancel_run" else True
 
     def action_cancel_run(self) -> None:
         """Stop sending; requests in flight finish and are kept."""

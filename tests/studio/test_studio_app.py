@@ -54,7 +54,6 @@ def _screen_keys(cls: type) -> set[str]:
 
 # Screens whose owners still have to move a key (reported to the lead; strict: the test says when it is fixed).
 KNOWN_CLASHES = {
-    "teacher": "ctrl+c (cancel) is Textual's copy",
     "training": "ctrl+x (cancel) and ctrl+u (resume) are cut and delete-line in its Inputs",
 }
 
