@@ -168,7 +168,7 @@ def knn_pairs(sims: np.ndarray, idx: np.ndarray, start: int, thr: float, k: int)
 def bench_ann(vecs: np.ndarray, thr: float) -> None:
     import faiss
 
-    from curation.neighbors import components
+    from curation.neighbors import EF_CONSTRUCTION, EF_SEARCH, HNSW_M, components
 
     n = len(vecs)
     truth16: set[tuple[int, int]] = set()
@@ -186,7 +186,8 @@ def bench_ann(vecs: np.ndarray, thr: float) -> None:
     lab = components(n, pairs.i, pairs.j)
     joined = sum(1 for a, b in truth_all if lab[a] == lab[b]) / max(1, len(truth_all))
     print(
-        f"[2] near-duplicate search, {n:,} synthetic vectors, cosine >= {thr}: HNSW (M16) build+search "
+        f"[2] near-duplicate search, {n:,} synthetic vectors, cosine >= {thr}: HNSW (M{HNSW_M}, efC {EF_CONSTRUCTION}, "
+        f"efS {EF_SEARCH}) build+search "
         f"{t_ann:.1f} s vs exact search {t_exact:.1f} s ({t_exact / t_ann:.1f}x faster); pair recall vs exact top-16 "
         f"{len(got & truth16) / max(1, len(truth16)):.4f} ({len(truth16):,} pairs); {joined:.4f} of all "
         f"{len(truth_all):,} pairs >= {thr} end up in one cluster (targets <= 10 s, recall >= 0.99)"

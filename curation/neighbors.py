@@ -2,8 +2,8 @@
 
 Exact search of n x n at 384 dimensions is fine up to ~20k vectors; beyond that an HNSW graph. On 100k bench
 vectors (pairs >= 0.80 among the exact top-16): M=16/efC 40/efS 48 took 29 s of CPU at recall 0.9998; M=8/efC 32/
-efS 40 takes 18 s at recall 0.998; IVF-flat (512 lists, nprobe 6) 23 s at 0.990; a blocked numpy matmul over the
-upper triangle ~10x slower than HNSW. So M=8 (``bench/dedupe_bench.py`` prints time and recall).
+efS 40 18 s at 0.998, with efS 24 14 s at 0.9965; IVF-flat (512 lists, nprobe 6) 23 s at 0.990; a blocked numpy
+matmul over the upper triangle ~10x slower than HNSW. Hence M=8/32/24 (``bench/dedupe_bench.py`` prints both).
 """
 
 from __future__ import annotations
@@ -16,6 +16,9 @@ import numpy as np
 from curation.progress import ProgressFn, report
 
 EXACT_LIMIT = 20_000
+HNSW_M = 8
+EF_CONSTRUCTION = 32
+EF_SEARCH = 24
 SEARCH_CHUNK = 4096
 
 
@@ -35,7 +38,9 @@ def _faiss():
     return faiss
 
 
-def build_index(vecs: np.ndarray, *, exact: bool | None = None, hnsw_m: int = 8, ef_construction: int = 32):
+def build_index(
+    vecs: np.ndarray, *, exact: bool | None = None, hnsw_m: int = HNSW_M, ef_construction: int = EF_CONSTRUCTION
+):
     """An inner-product index over ``vecs``: flat (exact) when small or asked, else HNSW."""
     faiss = _faiss()
     n, dim = vecs.shape
@@ -55,7 +60,7 @@ def self_pairs(
     *,
     k: int = 16,
     exact: bool | None = None,
-    ef_search: int = 40,
+    ef_search: int = EF_SEARCH,
     progress: ProgressFn | None = None,
     cancel: threading.Event | None = None,
 ) -> Pairs:
