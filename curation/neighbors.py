@@ -2,8 +2,9 @@
 
 Exact search of n x n at 384 dimensions is fine up to ~20k vectors; beyond that an HNSW graph. On 100k bench
 vectors (pairs >= 0.80 among the exact top-16): M=16/efC 40/efS 48 took 29 s of CPU at recall 0.9998; M=8/efC 32/
-efS 40 18 s at 0.998, with efS 24 14 s at 0.9965; IVF-flat (512 lists, nprobe 6) 23 s at 0.990; a blocked numpy
-matmul over the upper triangle ~10x slower than HNSW. Hence M=8/32/24 (``bench/dedupe_bench.py`` prints both).
+efS 40 18 s at 0.998, with efS 24 14 s at 0.9965 (but 0.992 on 30k at 0.85); IVF-flat (512 lists, nprobe 6) 23 s at
+0.990; SQ8/fp16 storage no faster; taking pairs from the graph's own links instead of searching: recall 0.66; a blocked
+numpy matmul over the upper triangle ~10x slower than HNSW. Hence M=8/efC 32/efS 32 (``bench/dedupe_bench.py``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from curation.progress import ProgressFn, report
 EXACT_LIMIT = 20_000
 HNSW_M = 8
 EF_CONSTRUCTION = 32
-EF_SEARCH = 24
+EF_SEARCH = 32
 SEARCH_CHUNK = 4096
 
 
