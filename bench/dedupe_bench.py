@@ -1,6 +1,8 @@
 """Dedupe benchmark: embedding throughput, ANN search at 100k, cache re-runs, and precision/recall.
 
-Run (nice'd, ~3-5 minutes on 2 cores):  PYTHONPATH=. nice python bench/dedupe_bench.py [--n-texts 2000] [--n 100000]
+Full size (2 cores, quiet: ~10 minutes, most of it the exact-search baseline of step 2):
+    PYTHONPATH=. nice -n 10 /work/venv/bin/python bench/dedupe_bench.py --n-texts 2000 --n 100000
+Quick: ``--n-texts 800 --n 30000`` (~3 minutes); ``--steps 3`` skips the exact baseline.
 
 1. Embeddings/s: our pipeline (hash, cache lookup, encode, cache write) vs a bare sentence-transformers
    ``encode`` of the same texts with the same model, dtype and batch size, in the same process (target >= 0.95x).
