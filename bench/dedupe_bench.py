@@ -1,6 +1,8 @@
 """Dedupe benchmark: embedding throughput, ANN search at 100k, cache re-runs, and precision/recall.
 
-Run (nice'd, ~3-5 minutes on 2 cores):  PYTHONPATH=. nice python bench/dedupe_bench.py [--n-texts 2000] [--n 100000]
+Full size (2 cores, quiet: ~10 minutes, most of it the exact-search baseline of step 2):
+    PYTHONPATH=. nice -n 10 /work/venv/bin/python bench/dedupe_bench.py --n-texts 2000 --n 100000
+Quick: ``--n-texts 800 --n 30000`` (~3 minutes); ``--steps 3`` skips the exact baseline.
 
 1. Embeddings/s: our pipeline (hash, cache lookup, encode, cache write) vs a bare sentence-transformers
    ``encode`` of the same texts with the same model, dtype and batch size, in the same process (target >= 0.95x).
@@ -168,7 +170,7 @@ def knn_pairs(sims: np.ndarray, idx: np.ndarray, start: int, thr: float, k: int)
 def bench_ann(vecs: np.ndarray, thr: float) -> None:
     import faiss
 
-    from curation.neighbors import components
+    from curation.neighbors import EF_CONSTRUCTION, EF_SEARCH, HNSW_M, components
 
     n = len(vecs)
     truth16: set[tuple[int, int]] = set()
@@ -186,7 +188,8 @@ def bench_ann(vecs: np.ndarray, thr: float) -> None:
     lab = components(n, pairs.i, pairs.j)
     joined = sum(1 for a, b in truth_all if lab[a] == lab[b]) / max(1, len(truth_all))
     print(
-        f"[2] near-duplicate search, {n:,} synthetic vectors, cosine >= {thr}: HNSW (M16) build+search "
+        f"[2] near-duplicate search, {n:,} synthetic vectors, cosine >= {thr}: HNSW (M{HNSW_M}, efC {EF_CONSTRUCTION}, "
+        f"efS {EF_SEARCH}) build+search "
         f"{t_ann:.1f} s vs exact search {t_exact:.1f} s ({t_exact / t_ann:.1f}x faster); pair recall vs exact top-16 "
         f"{len(got & truth16) / max(1, len(truth16)):.4f} ({len(truth16):,} pairs); {joined:.4f} of all "
         f"{len(truth_all):,} pairs >= {thr} end up in one cluster (targets <= 10 s, recall >= 0.99)"

@@ -64,11 +64,15 @@ def export_version(
     include_notes: bool = False,
     include_metadata: bool = False,
 ) -> ExportResult:
-    """Write ``<version>.train.<ext>`` and ``<version>.heldout.<ext>`` (the latter only if the version has one)."""
+    """Write ``<version>.train.<ext>`` and ``<version>.heldout.<ext>`` (the latter only if the version has one).
+
+    The default folder is ``<artifacts>/exports/<version>/<format>`` so that OpenAI and messages JSONL exports of
+    one version do not overwrite each other.
+    """
     if fmt not in FORMATS:
         raise UserError(f"format must be one of {', '.join(FORMATS)}")
     info = get_version(ws, version)
-    out = Path(out_dir) if out_dir else ws.artifacts_dir / "exports" / version
+    out = Path(out_dir) if out_dir else ws.artifacts_dir / "exports" / version / fmt
     out.mkdir(parents=True, exist_ok=True)
     res = ExportResult(version, fmt, {}, {})
     weighted = False

@@ -1,9 +1,11 @@
 """Near-neighbour search over normalised vectors with faiss (exact below a size, HNSW above).
 
-Exact search of n x n at 384 dimensions is fine up to ~20k vectors; beyond that an HNSW graph. On 100k bench
-vectors (pairs >= 0.80 among the exact top-16): M=16/efC 40/efS 48 took 29 s of CPU at recall 0.9998; M=8/efC 32/
-efS 40 takes 18 s at recall 0.998; IVF-flat (512 lists, nprobe 6) 23 s at 0.990; a blocked numpy matmul over the
-upper triangle ~10x slower than HNSW. So M=8 (``bench/dedupe_bench.py`` prints time and recall).
+Exact search of n x n at 384 dimensions is fine up to ~20k vectors; beyond that an HNSW graph. Measured on the 100k
+bench vectors (loaded 2-core box; CPU seconds of build+search, recall of pairs >= 0.85 / >= 0.80 among the exact
+top-16): M16/efC40/efS48 28 s, 0.9985/0.9998; M12/efC32/efS48 22 s, 0.9950/0.9994; M12/efC32/efS32 19 s, 0.9926;
+M8/efC32/efS24-64 14-23 s but <= 0.989 at 0.85 (tight duplicate groups need more links). IVF-flat (512 lists,
+nprobe 6) 23 s at 0.990 (0.80); SQ8/fp16 storage no faster; pairs from the graph's own links: recall 0.66; a blocked
+numpy matmul over the upper triangle ~10x slower than HNSW. Hence M12/efC32/efS48 (``bench/dedupe_bench.py``).
 """
 
 from __future__ import annotations
@@ -16,6 +18,9 @@ import numpy as np
 from curation.progress import ProgressFn, report
 
 EXACT_LIMIT = 20_000
+HNSW_M = 12
+EF_CONSTRUCTION = 32
+EF_SEARCH = 48
 SEARCH_CHUNK = 4096
 
 
@@ -35,7 +40,9 @@ def _faiss():
     return faiss
 
 
-def build_index(vecs: np.ndarray, *, exact: bool | None = None, hnsw_m: int = 8, ef_construction: int = 32):
+def build_index(
+    vecs: np.ndarray, *, exact: bool | None = None, hnsw_m: int = HNSW_M, ef_construction: int = EF_CONSTRUCTION
+):
     """An inner-product index over ``vecs``: flat (exact) when small or asked, else HNSW."""
     faiss = _faiss()
     n, dim = vecs.shape
@@ -55,7 +62,7 @@ def self_pairs(
     *,
     k: int = 16,
     exact: bool | None = None,
-    ef_search: int = 40,
+    ef_search: int = EF_SEARCH,
     progress: ProgressFn | None = None,
     cancel: threading.Event | None = None,
 ) -> Pairs:

@@ -311,7 +311,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         if args.dry_run:
             print(
                 f"would export {info.name} as {args.format}: {info.n_train} train + {info.n_heldout} held-out records "
-                f"to {args.out or ws.artifacts_dir / 'exports' / info.name}"
+                f"to {args.out or ws.artifacts_dir / 'exports' / info.name / args.format}"
             )
             return 0
         if args.format == "training":

@@ -155,7 +155,11 @@ def register_curate(sub: argparse._SubParsersAction, common: argparse.ArgumentPa
     )
     p.add_argument("version")
     p.add_argument("--format", choices=["openai", "jsonl", "parquet", "training"], default="openai")
-    p.add_argument("--out", metavar="DIR", help="folder (file for --format training); default in the artifacts folder")
+    p.add_argument(
+        "--out",
+        metavar="DIR",
+        help="folder (file for --format training); default <workspace>.artifacts/exports/VERSION/FORMAT",
+    )
     p.add_argument("--include-notes", action="store_true", help="add review status/reason/reviewer (jsonl, parquet)")
     p.add_argument("--include-metadata", action="store_true", help="add record metadata (jsonl, parquet)")
     _dry(p)

@@ -87,3 +87,18 @@ def test_verifier_filter_keep_policy_only_records(ws):
     assert rep.n_failed == 1 and rep.sample[0]["record_id"] == 5
     assert snapshot_version(ws, "v").n_train == 26
     assert json.loads(ws.scalar("SELECT CAST(spec AS VARCHAR) FROM filter_runs"))["kind"] == "verifier"
+
+
+def test_review_policy_keeps_failing_records_out_until_accepted(ws):
+    from curation.pool import load_pool
+    from curation.review import accept
+
+    low = [r[0] for r in ws.query("SELECT record_id FROM records WHERE mean_logprob < -0.5 ORDER BY 1")]
+    before = {rid for rid, _ in load_pool(ws).train}
+    assert set(low) <= before
+    run_filter(ws, "lowconf", {"kind": "confidence", "metric": "mean_logprob", "min": -0.5}, "review", apply=True)
+    pool = load_pool(ws)
+    assert {rid for rid, _ in pool.train} == before - set(low)
+    assert pool.excluded == {"pending_review": 3}
+    accept(ws, low[1])  # a human accepts one: it is eligible again
+    assert {rid for rid, _ in load_pool(ws).train} == before - {low[0], low[2]}

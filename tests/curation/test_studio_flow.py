@@ -18,7 +18,7 @@ from studio.app import DistillStudio
 from studio.screens.curation import CurationScreen
 
 SAMPLE = Path(__file__).resolve().parents[2] / "sample_data" / "production_logs.jsonl.gz"
-N_LINES = 400
+N_LINES = 300
 
 
 @pytest.fixture
@@ -30,7 +30,7 @@ def sample_ws(tmp_path):
             dst.write(line)
     ws = Workspace.open(tmp_path / "ws.duckdb")
     res = import_file(ws, part)
-    assert res.n_imported > 300
+    assert res.n_imported > 250
     yield ws
     ws.close()
 
@@ -109,3 +109,31 @@ async def test_curation_flow_from_the_keyboard(sample_ws, tmp_path):
     assert len(train) == version[0]["n_train"] and len(heldout) == version[0]["n_heldout"]
     assert train[0]["messages"][-1]["role"] == "assistant"
     assert not any("review" in k or "reviewer" in k or "metadata" in k for k in train[0])
+
+
+def test_curation_flow_from_the_cli(sample_ws, tmp_path, capsys):
+    from distill.cli import main
+
+    w = ["-w", str(sample_ws.path)]
+    sample_ws.close()
+    steps = [
+        ["dedupe", "--threshold", "0.9", "--force"],
+        ["split", "make", "--share", "0.1"],
+        ["filter", "lowconf", "--confidence", "min_logprob", "--min", "-1.5", "--policy", "review"],
+        ["rebalance", "--to", "production", "--since", "2026-01-01", "--name", "prod-v1"],
+        ["export", "prod-v1", "--out", str(tmp_path / "ex")],
+        ["split", "check"],
+    ]
+    for argv in steps:
+        assert main([*argv, *w]) == 0, argv
+    out = capsys.readouterr().out
+    assert "stored dedupe run 1" in out and "split 'heldout' frozen" in out and "0 leaking pairs" in out
+    ws = Workspace.open(Path(w[1]))
+    try:
+        assert ws.scalar("SELECT count(*) FROM reviews WHERE status = 'needs_review'") > 0
+        assert ws.scalar("SELECT split FROM dataset_versions WHERE name = 'prod-v1'") == "heldout"
+    finally:
+        ws.close()
+    lines = (tmp_path / "ex" / "prod-v1.train.jsonl").read_text().splitlines()
+    assert lines and set(json.loads(lines[0])) == {"messages"}
+    assert (tmp_path / "ex" / "prod-v1.heldout.jsonl").exists()
