@@ -159,6 +159,10 @@ class CurationScreen(Screen[None]):
         self._start(f"applying {self.current.title}...")
         self._run_apply(self.current, pv.state, pv.params, self.cancel_event)
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # With nothing running, esc is not ours: it falls through to the app (leave the parameters field).
+        return bool(self.busy) if action == "cancel" else True
+
     def action_cancel(self) -> None:
         """Ask the running worker to stop (its transaction rolls back)."""
         if self.cancel_event is not None and self.busy:
