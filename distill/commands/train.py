@@ -86,7 +86,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 def add_eval_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--limit", type=int, help="evaluate at most N held-out rows")
     p.add_argument("--max-new-tokens", type=int, default=64)
-    p.add_argument("--gen-batch-size", type=int, default=8, help="generation batch size")
+    p.add_argument("--gen-batch-size", type=int, default=16, help="generation batch size (length-sorted)")
 
 
 BAR_EXAMPLES = """examples:
