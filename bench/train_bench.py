@@ -1,7 +1,7 @@
 """Training and generation throughput of the student, each side in a fresh subprocess (peak memory per side).
 
     nice python bench/train_bench.py [--model smollm2] [--steps 8] [--batch 8] [--gen 64] [--gen-batch 32]
-                                     [--new-tokens 24]
+                                     [--new-tokens 48]
 
 Training: our loop (train.trainer: assistant-only weighted loss, length-grouped batches) vs a plain transformers
 ``Trainer`` + peft with the same model, examples (same token ids and labels), batch size, LoRA config, precision
@@ -157,8 +157,9 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--gen", type=int, default=64, help="prompts for the generation benchmark")
     p.add_argument("--gen-batch", type=int, default=32, help="generation batch size of the batched side")
-    p.add_argument("--new-tokens", type=int, default=24)
+    p.add_argument("--new-tokens", type=int, default=48, help="answer length cap (a triage JSON answer is ~40)")
     p.add_argument("--precision", default="auto", help="generation precision (auto: fp32 on CPU, bf16 on GPU)")
+    p.add_argument("--only", choices=["train", "gen"], help="run one of the two benchmarks")
     p.add_argument("--part", choices=["ours", "trainer", "generate"], help=argparse.SUPPRESS)
     p.add_argument("--data", type=Path, help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -172,21 +173,24 @@ def main() -> None:
         from train.models import resolve_model
 
         resolve_model(args.model)  # convert once, outside the timings
-        ours, hf = run_part("ours", args), run_part("trainer", args)
-        gen = run_part("generate", args, ["--precision", args.precision])
-    n = args.steps * args.batch
-    print(f"model {args.model}, {n} examples (5-90 words), batch {args.batch}, {args.steps} steps, fp32")
-    print(f"{'training':<28}{'tokens/s':>10}{'peak RSS MiB':>14}")
-    print(f"{'ours (length-grouped)':<28}{ours['tokens_per_s']:>10.0f}{ours['peak_rss_mib']:>14.0f}")
-    print(f"{'transformers Trainer+peft':<28}{hf['tokens_per_s']:>10.0f}{hf['peak_rss_mib']:>14.0f}")
-    print(f"ratio ours / Trainer: {ours['tokens_per_s'] / hf['tokens_per_s']:.2f}x (target >= 1.5x)")
-    b, s = gen["batched"], gen["single"]
-    print(f"generation ({args.gen} prompts, batch {args.gen_batch}, {args.new_tokens} new tokens, "
-          f"precision {args.precision}): "
-          f"batched {b['requests_per_s']:.2f} req/s ({b['tokens_per_s']:.0f} tok/s), one at a time "
-          f"{s['requests_per_s']:.2f} req/s ({s['tokens_per_s']:.0f} tok/s), "
-          f"peak RSS {gen['peak_rss_mib']:.0f} MiB")  # fmt: skip
-    print(f"ratio batched / one at a time: {b['requests_per_s'] / s['requests_per_s']:.2f}x (target >= 5x)")
+        if args.only in (None, "train"):
+            ours, hf = run_part("ours", args), run_part("trainer", args)
+            n = args.steps * args.batch
+            print(f"model {args.model}, {n} examples (5-90 words), batch {args.batch}, {args.steps} steps, fp32")
+            print(f"{'training':<28}{'tokens/s':>10}{'peak RSS MiB':>14}")
+            print(f"{'ours (length-grouped)':<28}{ours['tokens_per_s']:>10.0f}{ours['peak_rss_mib']:>14.0f}")
+            print(f"{'transformers Trainer+peft':<28}{hf['tokens_per_s']:>10.0f}{hf['peak_rss_mib']:>14.0f}")
+            print(
+                f"ratio ours / Trainer: {ours['tokens_per_s'] / hf['tokens_per_s']:.2f}x (target >= 1.5x)", flush=True
+            )
+        if args.only in (None, "gen"):
+            gen = run_part("generate", args, ["--precision", args.precision])
+            b, s = gen["batched"], gen["single"]
+            print(f"generation ({args.gen} prompts, batch {args.gen_batch}, {args.new_tokens} new tokens, "
+                  f"precision {args.precision}): batched {b['requests_per_s']:.2f} req/s ({b['tokens_per_s']:.0f} "
+                  f"tok/s), one at a time {s['requests_per_s']:.2f} req/s ({s['tokens_per_s']:.0f} tok/s), "
+                  f"peak RSS {gen['peak_rss_mib']:.0f} MiB")  # fmt: skip
+            print(f"ratio batched / one at a time: {b['requests_per_s'] / s['requests_per_s']:.2f}x (target >= 5x)")
 
 
 if __name__ == "__main__":
