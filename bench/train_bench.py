@@ -1,12 +1,15 @@
 """Training and generation throughput of the student, each side in a fresh subprocess (peak memory per side).
 
-    nice python bench/train_bench.py [--model smollm2] [--steps 8] [--batch 8] [--gen 16] [--new-tokens 24]
+    nice python bench/train_bench.py [--model smollm2] [--steps 8] [--batch 8] [--gen 64] [--gen-batch 32]
+                                     [--new-tokens 48]
 
 Training: our loop (train.trainer: assistant-only weighted loss, length-grouped batches) vs a plain transformers
 ``Trainer`` + peft with the same model, examples (same token ids and labels), batch size, LoRA config, precision
 and step count. Tokens/s counts real (non-padding) tokens over the timed steps; one warm-up forward/backward runs
 first on each side so neither pays the allocator's first-step cost. Targets: ours / Trainer >= 1.5x.
-Generation: greedy answers for the held-out prompts, batched (batch 8) vs one at a time. Target >= 5x.
+Generation: greedy answers (HF ``generate`` with its KV cache, inference mode, stop at EOS) for the held-out
+prompts through ``train.generate.generate``: batches of ``--gen-batch`` length-sorted, left-padded prompts vs the
+same function at batch 1 (one request at a time: no padding at all). Target >= 5x.
 """
 
 from __future__ import annotations
@@ -127,7 +130,7 @@ def part_generate(args: argparse.Namespace) -> dict:
     prompts = [prompt_text(tok, e.prompt_messages) for e in held]
     generate(model, tok, prompts[:2], batch_size=2, max_new_tokens=4, device=dev)  # warm-up
     out = {}
-    for name, bs in (("batched", 8), ("single", 1)):
+    for name, bs in (("batched", args.gen_batch), ("single", 1)):
         t0 = time.perf_counter()
         gens = generate(model, tok, prompts, batch_size=bs, max_new_tokens=args.new_tokens, device=dev)
         dt = time.perf_counter() - t0
@@ -139,7 +142,7 @@ def part_generate(args: argparse.Namespace) -> dict:
 def run_part(name: str, args: argparse.Namespace, extra: list[str] | None = None) -> dict:
     cmd = [sys.executable, __file__, "--part", name, "--data", str(args.data), "--model", args.model,
            "--steps", str(args.steps), "--batch", str(args.batch), "--gen", str(args.gen),
-           "--new-tokens", str(args.new_tokens), *(extra or [])]  # fmt: skip
+           "--new-tokens", str(args.new_tokens), "--gen-batch", str(args.gen_batch), *(extra or [])]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
     res = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
     if res.returncode != 0:
@@ -152,9 +155,11 @@ def main() -> None:
     p.add_argument("--model", default="smollm2")
     p.add_argument("--steps", type=int, default=8)
     p.add_argument("--batch", type=int, default=8)
-    p.add_argument("--gen", type=int, default=16, help="prompts for the generation benchmark")
-    p.add_argument("--new-tokens", type=int, default=24)
+    p.add_argument("--gen", type=int, default=64, help="prompts for the generation benchmark")
+    p.add_argument("--gen-batch", type=int, default=32, help="generation batch size of the batched side")
+    p.add_argument("--new-tokens", type=int, default=48, help="answer length cap (a triage JSON answer is ~40)")
     p.add_argument("--precision", default="auto", help="generation precision (auto: fp32 on CPU, bf16 on GPU)")
+    p.add_argument("--only", choices=["train", "gen"], help="run one of the two benchmarks")
     p.add_argument("--part", choices=["ours", "trainer", "generate"], help=argparse.SUPPRESS)
     p.add_argument("--data", type=Path, help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -168,20 +173,24 @@ def main() -> None:
         from train.models import resolve_model
 
         resolve_model(args.model)  # convert once, outside the timings
-        ours, hf = run_part("ours", args), run_part("trainer", args)
-        gen = run_part("generate", args, ["--precision", args.precision])
-    n = args.steps * args.batch
-    print(f"model {args.model}, {n} examples (5-90 words), batch {args.batch}, {args.steps} steps, fp32")
-    print(f"{'training':<28}{'tokens/s':>10}{'peak RSS MiB':>14}")
-    print(f"{'ours (length-grouped)':<28}{ours['tokens_per_s']:>10.0f}{ours['peak_rss_mib']:>14.0f}")
-    print(f"{'transformers Trainer+peft':<28}{hf['tokens_per_s']:>10.0f}{hf['peak_rss_mib']:>14.0f}")
-    print(f"ratio ours / Trainer: {ours['tokens_per_s'] / hf['tokens_per_s']:.2f}x (target >= 1.5x)")
-    b, s = gen["batched"], gen["single"]
-    print(f"generation ({args.gen} prompts, {args.new_tokens} new tokens, precision {args.precision}): "
-          f"batched {b['requests_per_s']:.2f} req/s ({b['tokens_per_s']:.0f} tok/s), one at a time "
-          f"{s['requests_per_s']:.2f} req/s ({s['tokens_per_s']:.0f} tok/s), "
-          f"peak RSS {gen['peak_rss_mib']:.0f} MiB")  # fmt: skip
-    print(f"ratio batched / one at a time: {b['requests_per_s'] / s['requests_per_s']:.2f}x (target >= 5x)")
+        if args.only in (None, "train"):
+            ours, hf = run_part("ours", args), run_part("trainer", args)
+            n = args.steps * args.batch
+            print(f"model {args.model}, {n} examples (5-90 words), batch {args.batch}, {args.steps} steps, fp32")
+            print(f"{'training':<28}{'tokens/s':>10}{'peak RSS MiB':>14}")
+            print(f"{'ours (length-grouped)':<28}{ours['tokens_per_s']:>10.0f}{ours['peak_rss_mib']:>14.0f}")
+            print(f"{'transformers Trainer+peft':<28}{hf['tokens_per_s']:>10.0f}{hf['peak_rss_mib']:>14.0f}")
+            print(
+                f"ratio ours / Trainer: {ours['tokens_per_s'] / hf['tokens_per_s']:.2f}x (target >= 1.5x)", flush=True
+            )
+        if args.only in (None, "gen"):
+            gen = run_part("generate", args, ["--precision", args.precision])
+            b, s = gen["batched"], gen["single"]
+            print(f"generation ({args.gen} prompts, batch {args.gen_batch}, {args.new_tokens} new tokens, "
+                  f"precision {args.precision}): batched {b['requests_per_s']:.2f} req/s ({b['tokens_per_s']:.0f} "
+                  f"tok/s), one at a time {s['requests_per_s']:.2f} req/s ({s['tokens_per_s']:.0f} tok/s), "
+                  f"peak RSS {gen['peak_rss_mib']:.0f} MiB")  # fmt: skip
+            print(f"ratio batched / one at a time: {b['requests_per_s'] / s['requests_per_s']:.2f}x (target >= 5x)")
 
 
 if __name__ == "__main__":

@@ -195,10 +195,14 @@ def answer_positions(labels: torch.Tensor) -> torch.Tensor:
 
 
 def forward_loss(model: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    """The weighted answer-only loss, computing vocabulary logits only at answer positions. The answer is a small
+    """The weighted answer-only loss of a right-padded batch (``collate``), computing vocabulary logits only at
+    answer positions. The answer is a small
     part of each sequence, and the LM head over a 49k vocabulary is a fifth of the compute and most of the memory."""
     idx = answer_positions(batch["labels"])
-    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], logits_to_keep=idx).logits
+    # No attention mask: rows are right-padded, so under the causal mask a real token never sees a pad (pads come
+    # after it) and its positions start at 0 as without padding. The outputs at real tokens are the same, and
+    # attention takes the plain causal path instead of building and applying a padded 4-D mask.
+    logits = model(input_ids=batch["input_ids"], logits_to_keep=idx).logits
     targets = batch["labels"][:, idx + 1]
     tok = torch.nn.functional.cross_entropy(
         logits.float().reshape(-1, logits.size(-1)), targets.reshape(-1), ignore_index=IGNORE, reduction="none"

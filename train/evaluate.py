@@ -56,7 +56,7 @@ def evaluate_model(
     run_id: int | None = None,
     kind: str = "tuned",
     limit: int | None = None,
-    batch_size: int = 8,
+    batch_size: int = 16,
     max_new_tokens: int = 64,
     device: str = "auto",
     precision: str = "auto",

@@ -65,27 +65,34 @@ def generate(
     progress: ProgressFn | None = None,
     cancel: threading.Event | None = None,
 ) -> list[Generation]:
-    """Greedy answers for ``prompts`` (in their order), generated in batches of similar length."""
-    lengths = [len(tokenizer(p, add_special_tokens=False)["input_ids"]) for p in prompts]
-    order = sorted(range(len(prompts)), key=lambda i: lengths[i])
+    """Greedy answers for ``prompts`` (in their order), generated in batches of similar length (left-padded, so
+    every row continues at the same position; a batch stops when all its rows have ended)."""
+    ids = tokenizer(prompts, add_special_tokens=False)["input_ids"]  # once; batches are built from these
+    order = sorted(range(len(prompts)), key=lambda i: len(ids[i]))
     out: list[Generation | None] = [None] * len(prompts)
     stop_ids = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else None
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
     done = 0
     for s in range(0, len(order), batch_size):
         report(progress, cancel, "generate", done, len(prompts))
         idx = order[s : s + batch_size]
-        enc = tokenizer([prompts[i] for i in idx], return_tensors="pt", padding=True, add_special_tokens=False)
-        enc = {k: v.to(device) for k, v in enc.items()}
+        width = max(len(ids[i]) for i in idx)
+        input_ids = torch.full((len(idx), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(idx), width), dtype=torch.long)
+        for row, i in enumerate(idx):
+            n = len(ids[i])
+            input_ids[row, width - n :] = torch.tensor(ids[i])
+            mask[row, width - n :] = 1
         t0 = time.perf_counter()
-        with torch.no_grad():
+        with torch.inference_mode():
             seq = model.generate(
-                **enc, max_new_tokens=max_new_tokens, do_sample=False, eos_token_id=stop_ids,
-                pad_token_id=tokenizer.pad_token_id,
+                input_ids=input_ids.to(device), attention_mask=mask.to(device), max_new_tokens=max_new_tokens,
+                do_sample=False, eos_token_id=stop_ids, pad_token_id=pad,
             )  # fmt: skip
         ms = (time.perf_counter() - t0) * 1000
-        new = seq[:, enc["input_ids"].shape[1] :]
+        new = seq[:, width:].tolist()
         for row, i in enumerate(idx):
-            toks = new[row].tolist()
+            toks = new[row]
             n = next((k + 1 for k, t in enumerate(toks) if stop_ids and t in stop_ids), len(toks))
             out[i] = Generation(tokenizer.decode(toks[:n], skip_special_tokens=True).strip(), ms, n)
         done += len(idx)

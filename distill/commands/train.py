@@ -86,7 +86,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 def add_eval_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--limit", type=int, help="evaluate at most N held-out rows")
     p.add_argument("--max-new-tokens", type=int, default=64)
-    p.add_argument("--gen-batch-size", type=int, default=8, help="generation batch size")
+    p.add_argument("--gen-batch-size", type=int, default=16, help="generation batch size (length-sorted)")
 
 
 BAR_EXAMPLES = """examples:
@@ -242,16 +242,23 @@ def _eval_doc(e: Any) -> dict[str, Any]:
 
 
 def _print_eval_table(tuned: Any, base: Any | None) -> None:
-    """Per-slice table: tuned score vs bar, baseline and lift, reference scores, gap, pass."""
+    """Per-slice table: tuned score vs bar, baseline and lift, reference scores, gap, pass; then every other metric
+    of the bar as tuned (baseline)."""
     base_by = {s.slice: s for s in base.slices} if base else {}
+    others = list(tuned.overall.metrics)[1:]  # in the bar's order: the first is the primary metric
     rows = []
     for s in [*tuned.slices, tuned.overall]:
         b = base.overall if (base and s.slice == "(all)") else base_by.get(s.slice)
         lift = s.score - b.score if b else None
+        extra = [f"{s.metrics.get(m, 0):.2f}" + (f" ({b.metrics.get(m, 0):.2f})" if b else "") for m in others]
         rows.append([s.slice, s.n, s.bar, s.score, b.score if b else None, lift, s.student_vs_reference,
-                     s.teacher_vs_reference, s.gap, "PASS" if s.passed else "FAIL"])  # fmt: skip
-    print_table(["slice", "n", "bar", "student", "baseline", "lift", "stud/ref", "teach/ref", "gap", "verdict"], rows,
-                title=f"evaluation {tuned.eval_id} (run {tuned.run_id}, {tuned.base_model})")  # fmt: skip
+                     s.teacher_vs_reference, s.gap, "PASS" if s.passed else "FAIL", *extra])  # fmt: skip
+    print_table(["slice", "n", "bar", "student", "baseline", "lift", "stud/ref", "teach/ref", "gap", "verdict",
+                 *others], rows, title=f"evaluation {tuned.eval_id} (run {tuned.run_id}, {tuned.base_model}); "
+                f"primary metric first, others as tuned (baseline)")  # fmt: skip
+    for name, rep in (tuned.judges or {}).items():
+        print(f"{name}: {rep['n_requests']} requests, {rep['n_cached']} cached, {rep['n_failed']} failed, "
+              f"{rep['n_unparsed']} unparsed grades, ${rep['cost_usd']:.4f}")  # fmt: skip
     checks = ", ".join(f"{k} {'ok' if v else 'FAIL'}" for k, v in tuned.checks.items())
     print(f"verdict: {'PASS' if tuned.passed else 'FAIL'} ({checks})")
     print(f"latency p50 {_f(tuned.latency_p50_ms)} ms, p95 {_f(tuned.latency_p95_ms)} ms; "

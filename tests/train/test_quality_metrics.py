@@ -187,3 +187,24 @@ def test_llm_judge_failures_leave_items_unscored(tmp_path: Path, grader: FakeOpe
         overall, _ = score_all(items, bar)
         assert overall.score == 1.0 and items[0].agree is None  # left out, not counted as a disagreement
         assert ws.query("SELECT status, http_status FROM teacher_ledger WHERE status <> 'ok'") == [("failed", 500)]
+
+
+def test_an_evaluation_reports_judge_and_verifier_metrics_per_slice(
+    tiny_model: Path, triage_file: Path, tmp_path: Path, grader: FakeOpenAI
+) -> None:
+    from train.evaluate import evaluate_model, get_evaluation
+
+    with Workspace.open(tmp_path / "ws.duckdb") as ws:
+        save_teacher(ws, TeacherConfig(name="judge", base_url=grader.base_url, model="grader-2026-01-01",
+                                       api_key_env=KEY_ENV, price_in_per_m=1.0, timeout_s=5.0))  # fmt: skip
+        bar = set_bar(ws, QualityBar(task="triage", threshold=0.5, metrics=[
+            {"kind": "json_field", "field": "intent"}, M.parse_metric("verifier:json"), M.parse_metric("judge:judge")]))  # fmt: skip
+        res = evaluate_model(ws, base_model=str(tiny_model), data_path=triage_file, bar=bar, limit=6,
+                             max_new_tokens=6, kind="baseline")  # fmt: skip
+        ev = get_evaluation(ws, res.eval_id)
+        assert ev["summary"]["judges"]["judge:judge"]["n_items"] == 6 and grader.total_successes() >= 1
+        for s in ev["slices"]:
+            assert set(s["metrics"]) == {"exact:intent", "verifier:json", "judge:judge"}
+            assert 0.0 <= s["metrics"]["judge:judge"] <= 1.0
+        n_ledger = ws.scalar("SELECT count(*) FROM teacher_ledger WHERE kind = 'judge'")
+        assert n_ledger == ev["summary"]["judges"]["judge:judge"]["n_requests"]

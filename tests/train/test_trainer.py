@@ -167,3 +167,21 @@ def test_loss_from_answer_positions_equals_the_full_logits_loss(tiny_model: Path
     full = weighted_loss(model(input_ids=b["input_ids"], attention_mask=b["attention_mask"]).logits, b["labels"],
                          b["weights"])  # fmt: skip
     assert float(forward_loss(model, b)) == pytest.approx(float(full), rel=1e-5)
+
+
+def test_padded_batch_loss_equals_each_example_alone(tiny_model: Path, triage_file: Path) -> None:
+    """forward_loss runs right-padded batches without an attention mask: the loss must be what every example gives
+    unpadded, on its own (the mask-free causal path and the answer-only logits change nothing)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from train.data import encode_all, forward_loss
+
+    tok = AutoTokenizer.from_pretrained(tiny_model)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model).eval()
+    enc = encode_all(tok, load_examples(triage_file)[:6], 128)
+    enc[0].weight, enc[3].weight = 2.0, 0.5
+    assert len({len(e.input_ids) for e in enc}) > 1  # really padded
+    with torch.no_grad():
+        batched = float(forward_loss(model, collate(enc, tok.pad_token_id)))
+        alone = [float(forward_loss(model, collate([e], tok.pad_token_id))) for e in enc]
+    assert batched == pytest.approx(sum(alone) / len(alone), rel=1e-4)
