@@ -53,7 +53,9 @@ class HelpScreen(ModalScreen[None]):
         seen: set[type] = set()
         if self.current is not None:
             # The current screen with its focused widgets' bindings (e.g. the record list's movement keys).
+            # Plus the screen's own, including those disabled right now (esc-to-cancel while nothing runs).
             active = [a.binding for a in self.current.active_bindings.values() if a.node is not app]
+            active += [b if isinstance(b, Binding) else Binding(*b) for b in getattr(self.current, "BINDINGS", [])]
             unique = list({(b.action, b.description): b for b in active if b.description}.values())
             section(f"{type(self.current).__name__} (current)", unique)
             seen.add(type(self.current))

@@ -98,9 +98,9 @@ class TrainingScreen(Screen[None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+s", "start", "Start run", id="training.start"),
-        # priority: the form's inputs bind ctrl+x to cut, which would swallow cancel while one has focus
-        Binding("ctrl+x", "cancel_run", "Cancel run", id="training.cancel", priority=True),
-        Binding("ctrl+u", "resume", "Resume selected", id="training.resume"),
+        # esc, not ctrl+x/ctrl+u: the form's Inputs take those (cut, delete line) first
+        Binding("escape", "cancel_run", "Cancel run", id="training.cancel"),
+        Binding("ctrl+o", "resume", "Resume selected", id="training.resume"),
         Binding("ctrl+r", "refresh", "Refresh", id="training.refresh"),
     ]
 
@@ -167,6 +167,10 @@ class TrainingScreen(Screen[None]):
             return
         self._begin()
         self._train(cfg, version, data)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # With no run going, esc is not ours: it falls through to the app (leave a text field).
+        return self._cancel is not None if action == "cancel_run" else True
 
     def action_cancel_run(self) -> None:
         if self._cancel is not None:

@@ -53,9 +53,7 @@ def _screen_keys(cls: type) -> set[str]:
 
 
 # Screens whose owners still have to move a key (reported to the lead; strict: the test says when it is fixed).
-KNOWN_CLASHES = {
-    "training": "ctrl+x (cancel) and ctrl+u (resume) are cut and delete-line in its Inputs",
-}
+KNOWN_CLASHES = {}
 
 
 @pytest.mark.parametrize(

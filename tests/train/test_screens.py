@@ -157,7 +157,7 @@ async def test_training_screen_offers_the_newest_dataset_version_and_cancels_a_l
             if len(curve.train_pts) >= 2:
                 break
         assert len(curve.train_pts) >= 2 and curve.eval_pts[0][0] == 0
-        await pilot.press("ctrl+x")
+        await pilot.press("escape")
         await settle(app, pilot)
         assert "cancelled" in str(screen.query_one("#train-status", Static).render())
         runs = screen.query_one("#runs", DataTable)
