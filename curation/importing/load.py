@@ -241,10 +241,10 @@ def _fast(ws: Workspace, plan: ImportPlan, progress: ProgressFn | None, cancel: 
     with ThreadPoolExecutor(1) as pool:
         n_lines_future = pool.submit(count_lines, plan.path)
         try:
-            with ws.transaction() as cur:
+            # The cap is a database setting, set outside the transaction (a failed statement aborts it).
+            with _memory_limit(ws, STAGE_MEMORY), ws.transaction() as cur:
                 batch_id = new_batch(cur, str(plan.path), plan.fmt, plan.options())
-                with _memory_limit(cur, STAGE_MEMORY):
-                    n_lines, inserted = _stage_and_insert(cur, stage, batch_id, plan, n_lines_future, progress, cancel)
+                n_lines, inserted = _stage_and_insert(cur, stage, batch_id, plan, n_lines_future, progress, cancel)
                 finish_batch(cur, batch_id, n_lines=n_lines, n_imported=inserted, n_duplicates=0, n_quarantined=0)
         finally:
             n_lines_future.cancel()
@@ -284,14 +284,18 @@ def _stage_and_insert(
 
 
 @contextmanager
-def _memory_limit(cur: duckdb.DuckDBPyConnection, limit: str) -> Iterator[None]:
-    """Cap DuckDB's memory while staging, so a big file spills to disk instead of growing the process."""
-    before = cur.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
-    cur.execute(f"SET memory_limit = {S.sql_str(limit)}")
+def _memory_limit(ws: Workspace, limit: str) -> Iterator[None]:
+    """Cap DuckDB's memory during a fast import, so a big file spills to disk instead of growing the process."""
+    cur = ws.cursor()
     try:
-        yield
+        before = cur.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+        cur.execute(f"SET memory_limit = {S.sql_str(limit)}")
+        try:
+            yield
+        finally:
+            cur.execute(f"SET memory_limit = {S.sql_str(before)}")
     finally:
-        cur.execute(f"SET memory_limit = {S.sql_str(before)}")
+        cur.close()
 
 
 def _insert_stage(cur: duckdb.DuckDBPyConnection, batch_id: int, source: str, n_rows: int) -> int:
