@@ -21,7 +21,7 @@ import duckdb
 from curation.errors import Cancelled, UserError
 from curation.importing import sql as S
 from curation.importing.detect import FORMATS, Detection, detect_format
-from curation.importing.lines import count_lines
+from curation.importing.lines import count_lines, open_binary
 from curation.migrations.m0002_confidence_settings import LOGPROB_LIST_SQL
 from curation.progress import ProgressFn, report
 from curation.records import CONTENT_HASH_SQL, finish_batch, new_batch
@@ -117,7 +117,8 @@ def import_file(
 def _run(ws: Workspace, plan: ImportPlan, det: Detection, progress: ProgressFn | None, cancel: threading.Event | None):
     if det.problem:
         return _whole_file_problem(ws, plan, det.problem)
-    if plan.fmt in ("log", "finetune"):
+    # A byte order mark (a file saved by a Windows editor) goes the careful way, which strips and reports it.
+    if plan.fmt in ("log", "finetune") and not _starts_with_bom(plan.path):
         try:
             return _fast(ws, plan, progress, cancel)
         except _FallBack:
@@ -127,6 +128,11 @@ def _run(ws: Workspace, plan: ImportPlan, det: Detection, progress: ProgressFn |
     if plan.fmt in ("csv", "parquet"):
         return import_table_file(ws, plan, progress, cancel)
     return import_careful(ws, plan, progress, cancel)
+
+
+def _starts_with_bom(path: Path) -> bool:
+    with open_binary(path) as f:
+        return f.read(3) == b"\xef\xbb\xbf"
 
 
 def _whole_file_problem(ws: Workspace, plan: ImportPlan, problem: str) -> ImportResult:
