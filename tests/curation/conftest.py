@@ -109,7 +109,7 @@ def ws(tmp_path: Path):
 
 @pytest.fixture(scope="session")
 def minilm():
-    """Load MiniLM once per session (bf16, as the pipeline uses it)."""
+    """Load MiniLM once per session (in the dtype the pipeline picks on this CPU)."""
     os.environ["HF_HUB_OFFLINE"] = "1"
     from curation.embeddings import load_model, resolve_model
 
