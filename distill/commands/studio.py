@@ -18,7 +18,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         "studio",
         parents=[common],
         help="open the studio on a workspace",
-        epilog="examples:\n  distill studio shop.duckdb\n  DISTILL_WORKSPACE=shop.duckdb distill studio",
+        epilog="examples:\n  distill studio shop.duckdb          # a new name creates an empty workspace, opened on Import\n"
+        "  DISTILL_WORKSPACE=shop.duckdb distill studio",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     s.add_argument("path", nargs="?", metavar="WORKSPACE", help="workspace file (or use -w)")
@@ -35,22 +36,32 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     d.set_defaults(func=cmd_demo)
 
 
-def _run(ws: Workspace) -> None:
+def _run(ws: Workspace, start: str = "overview") -> None:
     from studio.app import run_studio  # Textual only when the studio is opened
 
     if not sys.stdout.isatty():
         raise UserError("the studio needs a terminal (stdout is not a TTY)")
-    run_studio(ws)
+    run_studio(ws, start=start)
 
 
 def cmd_studio(args: argparse.Namespace) -> int:
-    path = Path(args.path or args.workspace or default_workspace_path())
-    if not path.exists():
+    named = args.path or args.workspace or os.environ.get("DISTILL_WORKSPACE")
+    path = Path(named or default_workspace_path())
+    if not path.exists() and not named:
+        # Only a workspace the user named is created: a bare `distill studio` in the wrong folder should not
+        # leave an empty distill.duckdb behind.
         raise UserError(
-            f"no workspace at {path}; create one with `distill import FILE -w {path}` or try `distill demo`"
+            f"no workspace at {path}; name one to create it (`distill studio shop.duckdb`), "
+            f"import into one (`distill import FILE -w {path}`) or try `distill demo`"
         )
-    with Workspace.open(path, create=False) as ws:
-        _run(ws)
+    created = not path.exists()
+    if created and not sys.stdout.isatty():
+        raise UserError("the studio needs a terminal (stdout is not a TTY)")  # before creating anything
+    with Workspace.open(path) as ws:
+        if created:
+            print(f"created empty workspace {path}", file=sys.stderr)
+        empty = not ws.scalar("SELECT count(*) FROM records")
+        _run(ws, start="import" if empty else "overview")
     return 0
 
 

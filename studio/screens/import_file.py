@@ -52,6 +52,7 @@ class ImportFinished(Message):
 class ImportScreen(Screen[None]):
     """Choose a file, check it, import it in the background."""
 
+    AUTO_FOCUS = "#import-path"  # type a path straight away (the tree is a tab away)
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+o", "check", "Check file", id="import.check"),
         Binding("ctrl+r", "start", "Import", id="import.start"),

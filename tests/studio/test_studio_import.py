@@ -93,3 +93,15 @@ async def test_bad_path_is_reported(tmp_path: Path) -> None:
             await _open_import(app, pilot, tmp_path / "nope.jsonl")
             assert "is not a file" in str(app.screen.query_one("#import-summary").render())
             assert app.screen.query_one("#import-start").disabled
+
+
+async def test_path_field_has_focus_so_a_path_can_be_typed_at_once(tmp_path: Path) -> None:
+    file = write_log(tmp_path / "logs.jsonl", 3, bad=0)
+    with Workspace.open(tmp_path / "w.duckdb") as ws:
+        app = DistillStudio(ws, start="import")  # what `distill studio NEW.duckdb` opens on
+        async with app.run_test(size=(150, 45)) as pilot:
+            await settle(pilot)
+            assert app.focused is app.screen.query_one("#import-path")
+            await pilot.press(*str(file), "enter")
+            await settle(pilot)
+            assert "format log" in str(app.screen.query_one("#import-detected").render())

@@ -56,10 +56,10 @@ async def test_external_editor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
         assert get_record(ws, rid).response == '{"intent": "edited outside"}'
 
 
-def _distill(*args: str) -> subprocess.CompletedProcess[str]:
+def _distill(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "distill", *args],
-        cwd=ROOT,
+        cwd=cwd,
         capture_output=True,
         text=True,
         env={"PYTHONPATH": str(ROOT)},
@@ -67,8 +67,11 @@ def _distill(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_studio_command_errors_and_demo_creates_once(tmp_path: Path) -> None:
-    missing = _distill("studio", str(tmp_path / "none.duckdb"))
-    assert missing.returncode == 1 and "no workspace" in missing.stderr
+    bare = _distill("studio", cwd=tmp_path)  # no name given: nothing is created in the current folder
+    assert bare.returncode == 1 and "no workspace" in bare.stderr and "name one" in bare.stderr
+    named = _distill("studio", str(tmp_path / "new.duckdb"))  # a named one would be created, but not without a TTY
+    assert named.returncode == 1 and "terminal" in named.stderr
+    assert list(tmp_path.iterdir()) == []
     demo = tmp_path / "demo.duckdb"
     made = _distill("demo", "--no-open", "-w", str(demo))
     assert made.returncode == 0, made.stderr
