@@ -145,6 +145,8 @@ def bar_from_fields(values: dict[str, str], name: str = "default") -> QualityBar
 class QualityBarScreen(ModalScreen[int | None]):
     """Edit the quality bar; saving stores a new version (old evaluations keep the bar they were judged by)."""
 
+    AUTO_FOCUS = "#bar-task"  # the form is typed into top to bottom
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+s", "save", "Save bar", id="bar.save"),
         Binding("escape", "close", "Close", id="bar.close"),

@@ -95,6 +95,7 @@ async def test_evaluation_screen_table_disagreements_bar_and_oversampling(tiny_m
         await pilot.press("b")
         await pilot.pause()
         assert isinstance(app.screen, QualityBarScreen)
+        assert app.focused is app.screen.query_one("#bar-task", Input)  # typing starts at the top of the form
         app.screen.query_one("#bar-threshold", Input).value = "0.75"
         await pilot.press("ctrl+s")
         await pilot.pause()
