@@ -124,3 +124,30 @@ def test_cancelled_embedding_keeps_finished_chunks(ws, minilm, monkeypatch):
     with pytest.raises(Cancelled):
         embed_texts(ws, ["one two", "three four", "five six", "seven eight"], progress=progress, cancel=cancel)
     assert ws.scalar("SELECT count(*) FROM embeddings") == 2
+
+
+def test_clustered_join_finds_the_near_duplicates_exact_search_finds() -> None:
+    """The search used above 20k vectors, on a small clustered set: the pairs exact search finds above the threshold,
+    true similarities, i < j, no self pairs, and a crowd of near-identical vectors capped at k pairs per vector."""
+    import numpy as np
+
+    from curation.neighbors import clustered_pairs, self_pairs
+
+    rng = np.random.default_rng(1)
+    centres = rng.normal(size=(40, 64))
+    base = centres[rng.integers(0, 40, 3000)] + rng.normal(0, 0.9, (3000, 64))
+    dups = base[rng.integers(0, 3000, 300)] + rng.normal(0, 0.05, (300, 64))  # planted near-duplicates
+    crowd = np.tile(base[:1], (200, 1)) + rng.normal(0, 0.01, (200, 64))  # 200 copies of one prompt
+    vecs = np.vstack([base, dups, crowd]).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    exact = self_pairs(vecs, 0.9, exact=True, k=16)
+    got = clustered_pairs(vecs, 0.9, k=16)
+    assert got.method == "clustered" and len(exact.i) > 300
+    assert (got.i < got.j).all() and (got.sim >= 0.9).all()
+    np.testing.assert_allclose(got.sim, np.einsum("ij,ij->i", vecs[got.i], vecs[got.j]), rtol=1e-5)
+    found = set(zip(got.i.tolist(), got.j.tolist(), strict=True))
+    truth = set(zip(exact.i.tolist(), exact.j.tolist(), strict=True))
+    assert len(found & truth) / len(truth) >= 0.99
+    in_crowd = (got.i >= 3300) & (got.j >= 3300)
+    assert 0 < in_crowd.sum() <= 200 * 16 * 3 < 200 * 199 // 2  # k per vector and probed list, not all pairs
+    assert self_pairs(vecs, 0.9, exact=False).method == "clustered"
