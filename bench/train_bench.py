@@ -3,7 +3,8 @@
     nice python bench/train_bench.py [--model smollm2] [--steps 8] [--batch 8] [--gen 64] [--gen-batch 32]
                                      [--new-tokens 48]
 
-Training: our loop (train.trainer: assistant-only weighted loss, length-grouped batches) vs a plain transformers
+Training: our loop (train.trainer: assistant-only weighted loss, logits at answer positions only, length-grouped
+batches, LoRA dropout masks from a fast bit generator) vs a plain transformers
 ``Trainer`` + peft with the same model, examples (same token ids and labels), batch size, LoRA config, precision
 and step count. Tokens/s counts real (non-padding) tokens over the timed steps; one warm-up forward/backward runs
 first on each side so neither pays the allocator's first-step cost. Targets: ours / Trainer >= 1.5x.
@@ -82,8 +83,10 @@ def part_ours(args: argparse.Namespace) -> dict:
     import torch
 
     from train.data import batch_order, collate, forward_loss
+    from train.lora_dropout import use_fast_dropout
 
     tok, model, cfg, enc = _setup(args)
+    use_fast_dropout(model, 0)  # as train.trainer.train does
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.learning_rate)
     batches = batch_order([len(e.input_ids) for e in enc], cfg.batch_size, 0, 0, True)[: args.steps]

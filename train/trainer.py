@@ -21,6 +21,7 @@ import torch
 
 from train.config import RunConfig
 from train.data import Encoded, batch_order, collate, encode_all, forward_loss, load_examples, spread_over_slices
+from train.lora_dropout import use_fast_dropout
 from train.models import resolve_model
 
 Emit = Callable[[dict[str, Any]], None]
@@ -142,6 +143,7 @@ def train(cfg: RunConfig, emit: Emit) -> dict[str, Any]:
     emit({"event": "phase", "phase": "load"})
     tokenizer, base, model_path = load_student(cfg.base_model, device)
     model = add_lora(base, cfg)
+    dropout_rng = use_fast_dropout(model, cfg.seed)
     examples = load_examples(cfg.data_path)
     train_ex = [e for e in examples if e.split == "train"]
     held_ex = spread_over_slices([e for e in examples if e.split != "train"], cfg.eval_max_examples)
@@ -170,6 +172,8 @@ def train(cfg: RunConfig, emit: Emit) -> dict[str, Any]:
         sched.load_state_dict(saved["scheduler"])
         state = saved["state"]
         torch.set_rng_state(saved["rng"])
+        if dropout_rng is not None and saved.get("dropout_rng"):
+            dropout_rng.state = saved["dropout_rng"]
         emit({"event": "resumed", "step": state["step"], "checkpoint": str(ckpt)})
     emit({
         "event": "start", "phase": "train", "total_steps": total, "n_train": len(train_data),
@@ -229,7 +233,7 @@ def train(cfg: RunConfig, emit: Emit) -> dict[str, Any]:
         if step % cfg.eval_every == 0 or step == total:
             stop = do_eval(step)
         if step % cfg.save_every == 0 or step == total or stop:
-            save_checkpoint(model, tokenizer, opt, sched, state, out, cfg.keep_checkpoints)
+            save_checkpoint(model, tokenizer, opt, sched, state, out, cfg.keep_checkpoints, dropout_rng)
             emit({"event": "checkpoint", "step": step})
         if stop:
             stopped_early = True
@@ -247,12 +251,14 @@ def train(cfg: RunConfig, emit: Emit) -> dict[str, Any]:
     return done
 
 
-def save_checkpoint(model: Any, tokenizer: Any, opt: Any, sched: Any, state: dict, out: Path, keep: int) -> Path:
-    """Adapter + optimizer + scheduler + loop state; keep the newest ``keep`` checkpoints."""
+def save_checkpoint(
+    model: Any, tokenizer: Any, opt: Any, sched: Any, state: dict, out: Path, keep: int, dropout_rng: Any = None
+) -> Path:
+    """Adapter + optimizer + scheduler + loop state + RNG states; keep the newest ``keep`` checkpoints."""
     dest = out / "checkpoints" / f"step-{state['step']:06d}"
     dest.parent.mkdir(parents=True, exist_ok=True)
     extra = {"optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "state": dict(state),
-             "rng": torch.get_rng_state()}  # fmt: skip
+             "rng": torch.get_rng_state(), "dropout_rng": dropout_rng.state if dropout_rng is not None else None}  # fmt: skip
     _save_adapter(model, dest, tokenizer, extra)
     for old in sorted((out / "checkpoints").glob("step-*[0-9]"))[:-keep]:
         shutil.rmtree(old, ignore_errors=True)
