@@ -201,7 +201,7 @@ class ReviewScreen(Screen[None]):
     def action_reject(self) -> None:
         if self.current is None:
             return
-        self.app.push_screen(PromptModal("Reject: reason?", placeholder="wrong intent"), self._rejected)
+        self.app.push_screen(PromptModal("Reject: reason?", placeholder="e.g. wrong intent"), self._rejected)
 
     def _rejected(self, reason: str | None) -> None:
         if reason:

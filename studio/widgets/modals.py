@@ -41,9 +41,13 @@ class ConfirmModal(ModalScreen[bool]):
 
 
 class PromptModal(ModalScreen[str | None]):
-    """One line of text (a reject reason, a slice name). Enter submits, Escape cancels."""
+    """One line of text (a reject reason, a slice name). Enter submits, Escape cancels.
+
+    An empty answer keeps the dialog open with a hint: dismissing it silently would look like the action was taken
+    (a reviewer pressing r then Enter would believe the record rejected)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel", id="prompt.cancel")]
+    HINT = "enter confirms · esc cancels"
 
     def __init__(self, title: str, value: str = "", placeholder: str = "") -> None:
         super().__init__()
@@ -55,9 +59,14 @@ class PromptModal(ModalScreen[str | None]):
         with Vertical(classes="dialog"):
             yield Label(self.title_text)
             yield Input(self.value, placeholder=self.placeholder, id="prompt-input")
+            yield Label(self.HINT, id="prompt-hint", classes="hint")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        self.dismiss(event.value.strip() or None)
+        value = event.value.strip()
+        if not value:
+            self.query_one("#prompt-hint", Label).update("[b]type something first[/b] · esc cancels")
+            return
+        self.dismiss(value)
 
     def action_cancel(self) -> None:
         self.dismiss(None)

@@ -59,6 +59,30 @@ async def test_each_action_persists(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         assert mar.status == "needs_review"
 
 
+async def test_reject_with_an_empty_reason_keeps_asking(tmp_path: Path) -> None:
+    """Enter on an empty reason neither rejects nor closes the dialog silently: the reviewer sees the hint."""
+    from studio.widgets.modals import PromptModal
+
+    path = build_workspace(tmp_path / "w.duckdb", n=5)
+    with Workspace.open(path) as ws:
+        app = _review_app(ws)
+        async with app.run_test(size=(140, 40)) as pilot:
+            await settle(pilot)
+            rid = app.screen.current.record_id
+            await pilot.press("r")
+            await pilot.pause()
+            await pilot.press("enter")
+            await pilot.pause()
+            assert isinstance(app.screen, PromptModal)
+            assert "type something first" in str(app.screen.query_one("#prompt-hint").render())
+            assert get_record(ws, rid).status == "unreviewed"
+            await pilot.press(*"spam", "enter")
+            await settle(pilot)
+            assert not isinstance(app.screen, PromptModal)
+            rec = get_record(ws, rid)
+            assert rec.status == "rejected" and rec.reason == "spam"
+
+
 async def test_undo_from_the_queue(tmp_path: Path) -> None:
     path = build_workspace(tmp_path / "w.duckdb", n=10)
     with Workspace.open(path) as ws:
