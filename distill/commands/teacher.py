@@ -319,6 +319,9 @@ def cmd_synth_run(args: argparse.Namespace) -> int:
         return 0
     print(f"slice {args.slice}: {res.n_inserted} new synthetic prompts (asked {res.n_requested}, "
           f"{res.n_duplicates} duplicates dropped, {res.n_unparsed} unusable), ${res.cost_usd:.4f}")  # fmt: skip
+    if res.n_inserted < res.n_requested:
+        print(f"short by {res.n_requested - res.n_inserted}: the teacher's prompts repeated ones already here (or were "
+              f"unusable), and the shortfall is asked again at most twice; run the command again for more")  # fmt: skip
     for s in share:
         print(f"synthetic share of {s.slice}: {s.synthetic}/{s.records} ({s.share * 100:.1f}%)")
     if res.n_inserted:

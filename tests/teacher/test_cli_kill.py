@@ -140,3 +140,15 @@ def test_ctrl_c_keeps_answers_and_exits_130(tmp_path: Path, server: FakeOpenAI) 
         kept = ws.scalar("SELECT count(*) FROM teacher_outputs")
         assert 3 <= kept < 30
         assert ws.scalar("SELECT status FROM teacher_runs") == "cancelled"
+
+
+def test_cli_synth_says_when_it_falls_short(tmp_path: Path, server: FakeOpenAI) -> None:
+    """The fake teacher answers 6 asked-for prompts with 4 new ones and 2 duplicates, then only duplicates: the
+    CLI reports the shortfall instead of leaving the user to do the arithmetic."""
+    path = build(tmp_path / "ws.duckdb")
+    with Workspace.open(path) as ws:
+        save_teacher(ws, teacher_cfg(server.base_url))
+    out = distill("synth", "run", "big", "--slice", "shipping", "-n", "6", "-w", str(path))
+    assert out.returncode == 0, out.stderr
+    assert "4 new synthetic prompts (asked 6, 6 duplicates dropped" in out.stdout
+    assert "short by 2:" in out.stdout and "run the command again" in out.stdout
