@@ -17,6 +17,7 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from train.config import RunConfig
@@ -252,7 +253,14 @@ def train(cfg: RunConfig, emit: Emit) -> dict[str, Any]:
 
 
 def save_checkpoint(
-    model: Any, tokenizer: Any, opt: Any, sched: Any, state: dict, out: Path, keep: int, dropout_rng: Any = None
+    model: Any,
+    tokenizer: Any,
+    opt: Any,
+    sched: Any,
+    state: dict,
+    out: Path,
+    keep: int,
+    dropout_rng: np.random.PCG64 | None = None,
 ) -> Path:
     """Adapter + optimizer + scheduler + loop state + RNG states; keep the newest ``keep`` checkpoints."""
     dest = out / "checkpoints" / f"step-{state['step']:06d}"

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from trainfix import triage_rows, write_parquet
 
 from train.config import RunConfig
 from train.lora_dropout import FastDropout, use_fast_dropout
-from train.trainer import add_lora, load_student
+from train.trainer import add_lora, load_student, train
 
 
 def test_drops_a_fraction_p_and_scales_the_rest() -> None:
@@ -57,12 +59,6 @@ def test_replaces_every_lora_dropout_of_a_peft_model(tiny_model: Path) -> None:
 
 def test_a_resumed_run_repeats_the_uninterrupted_run_exactly(tiny_model: Path, tmp_path: Path) -> None:
     """Checkpoints carry the dropout stream: resuming from step 4 gives the losses of steps 5-8 bit for bit."""
-    import shutil
-
-    from trainfix import triage_rows, write_parquet
-
-    from train.trainer import train
-
     data = write_parquet(triage_rows(32, 0), tmp_path / "train.parquet")
 
     def run(out: Path) -> dict[int, float]:
