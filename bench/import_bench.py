@@ -85,6 +85,13 @@ def _child(side: str, path: str, workdir: str) -> None:
             n = import_file(ws, path).n_imported
     seconds = time.perf_counter() - t
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    if side == "ours":  # untimed: every record must carry its own line number (generated prompts say "Order #<i>:")
+        with Workspace.open(os.path.join(workdir, "ours.duckdb")) as ws:
+            misplaced = ws.scalar(
+                "SELECT count(*) FROM records WHERE NOT starts_with(prompt, 'Order #' || (source_line - 1) || ':') "
+                "OR record_id <> source_line"
+            )
+        assert misplaced == 0, f"{misplaced} records have the wrong line number or id"
     print(json.dumps({"side": side, "rows": n, "seconds": seconds, "peak_rss": rss}))
 
 

@@ -120,13 +120,22 @@ def insert_records(
 
 
 def new_batch(
-    cur: duckdb.DuckDBPyConnection, source_file: str, fmt: str, options: Mapping[str, Any] | None = None
+    cur: duckdb.DuckDBPyConnection,
+    source_file: str,
+    fmt: str,
+    options: Mapping[str, Any] | None = None,
+    status: str = "done",
 ) -> int:
-    """Open an import batch row (inside a transaction) and return its id; ``finish_batch`` fills the counts."""
+    """Open an import batch row (inside a transaction) and return its id; ``finish_batch`` fills the counts.
+
+    ``status='importing'`` marks a batch committed before its rows are numbered; ``finish_batch`` makes it 'done'
+    and opening a workspace discards any left in that state.
+    """
     batch_id = cur.execute("SELECT nextval('import_batch_seq')").fetchall()[0][0]
     cur.execute(
-        "INSERT INTO import_batches (batch_id, source_file, format, options, started_at) VALUES (?, ?, ?, ?, ?)",
-        [batch_id, source_file, fmt, compact_json(dict(options or {})), datetime.now()],
+        "INSERT INTO import_batches (batch_id, source_file, format, options, started_at, status) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        [batch_id, source_file, fmt, compact_json(dict(options or {})), datetime.now(), status],
     )
     return int(batch_id)
 
@@ -144,6 +153,6 @@ def finish_batch(
     """Record a batch's final counts."""
     cur.execute(
         "UPDATE import_batches SET finished_at = ?, n_lines = ?, n_imported = ?, n_duplicates = ?, "
-        "n_quarantined = ?, warnings = ? WHERE batch_id = ?",
+        "n_quarantined = ?, warnings = ?, status = 'done' WHERE batch_id = ?",
         [datetime.now(), n_lines, n_imported, n_duplicates, n_quarantined, compact_json(warnings or []), batch_id],
     )

@@ -6,6 +6,7 @@ of (line_no, raw bytes), so invalid UTF-8, BOMs, Python reprs and huge lines can
 
 from __future__ import annotations
 
+import mmap
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from curation.importing.detect import open_binary
+from curation.importing.detect import is_gzip, open_binary
 from curation.progress import check_cancel
 
 CHUNK_BYTES = 32 * 1024 * 1024
@@ -101,7 +102,17 @@ def _lines_table(data: bytes, first_line: int) -> pa.Table:
 
 
 def count_lines(path: Path) -> int:
-    """Number of lines (a final line without a newline counts; a trailing newline does not add one)."""
+    """Number of lines (a final line without a newline counts; a trailing newline does not add one).
+
+    A plain file is counted through a memory map with numpy: reading it in chunks spent most of its time copying
+    pages and faulting in fresh buffers (1.5 s of CPU for 1.3 GB against 0.2 s), CPU an import running beside
+    it on two cores needs. Gzipped files (and any file that cannot be mapped) are read in chunks.
+    """
+    if not is_gzip(path) and path.stat().st_size > 0:
+        try:
+            return _count_lines_mapped(path)
+        except (OSError, ValueError):
+            pass
     n = 0
     last = b"\n"
     with open_binary(path) as f:
@@ -109,3 +120,17 @@ def count_lines(path: Path) -> int:
             n += chunk.count(b"\n")
             last = chunk[-1:]
     return n + (0 if last == b"\n" else 1)
+
+
+def _count_lines_mapped(path: Path) -> int:
+    # One window at a time: a mapped page counts toward the process's resident memory while it is mapped.
+    n = 0
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        for offset in range(0, size, CHUNK_BYTES):
+            with mmap.mmap(f.fileno(), min(CHUNK_BYTES, size - offset), access=mmap.ACCESS_READ, offset=offset) as m:
+                data = np.frombuffer(m, dtype=np.uint8)
+                n += int(np.count_nonzero(data == 10))
+                last = int(data[-1])
+                del data  # the map cannot close while an array still points into it
+    return n + (0 if last == 10 else 1)

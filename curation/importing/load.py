@@ -22,13 +22,12 @@ from curation.errors import Cancelled, UserError
 from curation.importing import sql as S
 from curation.importing.detect import FORMATS, Detection, detect_format
 from curation.importing.lines import count_lines, open_binary
-from curation.migrations.m0002_confidence_settings import LOGPROB_LIST_SQL
 from curation.progress import ProgressFn, report
 from curation.records import CONTENT_HASH_SQL, finish_batch, new_batch
 from curation.workspace import Workspace
 
 MAX_LINE_MB = 8
-STAGE_MEMORY = "1536MB"  # DuckDB memory cap during a fast import: 1M records peak at 1.6 GiB RSS, spilling beyond
+IMPORT_MEMORY = "1536MB"  # DuckDB memory cap during a fast import, so a huge file spills instead of growing
 RECORD_INSERT_COLUMNS = (
     "batch_id, source_file, source_line, messages, prompt, response, response_logprobs, teacher_model, "
     "finish_reason, slice, reference, metadata, request_params, prompt_tokens, completion_tokens, latency_ms, "
@@ -177,7 +176,7 @@ def insert_records_sql(parsed: str, batch_id: int, source: str) -> str:
     SELECT {batch_id}, {S.sql_str(source)}, line_no, messages, prompt, response, response_logprobs, teacher_model,
         finish_reason, slice, reference, metadata, request_params, prompt_tokens, completion_tokens, latency_ms,
         logged_at, h, list_avg(lps), list_min(lps)
-    FROM (SELECT *, {h} AS h, {LOGPROB_LIST_SQL} AS lps FROM ({parsed}) WHERE err_reason IS NULL)
+    FROM (SELECT *, {h} AS h, {S.LOGPROB_LIST_SQL} AS lps FROM ({parsed}) WHERE err_reason IS NULL)
     WHERE h NOT IN (SELECT content_hash FROM records WHERE batch_id <> {batch_id})
     """
 
@@ -218,8 +217,11 @@ def _fast(ws: Workspace, plan: ImportPlan, progress: ProgressFn | None, cancel: 
     """One parallel pass over a clean file; raises _FallBack when any line needs the careful path.
 
     Line numbers come from storage order, not ``row_number()``: a window (or WITH ORDINALITY) over read_json
-    runs the whole pipeline on one thread. So the JSON work lands in a temp table with a parallel, order-preserving
-    CTAS, and the line number of a row is its rowid + 1 (the file has no blank lines, or the count check fails).
+    runs the whole pipeline on one thread. So the rows go straight into ``records`` with one parallel,
+    order-preserving INSERT, committed under a batch marked 'importing'; a second, short transaction then numbers
+    them from their row ids (``_number_rows``) and marks the batch done. Numbering inside the first transaction
+    would be one commit, but DuckDB then rewrites every row group the transaction had already written (4 s of 9 at
+    1M records). A process killed between the two leaves an 'importing' batch, which the next open discards.
     """
     keys = keys_for(plan)
     # A typed response parses once (see sql.RESPONSE_STRUCT) unless the user's field paths read inside it.
@@ -239,41 +241,57 @@ def _fast(ws: Workspace, plan: ImportPlan, progress: ProgressFn | None, cancel: 
     src = f"SELECT * FROM ({src}) WHERE {size} <= {plan.max_line_bytes}"
     parsed = f"WITH src AS NOT MATERIALIZED ({src}) {transform_for(plan, ('line_no', *keys), typed)}"
     h = CONTENT_HASH_SQL.format(m="messages", r="response", md="metadata")
-    stage = (
-        f"CREATE OR REPLACE TEMP TABLE _fast_stage AS SELECT * EXCLUDE (lps), list_avg(lps) AS mean_lp, "
-        f"list_min(lps) AS min_lp FROM (SELECT *, {h} AS h, {LOGPROB_LIST_SQL} AS lps FROM ({parsed}))"
-    )
+    source = S.sql_str(str(plan.path))
+
+    def insert_sql(batch_id: int) -> str:
+        # Ids and line numbers are placeholders until _number_rows; rows with a problem are left out, which the
+        # count check turns into a fall back.
+        return f"""
+        INSERT INTO records (record_id, {RECORD_INSERT_COLUMNS})
+        SELECT -1, {batch_id}, {source}, NULL, messages, prompt, response, response_logprobs, teacher_model,
+            finish_reason, slice, reference, metadata, request_params, prompt_tokens, completion_tokens,
+            latency_ms, logged_at, h, list_avg(lps), list_min(lps)
+        FROM (SELECT *, {h} AS h, {S.LOGPROB_LIST_SQL} AS lps FROM ({parsed}) WHERE err_reason IS NULL)
+        """
+
     report(progress, cancel, "importing", 0, 100.0, plan.path.name)
     with ThreadPoolExecutor(1) as pool:
         n_lines_future = pool.submit(count_lines, plan.path)
         try:
             # The cap is a database setting, set outside the transaction (a failed statement aborts it).
-            with _memory_limit(ws, STAGE_MEMORY), ws.transaction() as cur:
-                batch_id = new_batch(cur, str(plan.path), plan.fmt, plan.options())
-                n_lines, inserted = _stage_and_insert(cur, stage, batch_id, plan, n_lines_future, progress, cancel)
-                finish_batch(cur, batch_id, n_lines=n_lines, n_imported=inserted, n_duplicates=0, n_quarantined=0)
+            with _memory_limit(ws, IMPORT_MEMORY), ws.transaction() as cur:
+                batch_id = new_batch(cur, str(plan.path), plan.fmt, plan.options(), status="importing")
+                n_lines = _insert_checked(cur, insert_sql(batch_id), batch_id, n_lines_future, progress, cancel)
         finally:
             n_lines_future.cancel()
+    try:
+        with ws.transaction() as cur:
+            _number_rows(cur, batch_id, n_lines)
+            finish_batch(cur, batch_id, n_lines=n_lines, n_imported=n_lines, n_duplicates=0, n_quarantined=0)
+    except BaseException:
+        with ws.transaction() as cur:
+            cur.execute("DELETE FROM records WHERE batch_id = ?", [batch_id])
+            cur.execute("DELETE FROM import_batches WHERE batch_id = ?", [batch_id])
+        raise
     report(progress, None, "importing", 100.0, 100.0, plan.path.name)
-    return ImportResult(batch_id, str(plan.path), plan.fmt, n_lines=n_lines, n_imported=inserted,
+    return ImportResult(batch_id, str(plan.path), plan.fmt, n_lines=n_lines, n_imported=n_lines,
                         options=plan.options())  # fmt: skip
 
 
-def _stage_and_insert(
+def _insert_checked(
     cur: duckdb.DuckDBPyConnection,
-    stage: str,
+    insert: str,
     batch_id: int,
-    plan: ImportPlan,
     n_lines_future: Future[int],
     progress: ProgressFn | None,
     cancel: threading.Event | None,
-) -> tuple[int, int]:
-    """Stage the file, check every line became a new record (else _FallBack), insert; (lines, inserted)."""
+) -> int:
+    """Run the INSERT, then check every line became a record not seen before (else _FallBack); the line count."""
     watch = _Watch(cur, progress, cancel)
     try:
         with watch:
             cur.execute("SET preserve_insertion_order = true")
-            cur.execute(stage)
+            inserted = cur.execute(insert).fetchall()[0][0]
     except duckdb.InterruptException:
         raise Cancelled() from None
     except duckdb.Error:
@@ -281,12 +299,46 @@ def _stage_and_insert(
     if watch.cancelled:
         raise Cancelled()
     n_lines = n_lines_future.result()
-    n_rows, n_bad, n_seen = cur.execute(
-        "SELECT count(*), count(err_reason), count(*) FILTER (h IN (SELECT content_hash FROM records)) FROM _fast_stage"
-    ).fetchall()[0]
-    if n_rows != n_lines or n_lines == 0 or n_bad or n_seen:
+    if inserted != n_lines or n_lines == 0:
         raise _FallBack()
-    return n_lines, _insert_stage(cur, batch_id, str(plan.path), n_rows)
+    # Checked after the insert: an anti-join inside it would reorder the rows (and with them the line numbers).
+    n_seen = cur.execute(
+        "SELECT count(*) FROM records WHERE batch_id = ? "
+        "AND content_hash IN (SELECT content_hash FROM records WHERE batch_id <> ?)",
+        [batch_id, batch_id],
+    ).fetchall()[0][0]
+    if n_seen:
+        raise _FallBack()
+    return int(n_lines)
+
+
+def _number_rows(cur: duckdb.DuckDBPyConnection, batch_id: int, n_rows: int) -> None:
+    """Give a batch's rows record ids (one block of ``record_seq``) and line numbers, both in file order.
+
+    The INSERT preserved file order, so row ids follow the file; committed rows of one INSERT are contiguous,
+    and the window below covers any other case.
+    """
+    first, last, n = cur.execute(
+        "SELECT min(rowid), max(rowid), count(*) FROM records WHERE batch_id = ?", [batch_id]
+    ).fetchall()[0]
+    if n != n_rows:
+        raise RuntimeError(f"import batch {batch_id} has {n} records, expected {n_rows}; it was discarded")
+    # Ids are taken as one block so they follow the file (nextval in a parallel insert would interleave chunks);
+    # the sequence is then moved past the block.
+    base = cur.execute("SELECT nextval('record_seq')").fetchall()[0][0]
+    if last - first + 1 == n:
+        cur.execute(
+            "UPDATE records SET record_id = ? + rowid - ?, source_line = rowid - ? + 1 WHERE batch_id = ?",
+            [base, first, first, batch_id],
+        )
+    else:
+        cur.execute(
+            "UPDATE records SET record_id = ? + o.k - 1, source_line = o.k FROM ("
+            "SELECT rowid AS rid, row_number() OVER (ORDER BY rowid) AS k FROM records WHERE batch_id = ?) o "
+            "WHERE records.rowid = o.rid",
+            [base, batch_id],
+        )
+    cur.execute("SELECT setval('record_seq', ?)", [base + n - 1])
 
 
 @contextmanager
@@ -302,24 +354,3 @@ def _memory_limit(ws: Workspace, limit: str) -> Iterator[None]:
             cur.execute(f"SET memory_limit = {S.sql_str(before)}")
     finally:
         cur.close()
-
-
-def _insert_stage(cur: duckdb.DuckDBPyConnection, batch_id: int, source: str, n_rows: int) -> int:
-    """Move the staged rows into ``records`` with ids and line numbers in file order."""
-    # Ids are assigned from the sequence as one block so they follow the file (nextval in a parallel insert
-    # would interleave chunks); the sequence is then moved past the block.
-    base = cur.execute("SELECT nextval('record_seq')").fetchall()[0][0]
-    # A temp table's rowids start at a large offset inside a transaction; they are contiguous in insert order.
-    first = cur.execute("SELECT min(rowid) FROM _fast_stage").fetchall()[0][0]
-    inserted = cur.execute(
-        f"""
-        INSERT INTO records (record_id, {RECORD_INSERT_COLUMNS})
-        SELECT {base} + rowid - {first}, {batch_id}, {S.sql_str(source)}, rowid - {first} + 1, messages, prompt, response,
-            response_logprobs, teacher_model, finish_reason, slice, reference, metadata, request_params, prompt_tokens,
-            completion_tokens, latency_ms, logged_at, h, mean_lp, min_lp
-        FROM _fast_stage
-        """
-    ).fetchall()[0][0]
-    cur.execute("SELECT setval('record_seq', ?)", [base + n_rows - 1])
-    cur.execute("DROP TABLE _fast_stage")
-    return int(inserted)

@@ -31,14 +31,18 @@ RESPONSE_PATHS = (
     "'$.usage.prompt_tokens', '$.usage.completion_tokens', '$.choices[0].message.tool_calls', '$.created', '$.error', "
     "'$.choices'"
 )
-# The same ten values from the typed struct; r[10] only has to tell "no choices" from "some".
+# The same ten values from the typed struct, as columns r1..r10 (a list per row costs more to build than the
+# values themselves); r10 only has to tell "no choices" from "some".
 _RESPONSE_FROM_STRUCT = (
-    "CASE WHEN response IS NOT NULL THEN [response.choices[1].message.content, response.choices[1].logprobs.content, "
-    "response.model, response.choices[1].finish_reason, response.usage.prompt_tokens, response.usage.completion_tokens, "
-    "response.choices[1].message.tool_calls, response.created, response.error, "
-    "CASE WHEN response.choices IS NULL THEN NULL WHEN len(response.choices) = 0 THEN '[]'::JSON ELSE '[0]'::JSON END] "
-    "END"
+    "response.choices[1].message.content AS r1, response.choices[1].logprobs.content AS r2, response.model AS r3, "
+    "response.choices[1].finish_reason AS r4, response.usage.prompt_tokens AS r5, "
+    "response.usage.completion_tokens AS r6, response.choices[1].message.tool_calls AS r7, response.created AS r8, "
+    "response.error AS r9, "
+    "CASE WHEN response.choices IS NULL THEN NULL WHEN len(response.choices) = 0 THEN '[]'::JSON ELSE '[0]'::JSON END "
+    "AS r10"
 )
+_RESPONSE_FROM_LIST = ", ".join(f"_r[{i}] AS r{i}" for i in range(1, 11))
+
 
 _SAFE_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -105,17 +109,35 @@ _LAST_USER = (
     "TRY_CAST(messages AS JSON[])[-1])"
 )
 PROMPT_FROM_MESSAGES = f"""(
-    CASE WHEN json_extract_string(_last[1], '$') = 'user' AND left(CAST(_last[2] AS VARCHAR), 1) = '"'
-        THEN json_extract_string(_last[2], '$')
+    CASE WHEN json_extract_string(_last.role, '$') = 'user' AND prefix(CAST(_last.content AS VARCHAR), '"')
+        THEN json_extract_string(_last.content, '$')
     WHEN json_type({_LAST_USER}, '$.content') = 'VARCHAR' THEN json_extract_string({_LAST_USER}, '$.content')
     WHEN json_type({_LAST_USER}, '$.content') = 'ARRAY'
         THEN array_to_string(json_extract_string({_LAST_USER}, '$.content[*].text'), chr(10))
     END
 )"""
 
+# Each message's role and content, from one parse of the conversation: the checks (how many messages, does each
+# have a role) and the prompt (the last message) read this list instead of re-parsing the JSON three times.
+MESSAGE_SHAPE = """'[{"role":"JSON","content":"JSON"}]'"""
 
-def _finish(inner: str, slice_sql: str, reference_sql: str) -> str:
-    """Common outer select: split the error, derive prompt, slice and reference."""
+
+def parsed_messages(expr: str) -> str:
+    """SQL for the role/content list of a JSON conversation (NULL when it is not an array)."""
+    return f"json_transform({expr}, {MESSAGE_SHAPE})"
+
+
+# The token logprobs as DOUBLE[], read with one typed parse (json_extract of '$[*].logprob' then a cast builds a
+# JSON value per token first: 1.5x the work). Tokens without a numeric logprob give NULL, which list_avg and
+# list_min skip.
+LOGPROB_LIST_SQL = 'list_transform(json_transform(response_logprobs, \'[{"logprob":"DOUBLE"}]\'), lambda t: t.logprob)'
+
+
+def _finish(inner: str, slice_sql: str, reference_sql: str, last_sql: str) -> str:
+    """Common outer select: split the error, derive prompt, slice and reference.
+
+    ``last_sql`` is the last message of ``messages`` as a ``MESSAGE_SHAPE`` element (role and content).
+    """
     return f"""
     SELECT line_no,
         CASE WHEN err IS NOT NULL THEN split_part(err, chr(31), 1) END AS err_field,
@@ -126,18 +148,18 @@ def _finish(inner: str, slice_sql: str, reference_sql: str) -> str:
         coalesce(nullif(trim({slice_sql}), ''), '(none)') AS slice,
         {reference_sql} AS reference,
         metadata, request_params, prompt_tokens, completion_tokens, latency_ms, logged_at
-    -- The last message's role and content in one parse of the conversation (read by PROMPT_FROM_MESSAGES).
-    FROM (SELECT *, json_extract(messages, ['$[#-1].role', '$[#-1].content']) AS _last FROM ({inner}))
+    FROM (SELECT *, {last_sql} AS _last FROM ({inner}))
     """
 
 
-def _messages_checks(expr: str, field: str) -> list[tuple[str, str, str]]:
+def _messages_checks(expr: str, field: str, parsed: str) -> list[tuple[str, str, str]]:
+    """Checks of a conversation ``expr``; ``parsed`` is its ``parsed_messages`` list."""
     return [
         (f"{expr} IS NULL", field, "'missing field'"),
         (f"{_jtype(expr)} <> 'ARRAY'", field, f"'expected an array of messages, got ' || {_jtype(expr)}"),
-        (f"json_array_length({expr}) = 0", field, "'no messages'"),
+        (f"len({parsed}) = 0", field, "'no messages'"),
         (
-            f"len(json_extract({expr}, '$[*].role')) <> json_array_length({expr})",
+            f"list_count(list_transform({parsed}, lambda m: m.role)) <> len({parsed})",
             field,
             "'a message has no \"role\"'",
         ),
@@ -163,7 +185,7 @@ def log_transform(
     checks += [
         ("request IS NULL", "request", "'missing field'"),
         (f"{_jtype('request')} <> 'OBJECT'", "request", f"'expected an object, got ' || {_jtype('request')}"),
-        *_messages_checks("messages", "request.messages"),
+        *_messages_checks("messages", "request.messages", "_m"),
     ]
     if require_response:
         checks.append(("response IS NULL", "response", "'missing field'"))
@@ -174,24 +196,24 @@ def log_transform(
             f"'expected an object, got ' || {_jtype('response')}",
         ),
         (
-            f"{_jtype('r[9]')} NOT IN ('NULL')",
+            f"{_jtype('r9')} NOT IN ('NULL')",
             "response.error",
-            "'the teacher call failed: ' || coalesce(json_extract_string(r[9], '$.message'), CAST(r[9] AS VARCHAR))",
+            "'the teacher call failed: ' || coalesce(json_extract_string(r9, '$.message'), CAST(r9 AS VARCHAR))",
         ),
         (
-            f"response IS NOT NULL AND ({_jtype('r[10]')} <> 'ARRAY' OR json_array_length(r[10]) = 0)",
+            f"response IS NOT NULL AND ({_jtype('r10')} <> 'ARRAY' OR json_array_length(r10) = 0)",
             "response.choices",
             "'missing or empty'",
         ),
         (
-            f"response IS NOT NULL AND {_jtype('r[1]')} = 'NULL' AND {_jtype('r[7]')} = 'NULL'",
+            f"response IS NOT NULL AND {_jtype('r1')} = 'NULL' AND {_jtype('r7')} = 'NULL'",
             "response.choices[0].message.content",
             "'missing'",
         ),
         (
-            f"{_jtype('r[1]')} NOT IN ('VARCHAR', 'NULL')",
+            f"{_jtype('r1')} NOT IN ('VARCHAR', 'NULL')",
             "response.choices[0].message.content",
-            f"'expected a string, got ' || {_jtype('r[1]')}",
+            f"'expected a string, got ' || {_jtype('r1')}",
         ),
         (
             f"metadata IS NOT NULL AND {_jtype('metadata')} NOT IN ('OBJECT', 'NULL')",
@@ -201,40 +223,43 @@ def log_transform(
     ]
     time_cols = [c for c in ("timestamp", "started_at", "created_at") if c in columns]
     ts = ", ".join(f"TRY_CAST(json_extract_string({c}, '$') AS TIMESTAMPTZ)" for c in time_cols)
-    logged_at = f"coalesce({ts + ', ' if ts else ''}to_timestamp(TRY_CAST(json_extract_string(r[8], '$') AS BIGINT)))"
+    logged_at = f"coalesce({ts + ', ' if ts else ''}to_timestamp(TRY_CAST(json_extract_string(r8, '$') AS BIGINT)))"
     latency = "TRY_CAST(json_extract_string(latency_ms, '$') AS DOUBLE)" if "latency_ms" in columns else "NULL"
     if typed_response:
         # Only the response's presence is checked from here on; an object is all a typed read can yield.
         others = ", ".join(quote_ident(c) for c in columns if c != "response")
         source = f"""SELECT {others}, CASE WHEN response IS NOT NULL THEN '{{}}'::JSON END AS response,
-            json_extract(request, '$.messages') AS messages, {_RESPONSE_FROM_STRUCT} AS r FROM src"""
+            json_extract(request, '$.messages') AS messages, {_RESPONSE_FROM_STRUCT} FROM src"""
     else:
-        source = f"SELECT *, json_extract(request, '$.messages') AS messages, json_extract(response, [{RESPONSE_PATHS}]) AS r FROM src"
+        source = f"""SELECT * EXCLUDE (_r), {_RESPONSE_FROM_LIST} FROM (
+            SELECT *, json_extract(request, '$.messages') AS messages, json_extract(response, [{RESPONSE_PATHS}]) AS _r
+            FROM src)"""
+    source = f"SELECT *, {parsed_messages('messages')} AS _m FROM ({source})"
     inner = f"""
     SELECT line_no, {_err(checks)} AS err,
-        messages,
-        CASE WHEN {_jtype("r[1]")} = 'VARCHAR' THEN json_extract_string(r[1], '$')
-             WHEN {_jtype("r[7]")} <> 'NULL' THEN CAST(r[7] AS VARCHAR) END AS response,
-        CASE WHEN {_jtype("r[2]")} = 'ARRAY' THEN r[2] END AS response_logprobs,
-        coalesce(json_extract_string(r[3], '$'), json_extract_string(request, '$.model')) AS teacher_model,
-        json_extract_string(r[4], '$') AS finish_reason,
+        messages, _m,
+        CASE WHEN {_jtype("r1")} = 'VARCHAR' THEN json_extract_string(r1, '$')
+             WHEN {_jtype("r7")} <> 'NULL' THEN CAST(r7 AS VARCHAR) END AS response,
+        CASE WHEN {_jtype("r2")} = 'ARRAY' THEN r2 END AS response_logprobs,
+        coalesce(json_extract_string(r3, '$'), json_extract_string(request, '$.model')) AS teacher_model,
+        json_extract_string(r4, '$') AS finish_reason,
         CASE WHEN {_jtype("metadata")} = 'OBJECT' THEN metadata END AS metadata,
         CASE WHEN {_jtype("request")} = 'OBJECT' THEN json_merge_patch(request, '{{"messages":null}}') END
             AS request_params,
-        TRY_CAST(json_extract_string(r[5], '$') AS INTEGER) AS prompt_tokens,
-        TRY_CAST(json_extract_string(r[6], '$') AS INTEGER) AS completion_tokens,
+        TRY_CAST(json_extract_string(r5, '$') AS INTEGER) AS prompt_tokens,
+        TRY_CAST(json_extract_string(r6, '$') AS INTEGER) AS completion_tokens,
         {latency} AS latency_ms,
         CAST({logged_at} AS TIMESTAMP) AS logged_at,
         {", ".join(quote_ident(c) for c in columns if c not in ("line_no",))}
     FROM ({source})
     """
-    return _finish(inner, _slice_sql(slice_field, columns), _reference_sql(reference_field, columns))
+    return _finish(inner, _slice_sql(slice_field, columns), _reference_sql(reference_field, columns), "_m[-1]")
 
 
 def finetune_transform(columns: tuple[str, ...], slice_field: str | None, reference_field: str | None) -> str:
     """Fine-tuning JSONL ``{"messages": [...]}``: the last assistant message is the teacher output."""
     checks = [
-        *_messages_checks("all_messages", "messages"),
+        *_messages_checks("all_messages", "messages", "_m"),
         (
             f"asst IS NOT NULL AND {_jtype('asst_msg')} <> 'OBJECT'",
             "messages",
@@ -266,7 +291,7 @@ def finetune_transform(columns: tuple[str, ...], slice_field: str | None, refere
             SELECT *, CASE WHEN list_position(list_reverse(roles), 'assistant') IS NOT NULL
                 THEN len(roles) - list_position(list_reverse(roles), 'assistant') + 1 END AS asst
             FROM (
-                SELECT *, messages AS all_messages,
+                SELECT *, messages AS all_messages, {parsed_messages("messages")} AS _m,
                     CASE WHEN {_jtype("messages")} = 'ARRAY' THEN CAST(messages AS JSON[]) END AS msgs,
                     CASE WHEN {_jtype("messages")} = 'ARRAY'
                         THEN CAST(json_extract_string(messages, '$[*].role') AS VARCHAR[]) END AS roles
@@ -275,7 +300,8 @@ def finetune_transform(columns: tuple[str, ...], slice_field: str | None, refere
         )
     )
     """
-    return _finish(inner, _slice_sql(slice_field, columns), _reference_sql(reference_field, columns))
+    last = parsed_messages("messages") + "[-1]"
+    return _finish(inner, _slice_sql(slice_field, columns), _reference_sql(reference_field, columns), last)
 
 
 def _slice_sql(slice_field: str | None, columns: tuple[str, ...]) -> str:

@@ -1,0 +1,129 @@
+"""The fast import path: one ordered INSERT, then ids and line numbers from row ids in a second transaction."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+import curation.importing.careful as careful
+import curation.importing.load as load
+from curation.importing import import_file, undo_import
+from curation.migrations import migrate
+from curation.workspace import Workspace
+from tests.conftest import log_record, write_jsonl
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_line_numbers_and_ids_follow_the_file_across_parallel_chunks(
+    ws: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Earlier batches, one of them undone, so the new rows do not start at row id 0 and the table has gaps.
+    import_file(ws, write_jsonl(tmp_path / "a.jsonl", [log_record(f"a{i}") for i in range(3)]))
+    undone = import_file(ws, write_jsonl(tmp_path / "b.jsonl", [log_record(f"b{i}") for i in range(4)]))
+    undo_import(ws, undone.batch_id)
+    # Over 64 MB: DuckDB reads it in 32 MB buffers on both threads, which an unordered insert would interleave.
+    n = 120_000
+    big = write_jsonl(tmp_path / "big.jsonl", [log_record(f"ticket {i}", logprobs=[-0.01 * (i % 7)]) for i in range(n)])
+    assert big.stat().st_size > 64 * 2**20
+    monkeypatch.setattr(careful, "import_careful", None)  # the fast path must take it
+    r = import_file(ws, big)
+    assert (r.n_lines, r.n_imported, r.n_quarantined) == (n, n, 0)
+    rows = ws.query(
+        "SELECT record_id, source_line, prompt FROM records WHERE batch_id = ? ORDER BY record_id", [r.batch_id]
+    )
+    first_id = rows[0][0]
+    assert first_id == 8  # 3 + 4 ids were taken before, undone or not
+    assert [(rid - first_id + 1, line) for rid, line, _ in rows] == [(i + 1, i + 1) for i in range(n)]
+    assert all(prompt == f"ticket {line - 1}" for _, line, prompt in rows)
+    assert ws.query("SELECT status, n_imported FROM import_batches WHERE batch_id = ?", [r.batch_id]) == [("done", n)]
+    # The sequence moved past the block: the next writer gets a fresh id.
+    assert ws.scalar("SELECT nextval('record_seq')") == first_id + n
+
+
+def test_a_failure_while_numbering_removes_the_batch(
+    ws: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import_file(ws, write_jsonl(tmp_path / "kept.jsonl", [log_record("kept")]))
+
+    def broken(*args: object) -> None:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(load, "_number_rows", broken)
+    with pytest.raises(RuntimeError, match="disk full"):
+        import_file(ws, write_jsonl(tmp_path / "new.jsonl", [log_record(f"n{i}") for i in range(5)]))
+    assert ws.query("SELECT prompt FROM records") == [("kept",)]
+    assert ws.scalar("SELECT count(*) FROM import_batches") == 1
+
+
+def test_a_process_killed_between_the_two_transactions_leaves_no_half_batch(tmp_path: Path) -> None:
+    path = tmp_path / "w.duckdb"
+    with Workspace.open(path) as ws:
+        import_file(ws, write_jsonl(tmp_path / "first.jsonl", [log_record("kept")]))
+    second = write_jsonl(tmp_path / "second.jsonl", [log_record(f"s{i}") for i in range(50)])
+    # The child dies right after the rows are committed and before they are numbered.
+    code = (
+        "import os, sys; import curation.importing.load as L; from curation import Workspace; "
+        "from curation.importing import import_file; L._number_rows = lambda *a: os._exit(9); "
+        f"w = Workspace.open(sys.argv[1]); import_file(w, {str(second)!r})"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    assert subprocess.run([sys.executable, "-c", code, str(path)], env=env).returncode == 9
+    con = duckdb.connect(str(path))  # what the killed process left: the committed, unnumbered batch
+    assert con.execute("SELECT count(*) FROM import_batches WHERE status = 'importing'").fetchall() == [(1,)]
+    con.close()
+    with Workspace.open(path) as ws:
+        assert ws.query("SELECT prompt FROM records") == [("kept",)]
+        assert ws.query("SELECT status FROM import_batches") == [("done",)]
+        r = import_file(ws, second)  # and the file imports cleanly afterwards
+        assert r.n_imported == 50
+        assert ws.scalar("SELECT max(source_line) FROM records WHERE batch_id = ?", [r.batch_id]) == 50
+
+
+def test_numbering_rows_that_are_not_contiguous(ws: Workspace) -> None:
+    """Rows of one batch split by another batch's rows still get ids and lines in row order."""
+    with ws.transaction() as cur:
+        for batch, prompt in ((7, "first"), (7, "second"), (8, "other"), (7, "third")):
+            cur.execute(
+                "INSERT INTO records (record_id, batch_id, messages, prompt, content_hash) VALUES (-1, ?, '[]', ?, ?)",
+                [batch, prompt, prompt],
+            )
+    with ws.transaction() as cur:
+        load._number_rows(cur, 7, 3)
+    rows = ws.query("SELECT record_id, source_line, prompt FROM records WHERE batch_id = 7 ORDER BY record_id")
+    assert [(line, prompt) for _, line, prompt in rows] == [(1, "first"), (2, "second"), (3, "third")]
+    assert [rid for rid, _, _ in rows] == [1, 2, 3]
+    with pytest.raises(RuntimeError, match="expected 5"), ws.transaction() as cur:
+        load._number_rows(cur, 7, 5)
+
+
+def test_migration_to_v7_keeps_records_and_drops_the_key_index(tmp_path: Path) -> None:
+    path = tmp_path / "v6.duckdb"
+    con = duckdb.connect(str(path))
+    migrate(con, target=6)
+    con.execute("INSERT INTO import_batches (batch_id, source_file, format, started_at) VALUES (1, 'f', 'log', now())")
+    for prompt in ("one", "two"):
+        con.execute(
+            "INSERT INTO records (batch_id, messages, prompt, content_hash, metadata) VALUES (1, '[]', ?, ?, ?)",
+            [prompt, prompt, json.dumps({"tier": "pro"})],
+        )
+    con.close()
+    with Workspace.open(path) as ws:
+        assert ws.schema_version() >= 7
+        assert ws.query("SELECT record_id, prompt, metadata->>'tier' FROM records ORDER BY 1") == [
+            (1, "one", "pro"),
+            (2, "two", "pro"),
+        ]
+        kinds = [
+            r[0] for r in ws.query("SELECT constraint_type FROM duckdb_constraints() WHERE table_name = 'records'")
+        ]
+        assert "PRIMARY KEY" not in kinds and "NOT NULL" in kinds
+        with ws.transaction() as cur:  # defaults still apply: the next id comes from the sequence
+            cur.execute("INSERT INTO records (batch_id, messages, content_hash) VALUES (1, '[]', 'h3')")
+        assert ws.scalar("SELECT max(record_id) FROM records") == 3
