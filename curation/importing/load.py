@@ -1,8 +1,9 @@
-"""``import_file``: bring one file into the workspace as an import batch, in one transaction.
+"""``import_file``: bring one file into the workspace as an import batch, all or nothing.
 
-Clean JSON-lines files take the fast path (one DuckDB ``read_json`` pass, committed only if every line became
-a record). Anything else (bad lines, blank lines, re-imports, Batch joins) takes the careful path: numbered
-lines in bounded chunks, each bad line quarantined with its line number and reason, good lines imported.
+Clean JSON-lines files take the fast path (one DuckDB ``read_json`` pass, kept only if every line became a
+record; content already in the workspace is then dropped). Anything else (bad lines, blank lines, a BOM, Batch
+joins) takes the careful path: numbered lines in bounded chunks, each bad line quarantined with its line number
+and reason, good lines imported.
 """
 
 from __future__ import annotations
@@ -219,7 +220,8 @@ def _fast(ws: Workspace, plan: ImportPlan, progress: ProgressFn | None, cancel: 
     Line numbers come from storage order, not ``row_number()``: a window (or WITH ORDINALITY) over read_json
     runs the whole pipeline on one thread. So the rows go straight into ``records`` with one parallel,
     order-preserving INSERT, committed under a batch marked 'importing'; a second, short transaction then numbers
-    them from their row ids (``_number_rows``) and marks the batch done. Numbering inside the first transaction
+    them from their row ids (``_number_rows``), drops rows whose content an earlier batch holds, and marks the batch
+    done. Numbering inside the first transaction
     would be one commit, but DuckDB then rewrites every row group the transaction had already written (4 s of 9 at
     1M records). A process killed between the two leaves an 'importing' batch, which the next open discards.
     """
@@ -261,32 +263,39 @@ def _fast(ws: Workspace, plan: ImportPlan, progress: ProgressFn | None, cancel: 
             # The cap is a database setting, set outside the transaction (a failed statement aborts it).
             with _memory_limit(ws, IMPORT_MEMORY), ws.transaction() as cur:
                 batch_id = new_batch(cur, str(plan.path), plan.fmt, plan.options(), status="importing")
-                n_lines = _insert_checked(cur, insert_sql(batch_id), batch_id, n_lines_future, progress, cancel)
+                n_lines = _insert_checked(cur, insert_sql(batch_id), n_lines_future, progress, cancel)
         finally:
             n_lines_future.cancel()
     try:
         with ws.transaction() as cur:
             _number_rows(cur, batch_id, n_lines)
-            finish_batch(cur, batch_id, n_lines=n_lines, n_imported=n_lines, n_duplicates=0, n_quarantined=0)
+            # Content an earlier batch already holds is dropped (a re-import adds nothing); repeats inside the file
+            # stay, as on the careful path. Numbered first, so every kept row keeps its own line number.
+            n_dup = cur.execute(
+                "DELETE FROM records WHERE batch_id = ? "
+                "AND content_hash IN (SELECT content_hash FROM records WHERE batch_id <> ?)",
+                [batch_id, batch_id],
+            ).fetchall()[0][0]
+            n_imported = n_lines - n_dup
+            finish_batch(cur, batch_id, n_lines=n_lines, n_imported=n_imported, n_duplicates=n_dup, n_quarantined=0)
     except BaseException:
         with ws.transaction() as cur:
             cur.execute("DELETE FROM records WHERE batch_id = ?", [batch_id])
             cur.execute("DELETE FROM import_batches WHERE batch_id = ?", [batch_id])
         raise
     report(progress, None, "importing", 100.0, 100.0, plan.path.name)
-    return ImportResult(batch_id, str(plan.path), plan.fmt, n_lines=n_lines, n_imported=n_lines,
-                        options=plan.options())  # fmt: skip
+    return ImportResult(batch_id, str(plan.path), plan.fmt, n_lines=n_lines, n_imported=n_imported,
+                        n_duplicates=n_dup, options=plan.options())  # fmt: skip
 
 
 def _insert_checked(
     cur: duckdb.DuckDBPyConnection,
     insert: str,
-    batch_id: int,
     n_lines_future: Future[int],
     progress: ProgressFn | None,
     cancel: threading.Event | None,
 ) -> int:
-    """Run the INSERT, then check every line became a record not seen before (else _FallBack); the line count."""
+    """Run the INSERT, then check every line became a record (else _FallBack); the line count."""
     watch = _Watch(cur, progress, cancel)
     try:
         with watch:
@@ -300,14 +309,6 @@ def _insert_checked(
         raise Cancelled()
     n_lines = n_lines_future.result()
     if inserted != n_lines or n_lines == 0:
-        raise _FallBack()
-    # Checked after the insert: an anti-join inside it would reorder the rows (and with them the line numbers).
-    n_seen = cur.execute(
-        "SELECT count(*) FROM records WHERE batch_id = ? "
-        "AND content_hash IN (SELECT content_hash FROM records WHERE batch_id <> ?)",
-        [batch_id, batch_id],
-    ).fetchall()[0][0]
-    if n_seen:
         raise _FallBack()
     return int(n_lines)
 

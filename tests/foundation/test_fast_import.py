@@ -127,3 +127,23 @@ def test_migration_to_v7_keeps_records_and_drops_the_key_index(tmp_path: Path) -
         with ws.transaction() as cur:  # defaults still apply: the next id comes from the sequence
             cur.execute("INSERT INTO records (batch_id, messages, content_hash) VALUES (1, '[]', 'h3')")
         assert ws.scalar("SELECT max(record_id) FROM records") == 3
+
+
+def test_reimports_and_overlaps_stay_on_the_fast_path(
+    ws: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = write_jsonl(tmp_path / "first.jsonl", [log_record(f"p{i}") for i in range(6)])
+    import_file(ws, first)
+    monkeypatch.setattr(careful, "import_careful", None)  # neither import below may need the careful path
+    again = import_file(ws, first)
+    assert (again.n_lines, again.n_imported, again.n_duplicates) == (6, 0, 6)
+    # New lines among old ones (and one repeated inside the file, which is kept twice) keep their own line numbers.
+    mixed = [log_record("p0"), log_record("new a"), log_record("p3"), log_record("new b"), log_record("new b")]
+    r = import_file(ws, write_jsonl(tmp_path / "mixed.jsonl", mixed))
+    assert (r.n_lines, r.n_imported, r.n_duplicates) == (5, 3, 2)
+    rows = ws.query("SELECT source_line, prompt FROM records WHERE batch_id = ? ORDER BY record_id", [r.batch_id])
+    assert rows == [(2, "new a"), (4, "new b"), (5, "new b")]
+    assert ws.query("SELECT n_imported, n_duplicates, status FROM import_batches WHERE batch_id = ?", [r.batch_id]) == [
+        (3, 2, "done")
+    ]
+    assert ws.scalar("SELECT count(*) FROM records") == 9
