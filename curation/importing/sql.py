@@ -23,8 +23,8 @@ FINETUNE_KEYS = ("messages", "metadata", "reference")
 # same type checks apply. DuckDB then parses each line once; the careful path reads ``response`` as JSON and
 # extracts the same values (``RESPONSE_PATHS``), so both paths give the same records.
 RESPONSE_STRUCT = (
-    "STRUCT(model VARCHAR, created JSON, error JSON, usage STRUCT(prompt_tokens VARCHAR, completion_tokens VARCHAR), "
-    "choices STRUCT(finish_reason VARCHAR, message STRUCT(content JSON, tool_calls JSON), logprobs STRUCT(content JSON))[])"
+    "STRUCT(model JSON, created JSON, error JSON, usage STRUCT(prompt_tokens JSON, completion_tokens JSON), "
+    "choices STRUCT(finish_reason JSON, message STRUCT(content JSON, tool_calls JSON), logprobs STRUCT(content JSON))[])"
 )
 RESPONSE_PATHS = (
     "'$.choices[0].message.content', '$.choices[0].logprobs.content', '$.model', '$.choices[0].finish_reason', "
@@ -41,12 +41,7 @@ _RESPONSE_FROM_STRUCT = (
     "CASE WHEN response.choices IS NULL THEN NULL WHEN len(response.choices) = 0 THEN '[]'::JSON ELSE '[0]'::JSON END "
     "AS r10"
 )
-# r3 to r6 (model, finish reason, token counts) are only read as text: VARCHAR in the struct, which read_json fills
-# exactly as json_extract_string would (strings unquoted, anything else as its JSON text), saving a parse each.
-_TEXT_VALUES = (3, 4, 5, 6)
-_RESPONSE_FROM_LIST = ", ".join(
-    f"json_extract_string(_r[{i}], '$') AS r{i}" if i in _TEXT_VALUES else f"_r[{i}] AS r{i}" for i in range(1, 11)
-)
+_RESPONSE_FROM_LIST = ", ".join(f"_r[{i}] AS r{i}" for i in range(1, 11))
 
 
 _SAFE_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -246,13 +241,13 @@ def log_transform(
         CASE WHEN {_jtype("r1")} = 'VARCHAR' THEN json_extract_string(r1, '$')
              WHEN {_jtype("r7")} <> 'NULL' THEN CAST(r7 AS VARCHAR) END AS response,
         CASE WHEN {_jtype("r2")} = 'ARRAY' THEN r2 END AS response_logprobs,
-        coalesce(r3, json_extract_string(request, '$.model')) AS teacher_model,
-        r4 AS finish_reason,
+        coalesce(json_extract_string(r3, '$'), json_extract_string(request, '$.model')) AS teacher_model,
+        json_extract_string(r4, '$') AS finish_reason,
         CASE WHEN {_jtype("metadata")} = 'OBJECT' THEN metadata END AS metadata,
         CASE WHEN {_jtype("request")} = 'OBJECT' THEN json_merge_patch(request, '{{"messages":null}}') END
             AS request_params,
-        TRY_CAST(r5 AS INTEGER) AS prompt_tokens,
-        TRY_CAST(r6 AS INTEGER) AS completion_tokens,
+        TRY_CAST(json_extract_string(r5, '$') AS INTEGER) AS prompt_tokens,
+        TRY_CAST(json_extract_string(r6, '$') AS INTEGER) AS completion_tokens,
         {latency} AS latency_ms,
         CAST({logged_at} AS TIMESTAMP) AS logged_at,
         {", ".join(quote_ident(c) for c in columns if c not in ("line_no",))}
