@@ -13,8 +13,6 @@ from typing import Any
 
 import duckdb
 
-from curation.migrations.m0002_confidence_settings import MEAN_LOGPROB_SQL, MIN_LOGPROB_SQL
-
 NONE_SLICE = "(none)"
 
 # The SQL twin of ``content_hash``: md5 over the JSON text of messages, response and metadata.
@@ -22,6 +20,14 @@ NONE_SLICE = "(none)"
 CONTENT_HASH_SQL = (
     "md5(concat_ws(chr(30), CAST({m} AS VARCHAR), coalesce({r}, ''), coalesce(CAST({md} AS VARCHAR), '')))"
 )
+
+
+# The token logprobs as DOUBLE[], read with one typed parse (json_extract of '$[*].logprob' then a cast builds a
+# JSON value per token first: 1.5x the work). Tokens without a numeric logprob give NULL, which list_avg and
+# list_min skip. The importer and the Python-side writers share these, so every record gets the same numbers.
+LOGPROB_LIST_SQL = 'list_transform(json_transform(response_logprobs, \'[{"logprob":"DOUBLE"}]\'), lambda t: t.logprob)'
+MEAN_LOGPROB_SQL = f"list_avg({LOGPROB_LIST_SQL})"
+MIN_LOGPROB_SQL = f"list_min({LOGPROB_LIST_SQL})"
 
 
 def compact_json(value: Any) -> str | None:

@@ -117,6 +117,16 @@ class Workspace:
         return self._con.cursor()
 
     @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Hold off every other writer of this workspace (in this process) for a run of transactions.
+
+        The fast importer commits its rows and numbers them in a second transaction; no other write may see or
+        touch them in between. Transactions opened inside still work (the lock is re-entrant).
+        """
+        with self._write_lock:
+            yield
+
+    @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """Run writes atomically: yields a cursor inside BEGIN; COMMIT on success, ROLLBACK on any exception."""
         with self._write_lock:

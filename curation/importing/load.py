@@ -24,7 +24,7 @@ from curation.importing import sql as S
 from curation.importing.detect import FORMATS, Detection, detect_format
 from curation.importing.lines import count_lines, open_binary
 from curation.progress import ProgressFn, report
-from curation.records import CONTENT_HASH_SQL, finish_batch, new_batch
+from curation.records import CONTENT_HASH_SQL, LOGPROB_LIST_SQL, finish_batch, new_batch
 from curation.workspace import Workspace
 
 MAX_LINE_MB = 8
@@ -177,7 +177,7 @@ def insert_records_sql(parsed: str, batch_id: int, source: str) -> str:
     SELECT {batch_id}, {S.sql_str(source)}, line_no, messages, prompt, response, response_logprobs, teacher_model,
         finish_reason, slice, reference, metadata, request_params, prompt_tokens, completion_tokens, latency_ms,
         logged_at, h, list_avg(lps), list_min(lps)
-    FROM (SELECT *, {h} AS h, {S.LOGPROB_LIST_SQL} AS lps FROM ({parsed}) WHERE err_reason IS NULL)
+    FROM (SELECT *, {h} AS h, {LOGPROB_LIST_SQL} AS lps FROM ({parsed}) WHERE err_reason IS NULL)
     WHERE h NOT IN (SELECT content_hash FROM records WHERE batch_id <> {batch_id})
     """
 
@@ -253,36 +253,24 @@ def _fast(ws: Workspace, plan: ImportPlan, progress: ProgressFn | None, cancel: 
         SELECT -1, {batch_id}, {source}, NULL, messages, prompt, response, response_logprobs, teacher_model,
             finish_reason, slice, reference, metadata, request_params, prompt_tokens, completion_tokens,
             latency_ms, logged_at, h, list_avg(lps), list_min(lps)
-        FROM (SELECT *, {h} AS h, {S.LOGPROB_LIST_SQL} AS lps FROM ({parsed}) WHERE err_reason IS NULL)
+        FROM (SELECT *, {h} AS h, {LOGPROB_LIST_SQL} AS lps FROM ({parsed}) WHERE err_reason IS NULL)
         """
 
     report(progress, cancel, "importing", 0, 100.0, plan.path.name)
-    with ThreadPoolExecutor(1) as pool:
-        n_lines_future = pool.submit(count_lines, plan.path)
-        try:
-            # The cap is a database setting, set outside the transaction (a failed statement aborts it).
-            with _memory_limit(ws, IMPORT_MEMORY), ws.transaction() as cur:
-                batch_id = new_batch(cur, str(plan.path), plan.fmt, plan.options(), status="importing")
-                n_lines = _insert_checked(cur, insert_sql(batch_id), n_lines_future, progress, cancel)
-        finally:
-            n_lines_future.cancel()
-    try:
-        with ws.transaction() as cur:
-            _number_rows(cur, batch_id, n_lines)
-            # Content an earlier batch already holds is dropped (a re-import adds nothing); repeats inside the file
-            # stay, as on the careful path. Numbered first, so every kept row keeps its own line number.
-            n_dup = cur.execute(
-                "DELETE FROM records WHERE batch_id = ? "
-                "AND content_hash IN (SELECT content_hash FROM records WHERE batch_id <> ?)",
-                [batch_id, batch_id],
-            ).fetchall()[0][0]
-            n_imported = n_lines - n_dup
-            finish_batch(cur, batch_id, n_lines=n_lines, n_imported=n_imported, n_duplicates=n_dup, n_quarantined=0)
-    except BaseException:
-        with ws.transaction() as cur:
-            cur.execute("DELETE FROM records WHERE batch_id = ?", [batch_id])
-            cur.execute("DELETE FROM import_batches WHERE batch_id = ?", [batch_id])
-        raise
+    # No other writer may run between the two transactions: it would act on rows without ids, or take them for
+    # duplicates of its own. (Readers are not filtered: `WHERE record_id >= 0` in browse.BASE_SQL made DuckDB 2.0.1
+    # drop the LIMIT of a keyset page ordered by slice, and the window is a fraction of a second.)
+    with ws.exclusive():
+        with ThreadPoolExecutor(1) as pool:
+            n_lines_future = pool.submit(count_lines, plan.path)
+            try:
+                # The cap is a database setting, set outside the transaction (a failed statement aborts it).
+                with _memory_limit(ws, IMPORT_MEMORY), ws.transaction() as cur:
+                    batch_id = new_batch(cur, str(plan.path), plan.fmt, plan.options(), status="importing")
+                    n_lines = _insert_checked(cur, insert_sql(batch_id), n_lines_future, progress, cancel)
+            finally:
+                n_lines_future.cancel()
+        n_imported, n_dup = _finish_fast(ws, batch_id, n_lines)
     report(progress, None, "importing", 100.0, 100.0, plan.path.name)
     return ImportResult(batch_id, str(plan.path), plan.fmt, n_lines=n_lines, n_imported=n_imported,
                         n_duplicates=n_dup, options=plan.options())  # fmt: skip
@@ -311,6 +299,34 @@ def _insert_checked(
     if inserted != n_lines or n_lines == 0:
         raise _FallBack()
     return int(n_lines)
+
+
+def _finish_fast(ws: Workspace, batch_id: int, n_lines: int) -> tuple[int, int]:
+    """The second transaction (see ``_fast``); on any failure the batch is deleted. (imported, duplicates)."""
+    try:
+        with ws.transaction() as cur:
+            return _number_and_keep_new(cur, batch_id, n_lines)
+    except BaseException:
+        try:
+            with ws.transaction() as cur:
+                cur.execute("DELETE FROM records WHERE batch_id = ?", [batch_id])
+                cur.execute("DELETE FROM import_batches WHERE batch_id = ?", [batch_id])
+        except Exception:
+            pass  # the next open discards the 'importing' batch; the first error is the one to report
+        raise
+
+
+def _number_and_keep_new(cur: duckdb.DuckDBPyConnection, batch_id: int, n_lines: int) -> tuple[int, int]:
+    """Number the committed rows, drop content an earlier batch holds, finish the batch; (imported, duplicates)."""
+    _number_rows(cur, batch_id, n_lines)
+    # A re-import adds nothing; repeats inside the file stay, as on the careful path. Numbered first, so every
+    # kept row keeps its own line number.
+    n_dup = cur.execute(
+        "DELETE FROM records WHERE batch_id = ? AND content_hash IN (SELECT content_hash FROM records WHERE batch_id <> ?)",
+        [batch_id, batch_id],
+    ).fetchall()[0][0]
+    finish_batch(cur, batch_id, n_lines=n_lines, n_imported=n_lines - n_dup, n_duplicates=n_dup, n_quarantined=0)
+    return n_lines - n_dup, int(n_dup)
 
 
 def _number_rows(cur: duckdb.DuckDBPyConnection, batch_id: int, n_rows: int) -> None:

@@ -127,12 +127,6 @@ def parsed_messages(expr: str) -> str:
     return f"json_transform({expr}, {MESSAGE_SHAPE})"
 
 
-# The token logprobs as DOUBLE[], read with one typed parse (json_extract of '$[*].logprob' then a cast builds a
-# JSON value per token first: 1.5x the work). Tokens without a numeric logprob give NULL, which list_avg and
-# list_min skip.
-LOGPROB_LIST_SQL = 'list_transform(json_transform(response_logprobs, \'[{"logprob":"DOUBLE"}]\'), lambda t: t.logprob)'
-
-
 def _finish(inner: str, slice_sql: str, reference_sql: str, last_sql: str) -> str:
     """Common outer select: split the error, derive prompt, slice and reference.
 

@@ -7,7 +7,8 @@ import duckdb
 VERSION = 2
 DESCRIPTION = "teacher confidence columns, settings"
 
-# Shared with the importer so new and migrated rows get the same numbers.
+# The backfill as it ran when v2 was written; new rows use curation.records.LOGPROB_LIST_SQL (json_transform),
+# which gives the same numbers and skips a non-numeric logprob instead of failing.
 LOGPROB_LIST_SQL = "CAST(json_extract(response_logprobs, '$[*].logprob') AS DOUBLE[])"
 MEAN_LOGPROB_SQL = "list_avg(CAST(json_extract(response_logprobs, '$[*].logprob') AS DOUBLE[]))"
 MIN_LOGPROB_SQL = "list_min(CAST(json_extract(response_logprobs, '$[*].logprob') AS DOUBLE[]))"

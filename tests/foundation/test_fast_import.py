@@ -6,6 +6,8 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import duckdb
@@ -33,6 +35,9 @@ def test_line_numbers_and_ids_follow_the_file_across_parallel_chunks(
     big = write_jsonl(tmp_path / "big.jsonl", [log_record(f"ticket {i}", logprobs=[-0.01 * (i % 7)]) for i in range(n)])
     assert big.stat().st_size > 64 * 2**20
     monkeypatch.setattr(careful, "import_careful", None)  # the fast path must take it
+    cur = ws.cursor()
+    cur.execute("SET threads = 4")  # several threads whatever the machine (DuckDB defaults to one per core)
+    cur.close()
     r = import_file(ws, big)
     assert (r.n_lines, r.n_imported, r.n_quarantined) == (n, n, 0)
     rows = ws.query(
@@ -99,6 +104,7 @@ def test_numbering_rows_that_are_not_contiguous(ws: Workspace) -> None:
     rows = ws.query("SELECT record_id, source_line, prompt FROM records WHERE batch_id = 7 ORDER BY record_id")
     assert [(line, prompt) for _, line, prompt in rows] == [(1, "first"), (2, "second"), (3, "third")]
     assert [rid for rid, _, _ in rows] == [1, 2, 3]
+    assert ws.query("SELECT record_id, source_line FROM records WHERE batch_id = 8") == [(-1, None)]
     with pytest.raises(RuntimeError, match="expected 5"), ws.transaction() as cur:
         load._number_rows(cur, 7, 5)
 
@@ -114,8 +120,14 @@ def test_migration_to_v7_keeps_records_and_drops_the_key_index(tmp_path: Path) -
             [prompt, prompt, json.dumps({"tier": "pro"})],
         )
     con.close()
+    con = duckdb.connect(str(path))
+    before = con.execute("SELECT * FROM records ORDER BY record_id").fetchall()
+    columns = con.execute("SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = 'records'").fetchall()
+    con.close()
     with Workspace.open(path) as ws:
         assert ws.schema_version() >= 7
+        assert ws.query("SELECT * FROM records ORDER BY record_id") == before  # every value, in the same columns
+        assert ws.query("SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = 'records'") == columns
         assert ws.query("SELECT record_id, prompt, metadata->>'tier' FROM records ORDER BY 1") == [
             (1, "one", "pro"),
             (2, "two", "pro"),
@@ -147,3 +159,60 @@ def test_reimports_and_overlaps_stay_on_the_fast_path(
         (3, 2, "done")
     ]
     assert ws.scalar("SELECT count(*) FROM records") == 9
+
+
+def test_other_writers_wait_until_the_rows_are_numbered(
+    ws: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write from another thread (a reviewer's bulk accept, say) never runs between the two transactions."""
+    seen: list[int] = []
+
+    def other_writer() -> None:
+        with ws.transaction() as cur:
+            seen.append(cur.execute("SELECT count(*) FROM records WHERE record_id < 0").fetchall()[0][0])
+
+    other = threading.Thread(target=other_writer)
+    real_insert, real_finish = load._insert_checked, load._finish_fast
+
+    def insert_then_start_the_other_writer(*args: object) -> int:
+        n = real_insert(*args)
+        other.start()  # it queues for the workspace while the first transaction is still open
+        return n
+
+    def finish_late(*args: object) -> tuple[int, int]:
+        time.sleep(0.5)  # between the two transactions: the other writer's chance, were the workspace free
+        return real_finish(*args)
+
+    monkeypatch.setattr(load, "_insert_checked", insert_then_start_the_other_writer)
+    monkeypatch.setattr(load, "_finish_fast", finish_late)
+    r = import_file(ws, write_jsonl(tmp_path / "f.jsonl", [log_record(f"p{i}") for i in range(10)]))
+    other.join()
+    assert r.n_imported == 10 and seen == [0]
+
+
+def test_role_null_is_quarantined_on_both_paths(ws: Workspace, tmp_path: Path) -> None:
+    """json null is no role: both paths quarantine the line (both read roles with the same json_transform)."""
+    rec = log_record("who")
+    rec["request"]["messages"][-1]["role"] = None
+    fast = import_file(ws, write_jsonl(tmp_path / "a.jsonl", [rec]))
+    careful_ = import_file(ws, write_jsonl(tmp_path / "b.jsonl", [rec, b"{not json"]))
+    assert (fast.n_imported, careful_.n_imported) == (0, 0)
+    reasons = ws.query("SELECT DISTINCT field, reason FROM quarantine WHERE reason LIKE '%role%'")
+    assert reasons == [("request.messages", 'a message has no "role"')]
+
+
+@pytest.mark.parametrize(
+    ("content", "lines"),
+    [(b"", 0), (b"\n", 1), (b"a", 1), (b"a\nb", 2), (b"a\nb\n", 2), (b"a\n\nb\n", 3), (b"a\r\nb\r\n", 2)],
+)
+def test_count_lines(tmp_path: Path, content: bytes, lines: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    import gzip
+
+    from curation.importing import lines as lines_mod
+
+    monkeypatch.setattr(lines_mod, "CHUNK_BYTES", 2)  # lines that straddle reads
+    plain = tmp_path / "f.jsonl"
+    plain.write_bytes(content)
+    zipped = tmp_path / "f.jsonl.gz"
+    zipped.write_bytes(gzip.compress(content))
+    assert lines_mod.count_lines(plain) == lines_mod.count_lines(zipped) == lines
