@@ -185,8 +185,14 @@ def insert_records_sql(parsed: str, batch_id: int, source: str) -> str:
 class _Watch:
     """Poll a running statement's progress for the caller, and interrupt it when cancel is set."""
 
-    def __init__(self, cur: duckdb.DuckDBPyConnection, progress: ProgressFn | None, cancel: threading.Event | None):
-        self.cur, self.progress, self.cancel = cur, progress, cancel
+    def __init__(
+        self,
+        cur: duckdb.DuckDBPyConnection,
+        progress: ProgressFn | None,
+        cancel: threading.Event | None,
+        detail: str = "",
+    ) -> None:
+        self.cur, self.progress, self.cancel, self.detail = cur, progress, cancel, detail
         self.stop = threading.Event()
         self.cancelled = False
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -201,7 +207,7 @@ class _Watch:
                 pct = self.cur.query_progress()
                 if pct >= 0:
                     try:
-                        report(self.progress, None, "importing", pct, 100.0)
+                        report(self.progress, None, "importing", pct, 100.0, self.detail)
                     except Exception:  # progress consumers must never break the import
                         pass
 
@@ -267,7 +273,9 @@ def _fast(ws: Workspace, plan: ImportPlan, progress: ProgressFn | None, cancel: 
                 # The cap is a database setting, set outside the transaction (a failed statement aborts it).
                 with _memory_limit(ws, IMPORT_MEMORY), ws.transaction() as cur:
                     batch_id = new_batch(cur, str(plan.path), plan.fmt, plan.options(), status="importing")
-                    n_lines = _insert_checked(cur, insert_sql(batch_id), n_lines_future, progress, cancel)
+                    n_lines = _insert_checked(
+                        cur, insert_sql(batch_id), n_lines_future, progress, cancel, plan.path.name
+                    )
             finally:
                 n_lines_future.cancel()
         n_imported, n_dup = _finish_fast(ws, batch_id, n_lines)
@@ -282,9 +290,15 @@ def _insert_checked(
     n_lines_future: Future[int],
     progress: ProgressFn | None,
     cancel: threading.Event | None,
+    detail: str = "",
 ) -> int:
     """Run the INSERT, then check every line became a record (else _FallBack); the line count."""
-    watch = _Watch(cur, progress, cancel)
+    watch = _Watch(cur, progress, cancel, detail)
+    # A new cursor does not track query progress (query_progress() stays -1 and the bar sat at 0% for the whole
+    # insert): turn it on, from the first moment (not after 2 s), without DuckDB printing a bar of its own.
+    cur.execute("SET enable_progress_bar = true")
+    cur.execute("SET enable_progress_bar_print = false")
+    cur.execute("SET progress_bar_time = 0")
     try:
         with watch:
             cur.execute("SET preserve_insertion_order = true")

@@ -17,6 +17,7 @@ import curation.importing.careful as careful
 import curation.importing.load as load
 from curation.importing import import_file, undo_import
 from curation.migrations import migrate
+from curation.progress import Progress
 from curation.workspace import Workspace
 from tests.conftest import log_record, write_jsonl
 
@@ -38,8 +39,11 @@ def test_line_numbers_and_ids_follow_the_file_across_parallel_chunks(
     cur = ws.cursor()
     cur.execute("SET threads = 4")  # several threads whatever the machine (DuckDB defaults to one per core)
     cur.close()
-    r = import_file(ws, big)
+    reports: list[Progress] = []
+    r = import_file(ws, big, progress=reports.append)
     assert (r.n_lines, r.n_imported, r.n_quarantined) == (n, n, 0)
+    # DuckDB's own progress is reported during the one big INSERT, not only its start and end.
+    assert len(reports) > 2, [p.done for p in reports]
     rows = ws.query(
         "SELECT record_id, source_line, prompt FROM records WHERE batch_id = ? ORDER BY record_id", [r.batch_id]
     )
