@@ -68,18 +68,19 @@ class Workspace:
         ws = cls(p, con)
         try:
             migrate(con)
-            ws._discard_interrupted_imports()
+            ws.discard_interrupted_imports()
         except Exception:
             con.close()
             raise
         ws.artifacts_dir.mkdir(exist_ok=True)
         return ws
 
-    def _discard_interrupted_imports(self) -> None:
-        """Remove batches a killed process left half-numbered (status 'importing'), records and all.
+    def discard_interrupted_imports(self) -> None:
+        """Remove batches left half-numbered (status 'importing'), records and all.
 
         A fast import commits its rows first and numbers them in a second, short transaction (see
-        ``curation.importing.load``); a process killed in between leaves a batch no one can use, so it goes.
+        ``curation.importing.load``); a process killed in between, or a failure while numbering, leaves a batch no
+        one can use, so it goes.
         """
         with self.transaction() as cur:
             stale = "SELECT batch_id FROM import_batches WHERE status = 'importing'"

@@ -165,19 +165,25 @@ def keys_for(plan: ImportPlan) -> tuple[str, ...]:
     return S.top_level_keys(base, plan.slice_field, plan.reference_field)
 
 
+def _records_select(parsed: str, batch_id: int, source: str, line_sql: str) -> str:
+    """The record columns (``RECORD_INSERT_COLUMNS`` order) of the good rows of ``parsed``; ``h`` is the hash."""
+    h = CONTENT_HASH_SQL.format(m="messages", r="response", md="metadata")
+    return f"""
+    SELECT {batch_id}, {S.sql_str(source)}, {line_sql}, messages, prompt, response, response_logprobs, teacher_model,
+        finish_reason, slice, reference, metadata, request_params, prompt_tokens, completion_tokens, latency_ms,
+        logged_at, h, list_avg(lps), list_min(lps)
+    FROM (SELECT *, {h} AS h, {LOGPROB_LIST_SQL} AS lps FROM ({parsed}) WHERE err_reason IS NULL)
+    """
+
+
 def insert_records_sql(parsed: str, batch_id: int, source: str) -> str:
     """INSERT of the good rows of ``parsed``, skipping content already imported by an earlier batch.
 
     Duplicates inside one file are kept (production traffic repeats; exact dedupe is a curation step), so the
     fast and the careful path agree whatever the chunking.
     """
-    h = CONTENT_HASH_SQL.format(m="messages", r="response", md="metadata")
     return f"""
-    INSERT INTO records ({RECORD_INSERT_COLUMNS})
-    SELECT {batch_id}, {S.sql_str(source)}, line_no, messages, prompt, response, response_logprobs, teacher_model,
-        finish_reason, slice, reference, metadata, request_params, prompt_tokens, completion_tokens, latency_ms,
-        logged_at, h, list_avg(lps), list_min(lps)
-    FROM (SELECT *, {h} AS h, {LOGPROB_LIST_SQL} AS lps FROM ({parsed}) WHERE err_reason IS NULL)
+    INSERT INTO records ({RECORD_INSERT_COLUMNS}) {_records_select(parsed, batch_id, source, "line_no")}
     WHERE h NOT IN (SELECT content_hash FROM records WHERE batch_id <> {batch_id})
     """
 
@@ -227,9 +233,9 @@ def _fast(ws: Workspace, plan: ImportPlan, progress: ProgressFn | None, cancel: 
     runs the whole pipeline on one thread. So the rows go straight into ``records`` with one parallel,
     order-preserving INSERT, committed under a batch marked 'importing'; a second, short transaction then numbers
     them from their row ids (``_number_rows``), drops rows whose content an earlier batch holds, and marks the batch
-    done. Numbering inside the first transaction
-    would be one commit, but DuckDB then rewrites every row group the transaction had already written (4 s of 9 at
-    1M records). A process killed between the two leaves an 'importing' batch, which the next open discards.
+    done. Numbering inside the first transaction would be one commit, but DuckDB then rewrites every row group the
+    transaction had already written (4 s of 9 at 1M records). A process killed between the two leaves an
+    'importing' batch, which the next open discards.
     """
     keys = keys_for(plan)
     # A typed response parses once (see sql.RESPONSE_STRUCT) unless the user's field paths read inside it.
@@ -248,19 +254,12 @@ def _fast(ws: Workspace, plan: ImportPlan, progress: ProgressFn | None, cancel: 
     size = " + ".join(f"coalesce(strlen(CAST({S.quote_ident(k)} AS VARCHAR)), 0)" for k in keys if types[k] == "JSON")
     src = f"SELECT * FROM ({src}) WHERE {size} <= {plan.max_line_bytes}"
     parsed = f"WITH src AS NOT MATERIALIZED ({src}) {transform_for(plan, ('line_no', *keys), typed)}"
-    h = CONTENT_HASH_SQL.format(m="messages", r="response", md="metadata")
-    source = S.sql_str(str(plan.path))
 
     def insert_sql(batch_id: int) -> str:
-        # Ids and line numbers are placeholders until _number_rows; rows with a problem are left out, which the
-        # count check turns into a fall back.
-        return f"""
-        INSERT INTO records (record_id, {RECORD_INSERT_COLUMNS})
-        SELECT -1, {batch_id}, {source}, NULL, messages, prompt, response, response_logprobs, teacher_model,
-            finish_reason, slice, reference, metadata, request_params, prompt_tokens, completion_tokens,
-            latency_ms, logged_at, h, list_avg(lps), list_min(lps)
-        FROM (SELECT *, {h} AS h, {LOGPROB_LIST_SQL} AS lps FROM ({parsed}) WHERE err_reason IS NULL)
-        """
+        # Ids (-1) and line numbers (NULL) are placeholders until _number_rows; rows with a problem are left out,
+        # which the count check turns into a fall back.
+        rows = _records_select(parsed, batch_id, str(plan.path), "NULL")
+        return f"INSERT INTO records ({RECORD_INSERT_COLUMNS}, record_id) SELECT *, -1 FROM ({rows})"
 
     report(progress, cancel, "importing", 0, 100.0, plan.path.name)
     # No other writer may run between the two transactions: it would act on rows without ids, or take them for
@@ -322,9 +321,7 @@ def _finish_fast(ws: Workspace, batch_id: int, n_lines: int) -> tuple[int, int]:
             return _number_and_keep_new(cur, batch_id, n_lines)
     except BaseException:
         try:
-            with ws.transaction() as cur:
-                cur.execute("DELETE FROM records WHERE batch_id = ?", [batch_id])
-                cur.execute("DELETE FROM import_batches WHERE batch_id = ?", [batch_id])
+            ws.discard_interrupted_imports()  # under ws.exclusive(): this batch is the only one importing
         except Exception:
             pass  # the next open discards the 'importing' batch; the first error is the one to report
         raise

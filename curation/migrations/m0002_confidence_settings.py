@@ -9,7 +9,6 @@ DESCRIPTION = "teacher confidence columns, settings"
 
 # The backfill as it ran when v2 was written; new rows use curation.records.LOGPROB_LIST_SQL (json_transform),
 # which gives the same numbers and skips a non-numeric logprob instead of failing.
-LOGPROB_LIST_SQL = "CAST(json_extract(response_logprobs, '$[*].logprob') AS DOUBLE[])"
 MEAN_LOGPROB_SQL = "list_avg(CAST(json_extract(response_logprobs, '$[*].logprob') AS DOUBLE[]))"
 MIN_LOGPROB_SQL = "list_min(CAST(json_extract(response_logprobs, '$[*].logprob') AS DOUBLE[]))"
 
