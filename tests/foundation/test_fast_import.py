@@ -145,6 +145,38 @@ def test_migration_to_v7_keeps_records_and_drops_the_key_index(tmp_path: Path) -
         assert ws.scalar("SELECT max(record_id) FROM records") == 3
 
 
+def test_migration_to_v8_stores_per_record_text_with_zstd(tmp_path: Path) -> None:
+    path = tmp_path / "v7.duckdb"
+    con = duckdb.connect(str(path))
+    migrate(con, target=7)
+    con.execute(  # from the sequence, as a real import would, so the next import's batch id does not clash
+        "INSERT INTO import_batches (batch_id, source_file, format, started_at) "
+        "VALUES (nextval('import_batch_seq'), 'f', 'log', now())"
+    )
+    con.execute(
+        "INSERT INTO records (batch_id, messages, prompt, response_logprobs, content_hash, mean_logprob) "
+        'VALUES (1, \'[{"role":"user","content":"hi"}]\', \'hi\', \'[{"token":"a","logprob":-0.5}]\', \'h1\', -0.5)'
+    )
+    before = con.execute("SELECT * FROM records").fetchall()
+    columns = con.execute("SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = 'records'").fetchall()
+    con.close()
+    with Workspace.open(path) as ws:
+        assert ws.schema_version() >= 8
+        assert ws.query("SELECT * FROM records") == before
+        assert ws.query("SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = 'records'") == columns
+        # New imports write those columns as ZSTD segments (DuckDB would pick dictionary+FSST on its own).
+        rows = [log_record(f"ticket {i}: {'x' * (i % 50)}", logprobs=[-0.1 * (i % 7), -0.2]) for i in range(3000)]
+        import_file(ws, write_jsonl(tmp_path / "more.jsonl", rows))
+        with ws.cursor() as cur:
+            cur.execute("CHECKPOINT")
+        found = ws.query(
+            "SELECT column_name, list(DISTINCT compression ORDER BY compression) FROM pragma_storage_info('records') "
+            "WHERE segment_type <> 'VALIDITY' AND column_name IN ('messages', 'prompt', 'response_logprobs', "
+            "'content_hash') GROUP BY ALL ORDER BY 1"
+        )
+    assert found == [(c, ["ZSTD"]) for c in ("content_hash", "messages", "prompt", "response_logprobs")]
+
+
 def test_reimports_and_overlaps_stay_on_the_fast_path(
     ws: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
