@@ -131,13 +131,16 @@ def new_batch(
     fmt: str,
     options: Mapping[str, Any] | None = None,
     status: str = "done",
+    batch_id: int | None = None,
 ) -> int:
     """Open an import batch row (inside a transaction) and return its id; ``finish_batch`` fills the counts.
 
     ``status='importing'`` marks a batch committed before its rows are numbered; ``finish_batch`` makes it 'done'
-    and opening a workspace discards any left in that state.
+    and opening a workspace discards any left in that state. ``batch_id`` reuses a number taken from the sequence
+    by a rolled-back attempt at the same import (sequences do not roll back), so batch numbers have no gaps.
     """
-    batch_id = cur.execute("SELECT nextval('import_batch_seq')").fetchall()[0][0]
+    if batch_id is None:
+        batch_id = cur.execute("SELECT nextval('import_batch_seq')").fetchall()[0][0]
     cur.execute(
         "INSERT INTO import_batches (batch_id, source_file, format, options, started_at, status) "
         "VALUES (?, ?, ?, ?, ?, ?)",

@@ -147,7 +147,7 @@ def import_careful(
     counts: Counter[str] = Counter()
     warnings: list[str] = []
     with ws.transaction() as cur:
-        batch_id = new_batch(cur, source, plan.fmt, plan.options())
+        batch_id = new_batch(cur, source, plan.fmt, plan.options(), batch_id=plan.batch_id)
         if plan.fmt == "batch":
             _stage_batch_inputs(cur, plan, batch_id, counts)
         report(progress, cancel, "importing", 0, total, plan.path.name)

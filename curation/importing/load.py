@@ -63,6 +63,7 @@ class ImportPlan:
     batch_input: Path | None
     system_prompt: str | None
     max_line_bytes: int
+    batch_id: int | None = None  # set when the fast path rolled back: the careful path reuses its batch number
 
     def options(self) -> dict[str, Any]:
         return {
@@ -272,9 +273,13 @@ def _fast(ws: Workspace, plan: ImportPlan, progress: ProgressFn | None, cancel: 
                 # The cap is a database setting, set outside the transaction (a failed statement aborts it).
                 with _memory_limit(ws, IMPORT_MEMORY), ws.transaction() as cur:
                     batch_id = new_batch(cur, str(plan.path), plan.fmt, plan.options(), status="importing")
-                    n_lines = _insert_checked(
-                        cur, insert_sql(batch_id), n_lines_future, progress, cancel, plan.path.name
-                    )
+                    try:
+                        n_lines = _insert_checked(
+                            cur, insert_sql(batch_id), n_lines_future, progress, cancel, plan.path.name
+                        )
+                    except _FallBack:
+                        plan.batch_id = batch_id  # this transaction rolls back; the import keeps its number
+                        raise
             finally:
                 n_lines_future.cancel()
         n_imported, n_dup = _finish_fast(ws, batch_id, n_lines)

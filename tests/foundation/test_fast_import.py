@@ -226,6 +226,17 @@ def test_other_writers_wait_until_the_rows_are_numbered(
     assert r.n_imported == 10 and seen == [0]
 
 
+def test_a_fall_back_to_the_careful_path_keeps_the_batch_number(ws: Workspace, tmp_path: Path) -> None:
+    """The fast path's rolled-back attempt took a number from the sequence; the careful path reuses it."""
+    bad = write_jsonl(tmp_path / "bad.jsonl", [log_record("a"), log_record("b")])
+    with bad.open("a") as f:
+        f.write("not json\n")
+    clean = write_jsonl(tmp_path / "clean.jsonl", [log_record("c")])
+    results = [import_file(ws, bad), import_file(ws, clean), import_file(ws, bad)]
+    assert [(r.batch_id, r.n_imported, r.n_quarantined) for r in results] == [(1, 2, 1), (2, 1, 0), (3, 0, 1)]
+    assert ws.query("SELECT batch_id FROM import_batches ORDER BY 1") == [(1,), (2,), (3,)]
+
+
 def test_role_null_is_quarantined_on_both_paths(ws: Workspace, tmp_path: Path) -> None:
     """json null is no role: both paths quarantine the line (both read roles with the same json_transform)."""
     rec = log_record("who")
