@@ -3,7 +3,7 @@
 The conversation, the token logprobs (often more than half of a log line), the prompt and the content hash are
 nearly unique per record, so DuckDB's default choice for them, dictionary plus FSST, builds a dictionary that
 shares nothing and trains a symbol table per segment; it only considers ZSTD for strings of 4 KB and more.
-Measured on ``bench/import_bench.py`` (1M records): storing these four columns took over a third of the import;
+Measured on ``bench/import_bench.py`` (1M records): storing these four columns took about a quarter of the import;
 with ZSTD the import runs about 1 s faster (5.5 s to 4.6 s) and the file is 60% smaller. Columns that repeat
 across records (slice, metadata, request parameters, short teacher answers) keep the default, which suits them.
 
