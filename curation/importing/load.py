@@ -151,10 +151,20 @@ def _whole_file_problem(ws: Workspace, plan: ImportPlan, problem: str) -> Import
     )  # fmt: skip
 
 
-def transform_for(plan: ImportPlan, columns: tuple[str, ...], typed_response: bool = False) -> str:
+def transform_for(
+    plan: ImportPlan,
+    columns: tuple[str, ...],
+    typed_response: bool = False,
+    text_keys: frozenset[str] = frozenset(),
+) -> str:
     if plan.fmt in ("log", "batch", "batch_input"):
         return S.log_transform(
-            columns, plan.slice_field, plan.reference_field, plan.fmt != "batch_input", typed_response=typed_response
+            columns,
+            plan.slice_field,
+            plan.reference_field,
+            plan.fmt != "batch_input",
+            typed_response=typed_response,
+            text_keys=text_keys,
         )
     if plan.fmt == "finetune":
         return S.finetune_transform(columns, plan.slice_field, plan.reference_field)
@@ -239,11 +249,14 @@ def _fast(ws: Workspace, plan: ImportPlan, progress: ProgressFn | None, cancel: 
     'importing' batch, which the next open discards.
     """
     keys = keys_for(plan)
-    # A typed response parses once (see sql.RESPONSE_STRUCT) unless the user's field paths read inside it.
-    typed = plan.fmt == "log" and all(
-        (f or "").split(".")[0] != "response" for f in (plan.slice_field, plan.reference_field)
-    )
-    types = {k: (S.RESPONSE_STRUCT if typed and k == "response" else "JSON") for k in keys}
+    # A typed response parses once (see sql.RESPONSE_STRUCT), and timestamps and latency are read as text, unless
+    # the user's field paths read inside them (those take JSON paths).
+    user_heads = {(f or "").split(".")[0] for f in (plan.slice_field, plan.reference_field)}
+    typed = plan.fmt == "log" and "response" not in user_heads
+    text_keys = frozenset(k for k in S.TEXT_LOG_KEYS if plan.fmt == "log" and k in keys and k not in user_heads)
+    types = {
+        k: S.RESPONSE_STRUCT if typed and k == "response" else "VARCHAR" if k in text_keys else "JSON" for k in keys
+    }
     columns = ", ".join(f"{S.sql_str(k)}: {S.sql_str(t)}" for k, t in types.items())
     src = (
         f"SELECT NULL::BIGINT AS line_no, * FROM read_json({S.sql_str(str(plan.path))}, "
@@ -252,9 +265,11 @@ def _fast(ws: Workspace, plan: ImportPlan, progress: ProgressFn | None, cancel: 
     )
     # read_json does not enforce maximum_object_size strictly; drop oversized rows so the count check fails and
     # the careful path quarantines them by line.
-    size = " + ".join(f"coalesce(strlen(CAST({S.quote_ident(k)} AS VARCHAR)), 0)" for k in keys if types[k] == "JSON")
+    size = " + ".join(
+        f"coalesce(strlen(CAST({S.quote_ident(k)} AS VARCHAR)), 0)" for k in keys if types[k] != S.RESPONSE_STRUCT
+    )
     src = f"SELECT * FROM ({src}) WHERE {size} <= {plan.max_line_bytes}"
-    parsed = f"WITH src AS NOT MATERIALIZED ({src}) {transform_for(plan, ('line_no', *keys), typed)}"
+    parsed = f"WITH src AS NOT MATERIALIZED ({src}) {transform_for(plan, ('line_no', *keys), typed, text_keys)}"
 
     def insert_sql(batch_id: int) -> str:
         # Ids (-1) and line numbers (NULL) are placeholders until _number_rows; rows with a problem are left out,

@@ -7,7 +7,9 @@ Doing this in SQL keeps imports vectorised: DuckDB parses each line once and che
 
 from __future__ import annotations
 
+import json
 import re
+from typing import Any
 
 PARSED_COLUMNS = (
     "line_no", "err_field", "err_reason", "messages", "prompt", "response", "response_logprobs", "teacher_model",
@@ -19,29 +21,53 @@ PARSED_COLUMNS = (
 LOG_KEYS = ("request", "response", "metadata", "timestamp", "started_at", "created_at", "latency_ms", "reference")
 FINETUNE_KEYS = ("messages", "metadata", "reference")
 
-# The response as the fast path reads it: typed down to the values the transform needs, each leaf JSON so the
-# same type checks apply. DuckDB then parses each line once; the careful path reads ``response`` as JSON and
-# extracts the same values (``RESPONSE_PATHS``), so both paths give the same records.
-RESPONSE_STRUCT = (
-    "STRUCT(model JSON, created JSON, error JSON, usage STRUCT(prompt_tokens JSON, completion_tokens JSON), "
-    "choices STRUCT(finish_reason JSON, message STRUCT(content JSON, tool_calls JSON), logprobs STRUCT(content JSON))[])"
-)
-RESPONSE_PATHS = (
-    "'$.choices[0].message.content', '$.choices[0].logprobs.content', '$.model', '$.choices[0].finish_reason', "
-    "'$.usage.prompt_tokens', '$.usage.completion_tokens', '$.choices[0].message.tool_calls', '$.created', '$.error', "
-    "'$.choices'"
-)
-# The same ten values from the typed struct, as columns r1..r10 (a list per row costs more to build than the
-# values themselves); r10 only has to tell "no choices" from "some".
-_RESPONSE_FROM_STRUCT = (
-    "response.choices[1].message.content AS r1, response.choices[1].logprobs.content AS r2, response.model AS r3, "
-    "response.choices[1].finish_reason AS r4, response.usage.prompt_tokens AS r5, "
-    "response.usage.completion_tokens AS r6, response.choices[1].message.tool_calls AS r7, response.created AS r8, "
-    "response.error AS r9, "
-    "CASE WHEN response.choices IS NULL THEN NULL WHEN len(response.choices) = 0 THEN '[]'::JSON ELSE '[0]'::JSON END "
-    "AS r10"
-)
-_RESPONSE_FROM_LIST = ", ".join(f"_r[{i}] AS r{i}" for i in range(1, 11))
+# The response fields the transform needs, typed. The fast path reads ``response`` with this type (``read_json``
+# columns), the careful path converts its JSON with this shape (``json_transform``): both run DuckDB's same JSON
+# conversion, so both paths give the same records. Text-only values are VARCHAR (a JSON leaf would be written out
+# by the reader and parsed again for every row); values whose JSON type is checked stay JSON.
+RESPONSE_FIELDS: dict[str, Any] = {
+    "model": "VARCHAR",
+    "created": "VARCHAR",
+    "error": "JSON",
+    "usage": {"prompt_tokens": "VARCHAR", "completion_tokens": "VARCHAR"},
+    "choices": [
+        {
+            "finish_reason": "VARCHAR",
+            "message": {"content": "JSON", "tool_calls": "JSON"},
+            "logprobs": {"content": "JSON"},
+        }
+    ],
+}
+
+
+def _duckdb_type(shape: Any) -> str:
+    """The DuckDB type of a json_transform shape."""
+    if isinstance(shape, dict):
+        return "STRUCT(" + ", ".join(f"{k} {_duckdb_type(v)}" for k, v in shape.items()) + ")"
+    if isinstance(shape, list):
+        return _duckdb_type(shape[0]) + "[]"
+    return str(shape)
+
+
+RESPONSE_STRUCT = _duckdb_type(RESPONSE_FIELDS)
+RESPONSE_SHAPE = json.dumps(RESPONSE_FIELDS, separators=(",", ":"))
+
+
+def _response_values(rs: str) -> str:
+    """The values the transform reads from a ``RESPONSE_STRUCT`` ``rs``, as columns r1..r10 (a list per row costs
+    more to build than the values themselves); r10 only has to tell "no choices" from "some"."""
+    c = f"{rs}.choices[1]"
+    return (
+        f"{c}.message.content AS r1, {c}.logprobs.content AS r2, {rs}.model AS r3, {c}.finish_reason AS r4, "
+        f"{rs}.usage.prompt_tokens AS r5, {rs}.usage.completion_tokens AS r6, {c}.message.tool_calls AS r7, "
+        f"{rs}.created AS r8, {rs}.error AS r9, "
+        f"CASE WHEN {rs}.choices IS NULL THEN NULL WHEN len({rs}.choices) = 0 THEN '[]'::JSON ELSE '[0]'::JSON END "
+        "AS r10"
+    )
+
+
+# Top-level log fields that are only ever read as text (then cast): the fast path may read them as VARCHAR.
+TEXT_LOG_KEYS = ("timestamp", "started_at", "created_at", "latency_ms")
 
 
 _SAFE_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -109,7 +135,7 @@ _LAST_USER = (
     "TRY_CAST(messages AS JSON[])[-1])"
 )
 PROMPT_FROM_MESSAGES = f"""(
-    CASE WHEN json_extract_string(_last.role, '$') = 'user' AND prefix(CAST(_last.content AS VARCHAR), '"')
+    CASE WHEN _last.role = 'user' AND prefix(CAST(_last.content AS VARCHAR), '"')
         THEN json_extract_string(_last.content, '$')
     WHEN json_type({_LAST_USER}, '$.content') = 'VARCHAR' THEN json_extract_string({_LAST_USER}, '$.content')
     WHEN json_type({_LAST_USER}, '$.content') = 'ARRAY'
@@ -118,8 +144,9 @@ PROMPT_FROM_MESSAGES = f"""(
 )"""
 
 # Each message's role and content, from one parse of the conversation: the checks (how many messages, does each
-# have a role) and the prompt (the last message) read this list instead of re-parsing the JSON three times.
-MESSAGE_SHAPE = """'[{"role":"JSON","content":"JSON"}]'"""
+# have a role) and the prompt (the last message) read this list instead of re-parsing the JSON three times. The
+# role as text (JSON null gives NULL, any other value its text); the content as JSON, since its type matters.
+MESSAGE_SHAPE = """'[{"role":"VARCHAR","content":"JSON"}]'"""
 
 
 def parsed_messages(expr: str) -> str:
@@ -166,11 +193,13 @@ def log_transform(
     reference_field: str | None,
     require_response: bool = True,
     typed_response: bool = False,
+    text_keys: frozenset[str] = frozenset(),
 ) -> str:
     """Logging-proxy records ``{"request", "response", "metadata", timestamps, latency}``; also Batch joins.
 
     With ``require_response=False`` (a Batch input file alone) a missing response makes a prompt-only record.
     With ``typed_response`` the source's ``response`` is a ``RESPONSE_STRUCT`` (the fast path), else JSON.
+    ``text_keys`` (some of ``TEXT_LOG_KEYS``) are VARCHAR in the source (the fast path), the rest JSON.
     """
     has_pre = "pre_err" in columns
     checks: list[tuple[str, str, str]] = []
@@ -215,18 +244,23 @@ def log_transform(
             f"'expected an object, got ' || {_jtype('metadata')}",
         ),
     ]
+
+    def text(c: str) -> str:  # a JSON scalar's text, as a VARCHAR read of it gives (the casts below agree on both)
+        return quote_ident(c) if c in text_keys else f"json_extract_string({quote_ident(c)}, '$')"
+
     time_cols = [c for c in ("timestamp", "started_at", "created_at") if c in columns]
-    ts = ", ".join(f"TRY_CAST(json_extract_string({c}, '$') AS TIMESTAMPTZ)" for c in time_cols)
-    logged_at = f"coalesce({ts + ', ' if ts else ''}to_timestamp(TRY_CAST(json_extract_string(r8, '$') AS BIGINT)))"
-    latency = "TRY_CAST(json_extract_string(latency_ms, '$') AS DOUBLE)" if "latency_ms" in columns else "NULL"
+    ts = ", ".join(f"TRY_CAST({text(c)} AS TIMESTAMPTZ)" for c in time_cols)
+    logged_at = f"coalesce({ts + ', ' if ts else ''}to_timestamp(TRY_CAST(r8 AS BIGINT)))"
+    latency = f"TRY_CAST({text('latency_ms')} AS DOUBLE)" if "latency_ms" in columns else "NULL"
     if typed_response:
         # Only the response's presence is checked from here on; an object is all a typed read can yield.
         others = ", ".join(quote_ident(c) for c in columns if c != "response")
         source = f"""SELECT {others}, CASE WHEN response IS NOT NULL THEN '{{}}'::JSON END AS response,
-            json_extract(request, '$.messages') AS messages, {_RESPONSE_FROM_STRUCT} FROM src"""
+            json_extract(request, '$.messages') AS messages, {_response_values("response")} FROM src"""
     else:
-        source = f"""SELECT * EXCLUDE (_r), {_RESPONSE_FROM_LIST} FROM (
-            SELECT *, json_extract(request, '$.messages') AS messages, json_extract(response, [{RESPONSE_PATHS}]) AS _r
+        source = f"""SELECT * EXCLUDE (_rs), {_response_values("_rs")} FROM (
+            SELECT *, json_extract(request, '$.messages') AS messages,
+                json_transform(response, {sql_str(RESPONSE_SHAPE)}) AS _rs
             FROM src)"""
     source = f"SELECT *, {parsed_messages('messages')} AS _m FROM ({source})"
     inner = f"""
@@ -235,13 +269,13 @@ def log_transform(
         CASE WHEN {_jtype("r1")} = 'VARCHAR' THEN json_extract_string(r1, '$')
              WHEN {_jtype("r7")} <> 'NULL' THEN CAST(r7 AS VARCHAR) END AS response,
         CASE WHEN {_jtype("r2")} = 'ARRAY' THEN r2 END AS response_logprobs,
-        coalesce(json_extract_string(r3, '$'), json_extract_string(request, '$.model')) AS teacher_model,
-        json_extract_string(r4, '$') AS finish_reason,
+        coalesce(r3, json_extract_string(request, '$.model')) AS teacher_model,
+        r4 AS finish_reason,
         CASE WHEN {_jtype("metadata")} = 'OBJECT' THEN metadata END AS metadata,
         CASE WHEN {_jtype("request")} = 'OBJECT' THEN json_merge_patch(request, '{{"messages":null}}') END
             AS request_params,
-        TRY_CAST(json_extract_string(r5, '$') AS INTEGER) AS prompt_tokens,
-        TRY_CAST(json_extract_string(r6, '$') AS INTEGER) AS completion_tokens,
+        TRY_CAST(r5 AS INTEGER) AS prompt_tokens,
+        TRY_CAST(r6 AS INTEGER) AS completion_tokens,
         {latency} AS latency_ms,
         CAST({logged_at} AS TIMESTAMP) AS logged_at,
         {", ".join(quote_ident(c) for c in columns if c not in ("line_no",))}

@@ -200,6 +200,11 @@ def test_fast_and_careful_paths_store_the_same_records(tmp_path: Path, monkeypat
     recs[3]["response"]["choices"][0].pop("logprobs")
     recs[3]["metadata"] = {"product_area": "shipping", "tier": "pro", "nested": {"a": [1, 2]}}
     recs[4]["request"]["messages"][-1]["content"] = 'ünïcödé ✓ "quoted"'
+    # Odd scalars: the fast path reads these as text, the careful path extracts them from JSON; same values.
+    recs[0]["response"].update(model=-1.5e-7, created=1.7e9, usage={"prompt_tokens": 40.0, "completion_tokens": "12"})
+    recs[0].update(started_at=1767225600, latency_ms="250.5")
+    recs[4]["response"]["choices"][0]["finish_reason"] = {"odd": 1}
+    recs[4].update(timestamp="2026-10-01T12:00:00Z", latency_ms=1.5e-7)
     clean = write_jsonl(tmp_path / "clean.jsonl", recs)
     dirty = write_jsonl(tmp_path / "dirty.jsonl", [*recs, b"{not json"])
     cols = (
@@ -217,3 +222,7 @@ def test_fast_and_careful_paths_store_the_same_records(tmp_path: Path, monkeypat
     assert rows[0] == rows[1]
     assert [r[0] for r in rows[0]] == [1, 2, 3, 4, 5]
     assert rows[0][1][3] == "part one" and rows[0][2][4] is not None
+    assert rows[0][0][6] == "-1.5e-07" and rows[0][0][12:15] == (40, 12, 250.5)  # model, tokens, latency
+    assert rows[0][4][7] == '{"odd":1}' and rows[0][4][14] == 1.5e-7
+    # a numeric started_at is no timestamp, so the response's created (1.7e9) dates record 1
+    assert str(rows[0][0][15]) == "2023-11-14 22:13:20" and str(rows[0][4][15]) == "2026-10-01 12:00:00"
