@@ -141,6 +141,14 @@ def new_batch(
     """
     if batch_id is None:
         batch_id = cur.execute("SELECT nextval('import_batch_seq')").fetchall()[0][0]
+    else:
+        # The attempt's nextval was never logged (its transaction rolled back): if the process died before the next
+        # checkpoint, the sequence would reopen below this number and hand it out again. Record it with this commit.
+        cur.execute(
+            "SELECT setval('import_batch_seq', greatest(?, (SELECT coalesce(max(last_value), 0) FROM duckdb_sequences() "
+            "WHERE sequence_name = 'import_batch_seq')))",
+            [batch_id],
+        )
     cur.execute(
         "INSERT INTO import_batches (batch_id, source_file, format, options, started_at, status) "
         "VALUES (?, ?, ?, ?, ?, ?)",

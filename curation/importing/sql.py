@@ -154,10 +154,12 @@ def parsed_messages(expr: str) -> str:
     return f"json_transform({expr}, {MESSAGE_SHAPE})"
 
 
-def _finish(inner: str, slice_sql: str, reference_sql: str, last_sql: str) -> str:
-    """Common outer select: split the error, derive prompt, slice and reference.
+def _finish(inner: str, last_sql: str) -> str:
+    """Common outer select: split the error, derive the prompt, clean up slice and reference.
 
-    ``last_sql`` is the last message of ``messages`` as a ``MESSAGE_SHAPE`` element (role and content).
+    ``inner`` yields the record columns plus ``_slice`` and ``_reference``, computed there from the source's own
+    columns (the record columns reuse some names, such as ``response`` for the answer text). ``last_sql`` is the
+    last message of ``messages`` as a ``MESSAGE_SHAPE`` element (role and content).
     """
     return f"""
     SELECT line_no,
@@ -166,8 +168,8 @@ def _finish(inner: str, slice_sql: str, reference_sql: str, last_sql: str) -> st
         messages,
         CASE WHEN err IS NULL THEN {PROMPT_FROM_MESSAGES} END AS prompt,
         response, response_logprobs, teacher_model, finish_reason,
-        coalesce(nullif(trim({slice_sql}), ''), '(none)') AS slice,
-        {reference_sql} AS reference,
+        coalesce(nullif(trim(_slice), ''), '(none)') AS slice,
+        _reference AS reference,
         metadata, request_params, prompt_tokens, completion_tokens, latency_ms, logged_at
     FROM (SELECT *, {last_sql} AS _last FROM ({inner}))
     """
@@ -278,10 +280,10 @@ def log_transform(
         TRY_CAST(r6 AS INTEGER) AS completion_tokens,
         {latency} AS latency_ms,
         CAST({logged_at} AS TIMESTAMP) AS logged_at,
-        {", ".join(quote_ident(c) for c in columns if c not in ("line_no",))}
+        {_slice_sql(slice_field, columns)} AS _slice, {_reference_sql(reference_field, columns)} AS _reference
     FROM ({source})
     """
-    return _finish(inner, _slice_sql(slice_field, columns), _reference_sql(reference_field, columns), "_m[-1]")
+    return _finish(inner, "_m[-1]")
 
 
 def finetune_transform(columns: tuple[str, ...], slice_field: str | None, reference_field: str | None) -> str:
@@ -305,7 +307,6 @@ def finetune_transform(columns: tuple[str, ...], slice_field: str | None, refere
         ),
         ("asst = 1", "messages", "'the conversation starts with the assistant: no prompt'"),
     ]
-    others = ", ".join(quote_ident(c) for c in columns if c not in ("line_no", "messages"))
     inner = f"""
     SELECT line_no, {_err(checks)} AS err,
         CASE WHEN asst IS NULL THEN all_messages ELSE to_json(list_slice(msgs, 1, asst - 1)) END AS messages,
@@ -313,7 +314,8 @@ def finetune_transform(columns: tuple[str, ...], slice_field: str | None, refere
         CAST(NULL AS JSON) AS response_logprobs, NULL AS teacher_model, NULL AS finish_reason,
         CASE WHEN {_jtype("metadata")} = 'OBJECT' THEN metadata END AS metadata,
         CAST(NULL AS JSON) AS request_params, NULL::INTEGER AS prompt_tokens, NULL::INTEGER AS completion_tokens,
-        NULL::DOUBLE AS latency_ms, NULL::TIMESTAMP AS logged_at{", " + others if others else ""}
+        NULL::DOUBLE AS latency_ms, NULL::TIMESTAMP AS logged_at,
+        {_slice_sql(slice_field, columns)} AS _slice, {_reference_sql(reference_field, columns)} AS _reference
     FROM (
         SELECT *, msgs[asst] AS asst_msg FROM (
             SELECT *, CASE WHEN list_position(list_reverse(roles), 'assistant') IS NOT NULL
@@ -328,8 +330,7 @@ def finetune_transform(columns: tuple[str, ...], slice_field: str | None, refere
         )
     )
     """
-    last = parsed_messages("messages") + "[-1]"
-    return _finish(inner, _slice_sql(slice_field, columns), _reference_sql(reference_field, columns), last)
+    return _finish(inner, parsed_messages("messages") + "[-1]")
 
 
 def _slice_sql(slice_field: str | None, columns: tuple[str, ...]) -> str:

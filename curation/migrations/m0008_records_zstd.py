@@ -7,7 +7,9 @@ Measured on ``bench/import_bench.py`` (1M records): storing these four columns t
 with ZSTD the import runs about 1 s faster (5.5 s to 4.6 s) and the file is 60% smaller. Columns that repeat
 across records (slice, metadata, request parameters, short teacher answers) keep the default, which suits them.
 
-DuckDB has no ALTER for a column's compression, so the table is rebuilt with the same columns in id order.
+DuckDB has no ALTER for a column's compression, so the table is rebuilt with the same columns, in table order.
+An existing workspace file does not shrink: the old table's blocks stay in it as free space that later writes
+reuse (DuckDB files never shrink in place); new workspaces get the full saving.
 """
 
 from __future__ import annotations

@@ -237,6 +237,22 @@ def test_a_fall_back_to_the_careful_path_keeps_the_batch_number(ws: Workspace, t
     assert ws.query("SELECT batch_id FROM import_batches ORDER BY 1") == [(1,), (2,), (3,)]
 
 
+def test_a_reused_batch_number_survives_a_crash_before_the_checkpoint(tmp_path: Path) -> None:
+    """The fast attempt's nextval rolled back, so it was never logged; the reused number must be, with its batch."""
+    path = tmp_path / "w.duckdb"
+    bad = write_jsonl(tmp_path / "bad.jsonl", [log_record("a"), b"{not json"])
+    code = (
+        "import os, sys; from curation import Workspace; from curation.importing import import_file; "
+        f"w = Workspace.open(sys.argv[1]); r = import_file(w, {str(bad)!r}); os._exit(7 if r.batch_id == 1 else 1)"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    assert subprocess.run([sys.executable, "-c", code, str(path)], env=env).returncode == 7  # no close, no checkpoint
+    with Workspace.open(path) as ws:
+        r = import_file(ws, write_jsonl(tmp_path / "clean.jsonl", [log_record("b")]))
+        assert r.batch_id == 2
+        assert ws.query("SELECT batch_id, n_imported FROM import_batches ORDER BY 1") == [(1, 1), (2, 1)]
+
+
 def test_role_null_is_quarantined_on_both_paths(ws: Workspace, tmp_path: Path) -> None:
     """json null is no role: both paths quarantine the line (both read roles with the same json_transform)."""
     rec = log_record("who")

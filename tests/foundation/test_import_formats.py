@@ -181,6 +181,21 @@ def test_preview_shows_records_and_errors(tmp_path: Path) -> None:
     assert rows[0]["prompt"] == "one" and rows[1]["error"] == "not valid JSON"
 
 
+def test_field_paths_read_the_logged_values_not_the_record_columns(tmp_path: Path) -> None:
+    """`response.model` is the logged response's model (the record's `response` is the answer text), and
+    `latency_ms` the logged text, on both paths."""
+    recs = [log_record(f"t{i}") for i in range(3)]
+    clean = write_jsonl(tmp_path / "clean.jsonl", recs)
+    dirty = write_jsonl(tmp_path / "dirty.jsonl", [*recs, b"{not json"])
+    for name, path in (("fast", clean), ("careful", dirty)):
+        with Workspace.open(tmp_path / f"{name}.duckdb") as w:
+            r = import_file(w, path, slice_field="latency_ms", reference_field="response.model")
+            assert r.n_imported == 3, name
+            assert w.query("SELECT DISTINCT slice, reference, latency_ms FROM records") == [
+                ("420.5", "gpt-4o-2024-08-06", 420.5)
+            ], name
+
+
 def test_fast_and_careful_paths_store_the_same_records(tmp_path: Path, monkeypatch) -> None:
     """The fast path (typed read) and the careful path (line by line) must agree field for field."""
     import curation.importing.careful as careful
