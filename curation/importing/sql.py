@@ -280,7 +280,7 @@ def log_transform(
         TRY_CAST(r6 AS INTEGER) AS completion_tokens,
         {latency} AS latency_ms,
         CAST({logged_at} AS TIMESTAMP) AS logged_at,
-        {_slice_sql(slice_field, columns)} AS _slice, {_reference_sql(reference_field, columns)} AS _reference
+        {_field_columns(slice_field, reference_field, columns)}
     FROM ({source})
     """
     return _finish(inner, "_m[-1]")
@@ -315,7 +315,7 @@ def finetune_transform(columns: tuple[str, ...], slice_field: str | None, refere
         CASE WHEN {_jtype("metadata")} = 'OBJECT' THEN metadata END AS metadata,
         CAST(NULL AS JSON) AS request_params, NULL::INTEGER AS prompt_tokens, NULL::INTEGER AS completion_tokens,
         NULL::DOUBLE AS latency_ms, NULL::TIMESTAMP AS logged_at,
-        {_slice_sql(slice_field, columns)} AS _slice, {_reference_sql(reference_field, columns)} AS _reference
+        {_field_columns(slice_field, reference_field, columns)}
     FROM (
         SELECT *, msgs[asst] AS asst_msg FROM (
             SELECT *, CASE WHEN list_position(list_reverse(roles), 'assistant') IS NOT NULL
@@ -333,9 +333,7 @@ def finetune_transform(columns: tuple[str, ...], slice_field: str | None, refere
     return _finish(inner, parsed_messages("messages") + "[-1]")
 
 
-def _slice_sql(slice_field: str | None, columns: tuple[str, ...]) -> str:
-    return field_value_sql(slice_field, columns) if slice_field else "NULL"
-
-
-def _reference_sql(reference_field: str | None, columns: tuple[str, ...]) -> str:
-    return field_value_sql(reference_field, columns) if reference_field else "NULL"
+def _field_columns(slice_field: str | None, reference_field: str | None, columns: tuple[str, ...]) -> str:
+    """``_slice`` and ``_reference`` (see ``_finish``) from the user's field paths over the source columns."""
+    slice_sql, reference_sql = (field_value_sql(f, columns) if f else "NULL" for f in (slice_field, reference_field))
+    return f"{slice_sql} AS _slice, {reference_sql} AS _reference"
