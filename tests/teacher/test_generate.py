@@ -15,14 +15,16 @@ from tests.teacher.fake_openai import FakeOpenAI
 
 
 def test_faults_end_with_exactly_one_output_and_no_repeat(tws: Workspace, server: FakeOpenAI) -> None:
-    save_teacher(tws, teacher_cfg(server.base_url, timeout_s=0.4), replace=True)
+    # The timeout sits well above a normal answer's latency on a loaded machine (at 0.4 s, a busy CI run timed out
+    # an ordinary request and counted an extra attempt) and well below the slow answer's.
+    save_teacher(tws, teacher_cfg(server.base_url, timeout_s=1.5), replace=True)
     server.default_plan = [
         {"kind": "429", "retry_after": 0.02},
         {"kind": "500"},
         {"kind": "drop"},
         {"kind": "malformed"},
     ]
-    server.plans["ticket 5:"] = [{"kind": "slow", "s": 1.0}]  # times out once, then answers
+    server.plans["ticket 5:"] = [{"kind": "slow", "s": 3.0}]  # times out once, then answers
     res = generate(tws, "big")
     assert (res.status, res.done, res.failed, res.requests) == ("done", 12, 0, 12)
     assert set(output_counts(tws).values()) == {1}
