@@ -5,7 +5,6 @@ The child (``python -m train.worker``) reads only files in the run folder; this 
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -15,15 +14,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
-
 from curation.errors import UserError
 from curation.progress import Progress, ProgressFn
 from curation.workspace import Workspace
+from train import events as ev
 from train import store
 from train.config import RunConfig
 
-EventFn = Callable[[dict[str, Any]], None]
+EventFn = Callable[[ev.Event], None]
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -115,52 +113,58 @@ def execute_run(
             stdout=subprocess.PIPE, stderr=log, text=True, env=env, cwd=str(out),
         )  # fmt: skip
         stopper = _Stopper(proc, cancel)
-        done: dict[str, Any] | None = None
+        done: ev.RunFinished | None = None
         error: str | None = None
-        total: int | None = None
+        unreadable: str | None = None
         try:
             assert proc.stdout is not None
-            for line in proc.stdout:
-                try:
-                    event = json.loads(line)
-                except json.JSONDecodeError:
-                    continue  # a library printing to stdout; not ours
-                kind = event.get("event")
-                if kind == "start":
-                    total = event["total_steps"]
-                    store.update_run(ws, run_id, hardware=event["hardware"], n_train=event["n_train"],
-                                     n_heldout=event["n_heldout"])  # fmt: skip
-                elif kind in ("step", "eval"):
-                    store.record_metric(ws, run_id, event)
-                elif kind == "done":
-                    done = event
-                elif kind == "error":
-                    error = event["message"]
+            for n, line in enumerate(proc.stdout, 1):
+                if not line.strip():
+                    continue  # a library printing an empty line to our stdout says nothing
+                event = ev.parse(line)
+                match event:
+                    case ev.TrainingStarted():
+                        store.update_run(ws, run_id, hardware=event.hardware, n_train=event.n_train,
+                                         n_heldout=event.n_heldout)  # fmt: skip
+                    case ev.StepLogged() | ev.EvalLogged():
+                        store.record_metric(ws, run_id, event)
+                    case ev.RunFinished():
+                        done = event
+                    case ev.RunFailed():
+                        error = event.message
+                    case ev.MalformedEvent():
+                        # Not fatal by itself (the exit code and a `done` event decide); said in the log and, if
+                        # the run then fails without its own message, as the reason.
+                        log.write(f"[launcher] worker stdout line {n}: {event.reason}: {event.line}\n")
+                        log.flush()
+                        unreadable = f"unreadable worker output (stdout line {n}: {event.reason}); see {log.name}"
                 if on_event is not None:
                     on_event(event)
-                if progress is not None and kind == "step":
-                    detail = f"loss {event['loss']:.3f}  {event['tokens_per_s']:.0f} tok/s  eta {event['eta_s']:.0f}s"
-                    progress(Progress("train", event["step"], total, detail))
+                if progress is not None and isinstance(event, ev.StepLogged):
+                    detail = f"loss {event.loss:.3f}  {event.tokens_per_s:.0f} tok/s  eta {event.eta_s:.0f}s"
+                    progress(Progress("train", event.step, event.total_steps, detail))
         except KeyboardInterrupt:
             stopper.stop()
         finally:
             rc = proc.wait()
             stopper.close()
+    if error is None and not stopper.stopped:
+        error = unreadable
     return _finish(ws, run_id, rc, done, error, stopper.stopped, out)
 
 
 def _finish(
-    ws: Workspace, run_id: int, rc: int, done: dict[str, Any] | None, error: str | None, stopped: bool, out: Path
+    ws: Workspace, run_id: int, rc: int, done: ev.RunFinished | None, error: str | None, stopped: bool, out: Path
 ) -> RunResult:
     steps = int(ws.scalar("SELECT coalesce(steps_done, 0) FROM runs WHERE run_id = ?", [run_id]))
     if done is not None:
         store.update_run(
-            ws, run_id, status="done", finished_at=datetime.now(), steps_done=done["step"], best_step=done["best_step"],
-            best_eval_loss=done["best_eval_loss"], final_loss=done["final_loss"], adapter_path=done["adapter_path"],
-            merged_path=done["merged_path"], stopped_early=done["stopped_early"],
+            ws, run_id, status="done", finished_at=datetime.now(), steps_done=done.step, best_step=done.best_step,
+            best_eval_loss=done.best_eval_loss, final_loss=done.final_loss, adapter_path=done.adapter_path,
+            merged_path=done.merged_path, stopped_early=done.stopped_early,
         )  # fmt: skip
-        return RunResult(run_id, "done", done["step"], done["best_step"], done["best_eval_loss"], done["final_loss"],
-                         done["adapter_path"], bool(done["stopped_early"]))  # fmt: skip
+        return RunResult(run_id, "done", done.step, done.best_step, done.best_eval_loss, done.final_loss,
+                         done.adapter_path, done.stopped_early)  # fmt: skip
     status = "cancelled" if stopped else "failed"
     if status == "failed" and error is None:
         error = f"worker exited with code {rc}; see {out / 'worker.log'}"

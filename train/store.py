@@ -9,6 +9,7 @@ from typing import Any
 
 from curation.errors import UserError
 from curation.workspace import Workspace
+from train import events as ev
 from train.config import RunConfig
 
 
@@ -47,18 +48,20 @@ def update_run(ws: Workspace, run_id: int, **cols: Any) -> None:
         cur.execute(f"UPDATE runs SET {sets} WHERE run_id = ?", [*cols.values(), run_id])
 
 
-def record_metric(ws: Workspace, run_id: int, event: dict[str, Any]) -> None:
-    """Store a ``step`` or ``eval`` event of the worker."""
-    phase = "eval" if event["event"] == "eval" else "train"
+_METRIC_COLUMNS = ("loss", "eval_loss", "lr", "tokens_per_s", "eta_s", "epoch")
+
+
+def record_metric(ws: Workspace, run_id: int, event: ev.StepLogged | ev.EvalLogged) -> None:
+    """Store a step or held-out evaluation of the worker as a ``run_metrics`` row (``metric_events`` reads it)."""
+    values = [getattr(event, c, None) for c in _METRIC_COLUMNS]
     with ws.transaction() as cur:
         cur.execute(
-            "INSERT INTO run_metrics (run_id, step, phase, loss, eval_loss, lr, tokens_per_s, eta_s, epoch, "
-            "recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [run_id, event["step"], phase, event.get("loss"), event.get("eval_loss"), event.get("lr"),
-             event.get("tokens_per_s"), event.get("eta_s"), event.get("epoch"), datetime.now()],
-        )  # fmt: skip
-        if phase == "train":
-            cur.execute("UPDATE runs SET steps_done = ? WHERE run_id = ?", [event["step"], run_id])
+            f"INSERT INTO run_metrics (run_id, step, phase, {', '.join(_METRIC_COLUMNS)}, recorded_at) "
+            f"VALUES (?, ?, ?, {', '.join('?' for _ in _METRIC_COLUMNS)}, ?)",
+            [run_id, event.step, event.PHASE, *values, datetime.now()],
+        )
+        if isinstance(event, ev.StepLogged):
+            cur.execute("UPDATE runs SET steps_done = ? WHERE run_id = ?", [event.step, run_id])
 
 
 def forget_metrics_after(ws: Workspace, run_id: int, step: int) -> None:
@@ -91,12 +94,17 @@ def list_runs(ws: Workspace, limit: int = 200) -> list[dict[str, Any]]:
 
 
 def run_metrics(ws: Workspace, run_id: int) -> list[dict[str, Any]]:
-    """The metric stream of a run in step order."""
+    """The metric rows of a run in step order (steps before the evaluation at the same step)."""
     return ws.query_dicts(
-        "SELECT step, phase, loss, eval_loss, lr, tokens_per_s, eta_s, epoch FROM run_metrics WHERE run_id = ? "
-        "ORDER BY step, phase DESC",
+        f"SELECT step, phase, {', '.join(_METRIC_COLUMNS)} FROM run_metrics WHERE run_id = ? ORDER BY step, phase DESC",
         [run_id],
     )
+
+
+def metric_events(ws: Workspace, run_id: int) -> list[ev.Event]:
+    """The metric stream of a run read back as the events that wrote it (``StepLogged``/``EvalLogged``; a row no
+    event could have written, e.g. a train row without a loss, comes back as a ``MalformedEvent``)."""
+    return [ev.parse({**row, "event": ev.METRIC_KINDS.get(row["phase"])}) for row in run_metrics(ws, run_id)]
 
 
 def latest_finished_run(ws: Workspace) -> int | None:

@@ -20,12 +20,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from train import events as ev
 from train.config import RunConfig
 from train.data import Encoded, batch_order, collate, encode_all, forward_loss, load_examples, spread_over_slices
 from train.lora_dropout import use_fast_dropout
 from train.models import resolve_model
 
-Emit = Callable[[dict[str, Any]], None]
+Emit = Callable[[ev.Event], None]
 
 
 def pick_device(requested: str) -> str:
@@ -129,8 +130,8 @@ def latest_checkpoint(out_dir: Path) -> Path | None:
     return found[-1] if found else None
 
 
-def train(cfg: RunConfig, emit: Emit) -> dict[str, Any]:
-    """Train LoRA adapters as ``cfg`` says, emitting events; return the final ``done`` event."""
+def train(cfg: RunConfig, emit: Emit) -> ev.RunFinished:
+    """Train LoRA adapters as ``cfg`` says, emitting events (``train.events``); return the final one."""
     from peft import set_peft_model_state_dict
     from safetensors.torch import load_file
 
@@ -141,7 +142,7 @@ def train(cfg: RunConfig, emit: Emit) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     device = pick_device(cfg.device)
     precision = pick_precision(cfg.precision, device)
-    emit({"event": "phase", "phase": "load"})
+    emit(ev.PhaseStarted("load"))
     tokenizer, base, model_path = load_student(cfg.base_model, device)
     model = add_lora(base, cfg)
     dropout_rng = use_fast_dropout(model, cfg.seed)
@@ -175,12 +176,11 @@ def train(cfg: RunConfig, emit: Emit) -> dict[str, Any]:
         torch.set_rng_state(saved["rng"])
         if dropout_rng is not None and saved.get("dropout_rng"):
             dropout_rng.state = saved["dropout_rng"]
-        emit({"event": "resumed", "step": state["step"], "checkpoint": str(ckpt)})
-    emit({
-        "event": "start", "phase": "train", "total_steps": total, "n_train": len(train_data),
-        "n_heldout": len(held_data), "model_path": model_path, "hardware": hardware_info(device, precision),
-        "trainable_params": sum(p.numel() for p in params),
-    })  # fmt: skip
+        emit(ev.RunResumed(step=state["step"], checkpoint=str(ckpt)))
+    emit(ev.TrainingStarted(
+        total_steps=total, n_train=len(train_data), n_heldout=len(held_data), model_path=model_path,
+        hardware=hardware_info(device, precision), trainable_params=sum(p.numel() for p in params),
+    ))  # fmt: skip
     model.train()
     stopped_early = False
     loss_val = float("nan")
@@ -193,7 +193,7 @@ def train(cfg: RunConfig, emit: Emit) -> dict[str, Any]:
         """Evaluate, keep the best adapter; True when patience has run out."""
         if not held_data:
             return False
-        emit({"event": "phase", "phase": "eval", "step": step})
+        emit(ev.PhaseStarted("eval", step))
         el = eval_loss(model, held_data, cfg, pad_id, device, precision)
         better = state["best_eval_loss"] is None or el < state["best_eval_loss"]
         if better:
@@ -201,7 +201,7 @@ def train(cfg: RunConfig, emit: Emit) -> dict[str, Any]:
             _save_adapter(model, out / "best", tokenizer)
         else:
             state["bad_evals"] += 1
-        emit({"event": "eval", "phase": "eval", "step": step, "eval_loss": el, "best": better})
+        emit(ev.EvalLogged(step=step, eval_loss=el, best=better))
         return state["bad_evals"] >= cfg.patience
 
     if state["step"] == 0 and held_data:
@@ -225,17 +225,17 @@ def train(cfg: RunConfig, emit: Emit) -> dict[str, Any]:
         loss_val = float(loss.detach())
         state["step"] = step = step + 1
         per_step = (time.monotonic() - started) / (step - first_step)
-        emit({
-            "event": "step", "phase": "train", "step": step, "total_steps": total, "loss": loss_val,
-            "lr": sched.get_last_lr()[0], "tokens_per_s": int(b["attention_mask"].sum()) / max(dt, 1e-9),
-            "eta_s": per_step * (total - step), "epoch": step / steps_per_epoch,
-        })  # fmt: skip
+        emit(ev.StepLogged(
+            step=step, total_steps=total, loss=loss_val, lr=float(sched.get_last_lr()[0]),
+            tokens_per_s=int(b["attention_mask"].sum()) / max(dt, 1e-9), eta_s=per_step * (total - step),
+            epoch=step / steps_per_epoch,
+        ))  # fmt: skip
         stop = False
         if step % cfg.eval_every == 0 or step == total:
             stop = do_eval(step)
         if step % cfg.save_every == 0 or step == total or stop:
             save_checkpoint(model, tokenizer, opt, sched, state, out, cfg.keep_checkpoints, dropout_rng)
-            emit({"event": "checkpoint", "step": step})
+            emit(ev.CheckpointSaved(step))
         if stop:
             stopped_early = True
             break
@@ -243,11 +243,11 @@ def train(cfg: RunConfig, emit: Emit) -> dict[str, Any]:
         _save_adapter(model, out / "best", tokenizer)
         state.update(best_step=state["step"])
     merged = merge_best(model_path, out, device) if cfg.merge else None
-    done = {
-        "event": "done", "phase": "done", "step": state["step"], "final_loss": loss_val,
-        "best_step": state["best_step"], "best_eval_loss": state["best_eval_loss"], "adapter_path": str(out / "best"),
-        "merged_path": merged, "stopped_early": stopped_early, "n_train": len(train_data), "n_heldout": len(held_data),
-    }  # fmt: skip
+    done = ev.RunFinished(
+        step=state["step"], final_loss=loss_val, best_step=state["best_step"], best_eval_loss=state["best_eval_loss"],
+        adapter_path=str(out / "best"), merged_path=merged, stopped_early=stopped_early, n_train=len(train_data),
+        n_heldout=len(held_data),
+    )  # fmt: skip
     emit(done)
     return done
 

@@ -1,18 +1,17 @@
 """The training subprocess: ``python -m train.worker --config run.json``.
 
-Prints one JSON object per line on stdout (events: phase, start, resumed, step, eval, checkpoint, done, error) and
+Prints one JSON object per line on stdout (``train.events``, written by ``events.serialise``) and
 never opens the workspace (DuckDB allows one writer process; the studio or CLI parent holds it).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import traceback
-from typing import Any
 
+from train import events as ev
 from train.config import RunConfig
 
 
@@ -29,14 +28,15 @@ def main(argv: list[str] | None = None) -> int:
 
         cfg = RunConfig.load(args.config)
 
-        def out(event: dict[str, Any]) -> None:
-            real_stdout.write(json.dumps(event) + "\n")
+        def out(event: ev.Event) -> None:
+            real_stdout.write(ev.serialise(event) + "\n")
             real_stdout.flush()
 
         train(cfg, out)
     except Exception as exc:
-        real_stdout.write(json.dumps({"event": "error", "message": f"{type(exc).__name__}: {exc}",
-                                      "traceback": traceback.format_exc()}) + "\n")  # fmt: skip
+        failed = ev.RunFailed(f"{type(exc).__name__}: {exc}", traceback.format_exc())
+        sys.stderr.write(failed.traceback)  # the run's worker.log
+        real_stdout.write(ev.serialise(failed) + "\n")
         real_stdout.flush()
         return 1
     return 0

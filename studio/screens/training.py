@@ -22,6 +22,7 @@ from textual_plotext import PlotextPlot
 
 from curation.errors import UserError
 from curation.workspace import Workspace
+from train import events as ev
 from train import store
 from train.config import RunConfig
 from train.launcher import RunResult, execute_run, run_training
@@ -29,10 +30,10 @@ from train.launcher import RunResult, execute_run, run_training
 
 @dataclass
 class RunEventReceived(Message):
-    """A JSON-lines event of the running worker."""
+    """An event of the running worker (``train.events``)."""
 
     run_id: int | None
-    event: dict[str, Any]
+    event: ev.Event
 
 
 @dataclass
@@ -56,7 +57,7 @@ class VersionsLoaded(Message):
 @dataclass
 class CurveLoaded(Message):
     run_id: int
-    metrics: list[dict[str, Any]]
+    metrics: list[ev.Event]
 
 
 class LossCurve(PlotextPlot):
@@ -68,18 +69,25 @@ class LossCurve(PlotextPlot):
         self.title = "loss"
         self.redraw()
 
-    def set_points(self, train_pts: list[tuple[int, float]], eval_pts: list[tuple[int, float]], title: str) -> None:
-        self.train_pts, self.eval_pts, self.title = train_pts, eval_pts, title
+    def set_events(self, events: list[ev.Event], title: str) -> None:
+        """Replace the curve with these events' points (a stored run's metric stream, or [] to clear it)."""
+        self.train_pts, self.eval_pts, self.title = [], [], title
+        for event in events:
+            self._add(event)
         self.redraw()
 
-    def add_event(self, event: dict[str, Any]) -> None:
-        if event.get("event") == "step":
-            self.train_pts.append((event["step"], event["loss"]))
-        elif event.get("event") == "eval":
-            self.eval_pts.append((event["step"], event["eval_loss"]))
+    def add_event(self, event: ev.Event) -> None:
+        if self._add(event):
+            self.redraw()
+
+    def _add(self, event: ev.Event) -> bool:
+        if isinstance(event, ev.StepLogged):
+            self.train_pts.append((event.step, event.loss))
+        elif isinstance(event, ev.EvalLogged):
+            self.eval_pts.append((event.step, event.eval_loss))
         else:
-            return
-        self.redraw()
+            return False
+        return True
 
     def redraw(self) -> None:
         plt = self.plt
@@ -203,7 +211,7 @@ class TrainingScreen(Screen[None]):
         self._live_run = None
         self.query_one("#train-cancel", Button).disabled = False
         self.query_one("#train-start", Button).disabled = True
-        self.query_one(LossCurve).set_points([], [], "loss (starting…)")
+        self.query_one(LossCurve).set_events([], "loss (starting…)")
         self._status("loading the student…")
 
     def _status(self, text: str) -> None:
@@ -250,26 +258,29 @@ class TrainingScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="training-curve", exit_on_error=False)
     def _load_curve(self, run_id: int) -> None:
-        self.post_message(CurveLoaded(run_id, store.run_metrics(self.workspace, run_id)))
+        self.post_message(CurveLoaded(run_id, store.metric_events(self.workspace, run_id)))
 
     # -- messages ---------------------------------------------------------------------------------------------
 
     def on_run_event_received(self, message: RunEventReceived) -> None:
         e = message.event
         curve = self.query_one(LossCurve)
-        if e["event"] == "start":
-            self._load_runs()
-            curve.title = f"loss ({Path(e['model_path']).name}, {e['n_train']} examples, {e['total_steps']} steps)"
-        elif e["event"] == "resumed":
-            self._load_curve(message.run_id or 0)
         curve.add_event(e)
-        if e["event"] == "step":
-            self._status(f"step {e['step']}/{e['total_steps']}  loss {e['loss']:.3f}\n"
-                         f"{e['tokens_per_s']:.0f} tok/s  eta {e['eta_s']:.0f} s")  # fmt: skip
-        elif e["event"] == "phase":
-            self._status(f"{e['phase']}…")
-        elif e["event"] == "error":
-            self._status(f"error: {e['message']}")
+        match e:
+            case ev.TrainingStarted():
+                self._load_runs()
+                curve.title = f"loss ({Path(e.model_path).name}, {e.n_train} examples, {e.total_steps} steps)"
+            case ev.RunResumed():
+                self._load_curve(message.run_id or 0)
+            case ev.StepLogged():
+                self._status(f"step {e.step}/{e.total_steps or '?'}  loss {e.loss:.3f}\n"
+                             f"{e.tokens_per_s:.0f} tok/s  eta {e.eta_s:.0f} s")  # fmt: skip
+            case ev.PhaseStarted():
+                self._status(f"{e.phase}…")
+            case ev.RunFailed():
+                self._status(f"error: {e.message}")
+            case ev.MalformedEvent():
+                self._status(f"unreadable worker output: {e.reason}")
 
     def on_run_finished(self, message: RunFinished) -> None:
         self._cancel = None
@@ -299,9 +310,7 @@ class TrainingScreen(Screen[None]):
             self._load_curve(int(event.row_key.value))
 
     def on_curve_loaded(self, message: CurveLoaded) -> None:
-        train_pts = [(m["step"], m["loss"]) for m in message.metrics if m["phase"] == "train"]
-        eval_pts = [(m["step"], m["eval_loss"]) for m in message.metrics if m["phase"] == "eval"]
-        self.query_one(LossCurve).set_points(train_pts, eval_pts, f"loss (run {message.run_id})")
+        self.query_one(LossCurve).set_events(message.metrics, f"loss (run {message.run_id})")
 
 
 def _num(x: float | None) -> str:

@@ -10,6 +10,7 @@ import pytest
 import torch
 from trainfix import triage_rows, write_parquet
 
+from train import events as ev
 from train.config import RunConfig
 from train.lora_dropout import FastDropout, use_fast_dropout
 from train.trainer import add_lora, load_student, train
@@ -65,9 +66,9 @@ def test_a_resumed_run_repeats_the_uninterrupted_run_exactly(tiny_model: Path, t
         cfg = RunConfig(base_model=str(tiny_model), data_path=str(data), out_dir=str(out), max_steps=8, epochs=100,
                         batch_size=4, save_every=4, keep_checkpoints=5, lora_dropout=0.3, precision="fp32",
                         threads=1)  # fmt: skip
-        events: list[dict] = []
+        events: list[ev.Event] = []
         train(cfg, events.append)
-        return {e["step"]: e["loss"] for e in events if e["event"] == "step"}
+        return {e.step: e.loss for e in events if isinstance(e, ev.StepLogged)}
 
     full = run(tmp_path / "full")
     resumed_out = tmp_path / "resumed"

@@ -10,6 +10,7 @@ import torch
 from trainfix import triage_rows, write_parquet
 
 from curation.workspace import Workspace
+from train import events as ev
 from train import store
 from train.config import RunConfig
 from train.data import IGNORE, Encoded, batch_order, collate, encode, load_examples, weighted_loss
@@ -61,44 +62,44 @@ def test_batches_are_grouped_by_length_and_deterministic() -> None:
 
 def test_training_lowers_the_heldout_loss_and_saves_a_peft_adapter(tiny_model: Path, triage_file: Path,
                                                                   tmp_path: Path) -> None:  # fmt: skip
-    events: list[dict] = []
+    events: list[ev.Event] = []
     cfg = RunConfig(base_model=str(tiny_model), data_path=str(triage_file), out_dir=str(tmp_path / "run"),
                     max_steps=40, epochs=10, eval_every=10, save_every=20, learning_rate=1e-2,
                     target_modules=["q_proj", "v_proj", "gate_proj", "up_proj", "down_proj"],
                     precision="fp32")  # fmt: skip
     done = train(cfg, events.append)
-    evals = [e["eval_loss"] for e in events if e["event"] == "eval"]
+    evals = [e.eval_loss for e in events if isinstance(e, ev.EvalLogged)]
     assert len(evals) == 5  # step 0 (untuned) and every 10 steps
     assert evals[-1] < evals[0] - 0.5
-    assert done["best_step"] == 40 and done["best_eval_loss"] == min(evals)
-    steps = [e for e in events if e["event"] == "step"]
-    assert [e["step"] for e in steps] == list(range(1, 41))
-    assert all(e["tokens_per_s"] > 0 and e["eta_s"] >= 0 for e in steps)
+    assert done.best_step == 40 and done.best_eval_loss == min(evals)
+    steps = [e for e in events if isinstance(e, ev.StepLogged)]
+    assert [e.step for e in steps] == list(range(1, 41))
+    assert all(e.tokens_per_s > 0 and e.eta_s >= 0 for e in steps)
 
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
-    best = Path(done["adapter_path"])
+    best = Path(done.adapter_path)
     assert (best / "adapter_config.json").exists() and (best / "adapter_model.safetensors").exists()
     tuned = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_model), str(best))
     assert any("lora_A" in n for n, _ in tuned.named_parameters())
 
 
 def test_early_stopping_keeps_the_best_checkpoint(tiny_model: Path, triage_file: Path, tmp_path: Path) -> None:
-    events: list[dict] = []
+    events: list[ev.Event] = []
     # A learning rate this high makes the held-out loss blow up after the first steps.
     cfg = RunConfig(base_model=str(tiny_model), data_path=str(triage_file), out_dir=str(tmp_path / "run"),
                     max_steps=60, epochs=50, eval_every=2, patience=2, learning_rate=3.0, warmup_steps=0,
                     lora_dropout=0.0, precision="fp32", merge=True)  # fmt: skip
     done = train(cfg, events.append)
-    evals = [(e["step"], e["eval_loss"]) for e in events if e["event"] == "eval"]
-    assert done["stopped_early"] and done["step"] < 60
+    evals = [(e.step, e.eval_loss) for e in events if isinstance(e, ev.EvalLogged)]
+    assert done.stopped_early and done.step < 60
     best_step, best_loss = min(evals, key=lambda s: s[1])
-    assert done["best_step"] == best_step and done["best_eval_loss"] == best_loss
-    assert [s for s, _ in evals][-1] == done["step"] and done["step"] - best_step == 2 * 2
+    assert done.best_step == best_step and done.best_eval_loss == best_loss
+    assert [s for s, _ in evals][-1] == done.step and done.step - best_step == 2 * 2
     from transformers import AutoModelForCausalLM
 
-    merged = AutoModelForCausalLM.from_pretrained(done["merged_path"])  # a plain model folder, no peft needed
+    merged = AutoModelForCausalLM.from_pretrained(done.merged_path)  # a plain model folder, no peft needed
     assert not any("lora" in n for n, _ in merged.named_parameters())
     base = AutoModelForCausalLM.from_pretrained(tiny_model)
     q = "model.layers.0.self_attn.q_proj.weight"
@@ -109,11 +110,11 @@ def test_run_in_subprocess_is_recorded_cancelled_and_resumed(tiny_model: Path, t
     data = write_parquet(triage_rows(64, 8), tmp_path / "train.parquet")
     ws = Workspace.open(tmp_path / "ws.duckdb")
     cancel = threading.Event()
-    seen: list[dict] = []
+    seen: list[ev.Event] = []
 
-    def on_event(e: dict) -> None:
+    def on_event(e: ev.Event) -> None:
         seen.append(e)
-        if e["event"] == "checkpoint":
+        if isinstance(e, ev.CheckpointSaved):
             cancel.set()  # kill the worker right after its first checkpoint
 
     cfg = RunConfig(base_model=str(tiny_model), max_steps=600, epochs=100, batch_size=4, eval_every=10_000,
@@ -130,11 +131,11 @@ def test_run_in_subprocess_is_recorded_cancelled_and_resumed(tiny_model: Path, t
     cfg2 = RunConfig.load(Path(run["out_dir"]) / "run.json")
     cfg2.max_steps = ckpt_step + 6
     cfg2.save(Path(run["out_dir"]) / "run.json")
-    resumed: list[dict] = []
+    resumed: list[ev.Event] = []
     second = execute_run(ws, first.run_id, on_event=resumed.append)
     assert second.status == "done" and second.steps_done == ckpt_step + 6
-    assert resumed[1]["event"] == "resumed" and resumed[1]["step"] == ckpt_step
-    assert [e["step"] for e in resumed if e["event"] == "step"] == list(range(ckpt_step + 1, ckpt_step + 7))
+    assert resumed[1] == ev.RunResumed(ckpt_step, str(ckpt))
+    assert [e.step for e in resumed if isinstance(e, ev.StepLogged)] == list(range(ckpt_step + 1, ckpt_step + 7))
     steps = [m["step"] for m in store.run_metrics(ws, first.run_id) if m["phase"] == "train"]
     assert steps == list(range(1, ckpt_step + 7))  # no step recorded twice
     assert store.get_run(ws, first.run_id)["status"] == "done"
