@@ -118,7 +118,14 @@ class MalformedEvent:
 
 
 Event = (
-    PhaseStarted | RunResumed | TrainingStarted | StepLogged | EvalLogged | CheckpointSaved | RunFinished | RunFailed
+    PhaseStarted
+    | RunResumed
+    | TrainingStarted
+    | StepLogged
+    | EvalLogged
+    | CheckpointSaved
+    | RunFinished
+    | RunFailed
     | MalformedEvent
 )
 EVENT_TYPES: tuple[type, ...] = typing.get_args(Event)
@@ -165,7 +172,8 @@ def parse(data: str | bytes | Mapping[str, Any]) -> Event:
         value = obj[name]
         if not _fits(value, allowed):
             want = " or ".join(sorted("null" if t is type(None) else t.__name__ for t in allowed))
-            return MalformedEvent(f"{kind!r} event field {name!r} is {type(value).__name__}, not {want}", shown)
+            got = "null" if value is None else type(value).__name__
+            return MalformedEvent(f"{kind!r} event field {name!r} is {got}, not {want}", shown)
         values[name] = float(value) if float in allowed and type(value) is int else value
     return cls(**values)
 

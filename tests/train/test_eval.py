@@ -122,7 +122,7 @@ def test_evaluation_of_a_tiny_student_is_stored_with_baseline(tiny_model: Path, 
     cfg = RunConfig(base_model=str(tiny_model), data_path=str(triage_file), max_steps=4, precision="fp32")
     run_id = create_run(ws, cfg, dataset_version=None, group_id=None)
     done = train(cfg, lambda e: None)
-    update_run(ws, run_id, status="done", adapter_path=done["adapter_path"])
+    update_run(ws, run_id, status="done", adapter_path=done.adapter_path)
     tuned, base = evaluate_run(ws, run_id, max_new_tokens=8, batch_size=4, limit=10)
     assert (tuned.kind, base.kind) == ("tuned", "baseline") and tuned.n_items == 10
     ev = get_evaluation(ws, tuned.eval_id)

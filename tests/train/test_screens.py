@@ -63,7 +63,7 @@ async def test_evaluation_screen_table_disagreements_bar_and_oversampling(tiny_m
                            slice_bars={"payments": 0.9}))  # fmt: skip
     cfg = RunConfig(base_model=str(tiny_model), data_path=str(triage_file), max_steps=2, precision="fp32")
     run_id = create_run(ws, cfg, dataset_version=None, group_id=None)
-    update_run(ws, run_id, status="done", adapter_path=train(cfg, lambda e: None)["adapter_path"])
+    update_run(ws, run_id, status="done", adapter_path=train(cfg, lambda e: None).adapter_path)
     tuned, _ = evaluate_run(ws, run_id, limit=8, max_new_tokens=4)
     app = OneScreen(lambda: EvaluationScreen(ws))
     async with app.run_test(size=(160, 50)) as pilot:
