@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+
 from curation.errors import UserError
 from curation.progress import Progress, ProgressFn
 from curation.workspace import Workspace
