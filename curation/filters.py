@@ -21,6 +21,7 @@ from typing import Any
 from curation.errors import UserError
 from curation.pool import effective_sql
 from curation.progress import ProgressFn, report
+from curation.review import queue_records
 from curation.verifiers import Verifier
 from curation.workspace import Workspace
 
@@ -175,7 +176,6 @@ def _store(ws: Workspace, name: str, spec: dict, policy: str, results: list, to_
             "reason": pa.array([r[3] or None for r in results], pa.string()),
         }
     )
-    q = pa.table({"record_id": pa.array([r[0] for r in to_queue], pa.int64())})
     with ws.transaction() as cur:
         run_id = cur.execute(
             "INSERT INTO filter_runs (name, spec, policy, n_checked, n_failed, n_queued, created_at) "
@@ -185,22 +185,8 @@ def _store(ws: Workspace, name: str, spec: dict, policy: str, results: list, to_
         cur.register("_fr", tbl)
         cur.execute("INSERT INTO filter_results SELECT ?, record_id, ok, score, reason FROM _fr", [run_id])
         cur.unregister("_fr")
-        if to_queue:
-            cur.register("_q", q)
-            bulk = cur.execute("SELECT coalesce(max(event_id), 0) + 1 FROM review_events").fetchall()[0][0]
-            # Upsert the current state, keeping edits/relabels; a human accept/reject was excluded above.
-            cur.execute(
-                "INSERT INTO reviews (record_id, status, reason, updated_at) SELECT record_id, 'needs_review', ?, ? "
-                "FROM _q ON CONFLICT (record_id) DO UPDATE SET status = 'needs_review', reason = excluded.reason, "
-                "updated_at = excluded.updated_at",
-                [name, now],
-            )
-            cur.execute(
-                "INSERT INTO review_events (record_id, action, reason, reviewer, created_at, bulk_id) "
-                "SELECT record_id, 'queue', ?, ?, ?, ? FROM _q",
-                [name, f"filter:{name}", now, bulk],
-            )
-            cur.unregister("_q")
+        # Folded like a reviewer's queue (edits and relabels stay); a human accept/reject was left out above.
+        queue_records(cur, [r[0] for r in to_queue], name, f"filter:{name}")
     return int(run_id)
 
 

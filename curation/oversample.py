@@ -1,13 +1,18 @@
 """Oversample weak slices: more weight, more copies (capped), or a request to the teacher for new inputs.
 
 Weight and duplication make a new dataset version from an existing one (versions are immutable); a request
-for new inputs inserts ``input_requests`` rows (slice, n, reason) that the teacher fulfils.
+for new inputs inserts ``input_requests`` rows (slice, n, reason) that the teacher fulfils. This module owns
+``input_requests``: the evaluation's "more inputs for this failing slice" and synth's fulfilment go through it.
+Which slices are weak is the caller's to say (e.g. ``train.store.failing_slices``); curation never reads the
+training tables.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+
+import duckdb
 
 from curation.datasets import Member, VersionInfo, create_version, get_version, version_members, weighted_shares
 from curation.errors import UserError
@@ -89,24 +94,19 @@ def request_inputs(
     return ids
 
 
+def close_request(cur: duckdb.DuckDBPyConnection, request_id: int, n_generated: int) -> None:
+    """Inside the caller's transaction (the one that inserts the new inputs): mark a request done with ``n_generated``
+    more inputs made for it."""
+    cur.execute(
+        "UPDATE input_requests SET status = 'done', fulfilled_at = ?, n_generated = n_generated + ? "
+        "WHERE request_id = ?",
+        [datetime.now(), int(n_generated), int(request_id)],
+    )
+
+
 def open_requests(ws: Workspace) -> list[dict]:
     """Open input requests, oldest first."""
     return ws.query_dicts(
         "SELECT request_id, slice, n, reason, status, created_at, n_generated FROM input_requests "
         "WHERE status = 'open' ORDER BY request_id"
     )
-
-
-def flagged_slices(ws: Workspace, eval_id: int | None = None) -> list[str]:
-    """Slices that failed their bar in an evaluation (the latest one by default); [] when none ran yet.
-
-    Reads ``eval_slices`` (schema v6, written by the training backend) when the workspace has it.
-    """
-    if not ws.table_exists("eval_slices"):
-        return []
-    if eval_id is None:
-        eval_id = ws.scalar("SELECT max(eval_id) FROM eval_slices")
-        if eval_id is None:
-            return []
-    rows = ws.query("SELECT DISTINCT slice FROM eval_slices WHERE eval_id = ? AND passed = false ORDER BY 1", [eval_id])
-    return [str(r[0]) for r in rows]

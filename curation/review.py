@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import getpass
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -184,6 +185,28 @@ def bulk_queue(
 ) -> Decision:
     """Mark every record matching ``filt`` as needing review."""
     return _bulk(ws, filt, "queue", reason=reason, reviewer=reviewer)
+
+
+def queue_records(cur: duckdb.DuckDBPyConnection, record_ids: Sequence[int], reason: str, reviewer: str) -> int | None:
+    """Inside the caller's transaction: queue these records for review as one bulk action (a machine's flag, e.g. a
+    filter's), folded like any decision; return the bulk id (None when there is nothing to queue). The caller leaves
+    out records a human already accepted or rejected."""
+    if not record_ids:
+        return None
+    import pyarrow as pa
+
+    bulk_id = int(cur.execute("SELECT coalesce(max(bulk_id), 0) + 1 FROM review_events").fetchall()[0][0])
+    cur.register("_queue_ids", pa.table({"record_id": pa.array(record_ids, pa.int64())}))
+    try:
+        cur.execute(
+            "INSERT INTO review_events (record_id, action, reason, reviewer, created_at, bulk_id) "
+            "SELECT record_id, 'queue', ?, ?, ?, ? FROM _queue_ids",
+            [reason, reviewer, datetime.now(), bulk_id],
+        )
+    finally:
+        cur.unregister("_queue_ids")
+    _refold(cur, "SELECT record_id FROM review_events WHERE bulk_id = ?", [bulk_id])
+    return bulk_id
 
 
 def undo(ws: Workspace, event_id: int | None = None, *, reviewer: str | None = None) -> UndoResult:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from curation.errors import UserError
+from curation.oversample import request_inputs
 from curation.progress import ProgressFn, report
 from curation.workspace import Workspace
 from train import store
@@ -124,30 +125,24 @@ def judge_all(
 def store_evaluation(
     ws: Workspace, r: EvalResult, items: list[Item], bar: QualityBar, adapter_path: str | None, data_path: str
 ) -> int:
-    """Write the evaluation, its slice rows and every item in one transaction; return the eval id."""
+    """Write the evaluation, its slice rows and every item in one transaction (``store.insert_evaluation``); return
+    the eval id."""
     summary = {"overall": asdict(r.overall), "checks": r.checks, "primary_metric": bar.primary_name,
                "judges": r.judges}  # fmt: skip
-    with ws.transaction() as cur:
-        eval_id = int(cur.execute(
-            "INSERT INTO evaluations (run_id, kind, base_model, adapter_path, bar_id, data_path, n_items, score, gap, "
-            "passed, summary, latency_p50_ms, latency_p95_ms, throughput_rps, tokens_per_s, cost_per_1k, "
-            "teacher_cost_per_1k, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-            "RETURNING eval_id",
-            [r.run_id, r.kind, r.base_model, adapter_path, bar.bar_id, data_path, r.n_items, r.overall.score,
-             r.overall.gap, r.passed, json.dumps(summary), r.latency_p50_ms, r.latency_p95_ms, r.throughput_rps,
-             r.tokens_per_s, r.cost_per_1k, r.teacher_cost_per_1k, datetime.now()],
-        ).fetchall()[0][0])  # fmt: skip
-        cur.executemany(
-            "INSERT INTO eval_slices VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [[eval_id, s.slice, s.n, s.score, s.student_vs_reference, s.teacher_vs_reference, s.gap, s.bar, s.passed,
-              json.dumps(s.metrics)] for s in r.slices],
-        )  # fmt: skip
-        cur.executemany(
-            "INSERT INTO eval_items VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [[eval_id, i.record_id, i.slice, i.prompt, i.student, i.teacher, i.reference, json.dumps(i.scores),
-              i.agree, i.latency_ms] for i in items],
-        )  # fmt: skip
-    return eval_id
+    evaluation = {
+        "run_id": r.run_id, "kind": r.kind, "base_model": r.base_model, "adapter_path": adapter_path,
+        "bar_id": bar.bar_id, "data_path": data_path, "n_items": r.n_items, "score": r.overall.score,
+        "gap": r.overall.gap, "passed": r.passed, "summary": json.dumps(summary), "latency_p50_ms": r.latency_p50_ms,
+        "latency_p95_ms": r.latency_p95_ms, "throughput_rps": r.throughput_rps, "tokens_per_s": r.tokens_per_s,
+        "cost_per_1k": r.cost_per_1k, "teacher_cost_per_1k": r.teacher_cost_per_1k, "created_at": datetime.now(),
+    }  # fmt: skip
+    slices = [{"slice": s.slice, "n": s.n, "score": s.score, "student_vs_reference": s.student_vs_reference,
+               "teacher_vs_reference": s.teacher_vs_reference, "gap": s.gap, "bar": s.bar, "passed": s.passed,
+               "metrics": json.dumps(s.metrics)} for s in r.slices]  # fmt: skip
+    rows = [{"record_id": i.record_id, "slice": i.slice, "prompt": i.prompt, "student_output": i.student,
+             "teacher_output": i.teacher, "reference": i.reference, "scores": json.dumps(i.scores), "agree": i.agree,
+             "latency_ms": i.latency_ms} for i in items]  # fmt: skip
+    return store.insert_evaluation(ws, evaluation, slices, rows)
 
 
 def evaluate_run(
@@ -235,12 +230,6 @@ def count_disagreements(ws: Workspace, eval_id: int, slice_name: str | None = No
 
 
 def request_more_inputs(ws: Workspace, eval_id: int, slice_name: str, n: int = 50) -> int:
-    """Send a failing slice to curation's oversampling: an open ``input_requests`` row the teacher fulfils."""
-    if n <= 0:
-        raise UserError("ask for at least one new input")
-    with ws.transaction() as cur:
-        return int(cur.execute(
-            "INSERT INTO input_requests (slice, n, reason, status, created_at) VALUES (?, ?, ?, 'open', ?) "
-            "RETURNING request_id",
-            [slice_name, n, f"evaluation {eval_id} failed the bar", datetime.now()],
-        ).fetchall()[0][0])  # fmt: skip
+    """Send a failing slice to curation's oversampling (``curation.oversample.request_inputs``): an open
+    ``input_requests`` row the teacher fulfils; return its id."""
+    return request_inputs(ws, {slice_name: n}, reason=f"evaluation {eval_id} failed the bar")[0]

@@ -1,8 +1,13 @@
-"""Workspace rows for runs, run groups and their metric streams (the parent process is the only writer)."""
+"""Workspace rows for runs, run groups, their metric streams and evaluations (the parent process is the only writer).
+
+This module owns (is the only writer of) ``runs``, ``run_groups``, ``run_metrics``, ``evaluations``, ``eval_slices``
+and ``eval_items``; see ``curation.table_owners``.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -56,8 +61,7 @@ def record_metric(ws: Workspace, run_id: int, event: ev.StepLogged | ev.EvalLogg
     values = [getattr(event, c, None) for c in _METRIC_COLUMNS]
     with ws.transaction() as cur:
         cur.execute(
-            f"INSERT INTO run_metrics (run_id, step, phase, {', '.join(_METRIC_COLUMNS)}, recorded_at) "
-            f"VALUES (?, ?, ?, {', '.join('?' for _ in _METRIC_COLUMNS)}, ?)",
+            f"INSERT INTO run_metrics {_values(['run_id', 'step', 'phase', *_METRIC_COLUMNS, 'recorded_at'])}",
             [run_id, event.step, event.PHASE, *values, datetime.now()],
         )
         if isinstance(event, ev.StepLogged):
@@ -105,6 +109,41 @@ def metric_events(ws: Workspace, run_id: int) -> list[ev.Event]:
     """The metric stream of a run read back as the events that wrote it (``StepLogged``/``EvalLogged``; a row no
     event could have written, e.g. a train row without a loss, comes back as a ``MalformedEvent``)."""
     return [ev.parse({**row, "event": ev.METRIC_KINDS.get(row["phase"])}) for row in run_metrics(ws, run_id)]
+
+
+def insert_evaluation(
+    ws: Workspace, evaluation: dict[str, Any], slices: list[dict[str, Any]], items: list[dict[str, Any]]
+) -> int:
+    """Write an evaluation row, its per-slice rows and every item (column -> value dicts) in one transaction; return
+    the new eval id (given to the slice and item rows)."""
+    with ws.transaction() as cur:
+        eval_id = int(cur.execute(
+            f"INSERT INTO evaluations {_values(list(evaluation))} RETURNING eval_id",
+            list(evaluation.values()),
+        ).fetchall()[0][0])  # fmt: skip
+        if slices:
+            cur.executemany(f"INSERT INTO eval_slices {_values(['eval_id', *slices[0]])}",
+                            [[eval_id, *r.values()] for r in slices])  # fmt: skip
+        if items:
+            cur.executemany(f"INSERT INTO eval_items {_values(['eval_id', *items[0]])}",
+                            [[eval_id, *r.values()] for r in items])  # fmt: skip
+    return eval_id
+
+
+def _values(columns: Sequence[str]) -> str:
+    """``(a, b) VALUES (?, ?)``: the rest of an INSERT of these columns."""
+    return f"({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})"
+
+
+def failing_slices(ws: Workspace, eval_id: int | None = None) -> list[str]:
+    """Slices that failed their bar in an evaluation (the newest one by default); [] when none ran yet. What
+    ``distill oversample --flagged`` hands to curation's oversampling."""
+    if eval_id is None:
+        eval_id = ws.scalar("SELECT max(eval_id) FROM eval_slices")
+        if eval_id is None:
+            return []
+    rows = ws.query("SELECT DISTINCT slice FROM eval_slices WHERE eval_id = ? AND NOT passed ORDER BY 1", [eval_id])
+    return [str(r[0]) for r in rows]
 
 
 def latest_finished_run(ws: Workspace) -> int | None:

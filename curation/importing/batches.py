@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from curation.errors import UserError
+from curation.table_owners import curation_tables
 from curation.workspace import Workspace
 
 
@@ -19,12 +20,14 @@ def list_batches(ws: Workspace, include_undone: bool = True) -> list[dict[str, A
 
 
 def _referencing_tables(ws: Workspace) -> list[str]:
+    """Curation's tables that refer to records. Train's ``eval_items`` are left alone: an evaluation keeps its items
+    (they hold their own prompt and answers), as the teacher ledger keeps its costs."""
     rows = ws.query(
         """SELECT DISTINCT table_name FROM information_schema.columns
         WHERE table_schema = 'main' AND column_name = 'record_id' AND table_name <> 'records'
           AND table_name IN (SELECT table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE')"""
     )
-    return sorted(r[0] for r in rows)
+    return sorted(r[0] for r in rows if r[0] in curation_tables())
 
 
 def undo_import(ws: Workspace, batch_id: int, *, force: bool = False) -> int:

@@ -12,10 +12,10 @@ import random
 import re
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from curation.errors import UserError
+from curation.oversample import close_request
 from curation.progress import ProgressFn, report
 from curation.records import finish_batch, insert_records, new_batch
 from curation.teacher.client import call_chat, make_client
@@ -188,11 +188,7 @@ def _insert(ws: Workspace, res: SynthResult, rows: list[dict[str, Any]]) -> None
             finish_batch(cur, res.batch_id, n_lines=len(rows), n_imported=res.n_inserted,
                          n_duplicates=len(rows) - res.n_inserted, n_quarantined=0)  # fmt: skip
         if res.request_id is not None:
-            cur.execute(
-                "UPDATE input_requests SET status = 'done', fulfilled_at = ?, n_generated = n_generated + ? "
-                "WHERE request_id = ?",
-                [datetime.now(), res.n_inserted, res.request_id],
-            )
+            close_request(cur, res.request_id, res.n_inserted)
 
 
 def fulfil_requests(ws: Workspace, teacher: str, *, cancel: threading.Event | None = None) -> list[SynthResult]:

@@ -204,12 +204,13 @@ def cmd_rebalance(args: argparse.Namespace) -> int:
 
 
 def cmd_oversample(args: argparse.Namespace) -> int:
-    from curation.oversample import apply_oversample, flagged_slices, plan_oversample, request_inputs
+    from curation.oversample import apply_oversample, plan_oversample, request_inputs
+    from train.store import failing_slices
 
     with open_workspace(args) as ws:
         out: dict[str, Any] = {"dry_run": args.dry_run}
         if args.flagged:
-            flagged = flagged_slices(ws, args.eval)
+            flagged = failing_slices(ws, args.eval)  # train's verdict, handed to curation as plain slice names
             if not flagged:
                 raise UserError("no slice failed its bar in the evaluation (or no evaluation yet)")
             out["flagged"] = flagged

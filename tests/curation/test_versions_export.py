@@ -106,23 +106,3 @@ def test_oversample_weight_duplicate_and_requests(versioned):
     ids = request_inputs(ws, {"security": 20}, reason="weak slice")
     assert [(r["request_id"], r["slice"], r["n"]) for r in open_requests(ws)] == [(ids[0], "security", 20)]
 
-
-def test_flagged_slices_from_evaluation(ws, capsys):
-    from curation.oversample import flagged_slices
-    from distill.cli import main
-
-    assert flagged_slices(ws) == []
-    with ws.transaction() as cur:  # schema v6's eval_slices, as the training backend writes it
-        cur.execute(
-            "INSERT INTO eval_slices (eval_id, slice, n, passed, metrics) VALUES "
-            "(1, 'billing', 5, false, '{}'), (2, 'security', 5, false, '{}'), (2, 'login', 5, true, '{}')"
-        )
-    assert flagged_slices(ws) == ["security"] and flagged_slices(ws, 1) == ["billing"]
-    path = str(ws.path)
-    ws.close()
-    rc = main(["oversample", "--flagged", "--request-each", "30", "--reason", "eval 2", "-w", path])
-    assert rc == 0 and "security" in capsys.readouterr().out
-    from curation.workspace import Workspace
-
-    with Workspace.open(path) as w2:
-        assert w2.query("SELECT slice, n, reason FROM input_requests") == [("security", 30, "eval 2")]
