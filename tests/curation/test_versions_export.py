@@ -105,4 +105,3 @@ def test_oversample_weight_duplicate_and_requests(versioned):
     assert request_inputs(ws, {"security": 20}, dry_run=True) == []
     ids = request_inputs(ws, {"security": 20}, reason="weak slice")
     assert [(r["request_id"], r["slice"], r["n"]) for r in open_requests(ws)] == [(ids[0], "security", 20)]
-
