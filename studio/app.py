@@ -3,6 +3,10 @@
 Mounting a screen is one line in ``SCREENS``: a key, a title, a hotkey and a factory taking the workspace.
 The registry drives the screen switcher (one Textual mode per screen), the command palette and the help.
 The app never opens DuckDB: it receives an open ``Workspace`` and hands it to screens.
+
+Two app-wide services live here as well: every worker that ends in error becomes a notification (``studio.failures``;
+the traceback behind it is one key away, ``app.show_error``), and the user's keymap file is applied at start
+(``studio.keymap``; a bad file is a notification, never a failed start).
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 from typing import Any, ClassVar
 
 from textual.app import App, SystemCommand
@@ -18,7 +23,10 @@ from textual.screen import Screen
 from textual.widgets import Input, TextArea
 
 from curation.browse import RecordFilter
+from curation.teacher.config import TeacherConfig, list_teachers
 from curation.workspace import Workspace
+from studio.failures import Failure, WorkFailed, describe, is_benign
+from studio.keymap import Keymap, binding_ids, keymap_path, load_keymap
 from studio.screens.curation import CurationScreen
 from studio.screens.evaluation import EvaluationScreen
 from studio.screens.help import HelpScreen
@@ -28,6 +36,7 @@ from studio.screens.records import RecordsScreen
 from studio.screens.review import ReviewScreen
 from studio.screens.teacher import TeacherScreen
 from studio.screens.training import TrainingScreen
+from studio.widgets.modals import TracebackModal
 
 
 @dataclass(frozen=True)
@@ -68,21 +77,73 @@ class DistillStudio(App[None]):
         Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
         # Screen hotkeys are plain digits (so Inputs can take digits); esc leaves a text field to use them.
         Binding("escape", "leave_input", "Leave text field", show=False, id="app.leave_input"),
+        Binding("ctrl+t", "show_error", "Traceback of the last error", show=False, id="app.show_error"),
     ]
+    # Errors stay up until read or dismissed for this long (Textual's default of 5 s is short for a traceback hint).
+    ERROR_TIMEOUT_S = 15
 
-    def __init__(self, workspace: Workspace, *, screens: Iterable[ScreenSpec] | None = None, start: str = "overview"):
+    def __init__(
+        self,
+        workspace: Workspace,
+        *,
+        screens: Iterable[ScreenSpec] | None = None,
+        start: str = "overview",
+        keymap: Path | None = None,
+    ):
+        """``keymap``: a keymap file to apply (``run_studio`` passes the user's; tests pass their own or none)."""
         super().__init__()
         self.workspace = workspace
         self.screen_specs = list(screens if screens is not None else SCREENS)
         self.start = start
         self.data_version = 0
+        self.keymap_file = keymap
+        self.keymap = Keymap(keymap or keymap_path())
+        self.last_failure: Failure | None = None  # the newest one with a traceback (what show_error opens)
+        self._teachers: list[TeacherConfig] = []
         for spec in self.screen_specs:
             self.add_mode(spec.key, partial(spec.factory, workspace))
             self.bind(spec.hotkey, f"switch_mode('{spec.key}')", description=spec.title, show=False)
         self.sub_title = workspace.path.name
 
     def on_mount(self) -> None:
+        # Read once: teachers are only added by the CLI, which cannot open the workspace while the studio holds it.
+        self._teachers = list_teachers(self.workspace)
+        if self.keymap_file is not None:
+            self.keymap = load_keymap(self.keymap_file, binding_ids())
+            self.set_keymap(self.keymap.bindings)
+            for problem in self.keymap.problems:
+                self.notify(problem, title="Keymap", severity="warning", timeout=self.ERROR_TIMEOUT_S, markup=False)
         self.switch_mode(self.start)
+
+    # -- failures ------------------------------------------------------------------------------------------
+
+    def _where(self, node: Any) -> str:
+        """The title of the screen a worker's node belongs to (its class name when it is not a registered one)."""
+        screen = node if isinstance(node, Screen) else next((n for n in node.ancestors if isinstance(n, Screen)), None)
+        titles = {spec.screen_class: spec.title for spec in self.screen_specs}
+        return titles.get(type(screen), type(screen).__name__) if screen is not None else type(node).__name__
+
+    def on_work_failed(self, message: WorkFailed) -> None:
+        """A worker ended in error: say so, unless its method declared the failure benign."""
+        worker = message.worker
+        if worker.error is None or is_benign(worker):
+            return
+        failure = describe(self._where(worker.node), worker, self._teachers)
+        if failure.traceback is None:  # a UserError: its message is the whole story
+            self.notify(failure.message, title=failure.where, severity="error", markup=False)
+            return
+        self.last_failure = failure
+        # The key in effect (a keymap may have moved it), spelled as a keymap would write it.
+        key = next((k for k, a in self.active_bindings.items() if a.binding.id == "app.show_error"), None)
+        hint = f"\n{key} shows the traceback" if key else ""
+        self.notify(failure.message + hint, title="Error", severity="error", timeout=self.ERROR_TIMEOUT_S, markup=False)
+
+    def action_show_error(self) -> None:
+        """Show the traceback of the last failed worker."""
+        if self.last_failure is None:
+            self.notify("no error so far")
+        elif not isinstance(self.screen, TracebackModal):
+            self.push_screen(TracebackModal(self.last_failure))
 
     def action_help(self) -> None:
         """Show every binding."""
@@ -118,5 +179,5 @@ class DistillStudio(App[None]):
 
 
 def run_studio(workspace: Workspace, start: str = "overview") -> None:
-    """Run the studio on an open workspace (blocks until the user quits)."""
-    DistillStudio(workspace, start=start).run()
+    """Run the studio on an open workspace with the user's keymap (blocks until the user quits)."""
+    DistillStudio(workspace, start=start, keymap=keymap_path()).run()

@@ -24,6 +24,7 @@ from textual.widgets.option_list import Option
 from curation.errors import Cancelled, UserError
 from curation.progress import Progress
 from curation.workspace import Workspace
+from studio.failures import LoudWorkers
 from studio.screens.curation_ops import OPERATIONS, Operation, parse_params
 
 
@@ -60,7 +61,7 @@ class OperationFailed(Message):
     cancelled: bool = False
 
 
-class CurationScreen(Screen[None]):
+class CurationScreen(LoudWorkers, Screen[None]):
     """Slices, rebalance, dedupe, held-out split, filters and export, each previewed before it applies."""
 
     BINDINGS: ClassVar[list[BindingType]] = [

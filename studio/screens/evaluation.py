@@ -24,6 +24,7 @@ from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Sta
 from curation.errors import UserError
 from curation.progress import Progress
 from curation.workspace import Workspace
+from studio.failures import LoudWorkers
 from train import evaluate as E
 from train.bars import QualityBar, get_bar, set_bar
 from train.metrics import metric_name, parse_metric, split_metrics
@@ -218,7 +219,7 @@ class EvaluationFinished(Message):
     error: str | None
 
 
-class EvaluationScreen(Screen[None]):
+class EvaluationScreen(LoudWorkers, Screen[None]):
     """Per-slice verdicts against the bar, and the disagreements behind them."""
 
     BINDINGS: ClassVar[list[BindingType]] = [

@@ -1,7 +1,12 @@
-"""Help: every key binding of the app, the screens and the current screen, with descriptions."""
+"""Help: every key binding of the app, the screens and the current screen, with descriptions and ids.
+
+The ids are what a keymap file names (``studio.keymap``): the help says where that file is and lists the id of
+every binding in the studio, widgets and dialogs included, with the keys in effect after the keymap.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import ClassVar
 
 from rich.table import Table
@@ -12,12 +17,27 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
+from studio.keymap import KEYMAP_ENV, Keymap, keymap_path, studio_bindings
 
-def _binding_rows(table: Table, bindings: list[Binding | tuple], app_key_display) -> None:  # type: ignore[no-untyped-def]
+
+def _keymap_help(path: Path, remapped: dict[str, str]) -> Text:
+    state = f"{len(remapped)} binding(s) remapped" if remapped else ("no binding remapped" if path.exists() else
+                                                                      "no such file yet")  # fmt: skip
+    return Text.assemble(
+        ("Keymap\n", "bold"),
+        f"Change any key above by its id in {path} ({state}; ${KEYMAP_ENV} names another file).\n",
+        "TOML, one line per binding, several keys separated by commas:\n",
+        ('  "records.open" = "o,enter"\n  "app.help" = "f2"\n', "cyan"),
+        ("A bad line is reported when the studio starts; the other lines still apply.", "dim"),
+    )
+
+
+def _binding_rows(table: Table, bindings: list[Binding | tuple], app_key_display, keymap: dict[str, str]) -> None:  # type: ignore[no-untyped-def]
     for b in bindings:
         if not isinstance(b, Binding):
             b = Binding(*b)
-        keys = ", ".join(app_key_display(Binding(k, b.action)) for k in b.key.split(","))
+        key = keymap.get(b.id, b.key) if b.id else b.key
+        keys = ", ".join(app_key_display(Binding(k, b.action)) for k in key.split(","))
         table.add_row(keys, b.description or b.action, Text(b.id or "", style="dim"))
 
 
@@ -38,13 +58,15 @@ class HelpScreen(ModalScreen[None]):
         app = self.app
         outer = Table.grid(padding=(1, 0))
         key_display = app.get_key_display
+        keymap: Keymap | None = getattr(app, "keymap", None)
+        remapped = keymap.bindings if keymap is not None else {}
 
         def section(title: str, bindings: list) -> None:  # type: ignore[type-arg]
             t = Table(title=title, title_justify="left", title_style="bold", box=None, padding=(0, 2))
             t.add_column("key", style="bold cyan", no_wrap=True)
             t.add_column("action")
             t.add_column("id")
-            _binding_rows(t, bindings, key_display)
+            _binding_rows(t, bindings, key_display, remapped)
             outer.add_row(t)
 
         section("Global", list(type(app).BINDINGS))
@@ -64,7 +86,13 @@ class HelpScreen(ModalScreen[None]):
                 continue
             seen.add(cls)
             section(cls.__name__, list(cls.BINDINGS))
+        # Widgets and dialogs: their keys work only where they have focus, but a keymap may name them too.
+        shown = {c.__name__ for c in seen} | {type(app).__name__}
+        for name, bindings in studio_bindings().items():
+            if name not in shown:
+                section(name, bindings)
         outer.add_row(Text("ctrl+p opens the command palette with every action; esc closes this help.", style="dim"))
+        outer.add_row(_keymap_help(keymap.path if keymap is not None else keymap_path(), remapped))
         return outer
 
     async def action_dismiss(self, result: None = None) -> None:

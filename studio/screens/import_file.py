@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -15,11 +16,13 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Button, DataTable, DirectoryTree, Footer, Header, Input, Label, ProgressBar, Select, Static
+from textual.worker import Worker, WorkerState
 
 from curation.errors import Cancelled, UserError
 from curation.importing import Detection, ImportResult, detect_format, import_file, preview
 from curation.progress import Progress
 from curation.workspace import Workspace
+from studio.failures import LoudWorkers
 
 NO_SLICE = "(no slice field)"
 
@@ -49,7 +52,7 @@ class ImportFinished(Message):
     error: str | None = None
 
 
-class ImportScreen(Screen[None]):
+class ImportScreen(LoudWorkers, Screen[None]):
     """Choose a file, check it, import it in the background."""
 
     AUTO_FOCUS = "#import-path"  # type a path straight away (the tree is a tab away)
@@ -205,6 +208,14 @@ class ImportScreen(Screen[None]):
             return
         self.post_message(ImportFinished(result))
 
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        # An unexpected failure is reported by the app (LoudWorkers); the controls must not stay "importing".
+        if event.state is WorkerState.ERROR and event.worker.group == "import-run":
+            self._cancel = None
+            self.query_one("#import-start", Button).disabled = self.detection is None
+            self.query_one("#import-cancel", Button).disabled = True
+            self.query_one("#import-summary", Static).update(Text("import failed; nothing was changed", style="red"))
+
     def on_import_progressed(self, message: ImportProgressed) -> None:
         if message.fraction is not None:
             self.query_one("#import-progress", ProgressBar).update(progress=message.fraction * 100)
@@ -217,7 +228,8 @@ class ImportScreen(Screen[None]):
         if message.cancelled:
             summary.update("[yellow]import cancelled; nothing was changed[/yellow]")
         elif message.error:
-            summary.update(f"[red]{message.error}[/red]")
+            summary.update(Text(message.error, style="red"))
+            self.notify(message.error, title="Import", severity="error", markup=False)
         elif message.result is not None:
             r = message.result
             self.query_one("#import-progress", ProgressBar).update(progress=100)

@@ -16,6 +16,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 
 from curation.overview import DatasetComparison, Overview, dataset_comparison, quarantine_page, workspace_overview
 from curation.workspace import Workspace
+from studio.failures import LoudWorkers
 from studio.widgets.slice_chart import slice_chart
 
 
@@ -28,7 +29,7 @@ class OverviewLoaded(Message):
     comparison: DatasetComparison | None = None
 
 
-class OverviewScreen(Screen[None]):
+class OverviewScreen(LoudWorkers, Screen[None]):
     """What is in the workspace."""
 
     BINDINGS: ClassVar[list[BindingType]] = [

@@ -18,6 +18,7 @@ from textual.widgets import Footer, Header, Static
 from curation.browse import ORDERS, RecordDetail, get_record
 from curation.errors import UserError
 from curation.workspace import Workspace
+from studio.failures import LoudWorkers, benign
 from studio.widgets.filter_bar import FilterBar
 from studio.widgets.record_list import QueryFailed, RecordList
 from studio.widgets.record_view import RecordView
@@ -32,7 +33,7 @@ class DetailLoaded(Message):
     detail: RecordDetail
 
 
-class RecordsScreen(Screen[None]):
+class RecordsScreen(LoudWorkers, Screen[None]):
     """Browse, sort and filter records; Enter opens the review queue on the same filter."""
 
     AUTO_FOCUS = "RecordList"
@@ -101,13 +102,10 @@ class RecordsScreen(Screen[None]):
     def on_record_list_selected(self, message: RecordList.Selected) -> None:
         self.action_review_here()
 
+    @benign(UserError)  # the record vanished (an import was undone); the list reload will follow
     @work(thread=True, exclusive=True, group="record-detail", exit_on_error=False)
     def _load_detail(self, record_id: int) -> None:
-        try:
-            detail = get_record(self.workspace, record_id)
-        except UserError:
-            return  # the record vanished (an import was undone); the list reload will follow
-        self.post_message(DetailLoaded(detail))
+        self.post_message(DetailLoaded(get_record(self.workspace, record_id)))
 
     def on_detail_loaded(self, message: DetailLoaded) -> None:
         row = self.records.current_row()

@@ -24,6 +24,7 @@ from curation import review
 from curation.browse import ORDERS, PENDING, RecordFilter, RecordRow, count_records, fetch_page, get_record
 from curation.errors import UserError
 from curation.workspace import Workspace
+from studio.failures import LoudWorkers, benign
 from studio.widgets.filter_bar import FilterBar
 from studio.widgets.modals import ConfirmModal, EditModal, PromptModal
 from studio.widgets.record_view import RecordView
@@ -52,7 +53,7 @@ class BulkDone(Message):
     error: str | None = None
 
 
-class ReviewScreen(Screen[None]):
+class ReviewScreen(LoudWorkers, Screen[None]):
     """Walk the records of a filter in an order and decide on each one."""
 
     AUTO_FOCUS = "#review-record"  # keys are decisions: no input may swallow them until the user asks (/)
@@ -337,14 +338,11 @@ class ReviewScreen(Screen[None]):
         status.update(f"{cur} · {ORDERS[self.order][0]} · {self.filter.describe()} · reviewer {self.reviewer}")
         self._load_progress(self.filter)
 
+    @benign(UserError)  # a filter that cannot run: the record fetch (_fetch) has already said so
     @work(thread=True, exclusive=True, group="review-progress", exit_on_error=False)
     def _load_progress(self, filt: RecordFilter) -> None:
-        try:
-            rows = review.progress_by_slice(self.workspace, dataclasses.replace(filt, statuses=()))
-            remaining = count_records(self.workspace, filt)
-        except UserError:
-            return
-        self.post_message(ProgressLoaded(rows, remaining))
+        rows = review.progress_by_slice(self.workspace, dataclasses.replace(filt, statuses=()))
+        self.post_message(ProgressLoaded(rows, count_records(self.workspace, filt)))
 
     def on_progress_loaded(self, message: ProgressLoaded) -> None:
         table = Table("slice", "done", "left", "✓", "✗", box=None, padding=(0, 1), header_style="bold")

@@ -26,6 +26,7 @@ from curation.teacher.engine import GenerateResult, generate
 from curation.teacher.selection import Selection
 from curation.teacher.synth import SliceShare, synthetic_share
 from curation.workspace import Workspace
+from studio.failures import LoudWorkers
 
 MISSING, ALL = "missing", "all"
 
@@ -61,7 +62,7 @@ class GenerationFinished(Message):
     error: str | None = None
 
 
-class TeacherScreen(Screen[None]):
+class TeacherScreen(LoudWorkers, Screen[None]):
     """Generate teacher answers for a selection of records in a background worker."""
 
     BINDINGS: ClassVar[list[BindingType]] = [

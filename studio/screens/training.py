@@ -22,6 +22,7 @@ from textual_plotext import PlotextPlot
 
 from curation.errors import UserError
 from curation.workspace import Workspace
+from studio.failures import LoudWorkers
 from train import events as ev
 from train import store
 from train.config import RunConfig
@@ -101,7 +102,7 @@ class LossCurve(PlotextPlot):
         self.refresh()
 
 
-class TrainingScreen(Screen[None]):
+class TrainingScreen(LoudWorkers, Screen[None]):
     """Launch, watch and cancel training runs."""
 
     BINDINGS: ClassVar[list[BindingType]] = [

@@ -1,14 +1,18 @@
-"""Small modal dialogs: confirm, one-line prompt, multi-line editor. Each dismisses with its answer."""
+"""Small modal dialogs: confirm, one-line prompt, multi-line editor, a failure's traceback. Each dismisses with its
+answer."""
 
 from __future__ import annotations
 
 from typing import ClassVar
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, TextArea
+from textual.widgets import Button, Input, Label, Static, TextArea
+
+from studio.failures import Failure
 
 
 class ConfirmModal(ModalScreen[bool]):
@@ -99,4 +103,24 @@ class EditModal(ModalScreen[str | None]):
         self.dismiss(self.query_one(TextArea).text)
 
     def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class TracebackModal(ModalScreen[None]):
+    """The traceback of a failed worker (the app's ``show_error``), already scrubbed of API keys."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q", "close", "Close", id="traceback.close")]
+
+    def __init__(self, failure: Failure) -> None:
+        super().__init__()
+        self.failure = failure
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog traceback"):
+            yield Label(Text(self.failure.message, style="bold red"), id="traceback-message")
+            with VerticalScroll():
+                yield Static(Text(self.failure.traceback or ""), id="traceback-text")
+            yield Label("esc closes", classes="hint")
+
+    def action_close(self) -> None:
         self.dismiss(None)

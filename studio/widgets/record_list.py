@@ -24,6 +24,7 @@ from textual.strip import Strip
 from curation.browse import ALL_RECORDS, RecordFilter, RecordRow, count_records, fetch_page
 from curation.errors import UserError
 from curation.workspace import Workspace
+from studio.failures import LoudWorkers
 
 PAGE = 200
 MARGIN = 50  # rows fetched above the viewport, so a page-up after a page-down needs no query
@@ -67,7 +68,7 @@ class QueryFailed(Message):
     error: str
 
 
-class RecordList(ScrollView, can_focus=True):
+class RecordList(LoudWorkers, ScrollView, can_focus=True):
     """Records matching a filter, in an order; the cursor row is ``cursor``."""
 
     DEFAULT_CSS = """
