@@ -82,7 +82,7 @@ def _flatten(table: Mapping[str, object], prefix: str = "") -> dict[str, object]
 def _line_of(text: str, binding_id: str) -> int | None:
     """The line that sets ``binding_id`` (whole dotted id first, then its last part under a table header)."""
     for name in (binding_id, binding_id.rsplit(".", 1)[-1]):
-        pattern = re.compile(rf"^\s*[\"']?{re.escape(name)}[\"']?\s*=", re.MULTILINE)
+        pattern = re.compile(rf"^[ \t]*[\"']?{re.escape(name)}[\"']?[ \t]*=", re.MULTILINE)
         if m := pattern.search(text):
             return text.count("\n", 0, m.start()) + 1
     return None
