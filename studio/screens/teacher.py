@@ -193,6 +193,7 @@ class TeacherScreen(LoudWorkers, Screen[None]):
         summary = self.query_one("#teacher-summary", Static)
         if message.result is None:
             summary.update(f"[red]{message.error}[/red]")
+            self.notify(message.error or "generation failed", title="Teacher", severity="error", markup=False)
             return
         r = message.result
         self._load_shares()
