@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -88,3 +90,28 @@ async def settle(pilot, rounds: int = 3) -> None:  # type: ignore[no-untyped-def
 def status_text(app, selector: str) -> str:  # type: ignore[no-untyped-def]
     """The plain text of a Static on the active screen."""
     return str(app.screen.query_one(selector).render())
+
+
+@dataclass(frozen=True)
+class Note:
+    """One notification the app showed."""
+
+    message: str
+    title: str
+    severity: str
+
+
+@pytest.fixture
+def notes(monkeypatch: pytest.MonkeyPatch) -> list[Note]:
+    """Every notification the studio shows, kept (a toast expires after its timeout, which a busy machine reaches)."""
+    from studio.app import DistillStudio
+
+    shown: list[Note] = []
+    original = DistillStudio.notify
+
+    def notify(self: DistillStudio, message: str, *, title: str = "", severity: str = "information", **kw: Any) -> None:
+        shown.append(Note(message, title, severity))
+        original(self, message, title=title, severity=severity, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(DistillStudio, "notify", notify)
+    return shown

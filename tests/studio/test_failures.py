@@ -17,13 +17,13 @@ from curation.workspace import Workspace
 from studio.app import DistillStudio
 from studio.failures import LoudWorkers
 from studio.widgets.modals import TracebackModal
-from tests.studio.conftest import build_workspace, settle
+from tests.studio.conftest import Note, build_workspace, settle
 
 pytestmark = pytest.mark.timeout(120)
 
 
-def _errors(app: DistillStudio) -> list[str]:
-    return [n.message for n in app._notifications if n.severity == "error"]
+def _errors(notes: list[Note]) -> list[str]:
+    return [n.message for n in notes if n.severity == "error"]
 
 
 def _raise(exc: BaseException):  # type: ignore[no-untyped-def]
@@ -33,13 +33,15 @@ def _raise(exc: BaseException):  # type: ignore[no-untyped-def]
     return fail
 
 
-async def test_raising_worker_shows_error_and_traceback(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_raising_worker_shows_error_and_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, notes: list[Note]
+) -> None:
     monkeypatch.setattr("studio.screens.overview.workspace_overview", _raise(RuntimeError("disk on fire\nsecond")))
     with Workspace.open(build_workspace(tmp_path / "w.duckdb", n=5)) as ws:
         app = DistillStudio(ws)
         async with app.run_test(size=(150, 45)) as pilot:
             await settle(pilot)
-            errors = _errors(app)
+            errors = _errors(notes)
             assert len(errors) == 1, errors
             assert errors[0].splitlines() == [
                 "Overview: load failed: RuntimeError: disk on fire",
@@ -57,7 +59,7 @@ async def test_raising_worker_shows_error_and_traceback(tmp_path: Path, monkeypa
 
 
 async def test_user_error_is_plain_and_benign_failures_are_silent(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, notes: list[Note]
 ) -> None:
     monkeypatch.setattr("studio.screens.overview.workspace_overview", _raise(UserError("the workspace says no")))
     # Benign: the records screen's detail worker and the review's progress declare a UserError benign; Cancelled
@@ -69,7 +71,7 @@ async def test_user_error_is_plain_and_benign_failures_are_silent(
         app = DistillStudio(ws)
         async with app.run_test(size=(150, 45)) as pilot:
             await settle(pilot)
-            assert _errors(app) == ["the workspace says no"]
+            assert _errors(notes) == ["the workspace says no"]
             await pilot.press("ctrl+t")  # a UserError offers no traceback
             await pilot.pause()
             assert not isinstance(app.screen, TracebackModal)
@@ -78,11 +80,13 @@ async def test_user_error_is_plain_and_benign_failures_are_silent(
                 await settle(pilot)
                 await pilot.pause(0.2)  # the detail load is debounced
                 await settle(pilot)
-            assert _errors(app) == ["the workspace says no"]
+            assert _errors(notes) == ["the workspace says no"]
             assert app.last_failure is None
 
 
-async def test_no_api_key_in_message_or_traceback(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_no_api_key_in_message_or_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, notes: list[Note]
+) -> None:
     key = "plainsecret-1234"  # not key-shaped: only the teacher's configured env var can find it
     monkeypatch.setenv("TEST_TEACHER_KEY", key)
     monkeypatch.setattr(
@@ -93,7 +97,7 @@ async def test_no_api_key_in_message_or_traceback(tmp_path: Path, monkeypatch: p
         app = DistillStudio(ws, start="teacher")
         async with app.run_test(size=(150, 45)) as pilot:
             await settle(pilot)
-            errors = _errors(app)
+            errors = _errors(notes)
             assert len(errors) == 1 and errors[0].startswith(
                 "Teacher: load shares failed: RuntimeError: 401 for key ***"
             )

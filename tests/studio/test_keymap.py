@@ -14,7 +14,7 @@ from studio.app import DistillStudio
 from studio.keymap import binding_ids, keymap_path, load_keymap, studio_bindings
 from studio.screens.help import HelpScreen
 from studio.screens.records import RecordsScreen
-from tests.studio.conftest import build_workspace, settle
+from tests.studio.conftest import Note, build_workspace, settle
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -48,7 +48,7 @@ def test_every_binding_has_an_id() -> None:
     assert {"app.show_error", "records.order", "records.up", "traceback.close", "help.close"} <= binding_ids()
 
 
-async def test_remapped_binding_runs_under_its_new_key(tmp_path: Path) -> None:
+async def test_remapped_binding_runs_under_its_new_key(tmp_path: Path, notes: list[Note]) -> None:
     keymap = tmp_path / "keymap.toml"
     # Nested-table form of "records.order": cycle the order with z instead of o.
     keymap.write_text('[records]\norder = "z"\n', encoding="utf-8")
@@ -65,10 +65,10 @@ async def test_remapped_binding_runs_under_its_new_key(tmp_path: Path) -> None:
             await pilot.press("z")
             await settle(pilot)
             assert screen.records.order != before
-            assert [n for n in app._notifications if n.title == "Keymap"] == []
+            assert [n for n in notes if n.title == "Keymap"] == []
 
 
-async def test_bad_keymap_is_a_notification_and_the_studio_starts(tmp_path: Path) -> None:
+async def test_bad_keymap_is_a_notification_and_the_studio_starts(tmp_path: Path, notes: list[Note]) -> None:
     keymap = tmp_path / "keymap.toml"
     keymap.write_text('"records.order" = "z"\nrecords.nope = "y"\n', encoding="utf-8")
     with Workspace.open(build_workspace(tmp_path / "w.duckdb", n=5)) as ws:
@@ -76,7 +76,7 @@ async def test_bad_keymap_is_a_notification_and_the_studio_starts(tmp_path: Path
         async with app.run_test(size=(150, 45)) as pilot:
             await settle(pilot)
             assert isinstance(app.screen, RecordsScreen)
-            shown = [n.message for n in app._notifications if n.title == "Keymap"]
+            shown = [n.message for n in notes if n.title == "Keymap"]
             assert shown == [f"{keymap}:2: unknown binding id 'records.nope' (f1 lists the ids)"]
             before = app.screen.records.order
             await pilot.press("z")  # the good line still applies
