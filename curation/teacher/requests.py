@@ -225,14 +225,8 @@ class TeacherSession:
 
         out = call_chat(self._client, self.cfg, r.messages, r.params, cancel=self.cancel, rng=self._rng,
                         retry_timeout=retry_timeout)  # fmt: skip
-        r.source, r.answer, r.attempts, r.http_status, r.error = (
-            "sent",
-            out.answer,
-            out.attempts,
-            out.http_status,
-            out.error,
-        )
-        r.timeouts, r.possibly_billed_usd = out.timeouts, out.timeouts * est
+        r.source, r.answer, r.attempts, r.http_status = "sent", out.answer, out.attempts, out.http_status
+        r.error, r.timeouts, r.possibly_billed_usd = out.error, out.timeouts, out.timeouts * est
         cost = out.answer.cost_usd if out.answer else 0.0
         self.budget.settle(sum(held), cost, r.possibly_billed_usd)  # the real cost replaces the reservation now
         with self._lock:
