@@ -185,8 +185,9 @@ class TeacherSession:
             raise ValueError(f"unknown teacher request purpose {purpose!r}")
         rep = SendReport(purpose)
         by_key: dict[str, RequestResult] = {}
+        own = request_params(self.cfg)  # made once: most requests use the teacher's own parameters
         for rq in requests:
-            params = request_params(self.cfg, rq.params)
+            params = own if rq.params is None else request_params(self.cfg, rq.params)
             key = cache_key(self.cfg.model, rq.messages, params)
             r = by_key.get(key) or by_key.setdefault(key, RequestResult(key, rq.messages, params, []))
             r.record_ids.extend(rq.record_ids)

@@ -114,9 +114,12 @@ def synth_inputs(
 
     Requests go through the request path (terms, cache, budget, retries, ledger). Each request shows a fresh random
     sample of examples; with ``seed`` the samples, and so the requests, are the same on every run (a re-run after a
-    kill comes from the cache). ``session`` shares one budget and client across calls (``fulfil_requests``)."""
+    kill comes from the cache). ``session`` shares one budget, client and cancel across calls (``fulfil_requests``,
+    a round); ``budget_usd`` and ``cancel`` are then the session's."""
     if n < 1:
         raise UserError("-n must be >= 1")
+    if session is not None and session.cfg.name != teacher:
+        raise ValueError(f"session is for teacher {session.cfg.name!r}, not {teacher!r}")
     own = session is None
     s = session or TeacherSession(ws, teacher, budget_usd=budget_usd, cancel=cancel)
     try:
