@@ -135,7 +135,12 @@ def _est(ws: Workspace, messages: list[dict[str, Any]], params: dict[str, Any] |
     return estimate_cost(get_teacher(ws, "big"), messages, params, **kw)
 
 
+# In the budget tests every answer takes 1 s, so the pool's threads all reserve before any answer settles: then
+# exactly as many requests go out as the budget has room for at their worst case.
+
+
 def test_a_budget_stops_generate_before_it_is_exceeded(tws: Workspace, server: FakeOpenAI) -> None:
+    server.latency = 1.0
     msgs = json.loads(tws.query("SELECT CAST(messages AS VARCHAR) FROM records ORDER BY length(prompt) DESC")[0][0])
     budget = 2.5 * _est(tws, msgs)
     res = run_generate(tws, budget)
@@ -145,7 +150,7 @@ def test_a_budget_stops_generate_before_it_is_exceeded(tws: Workspace, server: F
 
 def test_a_budget_stops_batch_before_it_is_exceeded(tws: Workspace, server: FakeOpenAI) -> None:
     msgs = json.loads(tws.query("SELECT CAST(messages AS VARCHAR) FROM records ORDER BY length(prompt) DESC")[0][0])
-    budget = 2.5 * _est(tws, msgs, batch=True)
+    budget = 2.5 * _est(tws, msgs, batch=True)  # no HTTP per request: the whole plan is reserved at once
     done, job = run_batch(tws, budget)
     assert (job.n_requests, job.n_over_budget, done.n_attached) == (2, 10, 2)
     assert tws.scalar("SELECT sum(cost_usd) FROM teacher_ledger WHERE kind = 'batch'") <= budget
@@ -156,6 +161,7 @@ def test_a_budget_stops_batch_before_it_is_exceeded(tws: Workspace, server: Fake
 def test_a_budget_stops_synth_before_it_is_exceeded(tws: Workspace, server: FakeOpenAI) -> None:
     # 60 prompts: three requests at once (25, 25, 10 prompts; output caps 3,000, 3,000 and 1,200 tokens, about $0.03,
     # $0.03 and $0.013 at worst): $0.05 has room for one or two of them, never all three
+    server.latency = 1.0
     res = run_synth(tws, 0.05, n=60)
     assert res.status == "budget" and 1 <= res.n_requests <= 2 and res.n_inserted > 0
     assert tws.scalar("SELECT sum(cost_usd) FROM teacher_ledger") <= 0.05
@@ -166,6 +172,7 @@ def test_a_budget_stops_judge_before_it_is_exceeded(tws: Workspace, server: Fake
     longest = max((judge_messages("triage tickets", i.prompt, i.teacher, i.student) for i in ITEMS),
                   key=lambda m: len(json.dumps(m)))  # fmt: skip
     budget = 2.5 * _est(tws, longest, JUDGE_PARAMS)
+    server.latency = 1.0
     rep = run_judge(tws, budget)
     assert rep.status == "budget" and rep.n_requests == 2 and sum(server.attempts.values()) == 2
     assert tws.scalar("SELECT sum(cost_usd) FROM teacher_ledger") <= budget
