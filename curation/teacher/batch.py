@@ -91,8 +91,8 @@ def submit_batch(
     requests whose worst-case batch cost fits), upload it and create a batch."""
     with TeacherSession(ws, teacher, budget_usd=budget_usd) as session:  # terms and key checked first
         pending = _pending_record_ids(ws, teacher)
-        requests = [TeacherRequest(messages, record_ids=[rid])
-                    for rid, messages in select_records(ws, teacher, selection or Selection()) if rid not in pending]  # fmt: skip
+        selected = select_records(ws, teacher, selection or Selection())
+        requests = [TeacherRequest(messages, record_ids=[rid]) for rid, messages in selected if rid not in pending]
         rep = session.admit(PURPOSE, requests)
         cfg = session.cfg
     queued = list({id(r): r for r in rep.results if r.source == "queued"}.values())

@@ -284,11 +284,3 @@ class TeacherSession:
             d = f"done {rep.done} failed {rep.failed} cached {rep.cached} ${rep.cost_usd:.4f}"
             self.progress(Progress(rep.purpose, rep.done + rep.failed + rep.cached, rep.total,
                                    d + (f" {detail}" if detail else "")))  # fmt: skip
-
-
-def send_requests(
-    ws: Workspace, teacher: str, purpose: str, requests: Sequence[TeacherRequest], **session: Any
-) -> SendReport:
-    """``TeacherSession(ws, teacher, **session).send(purpose, requests)`` for a one-off send."""
-    with TeacherSession(ws, teacher, **session) as s:
-        return s.send(purpose, requests)

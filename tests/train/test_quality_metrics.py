@@ -196,7 +196,8 @@ def test_an_evaluation_reports_judge_and_verifier_metrics_per_slice(
 
     with Workspace.open(tmp_path / "ws.duckdb") as ws:
         save_teacher(ws, TeacherConfig(name="judge", base_url=grader.base_url, model="grader-2026-01-01",
-                                       api_key_env=KEY_ENV, terms_ack=True, price_in_per_m=1.0, timeout_s=5.0))  # fmt: skip
+                                       api_key_env=KEY_ENV, terms_ack=True, price_in_per_m=1.0,
+                                       timeout_s=5.0))  # fmt: skip
         bar = set_bar(ws, QualityBar(task="triage", threshold=0.5, metrics=[
             {"kind": "json_field", "field": "intent"}, M.parse_metric("verifier:json"), M.parse_metric("judge:judge")]))  # fmt: skip
         res = evaluate_model(ws, base_model=str(tiny_model), data_path=triage_file, bar=bar, limit=6,
