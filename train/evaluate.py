@@ -66,12 +66,14 @@ def evaluate_model(
 ) -> EvalResult:
     """Generate answers for the held-out rows of ``data_path``, score them with ``bar`` and store the evaluation."""
     from train.generate import generate, load_for_inference
+    from train.judge import check_judges
 
     held = spread_over_slices([e for e in load_examples(data_path) if e.split != "train"], limit)
     if not held:
         raise UserError(f"{Path(data_path).name} has no held-out rows to evaluate on")
     if bar.bar_id is None:
         raise UserError("store the quality bar (set_bar) before evaluating against it")
+    check_judges(ws, bar.metrics)
     report(progress, cancel, "load model", 0, None, base_model)
     model, tok, dev = load_for_inference(base_model, adapter_path, device, precision)
     prompts = [prompt_text(tok, e.prompt_messages) for e in held]

@@ -1,8 +1,9 @@
 """LLM-as-judge: a teacher configured in the workspace grades each student answer against the teacher's answer.
 
-Requests go through ``curation.teacher`` (its client: key from the environment variable the teacher config names,
-retries with backoff, redacted errors). Every grade request is content-addressed in ``teacher_cache``, so judging
-the same answers again costs nothing, and every request that ended gets a ``teacher_ledger`` row (kind 'judge').
+Requests go through the teacher request path (``curation.teacher.requests``: the terms acknowledgement, the key
+from the environment variable the teacher config names, the session's thread pool, retries with backoff, redacted
+errors). Every grade request is content-addressed in ``teacher_cache``, so judging the same answers again costs
+nothing, and every request that ended gets a ``teacher_ledger`` row (kind 'judge').
 """
 
 from __future__ import annotations
@@ -11,14 +12,11 @@ import json
 import re
 import threading
 from collections.abc import Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
-from curation.progress import ProgressFn, report
-from curation.teacher import store as tstore
-from curation.teacher.client import CallOutcome, call_chat, make_client
-from curation.teacher.config import TeacherConfig, get_teacher
+from curation.progress import ProgressFn, check_cancel
+from curation.teacher.requests import TeacherRequest, TeacherSession, teacher_ready
 from curation.workspace import Workspace
 from train.scoring import Item
 
@@ -30,7 +28,7 @@ JUDGE_SYSTEM = (
     'Reply with JSON only: {"score": <1-5>, "reason": "<one short sentence>"}.'
 )
 JUDGE_PARAMS: dict[str, Any] = {"temperature": 0.0, "max_tokens": 96}
-_WRITE_EVERY = 32  # grades per transaction: a crash loses little, the write lock is taken rarely
+PURPOSE = "judge"
 _NUM = r"(\d+(?:\.\d+)?)"
 _LABELLED = re.compile(rf"(?:score|grade|rating)\W{{0,3}}\s*{_NUM}(?:\s*(?:/|out of)\s*{_NUM})?", re.I)
 _ALONE = re.compile(rf"^\W*{_NUM}\s*(?:(?:/|out of)\s*{_NUM})?\W*$", re.I)
@@ -48,6 +46,8 @@ class JudgeReport:
     n_failed: int
     n_unparsed: int
     cost_usd: float
+    possibly_billed_usd: float = 0.0  # worst case of attempts abandoned after a timeout (the provider may bill them)
+    status: str = "done"  # done | budget (stopped before exceeding it) | failed (key, model or URL refused)
 
 
 def judge_messages(task: str, prompt: str, reference: str, candidate: str) -> list[dict[str, str]]:
@@ -93,91 +93,33 @@ def parse_grade(text: str | None) -> float | None:
     return None
 
 
+def check_judges(ws: Workspace, metrics: Sequence[dict[str, Any]]) -> None:
+    """Refuse up front (before an evaluation generates anything) when a judge metric's teacher cannot be used:
+    unknown, terms not acknowledged, or no key in the environment."""
+    for spec in metrics:
+        if spec.get("kind") == "judge":
+            teacher_ready(ws, spec["teacher"])
+
+
 def judge_items(
     ws: Workspace,
     spec: dict[str, Any],
     task: str,
     items: Sequence[Item],
     *,
+    budget_usd: float | None = None,
     progress: ProgressFn | None = None,
     cancel: threading.Event | None = None,
 ) -> tuple[list[float | None], JudgeReport]:
-    """Grade every item's student answer against its teacher answer; None where the judge gave no usable grade."""
-    cfg = get_teacher(ws, spec["teacher"])
-    keyed = []
-    for it in items:
-        msgs = judge_messages(task, it.prompt, it.teacher, it.student)
-        keyed.append((tstore.cache_key(cfg.model, msgs, JUDGE_PARAMS), msgs))
-    answers: dict[str, str | None] = {
-        k: a.response for k, a in tstore.cached_answers(ws, [k for k, _ in keyed]).items()
-    }
-    n_cached = sum(1 for k, _ in keyed if k in answers)
-    todo = {k: m for k, m in keyed if k not in answers}  # identical requests are sent once
-    report(progress, cancel, "judge", 0, len(todo), f"{n_cached} cached")
-    failed, cost = _send_all(ws, cfg, todo, answers, progress, cancel)
-    grades = [parse_grade(answers.get(k)) for k, _ in keyed]
-    n_unparsed = sum(1 for (k, _), g in zip(keyed, grades, strict=True) if g is None and answers.get(k) is not None)
-    return grades, JudgeReport(cfg.name, len(items), len(todo), n_cached, failed, n_unparsed, cost)
-
-
-def _send_all(
-    ws: Workspace,
-    cfg: TeacherConfig,
-    todo: dict[str, list[dict[str, str]]],
-    answers: dict[str, str | None],
-    progress: ProgressFn | None,
-    cancel: threading.Event | None,
-) -> tuple[int, float]:
-    """Send the uncached requests on ``cfg.concurrency`` threads; cache and ledger them as they end."""
-    if not todo:
-        return 0, 0.0
-    client = make_client(cfg)
-    failed, cost, done = 0, 0.0, 0
-    pending_rows: list[tuple[str, CallOutcome]] = []
-    keys = iter(todo)
-    with ThreadPoolExecutor(max_workers=cfg.concurrency) as pool:
-        running: dict[Future[CallOutcome], str] = {}
-
-        def submit_next() -> None:
-            k = next(keys, None)
-            if k is not None and not (cancel is not None and cancel.is_set()):
-                running[pool.submit(call_chat, client, cfg, todo[k], JUDGE_PARAMS, cancel=cancel)] = k
-
-        for _ in range(cfg.concurrency):
-            submit_next()
-        try:
-            while running:
-                finished, _ = wait(running, return_when=FIRST_COMPLETED)
-                for fut in finished:
-                    k = running.pop(fut)
-                    out = fut.result()
-                    pending_rows.append((k, out))
-                    if out.answer is None:
-                        failed += 1
-                    else:
-                        answers[k] = out.answer.response
-                        cost += out.answer.cost_usd
-                    done += 1
-                    submit_next()
-                if len(pending_rows) >= _WRITE_EVERY:
-                    _write(ws, cfg, pending_rows)
-                    pending_rows = []
-                report(progress, cancel, "judge", done, len(todo))
-        finally:
-            _write(ws, cfg, pending_rows)  # what was paid for is kept even when cancelled
-    return failed, cost
-
-
-def _write(ws: Workspace, cfg: TeacherConfig, rows: list[tuple[str, CallOutcome]]) -> None:
-    if not rows:
-        return
-    ok = [(k, o.answer) for k, o in rows if o.answer is not None]
-    ledger = [
-        [None, cfg.name, "judge", k, "ok" if o.answer else "failed", o.http_status, o.attempts,
-         o.answer.prompt_tokens if o.answer else None, o.answer.completion_tokens if o.answer else None,
-         o.answer.cost_usd if o.answer else 0.0, o.answer.latency_ms if o.answer else None, o.error]
-        for k, o in rows
-    ]  # fmt: skip
-    with ws.transaction() as cur:
-        tstore.put_cache_many(cur, cfg.model, ok)  # type: ignore[arg-type]
-        tstore.add_ledger_many(cur, ledger)
+    """Grade every item's student answer against its teacher answer; None where the judge gave no usable grade
+    (or the budget stopped before its request). Identical grading requests are sent once; what was paid for is
+    kept even when cancelled (then ``Cancelled`` is raised)."""
+    requests = [TeacherRequest(judge_messages(task, it.prompt, it.teacher, it.student), JUDGE_PARAMS) for it in items]
+    with TeacherSession(ws, spec["teacher"], budget_usd=budget_usd, progress=progress, cancel=cancel) as session:
+        rep = session.send(PURPOSE, requests)
+    check_cancel(cancel)
+    answers = [r.answer.response if r.answer else None for r in rep.results]
+    grades = [parse_grade(a) for a in answers]
+    n_unparsed = sum(1 for a, g in zip(answers, grades, strict=True) if g is None and a is not None)
+    return grades, JudgeReport(session.cfg.name, len(items), rep.requests, rep.cached, rep.failed_requests,
+                               n_unparsed, rep.cost_usd, rep.possibly_billed_usd, rep.status)  # fmt: skip

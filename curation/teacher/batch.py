@@ -1,29 +1,33 @@
 """Batch API mode: write the input file, upload it, create the batch, poll, download, import, attach.
 
 Every step's result is persisted in ``teacher_batches`` before the next, so a job resumes by its id after a
-restart. The output is imported with the foundation's Batch importer (errored lines go to quarantine); each
-imported answer is then attached to the record it was asked for (``teacher_outputs``, cache, ledger, and the
-record's response if it had none) and the imported copy, a duplicate of that record, is removed again.
+restart. The terms check, the cache lookup before submitting and the budget estimate are the request path's
+(``TeacherSession.admit``: only the transport differs). The output is imported with the foundation's Batch importer
+(errored lines go to quarantine); each imported answer is then attached to the record it was asked for with the
+request path's writer function (``store.write_finished``: cache, outputs, the record's response if it had none,
+ledger) and the imported copy, a duplicate of that record, is removed again.
 """
 
 from __future__ import annotations
 
 import json
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from curation.errors import UserError
-from curation.teacher.client import make_client, request_params
-from curation.teacher.config import TeacherConfig, get_teacher, redact, require_terms
+from curation.teacher.client import make_client
+from curation.teacher.config import TeacherConfig, get_teacher, redact
+from curation.teacher.requests import TeacherRequest, TeacherSession
 from curation.teacher.selection import Selection, select_records
-from curation.teacher.store import Answer, add_ledger, cache_key, cached_answers, put_cache, write_outputs
+from curation.teacher.store import Answer, Finished, write_finished
 from curation.workspace import Workspace
 
 ENDPOINT = "/v1/chat/completions"
 FINISHED = {"completed", "failed", "expired", "cancelled"}
+PURPOSE = "batch"
 
 
 @dataclass
@@ -42,9 +46,11 @@ class BatchJob:
     import_batch_id: int | None
     n_attached: int | None
     error: str | None
+    # what this submit left out because the budget had no room for it (not stored)
+    n_over_budget: int = field(default=0, metadata={"stored": False})
 
 
-_FIELDS = tuple(BatchJob.__dataclass_fields__)
+_FIELDS = tuple(f.name for f in fields(BatchJob) if f.metadata.get("stored", True))
 
 
 def get_job(ws: Workspace, job_id: int) -> BatchJob:
@@ -78,26 +84,23 @@ def _pending_record_ids(ws: Workspace, teacher: str) -> set[int]:
     return ids
 
 
-def submit_batch(ws: Workspace, teacher: str, selection: Selection | None = None) -> BatchJob:
-    """Write the input JSONL for the selected records (cache hits are attached at once), upload it, create a batch."""
-    cfg = get_teacher(ws, teacher)
-    require_terms(cfg)
-    params = request_params(cfg)
-    pending = _pending_record_ids(ws, teacher)
-    groups: dict[str, dict[str, Any]] = {}
-    for rid, messages in select_records(ws, teacher, selection or Selection()):
-        if rid in pending:
-            continue
-        key = cache_key(cfg.model, messages, params)
-        groups.setdefault(key, {"messages": messages, "record_ids": []})["record_ids"].append(rid)
-    hits = cached_answers(ws, list(groups))
-    if hits:
-        with ws.transaction() as cur:
-            for key, ans in hits.items():
-                write_outputs(cur, teacher, key, ans, groups.pop(key)["record_ids"], mode="cache", run_id=None,
-                              paid_record=None)  # fmt: skip
-    if not groups:
-        raise UserError("nothing to submit: every selected record has an answer, is cached or is in a pending job")
+def submit_batch(
+    ws: Workspace, teacher: str, selection: Selection | None = None, *, budget_usd: float | None = None
+) -> BatchJob:
+    """Write the input JSONL for the selected records (cache hits are attached at once; with a budget, only the
+    requests whose worst-case batch cost fits), upload it and create a batch."""
+    with TeacherSession(ws, teacher, budget_usd=budget_usd) as session:  # terms and key checked first
+        pending = _pending_record_ids(ws, teacher)
+        selected = select_records(ws, teacher, selection or Selection())
+        requests = [TeacherRequest(messages, record_ids=[rid]) for rid, messages in selected if rid not in pending]
+        rep = session.admit(PURPOSE, requests)
+        cfg = session.cfg
+    queued = list({id(r): r for r in rep.results if r.source == "queued"}.values())
+    over = len({r.key for r in rep.results if r.source == "skipped"})
+    if not queued:
+        why = f"the budget covers none of the {over} requests left" if over else "every selected record has an " \
+            "answer, is cached or is in a pending job"  # fmt: skip
+        raise UserError(f"nothing to submit: {why}")
     with ws.transaction() as cur:
         job_id = int(cur.execute("SELECT nextval('teacher_batch_seq')").fetchall()[0][0])
         folder = ws.artifacts_dir / "teacher_batches" / f"job-{job_id}"
@@ -105,19 +108,21 @@ def submit_batch(ws: Workspace, teacher: str, selection: Selection | None = None
         inp = folder / "input.jsonl"
         mapping = {}
         with open(inp, "w", encoding="utf-8") as f:
-            for key, g in groups.items():
-                cid = f"r{g['record_ids'][0]}-{key[:16]}"
-                mapping[cid] = {"key": key, "record_ids": g["record_ids"]}
-                body = {"model": cfg.model, "messages": g["messages"], **params}
+            for r in queued:
+                cid = f"r{r.record_ids[0]}-{r.key[:16]}"
+                mapping[cid] = {"key": r.key, "record_ids": r.record_ids}
+                body = {"model": cfg.model, "messages": r.messages, **r.params}
                 f.write(json.dumps({"custom_id": cid, "method": "POST", "url": ENDPOINT, "body": body}) + "\n")
         (folder / "requests.json").write_text(json.dumps(mapping))
         now = datetime.now()
         cur.execute(
             "INSERT INTO teacher_batches (job_id, teacher, input_path, n_requests, status, created_at, updated_at) "
             "VALUES (?, ?, ?, ?, 'written', ?, ?)",
-            [job_id, teacher, str(inp), len(groups), now, now],
+            [job_id, teacher, str(inp), len(queued), now, now],
         )
-    return advance(ws, job_id)
+    job = advance(ws, job_id)
+    job.n_over_budget = over
+    return job
 
 
 def advance(ws: Workspace, job_id: int) -> BatchJob:
@@ -221,22 +226,19 @@ def _attach(ws: Workspace, cfg: TeacherConfig, job: BatchJob, import_batch_id: i
             answered.add(cid)
             ans = Answer(model or cfg.model, text, json.loads(lp) if lp else None, finish, pt or 0, ct or 0,
                          cfg.cost(pt or 0, ct or 0, batch=True), 0.0)  # fmt: skip
-            put_cache(cur, item["key"], cfg.model, ans)
             live = [r for r in item["record_ids"] if r != copy_id]
-            n = write_outputs(cur, cfg.name, item["key"], ans, live, mode="batch", run_id=None,
-                              paid_record=live[0] if live else None)  # fmt: skip
+            done = Finished(item["key"], live, ans, 200, 1, None, PURPOSE)
+            n = sum(write_finished(cur, teacher=cfg.name, model=cfg.model, items=[done], mode="batch").values())
             attached += n
-            add_ledger(cur, run_id=None, teacher=cfg.name, kind="batch", key=item["key"], status="ok", attempts=1,
-                       http_status=200, prompt_tokens=pt, completion_tokens=ct, cost_usd=ans.cost_usd)  # fmt: skip
             # The imported copy duplicates a record that now holds this answer. If every record it was asked for
             # is gone (`distill undo-import --force` meanwhile), it goes too: the answer is in the cache and the
             # ledger, so a re-import and `distill generate` attach it again for free.
             if n or not ws_has_any(cur, live):
                 cur.execute("DELETE FROM records WHERE record_id = ?", [copy_id])
-        for cid, item in mapping.items():
-            if cid not in answered:
-                add_ledger(cur, run_id=None, teacher=cfg.name, kind="batch", key=item["key"], status="failed",
-                           attempts=1, error="no answer in the batch output (see the import's quarantine)")  # fmt: skip
+        missing = "no answer in the batch output (see the import's quarantine)"
+        write_finished(cur, teacher=cfg.name, model=cfg.model, mode="batch", items=[
+            Finished(item["key"], [], None, None, 1, missing, PURPOSE) for cid, item in mapping.items()
+            if cid not in answered])  # fmt: skip
         if import_batch_id is not None:
             cur.execute(
                 "UPDATE import_batches SET n_imported = (SELECT count(*) FROM records WHERE batch_id = ?), "

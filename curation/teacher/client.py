@@ -2,6 +2,8 @@
 
 The ``openai`` client's own retries are switched off so every attempt is counted and every wait is ours.
 Retried: 429, 408, 409, 5xx, timeouts, dropped connections and malformed bodies. Not retried: other 4xx.
+An attempt abandoned after a timeout may still be billed by the provider: the outcome counts them (``timeouts``),
+and the caller may refuse the retry (``retry_timeout``: the budget has no room for another billed attempt).
 Errors are redacted before they leave this module (the key must never reach the workspace or a log).
 """
 
@@ -11,6 +13,7 @@ import json
 import random
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +38,7 @@ class CallOutcome:
     attempts: int
     http_status: int | None = None
     error: str | None = None
+    timeouts: int = 0  # attempts abandoned after the client's timeout (the provider may bill them)
 
 
 def make_client(cfg: TeacherConfig, concurrency: int | None = None) -> openai.OpenAI:
@@ -56,9 +60,10 @@ def make_client(cfg: TeacherConfig, concurrency: int | None = None) -> openai.Op
     )
 
 
-def request_params(cfg: TeacherConfig) -> dict[str, Any]:
-    """The sampling parameters sent (and hashed into the cache key)."""
-    p = dict(cfg.params)
+def request_params(cfg: TeacherConfig, params: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The sampling parameters sent (and hashed into the cache key): ``params`` or the teacher's own, always with
+    an output cap (the budget reserves that many output tokens, so an uncapped request could exceed it)."""
+    p = dict(cfg.params if params is None else params)
     if "max_tokens" not in p and "max_completion_tokens" not in p:
         p["max_tokens"] = cfg.max_output_tokens
     return p
@@ -132,13 +137,17 @@ def call_chat(
     *,
     cancel: threading.Event | None = None,
     rng: random.Random | None = None,
+    retry_timeout: Callable[[], bool] | None = None,
 ) -> CallOutcome:
-    """Send one request, retrying transient failures up to ``cfg.max_retries`` times."""
+    """Send one request, retrying transient failures up to ``cfg.max_retries`` times. After a timeout the retry
+    is sent only if ``retry_timeout()`` (when given) says yes."""
     rng = rng or random.Random()
     status: int | None = None
     error = "not attempted"
+    timeouts = 0
     for attempt in range(cfg.max_retries + 1):
         wait: float | None = None
+        timed_out = False
         started = time.monotonic()
         try:
             # The client's generic POST with a ready body, read back as plain JSON: the typed
@@ -148,23 +157,29 @@ def call_chat(
                 CHAT_PATH, cast_to=httpx2.Response, body={"model": cfg.model, "messages": messages, **params}
             )
             body = json.loads(raw.content)
-            return CallOutcome(parse_completion(cfg, body, (time.monotonic() - started) * 1000), attempt + 1, 200)
+            answer = parse_completion(cfg, body, (time.monotonic() - started) * 1000)
+            return CallOutcome(answer, attempt + 1, 200, timeouts=timeouts)
         except openai.APIStatusError as exc:
             status = exc.status_code
             body = exc.body.get("message") if isinstance(exc.body, dict) else None
             error = f"HTTP {status}: {body or exc.message}"
             if status not in RETRY_STATUS:
-                return CallOutcome(None, attempt + 1, status, redact(error, cfg))
+                return CallOutcome(None, attempt + 1, status, redact(error, cfg), timeouts)
             wait = retry_after_s(exc.response.headers)
-        except (openai.APITimeoutError, openai.APIConnectionError) as exc:
+        except openai.APITimeoutError as exc:  # before APIConnectionError: it is a subclass
+            timeouts += 1
+            timed_out, status, error = True, None, f"{type(exc).__name__}: {exc}"
+        except openai.APIConnectionError as exc:
             status, error = None, f"{type(exc).__name__}: {exc}"
         except (openai.APIResponseValidationError, ValueError, KeyError, TypeError) as exc:
             status, error = 200, f"malformed response: {type(exc).__name__}: {exc}"
         if attempt == cfg.max_retries:
             break
+        if timed_out and retry_timeout is not None and not retry_timeout():
+            return CallOutcome(None, attempt + 1, status, redact("not retried (budget): " + error, cfg), timeouts)
         delay = wait if wait is not None else backoff_s(attempt, rng)
         if cancel is not None and cancel.wait(delay):
-            return CallOutcome(None, attempt + 1, status, redact("cancelled while retrying: " + error, cfg))
+            return CallOutcome(None, attempt + 1, status, redact("cancelled while retrying: " + error, cfg), timeouts)
         if cancel is None:
             time.sleep(delay)
-    return CallOutcome(None, cfg.max_retries + 1, status, redact(error, cfg))
+    return CallOutcome(None, cfg.max_retries + 1, status, redact(error, cfg), timeouts)

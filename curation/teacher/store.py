@@ -1,14 +1,16 @@
 """Persisting teacher work: the content-addressed cache, outputs per record, the cost ledger and runs.
 
-Every successful answer is committed in its own short transaction the moment it arrives (kill -9 loses at most
-the requests in flight). The cache row, the outputs of every record asking the same thing, the ledger entry and
-the fill of ``records.response`` for records without one are written together, so they never disagree.
+Finished requests are committed in groups (``write_finished``, called by the request path's writer thread: kill -9
+loses at most the requests in flight and those of the last linger). The cache row, the outputs of every record
+asking the same thing, the ledger entries and the fill of ``records.response`` for records without one are written
+together, so they never disagree.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -62,24 +64,6 @@ def cached_answers(ws: Workspace, keys: list[str]) -> dict[str, Answer]:
     return out
 
 
-def write_outputs(
-    cur: duckdb.DuckDBPyConnection,
-    teacher: str,
-    key: str,
-    ans: Answer,
-    record_ids: list[int],
-    *,
-    mode: str,
-    run_id: int | None,
-    paid_record: int | None,
-) -> int:
-    """Attach ``ans`` to each record (one output per teacher: existing ones are kept) and fill empty responses.
-
-    ``paid_record`` carries the request's cost; the others (same content) cost 0. Returns outputs written.
-    """
-    return write_many(cur, teacher, [(key, ans, record_ids, paid_record)], mode=mode, run_id=run_id)
-
-
 OutputItem = tuple[str, Answer, list[int], int | None]  # cache key, answer, records asking it, the record that paid
 
 
@@ -131,7 +115,9 @@ def write_many(
 
 @dataclass
 class Finished:
-    """One request that ended in a run: its answer (None if it failed for good) and the records asking it."""
+    """One request that ended: its answer (None if it failed for good), the records asking it (none for synth,
+    judge or a served request), the purpose it was sent for (the ledger's ``kind``) and the attempts abandoned
+    after a timeout, with their worst-case cost (``possibly_billed_usd``)."""
 
     key: str
     record_ids: list[int]
@@ -139,31 +125,45 @@ class Finished:
     http_status: int | None
     attempts: int
     error: str | None  # already redacted
+    kind: str = "generate"
+    run_id: int | None = None
+    timeouts: int = 0
+    possibly_billed_usd: float = 0.0
+
+
+POSSIBLY_BILLED = "possibly_billed"  # ledger status of attempts abandoned after a timeout (cost = worst case)
+BILLED_SQL = f"status <> '{POSSIBLY_BILLED}'"  # ledger rows of requests that ended (their real cost)
+_ABANDONED = "attempt(s) abandoned after the client's timeout: the provider may bill them (worst-case estimate)"
 
 
 def write_finished(
-    cur: duckdb.DuckDBPyConnection, *, teacher: str, model: str, kind: str, run_id: int | None, items: list[Finished]
-) -> int:
-    """Cache, outputs, empty responses and ledger for many finished requests: one Arrow table, four statements.
+    cur: duckdb.DuckDBPyConnection, *, teacher: str, model: str, items: list[Finished], mode: str = "sync"
+) -> Counter[str]:
+    """Cache, outputs, empty responses and ledger for many finished requests: one Arrow table, five statements.
 
-    A DuckDB write costs milliseconds of CPU whatever its size, so the engine's group commit goes through here
-    rather than through ``put_cache_many`` + ``write_many`` + ``add_ledger_many``. Returns outputs written.
+    A DuckDB write costs milliseconds of CPU whatever its size, so the group commit of the request path
+    (``curation.teacher.requests``) and the Batch API's collect both go through here. Every request gets a ledger
+    row (``ok`` or ``failed``) and, if attempts of it were abandoned after a timeout, a ``possibly_billed`` row
+    with their estimated cost, so the ledger's total is an upper bound. Returns outputs written per cache key.
     """
     if not items:
-        return 0
+        return Counter()
     cols: dict[str, list[Any]] = {c: [] for c in ("ck", "rids", "ok", "sm", "resp", "lp", "mean", "low", "fin", "pt",
-                                                  "ct", "cost", "lat", "http", "attempts", "err")}  # fmt: skip
+                                                  "ct", "cost", "lat", "http", "attempts", "err", "kind", "run",
+                                                  "tmo", "maybe")}  # fmt: skip
     for f in items:
         a = f.answer
         mean, low = logprob_stats(a.logprobs) if a else (None, None)
         row = (f.key, f.record_ids, a is not None, a.served_model if a else None, a.response if a else None,
                a.logprobs_json() if a else None, mean, low, a.finish_reason if a else None,
                a.prompt_tokens if a else None, a.completion_tokens if a else None, a.cost_usd if a else 0.0,
-               a.latency_ms if a else None, f.http_status, f.attempts, f.error)  # fmt: skip
+               a.latency_ms if a else None, f.http_status, f.attempts, f.error, f.kind, f.run_id, f.timeouts,
+               f.possibly_billed_usd)  # fmt: skip
         for c, v in zip(cols.values(), row, strict=True):
             c.append(v)
     types = {"rids": pa.list_(pa.int64()), "mean": pa.float64(), "low": pa.float64(), "pt": pa.int64(),
-             "ct": pa.int64(), "cost": pa.float64(), "lat": pa.float64(), "http": pa.int32(), "attempts": pa.int32()}  # fmt: skip
+             "ct": pa.int64(), "cost": pa.float64(), "lat": pa.float64(), "http": pa.int32(), "attempts": pa.int32(),
+             "run": pa.int64(), "tmo": pa.int32(), "maybe": pa.float64()}  # fmt: skip
     cur.register("_teacher_done", pa.table({c: pa.array(v, types.get(c)) for c, v in cols.items()}))
     now = datetime.now()
     per_record = "SELECT unnest(rids) AS rid, rids[1] AS paid, * FROM _teacher_done WHERE ok"
@@ -175,16 +175,17 @@ def write_finished(
             "FROM _teacher_done WHERE ok ON CONFLICT DO NOTHING",
             [model, now],
         )
-        n = cur.execute(
+        written = cur.execute(
             f"""INSERT INTO teacher_outputs (record_id, teacher, model, cache_key, response, response_logprobs,
                 mean_logprob, min_logprob, finish_reason, prompt_tokens, completion_tokens, cost_usd, latency_ms, mode,
                 run_id, created_at)
             SELECT DISTINCT ON (v.rid) v.rid, ?, v.sm, v.ck, v.resp, CAST(v.lp AS JSON), v.mean, v.low, v.fin, v.pt,
-                v.ct, CASE WHEN v.rid = v.paid THEN v.cost ELSE 0.0 END, v.lat, 'sync', ?, ?
+                v.ct, CASE WHEN v.rid = v.paid THEN v.cost ELSE 0.0 END, v.lat, ?, v.run, ?
             FROM ({per_record}) v SEMI JOIN records r ON r.record_id = v.rid
-            WHERE v.rid NOT IN (SELECT record_id FROM teacher_outputs WHERE teacher = ?)""",
-            [teacher, run_id, now, teacher],
-        ).fetchall()[0][0]
+            WHERE v.rid NOT IN (SELECT record_id FROM teacher_outputs WHERE teacher = ?)
+            RETURNING cache_key""",
+            [teacher, mode, now, teacher],
+        ).fetchall()
         cur.execute(
             f"""UPDATE records SET response = v.resp, response_logprobs = CAST(v.lp AS JSON), teacher_model = v.sm,
                 finish_reason = v.fin, prompt_tokens = v.pt, completion_tokens = v.ct, latency_ms = v.lat,
@@ -192,13 +193,15 @@ def write_finished(
             FROM ({per_record}) v WHERE records.record_id = v.rid AND records.response IS NULL"""
         )
         cur.execute(
-            f"INSERT INTO teacher_ledger ({LEDGER_COLS}, created_at) SELECT ?, ?, ?, ck, "
-            "CASE WHEN ok THEN 'ok' ELSE 'failed' END, http, attempts, pt, ct, cost, lat, err, ? FROM _teacher_done",
-            [run_id, teacher, kind, now],
+            f"INSERT INTO teacher_ledger ({LEDGER_COLS}, created_at) SELECT run, ?, kind, ck, "
+            "CASE WHEN ok THEN 'ok' ELSE 'failed' END, http, attempts, pt, ct, cost, lat, err, ? FROM _teacher_done "
+            f"UNION ALL SELECT run, ?, kind, ck, '{POSSIBLY_BILLED}', NULL, tmo, NULL, NULL, maybe, NULL, "
+            "tmo || ' ' || ?, ? FROM _teacher_done WHERE tmo > 0",
+            [teacher, now, teacher, _ABANDONED, now],
         )
     finally:
         cur.unregister("_teacher_done")
-    return int(n)
+    return Counter(k for (k,) in written)
 
 
 def logprob_stats(logprobs: list[dict[str, Any]] | None) -> tuple[float | None, float | None]:
@@ -209,76 +212,10 @@ def logprob_stats(logprobs: list[dict[str, Any]] | None) -> tuple[float | None, 
     return sum(vals) / len(vals), min(vals)
 
 
-def put_cache(cur: duckdb.DuckDBPyConnection, key: str, model: str, ans: Answer) -> None:
-    """Store a paid answer under its content key (first one wins)."""
-    put_cache_many(cur, model, [(key, ans)])
-
-
-def put_cache_many(cur: duckdb.DuckDBPyConnection, model: str, items: list[tuple[str, Answer]]) -> None:
-    """``put_cache`` for many answers in one statement."""
-    if not items:
-        return
-    _arrow(cur, "_teacher_cache_new", {
-        "ck": [k for k, _ in items], "sm": [a.served_model for _, a in items], "resp": [a.response for _, a in items],
-        "lp": [a.logprobs_json() for _, a in items], "fin": [a.finish_reason for _, a in items],
-        "pt": [a.prompt_tokens for _, a in items], "ct": [a.completion_tokens for _, a in items],
-        "cost": [a.cost_usd for _, a in items], "lat": [a.latency_ms for _, a in items],
-    })  # fmt: skip
-    try:
-        cur.execute(
-            "INSERT INTO teacher_cache (cache_key, model, served_model, response, response_logprobs, finish_reason, "
-            "prompt_tokens, completion_tokens, cost_usd, latency_ms, created_at) "
-            "SELECT DISTINCT ON (ck) ck, ?, sm, resp, CAST(lp AS JSON), fin, pt, ct, cost, lat, ? "
-            "FROM _teacher_cache_new ON CONFLICT DO NOTHING",
-            [model, datetime.now()],
-        )
-    finally:
-        cur.unregister("_teacher_cache_new")
-
-
-def add_ledger(
-    cur: duckdb.DuckDBPyConnection,
-    *,
-    run_id: int | None,
-    teacher: str,
-    kind: str,
-    key: str | None,
-    status: str,
-    attempts: int,
-    http_status: int | None = None,
-    prompt_tokens: int | None = None,
-    completion_tokens: int | None = None,
-    cost_usd: float = 0.0,
-    latency_ms: float | None = None,
-    error: str | None = None,
-) -> None:
-    """One ledger row per request that ended. ``error`` must already be redacted."""
-    add_ledger_many(cur, [[run_id, teacher, kind, key, status, http_status, attempts, prompt_tokens,
-                           completion_tokens, cost_usd, latency_ms, error]])  # fmt: skip
-
-
 LEDGER_COLS = (
     "run_id, teacher, kind, cache_key, status, http_status, attempts, prompt_tokens, completion_tokens, cost_usd, "
     "latency_ms, error"
 )
-
-
-def add_ledger_many(cur: duckdb.DuckDBPyConnection, rows: list[list[Any]]) -> None:
-    """Ledger rows (values in ``LEDGER_COLS`` order) in one statement."""
-    if not rows:
-        return
-    names = [c.strip() for c in LEDGER_COLS.split(",")]
-    types = [pa.int64(), pa.string(), pa.string(), pa.string(), pa.string(), pa.int32(), pa.int32(), pa.int64(),
-             pa.int64(), pa.float64(), pa.float64(), pa.string()]  # fmt: skip
-    columns = {n: pa.array([r[i] for r in rows], t) for i, (n, t) in enumerate(zip(names, types, strict=True))}
-    _arrow(cur, "_teacher_ledger_new", columns)
-    try:
-        cur.execute(
-            f"INSERT INTO teacher_ledger ({LEDGER_COLS}, created_at) SELECT {LEDGER_COLS}, ? FROM _teacher_ledger_new",
-            [datetime.now()],
-        )
-    finally:
-        cur.unregister("_teacher_ledger_new")
 
 
 _ACTIVE_RUNS: set[int] = set()  # runs of this process still going (the workspace file lock keeps others out)
@@ -289,9 +226,10 @@ def start_run(ws: Workspace, teacher: str, kind: str, selection: dict[str, Any],
     first, with the counts and cost their committed answers and ledger rows show."""
     with ws.transaction() as cur:
         cur.execute(
-            """UPDATE teacher_runs SET status = 'interrupted',
+            f"""UPDATE teacher_runs SET status = 'interrupted',
                 n_done = (SELECT count(*) FROM teacher_outputs o WHERE o.run_id = teacher_runs.run_id),
-                cost_usd = (SELECT coalesce(sum(cost_usd), 0) FROM teacher_ledger l WHERE l.run_id = teacher_runs.run_id)
+                cost_usd = (SELECT coalesce(sum(cost_usd), 0) FROM teacher_ledger l
+                    WHERE l.run_id = teacher_runs.run_id AND l.{BILLED_SQL})
             WHERE status = 'running' AND run_id NOT IN (SELECT unnest(?))""",
             [sorted(_ACTIVE_RUNS)],
         )
@@ -316,13 +254,16 @@ def finish_run(ws: Workspace, run_id: int, status: str, done: int, failed: int, 
 
 
 def ledger_summary(ws: Workspace, teacher: str | None = None) -> dict[str, Any]:
-    """Requests, failures, tokens and USD spent (all teachers, or one)."""
+    """Requests, failures, tokens and USD spent (all teachers, or one). ``possibly_billed_usd`` is apart: the
+    worst-case cost of attempts abandoned after a timeout, which the provider may or may not bill; spent plus it
+    is an upper bound on the bill."""
     where, params = ("WHERE teacher = ?", [teacher]) if teacher else ("", [])
     row = ws.query(
-        "SELECT count(*), count(*) FILTER (WHERE status = 'ok'), count(*) FILTER (WHERE status <> 'ok'), "
-        f"coalesce(sum(prompt_tokens), 0), coalesce(sum(completion_tokens), 0), coalesce(sum(cost_usd), 0) "
-        f"FROM teacher_ledger {where}",
+        f"SELECT count(*) FILTER (WHERE {BILLED_SQL}), count(*) FILTER (WHERE status = 'ok'), "
+        "count(*) FILTER (WHERE status = 'failed'), coalesce(sum(prompt_tokens), 0), "
+        f"coalesce(sum(completion_tokens), 0), coalesce(sum(cost_usd) FILTER (WHERE {BILLED_SQL}), 0), "
+        f"coalesce(sum(cost_usd) FILTER (WHERE status = '{POSSIBLY_BILLED}'), 0) FROM teacher_ledger {where}",
         params,
     )[0]
-    keys = ("requests", "ok", "failed", "prompt_tokens", "completion_tokens", "cost_usd")
+    keys = ("requests", "ok", "failed", "prompt_tokens", "completion_tokens", "cost_usd", "possibly_billed_usd")
     return dict(zip(keys, row, strict=True))

@@ -16,14 +16,13 @@ from typing import Any
 
 from curation.errors import UserError
 from curation.oversample import close_request
-from curation.progress import ProgressFn, report
+from curation.progress import Progress, ProgressFn
 from curation.records import finish_batch, insert_records, new_batch
-from curation.teacher.client import call_chat, make_client
-from curation.teacher.config import get_teacher, require_terms
+from curation.teacher.requests import TeacherRequest, TeacherSession
 from curation.teacher.selection import EFFECTIVE_SLICE_SQL
-from curation.teacher.store import add_ledger
 from curation.workspace import Workspace
 
+PURPOSE = "synth"
 PER_REQUEST = 25  # prompts asked for in one request; larger asks are split
 NORM_SQL = r"lower(trim(regexp_replace(coalesce(r.prompt, ''), '\s+', ' ', 'g')))"
 SYSTEM = (
@@ -43,7 +42,9 @@ class SynthResult:
     n_duplicates: int = 0
     n_unparsed: int = 0
     cost_usd: float = 0.0
-    n_requests: int = 0
+    n_requests: int = 0  # requests sent (answers from the cache cost nothing and are not counted)
+    possibly_billed_usd: float = 0.0
+    status: str = "done"  # done | budget | cancelled (what was made before the stop is kept)
     batch_id: int | None = None
     request_id: int | None = None
     record_ids: list[int] = field(default_factory=list)
@@ -103,15 +104,43 @@ def synth_inputs(
     *,
     n_examples: int = 8,
     request_id: int | None = None,
+    budget_usd: float | None = None,
+    seed: str | None = None,
+    session: TeacherSession | None = None,
     progress: ProgressFn | None = None,
     cancel: threading.Event | None = None,
 ) -> SynthResult:
-    """Ask ``teacher`` for ``n`` new prompts like those of ``slice_`` and insert the new, unique ones."""
+    """Ask ``teacher`` for ``n`` new prompts like those of ``slice_`` and insert the new, unique ones.
+
+    Requests go through the request path (terms, cache, budget, retries, ledger). Each request shows a fresh random
+    sample of examples; with ``seed`` the samples, and so the requests, are the same on every run (a re-run after a
+    kill comes from the cache). ``session`` shares one budget, client and cancel across calls (``fulfil_requests``,
+    a round); ``budget_usd`` and ``cancel`` are then the session's."""
     if n < 1:
         raise UserError("-n must be >= 1")
-    cfg = get_teacher(ws, teacher)
-    require_terms(cfg)
-    rng = random.Random()
+    if session is not None and session.cfg.name != teacher:
+        raise ValueError(f"session is for teacher {session.cfg.name!r}, not {teacher!r}")
+    own = session is None
+    s = session or TeacherSession(ws, teacher, budget_usd=budget_usd, cancel=cancel)
+    try:
+        return _synth(ws, s, slice_, n, n_examples, request_id, seed, progress)
+    finally:
+        if own:
+            s.close()
+
+
+def _synth(
+    ws: Workspace,
+    s: TeacherSession,
+    slice_: str,
+    n: int,
+    n_examples: int,
+    request_id: int | None,
+    seed: str | None,
+    progress: ProgressFn | None,
+) -> SynthResult:
+    cfg = s.cfg
+    rng = random.Random(seed)
     examples = _examples(ws, slice_, max(1, n_examples), str(rng.random()))
     if not examples:
         raise UserError(f"slice {slice_!r} has no records to take examples from")
@@ -119,49 +148,54 @@ def synth_inputs(
     res = SynthResult(slice_, n, request_id=request_id)
     seen: set[str] = set()
     new_rows: list[dict[str, Any]] = []
-    client = make_client(cfg)
-    rounds = 0
-    try:
-        # Duplicates are dropped, so ask again for the shortfall: at most two rounds more than N needs.
-        while len(new_rows) < n and rounds < -(-n // PER_REQUEST) + 2:
-            rounds += 1
-            report(progress, cancel, "synth", len(new_rows), n, f"{len(new_rows)} new")
-            if rounds > 1:
+    asked = 0
+    # Duplicates are dropped, so ask again for the shortfall: at most two requests more than N needs. The requests
+    # of one wave go out together on the session's pool.
+    while len(new_rows) < n and asked < -(-n // PER_REQUEST) + 2 and s.stop is None:
+        if progress is not None:
+            progress(Progress("synth", len(new_rows), n, f"{len(new_rows)} new"))
+        wants, left = [], n - len(new_rows)
+        while left > 0 and asked + len(wants) < -(-n // PER_REQUEST) + 2:
+            wants.append(min(PER_REQUEST, left))
+            left -= wants[-1]
+        shown_sets, requests = [], []
+        for i, want in enumerate(wants):
+            if asked + i > 0:
                 examples = _examples(ws, slice_, max(1, n_examples), str(rng.random()))
-            want = min(PER_REQUEST, n - len(new_rows))
+            shown_sets.append(examples)
             shown = "\n".join("- " + " ".join(e[2].split()) for e in examples)
             messages = [
                 {"role": "system", "content": SYSTEM.format(n=want)},
-                {"role": "user", "content": f"Examples of '{slice_}' inputs (set {rounds}):\n{shown}"},
+                {"role": "user", "content": f"Examples of '{slice_}' inputs (set {asked + i + 1}):\n{shown}"},
             ]
-            params = {"temperature": 1.0, "max_tokens": max(256, want * 120)}
-            out = call_chat(client, cfg, messages, params, cancel=cancel)
-            a = out.answer
-            prompts = parse_prompts(a.response if a else None)
+            requests.append(TeacherRequest(messages, {"temperature": 1.0, "max_tokens": max(256, want * 120)}))
+        asked += len(requests)
+        rep = s.send(PURPOSE, requests)
+        res.cost_usd += rep.cost_usd
+        res.possibly_billed_usd += rep.possibly_billed_usd
+        res.n_requests += rep.requests
+        failed = None
+        for r, shown_examples in zip(rep.results, shown_sets, strict=True):
+            a = r.answer
+            if a is None:
+                failed = failed or (r.error if r.source == "sent" else None)
+                continue
+            prompts = parse_prompts(a.response)
             fresh = _fresh(ws, [p for p in prompts if normalise(p) not in seen])
             res.n_duplicates += len(prompts) - len(fresh)
+            res.n_unparsed += 0 if prompts else 1
             for p in fresh:
                 seen.add(normalise(p))
                 new_rows.append({"messages": [*system_turns, {"role": "user", "content": p}], "slice": slice_,
                                  "origin": "synthetic", "teacher_model": None,
                                  "metadata": {"synthetic": {"teacher": cfg.name, "model": cfg.model,
-                                                            "examples": [e[0] for e in examples]}}})  # fmt: skip
-            res.n_unparsed += 0 if prompts or a is None else 1
-            with ws.transaction() as cur:
-                add_ledger(cur, run_id=None, teacher=cfg.name, kind="synth", key=None,
-                           status="ok" if a else "failed", attempts=out.attempts, http_status=out.http_status,
-                           prompt_tokens=a.prompt_tokens if a else None,
-                           completion_tokens=a.completion_tokens if a else None,
-                           cost_usd=a.cost_usd if a else 0.0, latency_ms=a.latency_ms if a else None,
-                           error=out.error)  # fmt: skip
-            res.cost_usd += a.cost_usd if a else 0.0
-            res.n_requests += 1
-            if a is None:  # keep what earlier rounds paid for; an input request stays open
-                res.request_id = None
-                _insert(ws, res, new_rows[:n])
-                raise UserError(f"teacher {cfg.name!r} failed: {out.error} ({res.n_inserted} prompts kept)")
-    finally:
-        client.close()
+                                                            "examples": [e[0] for e in shown_examples]}}})  # fmt: skip
+        if failed is not None:  # keep what was paid for; an input request stays open
+            res.request_id = None
+            _insert(ws, res, new_rows[:n])
+            raise UserError(f"teacher {cfg.name!r} failed: {failed} ({res.n_inserted} prompts kept)")
+    if len(new_rows) < n and s.stop is not None:  # the budget or a cancel: keep what was paid, the request stays open
+        res.status, res.request_id = s.stop, None
     _insert(ws, res, new_rows[:n])
     return res
 
@@ -191,12 +225,18 @@ def _insert(ws: Workspace, res: SynthResult, rows: list[dict[str, Any]]) -> None
             close_request(cur, res.request_id, res.n_inserted)
 
 
-def fulfil_requests(ws: Workspace, teacher: str, *, cancel: threading.Event | None = None) -> list[SynthResult]:
-    """Run ``synth_inputs`` for every open input request, oldest first."""
-    out = []
-    for rid, slice_, n in ws.query("SELECT request_id, slice, n FROM input_requests WHERE status = 'open' "
-                                   "ORDER BY request_id"):  # fmt: skip
-        out.append(synth_inputs(ws, teacher, slice_, int(n), request_id=int(rid), cancel=cancel))
+def fulfil_requests(
+    ws: Workspace, teacher: str, *, budget_usd: float | None = None, cancel: threading.Event | None = None
+) -> list[SynthResult]:
+    """Run ``synth_inputs`` for every open input request, oldest first, under one budget; stop at the first
+    request the budget (or a cancel) cut short."""
+    out: list[SynthResult] = []
+    with TeacherSession(ws, teacher, budget_usd=budget_usd, cancel=cancel) as session:
+        for rid, slice_, n in ws.query("SELECT request_id, slice, n FROM input_requests WHERE status = 'open' "
+                                       "ORDER BY request_id"):  # fmt: skip
+            out.append(synth_inputs(ws, teacher, slice_, int(n), request_id=int(rid), session=session))
+            if out[-1].status != "done":
+                break
     return out
 
 

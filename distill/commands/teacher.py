@@ -126,12 +126,14 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     run.add_argument("--slice", required=True)
     run.add_argument("-n", type=int, required=True, help="how many new prompts")
     run.add_argument("--examples", type=int, default=8, help="examples of the slice to show the teacher (default 8)")
+    run.add_argument("--budget", type=float, metavar="USD", help="never spend more than this in this run")
     add_json_flag(run)
     run.set_defaults(func=cmd_synth_run)
     ful = ss.add_parser("fulfil", help="fulfil every open input request (from `distill oversample --request`)",
                         parents=[common], formatter_class=RAW,
                         epilog=SYNTH_EPILOG)  # fmt: skip
     ful.add_argument("teacher")
+    ful.add_argument("--budget", type=float, metavar="USD", help="never spend more than this over all the requests")
     add_json_flag(ful)
     ful.set_defaults(func=cmd_synth_fulfil)
     sh2 = ss.add_parser("share", help="synthetic share per slice", parents=[common], formatter_class=RAW,
@@ -146,6 +148,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                        epilog=BATCH_EPILOG)  # fmt: skip
     sb.add_argument("teacher")
     _selection_args(sb)
+    sb.add_argument("--budget", type=float, metavar="USD", help="submit only what this covers at worst (batch prices)")
     add_json_flag(sb)
     sb.set_defaults(func=cmd_batch_submit)
     st = bs.add_parser("status", help="list jobs, or poll one", parents=[common], formatter_class=RAW,
@@ -204,7 +207,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         print_json([{**t, "spend": s} for t, s in rows])
         return 0
     print_table(
-        ["name", "model", "base url", "key var", "terms", "requests", "spent $"],
+        ["name", "model", "base url", "key var", "terms", "requests", "spent $", "possibly billed $"],
         [
             [
                 t["name"],
@@ -214,10 +217,13 @@ def cmd_list(args: argparse.Namespace) -> int:
                 "ok" if t["terms_ack"] else "NOT ACKED",
                 s["requests"],
                 s["cost_usd"],
+                s["possibly_billed_usd"],
             ]
             for t, s in rows
         ],
     )
+    if any(s["possibly_billed_usd"] for _, s in rows):
+        print(f"possibly billed: {POSSIBLY_BILLED_NOTE}", file=sys.stderr)
     return 0
 
 
@@ -293,18 +299,27 @@ def cmd_generate(args: argparse.Namespace) -> int:
         print_json(res)
     else:
         print(f"run {res.run_id} {res.status}: {res.done} generated, {res.cached} from cache, {res.failed} failed, "
-              f"{res.requests} requests, ${res.cost_usd:.4f}")  # fmt: skip
+              f"{res.requests} requests, ${res.cost_usd:.4f}{_possibly(res.possibly_billed_usd)}")  # fmt: skip
         for e in res.errors:
             print(f"  error: {e}", file=sys.stderr)
         if res.total == 0:
             print(f"nothing to do: every selected record has a response or an answer from {res.teacher} "
                   "(--all also takes records that have a response)", file=sys.stderr)  # fmt: skip
         if res.status == "budget":
-            print("stopped before exceeding the budget; raise --budget and run again to continue", file=sys.stderr)
+            print(BUDGET_NOTE, file=sys.stderr)
         if res.status == "failed":
             print(f"stopped: the provider refused the request (check --key-env, --model and --base-url with "
                   f"`distill teachers show {res.teacher}`); fix it and run again", file=sys.stderr)  # fmt: skip
     return {"cancelled": 130, "failed": 1}.get(res.status, 0)
+
+
+def _possibly(usd: float) -> str:
+    """The "possibly billed" figure after a cost, when there is one."""
+    return f" (+ ${usd:.4f} possibly billed: attempts abandoned after a timeout)" if usd else ""
+
+
+POSSIBLY_BILLED_NOTE = "the worst-case cost of attempts abandoned after a timeout, which the provider may bill"
+BUDGET_NOTE = "stopped before exceeding the budget; raise --budget and run again to continue"
 
 
 # -- synthetic inputs ---------------------------------------------------------------------------------------
@@ -312,14 +327,17 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 def cmd_synth_run(args: argparse.Namespace) -> int:
     with open_workspace(args) as ws:
-        res = synth_inputs(ws, args.teacher, args.slice, args.n, n_examples=args.examples)
+        res = synth_inputs(ws, args.teacher, args.slice, args.n, n_examples=args.examples, budget_usd=args.budget)
         share = [s for s in synthetic_share(ws) if s.slice == args.slice]
     if args.json:
         print_json({"result": res, "share": share})
         return 0
     print(f"slice {args.slice}: {res.n_inserted} new synthetic prompts (asked {res.n_requested}, "
-          f"{res.n_duplicates} duplicates dropped, {res.n_unparsed} unusable), ${res.cost_usd:.4f}")  # fmt: skip
-    if res.n_inserted < res.n_requested:
+          f"{res.n_duplicates} duplicates dropped, {res.n_unparsed} unusable), "
+          f"${res.cost_usd:.4f}{_possibly(res.possibly_billed_usd)}")  # fmt: skip
+    if res.status == "budget":
+        print(BUDGET_NOTE, file=sys.stderr)
+    elif res.n_inserted < res.n_requested:
         print(f"short by {res.n_requested - res.n_inserted}: the teacher's prompts repeated ones already here (or were "
               f"unusable), and the shortfall is asked again at most twice; run the command again for more")  # fmt: skip
     for s in share:
@@ -331,15 +349,17 @@ def cmd_synth_run(args: argparse.Namespace) -> int:
 
 def cmd_synth_fulfil(args: argparse.Namespace) -> int:
     with open_workspace(args) as ws:
-        results = fulfil_requests(ws, args.teacher)
+        results = fulfil_requests(ws, args.teacher, budget_usd=args.budget)
     if args.json:
         print_json(results)
         return 0
     if not results:
         print("no open input requests (queue some with `distill oversample --request SLICE=N`)")
     for r in results:
-        print(f"request {r.request_id} ({r.slice}): {r.n_inserted} new prompts (asked {r.n_requested}, "
-              f"{r.n_duplicates} duplicates dropped), ${r.cost_usd:.4f}")  # fmt: skip
+        print(f"request {r.request_id or '-'} ({r.slice}): {r.n_inserted} new prompts (asked {r.n_requested}, "
+              f"{r.n_duplicates} duplicates dropped), ${r.cost_usd:.4f}{_possibly(r.possibly_billed_usd)}")  # fmt: skip
+    if results and results[-1].status == "budget":
+        print(BUDGET_NOTE + " (the request cut short stays open)", file=sys.stderr)
     if any(r.n_inserted for r in results):
         print(f"next: `distill generate {args.teacher}` answers them; `distill synth share` shows the synthetic share")
     return 0
@@ -361,11 +381,14 @@ def cmd_synth_share(args: argparse.Namespace) -> int:
 
 def cmd_batch_submit(args: argparse.Namespace) -> int:
     with open_workspace(args) as ws:
-        job = submit_batch(ws, args.teacher, _selection(args))
+        job = submit_batch(ws, args.teacher, _selection(args), budget_usd=args.budget)
     if args.json:
         print_json(job)
     else:
         print(f"job {job.job_id}: {job.n_requests} requests, provider batch {job.provider_batch_id} ({job.status})")
+        if job.n_over_budget:
+            print(f"{job.n_over_budget} requests left out: the budget covers no more at their worst-case cost; "
+                  "submit again with a higher --budget for them", file=sys.stderr)  # fmt: skip
     return 0
 
 

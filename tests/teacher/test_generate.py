@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from curation.errors import UserError
@@ -30,8 +32,14 @@ def test_faults_end_with_exactly_one_output_and_no_repeat(tws: Workspace, server
     assert set(output_counts(tws).values()) == {1}
     assert set(server.successes.values()) == {1}  # nothing asked again after it succeeded
     assert tws.scalar("SELECT count(*) FROM records WHERE response IS NULL OR mean_logprob IS NULL") == 0
-    attempts = dict(tws.query("SELECT attempts, count(*) FROM teacher_ledger GROUP BY attempts"))
+    attempts = dict(tws.query("SELECT attempts, count(*) FROM teacher_ledger WHERE status = 'ok' GROUP BY attempts"))
     assert attempts == {5: 11, 2: 1}
+    # the attempt abandoned after the timeout may be billed: its own ledger row, at the worst-case estimate
+    cfg = get_teacher(tws, "big")
+    msgs = tws.query("SELECT CAST(messages AS VARCHAR) FROM records WHERE prompt LIKE 'ticket 5:%'")[0][0]
+    assert tws.query("SELECT status, attempts, cost_usd FROM teacher_ledger WHERE status <> 'ok'") == [
+        ("possibly_billed", 1, pytest.approx(estimate_cost(cfg, json.loads(msgs))))]  # fmt: skip
+    assert res.possibly_billed_usd == pytest.approx(estimate_cost(cfg, json.loads(msgs)))
     # the ledger, the outputs and the run agree on the money
     ledger = tws.scalar("SELECT sum(cost_usd) FROM teacher_ledger WHERE status = 'ok'")
     outputs = tws.scalar("SELECT sum(cost_usd) FROM teacher_outputs")
@@ -61,8 +69,6 @@ def test_rerun_is_free_and_teachers_sit_side_by_side(tws: Workspace, server: Fak
 
 def test_same_request_is_paid_once(tws: Workspace, server: FakeOpenAI) -> None:
     msgs = tws.query("SELECT CAST(messages AS VARCHAR) FROM records ORDER BY record_id LIMIT 1")[0][0]
-    import json
-
     with tws.transaction() as cur:
         b = new_batch(cur, "dupes.jsonl", "log")
         insert_records(cur, b, [{"messages": json.loads(msgs), "metadata": {"copy": i}} for i in range(3)])

@@ -150,7 +150,7 @@ def test_llm_judge_through_a_workspace_teacher_with_retries_cache_and_ledger(
     grader.plans["ticket 2"] = [{"kind": "429", "retry_after": 0.01}, {"kind": "500"}]  # then it answers
     with Workspace.open(tmp_path / "ws.duckdb") as ws:
         save_teacher(ws, TeacherConfig(name="judge", base_url=grader.base_url, model="grader-2026-01-01",
-                                       api_key_env=KEY_ENV, price_in_per_m=1.0, price_out_per_m=2.0,
+                                       api_key_env=KEY_ENV, terms_ack=True, price_in_per_m=1.0, price_out_per_m=2.0,
                                        max_retries=3, timeout_s=5.0))  # fmt: skip
         bar = set_bar(ws, QualityBar(task="triage tickets", metrics=[M.parse_metric("judge:judge"),
                                      {"kind": "valid_json"}], threshold=0.6))  # fmt: skip
@@ -179,7 +179,7 @@ def test_llm_judge_failures_leave_items_unscored(tmp_path: Path, grader: FakeOpe
     grader.plans["ticket 9"] = [{"kind": "500"}] * 5
     with Workspace.open(tmp_path / "ws.duckdb") as ws:
         save_teacher(ws, TeacherConfig(name="judge", base_url=grader.base_url, model="grader-2026-01-01",
-                                       api_key_env=KEY_ENV, max_retries=1, timeout_s=5.0))  # fmt: skip
+                                       api_key_env=KEY_ENV, terms_ack=True, max_retries=1, timeout_s=5.0))  # fmt: skip
         bar = set_bar(ws, QualityBar(task="t", metrics=[{"kind": "judge", "teacher": "judge"}], threshold=0.5))
         items = [Item(9, "a", "ticket 9", "x", "y", None), Item(8, "a", "ticket 8", "y", "y", None)]
         rep = judge_all(ws, bar, items)["judge:judge"]
@@ -196,7 +196,8 @@ def test_an_evaluation_reports_judge_and_verifier_metrics_per_slice(
 
     with Workspace.open(tmp_path / "ws.duckdb") as ws:
         save_teacher(ws, TeacherConfig(name="judge", base_url=grader.base_url, model="grader-2026-01-01",
-                                       api_key_env=KEY_ENV, price_in_per_m=1.0, timeout_s=5.0))  # fmt: skip
+                                       api_key_env=KEY_ENV, terms_ack=True, price_in_per_m=1.0,
+                                       timeout_s=5.0))  # fmt: skip
         bar = set_bar(ws, QualityBar(task="triage", threshold=0.5, metrics=[
             {"kind": "json_field", "field": "intent"}, M.parse_metric("verifier:json"), M.parse_metric("judge:judge")]))  # fmt: skip
         res = evaluate_model(ws, base_model=str(tiny_model), data_path=triage_file, bar=bar, limit=6,
