@@ -128,6 +128,19 @@ def reply_to(messages: list[dict[str, Any]], rng: random.Random, temperature: fl
     return Reply(GENERIC)
 
 
+def _distinct_alternatives(content: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The generator's second alternative is the token in upper case, the same token when it has no letters; a
+    provider never lists a token twice, so a repeat gets a trailing space."""
+    for entry in content:
+        seen: set[str] = set()
+        for alt in entry["top_logprobs"]:
+            while alt["token"] in seen:
+                alt["token"] += " "
+                alt["bytes"] = list(alt["token"].encode())
+            seen.add(alt["token"])
+    return content
+
+
 def completion(body: dict[str, Any], model: str, created: int) -> dict[str, Any]:
     """The ChatCompletion body for a request body (``messages``, ``n``, ``temperature``, ``max_tokens`` or
     ``max_completion_tokens``, ``logprobs``, ``top_logprobs``)."""
@@ -149,7 +162,8 @@ def completion(body: dict[str, Any], model: str, created: int) -> dict[str, Any]
         choice: dict[str, Any] = {"index": index, "message": {"role": "assistant", "content": text},
                                   "logprobs": None, "finish_reason": finish}  # fmt: skip
         if body.get("logprobs"):
-            choice["logprobs"] = {"content": token_logprobs(rng, text, reply.weak, reply.alts, top), "refusal": None}
+            content = token_logprobs(rng, text, reply.weak, reply.alts, top)
+            choice["logprobs"] = {"content": _distinct_alternatives(content), "refusal": None}
         choices.append(choice)
     n_in = 3 + sum(4 + len(tokens(_text(m))) for m in messages)  # ~ what a BPE tokenizer counts for chat turns
     return {
