@@ -97,7 +97,7 @@ def register_offline_teacher(ws: Workspace, running: offline.Running) -> Teacher
         cfg = TeacherConfig(
             name=OFFLINE, base_url=running.base_url, model=running.model, api_key_env=_key_env(),
             price_in_per_m=OFFLINE_PRICE_IN, price_out_per_m=OFFLINE_PRICE_OUT, terms_ack=True, timeout_s=30.0,
-            max_retries=2,
+            max_retries=2,  # a local server: a refused connection is not fixed by waiting, an answer takes ms
         )  # fmt: skip
     elif (cfg.base_url, cfg.model) == (running.base_url, running.model):
         return cfg
@@ -114,9 +114,9 @@ def _start_offline_teacher(ws: Workspace) -> None:
         raise UserError(f"{exc}; `distill demo --no-teacher` opens the demo without it") from None
     cfg = register_offline_teacher(ws, running)
     print(f"offline teacher {'started' if started else 'running'}: teacher `{cfg.name}` = {cfg.model} at "
-          f"{cfg.base_url} (pid {running.pid}; local sample teacher, no API key: the server ignores the key it "
-          f"gets from ${cfg.api_key_env}; terms acknowledged; priced like gpt-4o-mini; "
-          "`distill demo --stop-teacher` stops it)", file=sys.stderr)  # fmt: skip
+          f"{cfg.base_url} (pid {running.pid}), a local sample teacher: no API key (${cfg.api_key_env} stands in "
+          f"for one), priced ${cfg.price_in_per_m:g}/${cfg.price_out_per_m:g} per 1M tokens in/out; "
+          "`distill demo --stop-teacher` stops it", file=sys.stderr)  # fmt: skip
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
