@@ -89,13 +89,13 @@ def _key_env() -> str:
                     "(its value is sent as the unused API key)")  # fmt: skip
 
 
-def register_offline_teacher(ws: Workspace, running: offline.Running) -> TeacherConfig:
+def register_offline_teacher(ws: Workspace, running: offline.Running, key_env: str) -> TeacherConfig:
     """Add the workspace teacher ``offline`` for a running offline teacher, or point the existing one (its other
     settings kept) at the server's current base URL and model."""
-    cfg = next((t for t in list_teachers(ws) if t.name == OFFLINE), None)
+    cfg = _offline_teacher(ws)
     if cfg is None:
         cfg = TeacherConfig(
-            name=OFFLINE, base_url=running.base_url, model=running.model, api_key_env=_key_env(),
+            name=OFFLINE, base_url=running.base_url, model=running.model, api_key_env=key_env,
             price_in_per_m=OFFLINE_PRICE_IN, price_out_per_m=OFFLINE_PRICE_OUT, terms_ack=True, timeout_s=30.0,
             max_retries=2,  # a local server: a refused connection is not fixed by waiting, an answer takes ms
         )  # fmt: skip
@@ -107,12 +107,18 @@ def register_offline_teacher(ws: Workspace, running: offline.Running) -> Teacher
     return cfg
 
 
+def _offline_teacher(ws: Workspace) -> TeacherConfig | None:
+    return next((t for t in list_teachers(ws) if t.name == OFFLINE), None)
+
+
 def _start_offline_teacher(ws: Workspace) -> None:
+    existing = _offline_teacher(ws)
+    key_env = existing.api_key_env if existing else _key_env()  # before starting anything
     try:
         running, started = offline.start(ws.artifacts_dir)
     except RuntimeError as exc:
         raise UserError(f"{exc}; `distill demo --no-teacher` opens the demo without it") from None
-    cfg = register_offline_teacher(ws, running)
+    cfg = register_offline_teacher(ws, running, key_env)
     print(f"offline teacher {'started' if started else 'running'}: teacher `{cfg.name}` = {cfg.model} at "
           f"{cfg.base_url} (pid {running.pid}), a local sample teacher: no API key (${cfg.api_key_env} stands in "
           f"for one), priced ${cfg.price_in_per_m:g}/${cfg.price_out_per_m:g} per 1M tokens in/out; "

@@ -156,8 +156,8 @@ def test_synthetic_inputs_for_a_slice_are_new_distinct_and_of_the_slice(
     assert all(match(p).sure and match(p).template.slice == "security" for p in new)
 
 
-def _distill(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+def _distill(*args: str, bare_env: bool = False) -> subprocess.CompletedProcess[str]:
+    env = {"PYTHONPATH": str(ROOT)} if bare_env else {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.run([sys.executable, "-m", "distill", *args], env=env, cwd=ROOT, capture_output=True,
                           text=True, timeout=300)  # fmt: skip
 
@@ -166,6 +166,15 @@ def test_demo_registers_the_offline_teacher_and_the_loop_runs_without_a_key(tmp_
     ws_path = tmp_path / "demo.duckdb"
     artifacts = tmp_path / "demo.artifacts"
     try:
+        skip = _distill("demo", "--no-open", "--no-teacher", "-w", str(ws_path))
+        assert (
+            skip.returncode == 0
+            and "offline teacher" not in skip.stderr
+            and not artifacts.joinpath(process.STATE_NAME).exists()
+        )
+        no_env = _distill("demo", "--no-open", "-w", str(ws_path), bare_env=True)  # no $HOME, $PATH: nothing starts
+        assert no_env.returncode == 1 and "needs one of $HOME" in no_env.stderr and len(no_env.stderr.splitlines()) == 1
+        assert not artifacts.joinpath(process.STATE_NAME).exists()
         out = _distill("demo", "--no-open", "-w", str(ws_path))
         assert out.returncode == 0, out.stderr
         running = process.running(artifacts)
