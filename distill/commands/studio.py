@@ -137,7 +137,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             from curation.importing import import_file
 
             if not SAMPLE.exists():
-                raise UserError(f"sample data missing at {SAMPLE}; run python sample_data/generate.py")
+                raise UserError(f"sample data missing at {SAMPLE}; run python -m sample_data.generate")
             r = import_file(ws, SAMPLE)
             print(f"created sample workspace {path}: {r.n_imported:,} records", file=sys.stderr)
         if not args.no_teacher:

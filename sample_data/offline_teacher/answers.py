@@ -97,17 +97,16 @@ def grade(user: str) -> Reply | None:
         ref = {"intent": t.intent, "urgency": t.urgency}
     same_intent, same_urgency = cand.get("intent") == ref["intent"], cand.get("urgency") == ref["urgency"]
     score = {(True, True): 5, (True, False): 3, (False, True): 2}.get((same_intent, same_urgency), 1)
-    try:
-        valid = isinstance(json.loads(m.group(2).strip()), dict)
+    try:  # a fenced JSON block passes as JSON: what a reader would take from it
+        valid = isinstance(json.loads(re.sub(r"^```(?:json)?\s*|\s*```$", "", m.group(2).strip())), dict)
     except json.JSONDecodeError:
         valid = False
     if not valid:
         score = min(score, 2)
-    reason = (
-        "same intent and urgency" if score == 5 else
-        f"intent {cand.get('intent', 'missing')} vs {ref['intent']}, urgency {cand.get('urgency', 'missing')} vs "
-        f"{ref['urgency']}" + ("" if valid else ", not valid JSON")
-    )  # fmt: skip
+    problems = [
+        f"{k} {cand.get(k, 'missing')} instead of {ref[k]}" for k in ("intent", "urgency") if cand.get(k) != ref[k]
+    ]
+    reason = "; ".join(problems + ([] if valid else ["not valid JSON"])) or "same intent and urgency"
     return Reply(json.dumps({"score": score, "reason": reason}))
 
 

@@ -1,10 +1,10 @@
-"""The sample generator's ticket templates, read backwards (which template wrote this ticket?) and forwards (write
-a new ticket like this one).
+"""The sample generator's ticket templates (``sample_data.templates``), read backwards (which template wrote this
+ticket?) and forwards (write a new ticket like this one).
 
-Every template of ``sample_data.generate`` (the English ones per slice and intent, the non-English ones and the form
-spam) becomes a regular expression with its placeholders as patterns; a ticket that contains one is that template's.
-Tickets that match none exactly (the generator's typo variants, or text from elsewhere) go to the template whose
-placeholder-folded text is most similar (difflib ratio), with that similarity as the match's score.
+Every template (the English ones per slice and intent, the non-English ones and the form spam) becomes a regular
+expression with its placeholders as patterns; a ticket that contains one is that template's. Tickets that match none
+exactly (the generator's typo variants, or text from elsewhere) go to the template whose placeholder-folded text is
+most similar (difflib ratio), with that similarity as the match's score.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ import re
 from dataclasses import dataclass
 from functools import cache, lru_cache
 
-from sample_data.generate import FILL, NON_EN, SLICES, SPAM, SUFFIXES, fill
+from sample_data.generate import fill
+from sample_data.templates import FILL, NON_EN, SLICES, SPAM, SUFFIXES
 
 # A fuzzy match at least this similar is taken as sure. The generator's typo variants (two swapped character pairs)
 # score 0.93-0.99 against their template; a ticket written from none of them scores below 0.7 (measured on the

@@ -128,14 +128,20 @@ def test_same_request_same_answer_and_the_parameters_are_honoured(client: openai
 def test_judge_grades_the_student_by_intent_and_urgency(client: openai.OpenAI) -> None:
     ticket = "I was charged twice for order #123456, $42.10 each time."
     teacher = '{"intent": "double_charge", "urgency": "high", "summary": "Charged twice"}'
+    students = {
+        "same": teacher,
+        "fenced": f"```json\n{teacher}\n```",
+        "urgency": '{"intent": "double_charge", "urgency": "low"}',
+        "intent": '{"intent": "refund_status", "urgency": "high"}',
+        "broken": '{"intent": "dou',
+    }
     grades = {}
-    for name, student in {"same": teacher, "urgency": '{"intent": "double_charge", "urgency": "low"}',
-                          "intent": '{"intent": "refund_status", "urgency": "high"}', "broken": '{"intent": "dou'}.items():  # fmt: skip
+    for name, student in students.items():
         res = client.chat.completions.create(
             model=MODEL, messages=judge_messages("triage tickets", ticket, teacher, student), **JUDGE_PARAMS
         )  # type: ignore[arg-type]
         grades[name] = parse_grade(res.choices[0].message.content)
-    assert grades == {"same": 1.0, "urgency": 0.5, "intent": 0.25, "broken": 0.0}
+    assert grades == {"same": 1.0, "fenced": 1.0, "urgency": 0.5, "intent": 0.25, "broken": 0.0}
 
 
 def test_synthetic_inputs_for_a_slice_are_new_distinct_and_of_the_slice(
