@@ -4,7 +4,7 @@ It reads the request as a model would read its prompt. A grading request (a refe
 1-5 grade from comparing their intent and urgency; a request for new inputs (``exactly N new`` ... ``"prompts"``)
 gets N new tickets in the style of the listed examples; a ticket (a triage system prompt, or a last user message that
 is one of the sample's tickets) gets the triage JSON the sample's teacher gives, with its mistakes now and then; any
-other request a short fixed answer. Randomness comes from a hash of the messages and sampling parameters, so the same
+other request a short fixed answer. Randomness comes from a hash of the messages and the temperature, so the same
 request gets the same answer, as from a cache.
 """
 
@@ -64,17 +64,21 @@ def triage(rng: random.Random, ticket: str, temperature: float) -> Reply:
     return Reply(answer, weak, alts)
 
 
+def _folded(text: str) -> str:  # how a dedupe compares prompts: case and whitespace folded
+    return " ".join(text.lower().split())
+
+
 def new_prompts(rng: random.Random, n: int, examples: list[str]) -> Reply:
     """``{"prompts": [...]}``: ``n`` distinct new tickets for the intents of ``examples`` (taken in turn, so the new
     ones follow the examples' mix), none equal to an example."""
     likes = [match(e).template for e in examples] or [match("").template]
-    seen = {" ".join(e.lower().split()) for e in examples}
+    seen = {_folded(e) for e in examples}
     out: list[str] = []
     for i in range(min(n, MAX_NEW_PROMPTS)):
         for _ in range(50):  # a repeat is drawn again; the fillers make one unlikely
             text = write_ticket(rng, likes[i % len(likes)])
-            if " ".join(text.lower().split()) not in seen:
-                seen.add(" ".join(text.lower().split()))
+            if _folded(text) not in seen:
+                seen.add(_folded(text))
                 out.append(text)
                 break
     return Reply(json.dumps({"prompts": out}, ensure_ascii=False))
