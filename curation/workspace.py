@@ -29,6 +29,12 @@ def default_workspace_path() -> Path:
     return Path(os.environ.get("DISTILL_WORKSPACE") or DEFAULT_WORKSPACE)
 
 
+def artifacts_dir_for(path: str | os.PathLike[str]) -> Path:
+    """The artifacts folder of the workspace file ``path`` (``<stem>.artifacts`` beside it), open or not."""
+    p = Path(path)
+    return p.with_name(p.stem + ".artifacts")
+
+
 class Workspace:
     """An open workspace. Use as a context manager or call ``close()``."""
 
@@ -92,7 +98,7 @@ class Workspace:
     @property
     def artifacts_dir(self) -> Path:
         """Folder beside the DuckDB file for models, exports and run outputs (``<stem>.artifacts``)."""
-        return self.path.with_name(self.path.stem + ".artifacts")
+        return artifacts_dir_for(self.path)
 
     def close(self) -> None:
         """Checkpoint (fold the WAL into the file) and close the connection."""

@@ -1,6 +1,6 @@
 """Deterministic generator of the sample workspace's production logs (support-ticket triage).
 
-    python sample_data/generate.py            # writes sample_data/production_logs.jsonl.gz and ground_truth.json
+    python -m sample_data.generate            # writes sample_data/production_logs.jsonl.gz and ground_truth.json
 
 Seeded and free of wall-clock input: running it twice gives identical bytes. See sample_data/README.md.
 """
@@ -12,178 +12,29 @@ import json
 import math
 import random
 import re
+from dataclasses import dataclass
 from pathlib import Path
+
+from sample_data.templates import FILL, INTENTS, NON_EN, SLICES, SPAM, SUFFIXES, SYSTEM, URGENCIES
 
 HERE = Path(__file__).resolve().parent
 N = 5000
 SEED = 20261122
 MODEL = "gpt-4o-2024-08-06"
-SYSTEM = (
-    "You triage customer support tickets. Answer with JSON only: "
-    '{"intent": <one of the allowed intents>, "urgency": "low"|"medium"|"high"|"critical", "summary": <one sentence>}.'
-)
-# slice -> (share, {intent: (urgency, [templates])})
-SLICES: dict[str, tuple[float, dict[str, tuple[str, list[str]]]]] = {
-    "billing": (
-        0.30,
-        {
-            "double_charge": (
-                "high",
-                [
-                    "I was charged twice for order {order}, {amount} each time.",
-                    "Why do I see two charges of {amount} on my card for {order}?",
-                ],
-            ),
-            "refund_status": (
-                "medium",
-                [
-                    "Where is my refund for order {order}? It has been {days} days.",
-                    "I returned {product} {days} days ago and still no refund.",
-                ],
-            ),
-            "invoice_request": (
-                "low",
-                ["Can you send me an invoice for order {order}?", "I need a VAT invoice for my purchase of {product}."],
-            ),
-            "payment_failed": (
-                "medium",
-                [
-                    "My payment keeps failing at checkout for {product}.",
-                    "Card declined when paying {amount}, but the bank says it's fine.",
-                ],
-            ),
-        },
-    ),
-    "shipping": (
-        0.22,
-        {
-            "late_delivery": (
-                "medium",
-                [
-                    "My order {order} was due {days} days ago and hasn't arrived.",
-                    "Where is my package? Tracking hasn't moved for {days} days.",
-                ],
-            ),
-            "wrong_address": (
-                "high",
-                [
-                    "I entered the wrong address for order {order}, please change it to {city}.",
-                    "Order {order} is going to my old address in {city}!",
-                ],
-            ),
-            "damaged_item": (
-                "medium",
-                ["The {product} arrived broken, the box was crushed.", "My {product} came damaged. Order {order}."],
-            ),
-        },
-    ),
-    "account": (
-        0.16,
-        {
-            "password_reset": (
-                "low",
-                [
-                    "I can't reset my password, the email never arrives.",
-                    "Password reset link expired, how do I get a new one?",
-                ],
-            ),
-            "update_details": (
-                "low",
-                [
-                    "How do I change the email on my account to {name}@example.com?",
-                    "Please update my phone number on file.",
-                ],
-            ),
-            "close_account": (
-                "medium",
-                ["Please delete my account and all my data.", "I want to close my account, how?"],
-            ),
-        },
-    ),
-    "technical": (
-        0.14,
-        {
-            "app_crash": (
-                "high",
-                [
-                    "The app crashes every time I open my orders on {device}.",
-                    "Your app closes right after login on my {device}.",
-                ],
-            ),
-            "login_error": (
-                "medium",
-                ["I get error 500 when logging in.", "Login page just spins forever on {device}."],
-            ),
-            "feature_question": (
-                "low",
-                ["Does the app support dark mode on {device}?", "Can I export my order history to CSV?"],
-            ),
-        },
-    ),
-    "subscriptions": (
-        0.09,
-        {
-            "cancel_subscription": (
-                "medium",
-                [
-                    "Cancel my Plus subscription before it renews on the {days}th.",
-                    "How do I stop the monthly charge of {amount}?",
-                ],
-            ),
-            "upgrade_plan": (
-                "low",
-                ["I'd like to upgrade to the annual plan.", "What do I get with Premium compared to Plus?"],
-            ),
-        },
-    ),
-    "product_info": (
-        0.08,
-        {
-            "availability": (
-                "low",
-                ["When will the {product} be back in stock?", "Is the {product} available in {city}?"],
-            ),
-            "specs_question": (
-                "low",
-                ["What is the battery life of the {product}?", "Is the {product} compatible with {device}?"],
-            ),
-        },
-    ),
-    "security": (
-        0.01,
-        {
-            "account_takeover": (
-                "critical",
-                [
-                    "Someone logged into my account from {city} and changed my email!",
-                    "I didn't place order {order}, my account was hacked.",
-                ],
-            ),
-            "phishing_report": (
-                "high",
-                [
-                    "I got an email pretending to be you asking for my card number.",
-                    "Is this text message about a refund of {amount} from you? Looks like phishing.",
-                ],
-            ),
-        },
-    ),
-}
-NON_EN = {
-    "es": ("Me cobraron dos veces el pedido {order}.", "double_charge", "billing"),
-    "de": ("Mein Paket {order} ist seit {days} Tagen überfällig.", "late_delivery", "shipping"),
-    "fr": ("L'application plante sur mon {device}.", "app_crash", "technical"),
-}
-FILL = {
-    "product": ["headphones", "smart watch", "coffee maker", "running shoes", "desk lamp", "blender", "backpack"],
-    "city": ["Lisbon", "Austin", "Osaka", "Leeds", "Lyon", "Denver"],
-    "device": ["iPhone 15", "Pixel 8", "iPad", "Galaxy S23"],
-    "name": ["maria", "tom", "li.wei", "sam"],
-}
-INTENTS = sorted({i for _, (_, intents) in SLICES.items() for i in intents})
 
 
-def _fill(rng: random.Random, text: str) -> str:
+@dataclass(frozen=True)
+class ErrorRates:
+    """How often the teacher answers wrongly: a wrong intent, a wrong urgency, an answer cut off mid-JSON."""
+
+    wrong_intent: float = 0.04
+    wrong_urgency: float = 0.02
+    invalid_json: float = 0.015
+
+
+def fill(rng: random.Random, text: str) -> str:
+    """A template with its ``{order}``, ``{amount}``, ``{days}`` and ``FILL`` placeholders filled in."""
+
     def sub(m: re.Match[str]) -> str:
         key = m.group(1)
         if key == "order":
@@ -197,7 +48,8 @@ def _fill(rng: random.Random, text: str) -> str:
     return re.sub(r"\{(\w+)\}", sub, text)
 
 
-def _typo(rng: random.Random, text: str) -> str:
+def typo(rng: random.Random, text: str) -> str:
+    """``text`` with two neighbouring characters swapped, twice."""
     chars = list(text)
     for _ in range(2):
         i = rng.randrange(1, len(chars) - 2)
@@ -205,20 +57,28 @@ def _typo(rng: random.Random, text: str) -> str:
     return "".join(chars)
 
 
-def _tokens(answer: str) -> list[str]:
-    return re.findall(r'[{}":,]+|_[a-z]+|[A-Za-z]+|\s+|[^\sA-Za-z{}":,_]+', answer)
+def tokens(answer: str) -> list[str]:
+    """The answer split into the tokens its logprobs are given for (joined, they give the answer back)."""
+    return re.findall(r'[{}":,]+|_[a-z]+|[A-Za-z]+|\s+|[^\sA-Za-z{}":,_]+|_', answer)
 
 
-def _logprobs(rng: random.Random, answer: str, weak: set[int], alts: dict[int, str]) -> list[dict]:
+def token_logprobs(rng: random.Random, answer: str, weak: set[int], alts: dict[int, str], top: int = 3) -> list[dict]:
+    """Per-token logprobs with ``top`` alternatives: near 0 for most tokens, low on the ``weak`` ones, where the
+    second alternative is ``alts[i]`` (the right answer, when the token is a mistake)."""
     out = []
-    for i, tok in enumerate(_tokens(answer)):
+    for i, tok in enumerate(tokens(answer)):
         lp = -rng.uniform(1.5, 4.0) if i in weak else -abs(rng.gauss(0, 0.02 if rng.random() > 0.05 else 0.4))
         alt = alts.get(i, tok.upper() if tok.strip() else tok + " ")
         alt_lp = math.log(max(1e-9, 1 - math.exp(lp))) if i in weak else lp - rng.uniform(3, 9)
-        top = [{"token": tok, "logprob": round(lp, 5), "bytes": list(tok.encode())},
+        top_lps = [{"token": tok, "logprob": round(lp, 5), "bytes": list(tok.encode())},
                {"token": alt, "logprob": round(alt_lp, 5), "bytes": list(alt.encode())},
                {"token": "\n", "logprob": round(min(lp, alt_lp) - 4, 5), "bytes": [10]}]  # fmt: skip
-        out.append({"token": tok, "logprob": round(lp, 5), "bytes": list(tok.encode()), "top_logprobs": top})
+        for k in range(3, top):  # more alternatives than the logs hold: ever less likely variants, no draws
+            extra = tok + "." * (k - 2)
+            top_lps.append(
+                {"token": extra, "logprob": round(min(lp, alt_lp) - 4 - k, 5), "bytes": list(extra.encode())}
+            )
+        out.append({"token": tok, "logprob": round(lp, 5), "bytes": list(tok.encode()), "top_logprobs": top_lps[:top]})
     return out
 
 
@@ -239,32 +99,30 @@ def generate() -> tuple[list[dict], dict]:
         if kind < 0.03:
             lang = rng.choice(sorted(NON_EN))
             tpl, intent, slice_ = NON_EN[lang]
-            text = _fill(rng, tpl)
+            text = fill(rng, tpl)
         elif kind < 0.12 and base_tickets:  # near-duplicate of an earlier ticket
             orig_tid, text0, slice_ = rng.choice(base_tickets)
             intent = rows[int(orig_tid[2:]) - 1]["_intent"] if int(orig_tid[2:]) <= len(rows) else None
             if intent is None:
                 continue
-            text = _typo(rng, text0) if rng.random() < 0.5 else "Hi, " + text0[0].lower() + text0[1:] + " Thanks."
+            text = typo(rng, text0) if rng.random() < 0.5 else "Hi, " + text0[0].lower() + text0[1:] + " Thanks."
             truth["near_duplicate_groups"].append([orig_tid, tid])
         else:
             slice_ = rng.choices(names, weights)[0]
             intents = SLICES[slice_][1]
             intent = rng.choice(sorted(intents))
-            text = _fill(rng, rng.choice(intents[intent][1]))
+            text = fill(rng, rng.choice(intents[intent][1]))
             if rng.random() < 0.3:
-                text += " " + rng.choice(
-                    ["Please help.", "This is urgent.", "Thanks in advance.", "I've tried twice already."]
-                )
+                text += " " + rng.choice(SUFFIXES)
             base_tickets.append((tid, text, slice_))
         urgency = dict(SLICES[slice_][1])[intent][0] if intent in SLICES[slice_][1] else "medium"
         rows.append(_record(rng, tid, text, slice_, intent, urgency, lang, truth))
-    spam = "Automated form submission: order {order} status request. Reply to noreply@shop.example."
+    spam, spam_slice, spam_intent, spam_urgency = SPAM
     group = []
     for j in range(45):  # template spam replaces records at fixed positions
         pos = 100 + j * 97
         tid = rows[pos]["metadata"]["ticket_id"]
-        rows[pos] = _record(rng, tid, _fill(rng, spam), "shipping", "late_delivery", "low", "en", truth)
+        rows[pos] = _record(rng, tid, fill(rng, spam), spam_slice, spam_intent, spam_urgency, "en", truth)
         group.append(tid)
     truth["near_duplicate_groups"].append(group)
     for r in rows:
@@ -279,33 +137,8 @@ def generate() -> tuple[list[dict], dict]:
 def _record(
     rng: random.Random, tid: str, text: str, slice_: str, intent: str, urgency: str, lang: str, truth: dict
 ) -> dict:
-    summary = re.sub(r"\s+", " ", text.split(".")[0])[:70]
-    answer_intent, answer_urgency, error = intent, urgency, None
-    r = rng.random()
-    if r < 0.04:
-        answer_intent, error = rng.choice([x for x in INTENTS if x != intent]), "wrong_intent"
-    elif r < 0.06:
-        answer_urgency, error = (
-            rng.choice([u for u in ("low", "medium", "high", "critical") if u != urgency]),
-            "wrong_urgency",
-        )
-    answer = json.dumps({"intent": answer_intent, "urgency": answer_urgency, "summary": summary})
-    if rng.random() < 0.015:
-        answer, error = answer[: len(answer) // 2], "invalid_json"
-    toks = _tokens(answer)
-    weak: set[int] = set()
-    alts: dict[int, str] = {}
-    if error in ("wrong_intent", "wrong_urgency"):
-        wrong = answer_intent if error == "wrong_intent" else answer_urgency
-        right = intent if error == "wrong_intent" else urgency
-        first = wrong.split("_")[0]
-        for k, t in enumerate(toks):
-            if t == first:
-                weak.add(k)
-                alts[k] = right.split("_")[0]
-                break
-    elif error == "invalid_json":
-        weak.add(len(toks) - 1)
+    answer, error, weak, alts = teacher_answer(rng, text, intent, urgency)
+    toks = tokens(answer)
     if error:
         truth["teacher_errors"][tid] = error
     messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": text}]
@@ -340,7 +173,7 @@ def _record(
                 {
                     "index": 0,
                     "message": {"role": "assistant", "content": answer},
-                    "logprobs": {"content": _logprobs(rng, answer, weak, alts)},
+                    "logprobs": {"content": token_logprobs(rng, answer, weak, alts)},
                     "finish_reason": "stop",
                 }
             ],
@@ -350,6 +183,47 @@ def _record(
         "started_at": _iso(created),
         "latency_ms": round(300 + rng.random() * 900 + len(toks) * 8, 1),
     }
+
+
+def summarise(text: str) -> str:
+    """The teacher's one-sentence summary of a ticket: its first sentence, at most 70 characters."""
+    return re.sub(r"\s+", " ", text.split(".")[0])[:70]
+
+
+def mark_weak(toks: list[str], wrong: str, right: str, weak: set[int], alts: dict[int, str]) -> None:
+    """Make the first token of the ``wrong`` label weak, with the ``right`` label's first token as alternative."""
+    first = wrong.split("_")[0]
+    for k, t in enumerate(toks):
+        if t == first:
+            weak.add(k)
+            alts[k] = right.split("_")[0]
+            return
+
+
+def teacher_answer(
+    rng: random.Random, text: str, intent: str, urgency: str, rates: ErrorRates = ErrorRates()
+) -> tuple[str, str | None, set[int], dict[int, str]]:
+    """The teacher's JSON answer to a ticket of known ``intent`` and ``urgency``, with a seeded mistake now and
+    then (``rates``): (answer, error kind or None, weak token positions, right alternatives by position)."""
+    answer_intent, answer_urgency, error = intent, urgency, None
+    r = rng.random()
+    if r < rates.wrong_intent:
+        answer_intent, error = rng.choice([x for x in INTENTS if x != intent]), "wrong_intent"
+    elif r < rates.wrong_intent + rates.wrong_urgency:
+        answer_urgency, error = rng.choice([u for u in URGENCIES if u != urgency]), "wrong_urgency"
+    answer = json.dumps({"intent": answer_intent, "urgency": answer_urgency, "summary": summarise(text)})
+    if rng.random() < rates.invalid_json:
+        answer, error = answer[: len(answer) // 2], "invalid_json"
+    toks = tokens(answer)
+    weak: set[int] = set()
+    alts: dict[int, str] = {}
+    if error == "wrong_intent":
+        mark_weak(toks, answer_intent, intent, weak, alts)
+    elif error == "wrong_urgency":
+        mark_weak(toks, answer_urgency, urgency, weak, alts)
+    elif error == "invalid_json":
+        weak.add(len(toks) - 1)
+    return answer, error, weak, alts
 
 
 def _iso(ts: int) -> str:

@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 from pathlib import Path
 
 from curation.errors import UserError
-from curation.workspace import Workspace, default_workspace_path
+from curation.teacher.config import TeacherConfig, list_teachers, save_teacher
+from curation.workspace import Workspace, artifacts_dir_for, default_workspace_path
+from sample_data import LOGS as SAMPLE
+from sample_data.offline_teacher import process as offline
 
-SAMPLE = Path(__file__).resolve().parents[2] / "sample_data" / "production_logs.jsonl.gz"
+OFFLINE = "offline"  # the workspace teacher the demo registers
+# The offline teacher is priced like gpt-4o-mini (USD per 1M tokens in/out, list price 2024-07), so the ledger and
+# the payback estimate have realistic costs to show.
+OFFLINE_PRICE_IN, OFFLINE_PRICE_OUT = 0.15, 0.60
+# A teacher must name the environment variable of its key, and the client refuses to run when it is unset. The
+# offline teacher accepts any key, so it names a variable every shell sets; the value (sent only to 127.0.0.1) must
+# be printable ASCII to travel in an HTTP header.
+ALWAYS_SET_ENVS = ("HOME", "USERPROFILE", "PATH")
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -28,11 +39,15 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         "demo",
         parents=[common],
         help="create the sample workspace (once) and open the studio on it",
-        epilog="examples:\n  distill demo                 # ./demo.duckdb\n  distill demo -w /tmp/demo.duckdb\n"
-        "  distill demo --no-open       # only create it",
+        epilog="examples:\n  distill demo                 # ./demo.duckdb, with the offline teacher `offline` started\n"
+        "  distill demo -w /tmp/demo.duckdb\n  distill demo --no-open       # only create it (and start the teacher)\n"
+        "  distill demo --stop-teacher  # stop the offline teacher; `distill demo` starts it again",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     d.add_argument("--no-open", action="store_true", help="create the sample workspace but do not open the studio")
+    d.add_argument("--no-teacher", action="store_true",
+                   help=f"do not start the offline sample teacher (teacher `{OFFLINE}`, no API key needed)")  # fmt: skip
+    d.add_argument("--stop-teacher", action="store_true", help="stop this workspace's offline teacher and exit")
     d.set_defaults(func=cmd_demo)
 
 
@@ -65,16 +80,68 @@ def cmd_studio(args: argparse.Namespace) -> int:
     return 0
 
 
+def _key_env() -> str:
+    for name in ALWAYS_SET_ENVS:
+        value = os.environ.get(name)
+        if value and value.isascii() and value.isprintable():
+            return name
+    raise UserError(f"the offline teacher needs one of ${', $'.join(ALWAYS_SET_ENVS)} set to plain ASCII "
+                    "(its value is sent as the unused API key)")  # fmt: skip
+
+
+def register_offline_teacher(ws: Workspace, running: offline.Running, key_env: str) -> TeacherConfig:
+    """Add the workspace teacher ``offline`` for a running offline teacher, or point the existing one (its other
+    settings kept) at the server's current base URL and model."""
+    cfg = _offline_teacher(ws)
+    if cfg is None:
+        cfg = TeacherConfig(
+            name=OFFLINE, base_url=running.base_url, model=running.model, api_key_env=key_env,
+            price_in_per_m=OFFLINE_PRICE_IN, price_out_per_m=OFFLINE_PRICE_OUT, terms_ack=True, timeout_s=30.0,
+            max_retries=2,  # a local server: a refused connection is not fixed by waiting, an answer takes ms
+        )  # fmt: skip
+    elif (cfg.base_url, cfg.model) == (running.base_url, running.model):
+        return cfg
+    else:
+        cfg = dataclasses.replace(cfg, base_url=running.base_url, model=running.model)
+    save_teacher(ws, cfg, replace=True)
+    return cfg
+
+
+def _offline_teacher(ws: Workspace) -> TeacherConfig | None:
+    return next((t for t in list_teachers(ws) if t.name == OFFLINE), None)
+
+
+def _start_offline_teacher(ws: Workspace) -> None:
+    existing = _offline_teacher(ws)
+    key_env = existing.api_key_env if existing else _key_env()  # before starting anything
+    try:
+        running, started = offline.start(ws.artifacts_dir)
+    except RuntimeError as exc:
+        raise UserError(f"{exc}; `distill demo --no-teacher` opens the demo without it") from None
+    cfg = register_offline_teacher(ws, running, key_env)
+    print(f"offline teacher {'started' if started else 'running'}: teacher `{cfg.name}` = {cfg.model} at "
+          f"{cfg.base_url} (pid {running.pid}), a local sample teacher: no API key (${cfg.api_key_env} stands in "
+          f"for one), priced ${cfg.price_in_per_m:g}/${cfg.price_out_per_m:g} per 1M tokens in/out; "
+          "`distill demo --stop-teacher` stops it", file=sys.stderr)  # fmt: skip
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     path = Path(args.workspace or os.environ.get("DISTILL_DEMO_WORKSPACE") or "demo.duckdb")
+    if args.stop_teacher:
+        stopped = offline.stop(artifacts_dir_for(path))
+        print(f"stopped the offline teacher (pid {stopped.pid}, port {stopped.port})" if stopped
+              else f"no offline teacher running for {path}", file=sys.stderr)  # fmt: skip
+        return 0
     with Workspace.open(path) as ws:
         if not ws.scalar("SELECT count(*) FROM import_batches WHERE status = 'done'"):
             from curation.importing import import_file
 
             if not SAMPLE.exists():
-                raise UserError(f"sample data missing at {SAMPLE}; run python sample_data/generate.py")
+                raise UserError(f"sample data missing at {SAMPLE}; run python -m sample_data.generate")
             r = import_file(ws, SAMPLE)
             print(f"created sample workspace {path}: {r.n_imported:,} records", file=sys.stderr)
+        if not args.no_teacher:
+            _start_offline_teacher(ws)
         if not args.no_open:
             _run(ws)
     return 0

@@ -73,9 +73,9 @@ def test_studio_command_errors_and_demo_creates_once(tmp_path: Path) -> None:
     assert named.returncode == 1 and "terminal" in named.stderr
     assert list(tmp_path.iterdir()) == []
     demo = tmp_path / "demo.duckdb"
-    made = _distill("demo", "--no-open", "-w", str(demo))
+    made = _distill("demo", "--no-open", "--no-teacher", "-w", str(demo))  # the teacher: tests/teacher/test_offline_*
     assert made.returncode == 0, made.stderr
-    again = _distill("demo", "--no-open", "-w", str(demo))
+    again = _distill("demo", "--no-open", "--no-teacher", "-w", str(demo))
     assert again.returncode == 0
     with Workspace.open(demo) as ws:
         assert ws.scalar("SELECT count(*) FROM import_batches") == 1
