@@ -39,6 +39,7 @@ class CallOutcome:
     http_status: int | None = None
     error: str | None = None
     timeouts: int = 0  # attempts abandoned after the client's timeout (the provider may bill them)
+    unreachable: bool = False  # the last attempt could not connect at all: no later request will either
 
 
 def make_client(cfg: TeacherConfig, concurrency: int | None = None) -> openai.OpenAI:
@@ -145,9 +146,10 @@ def call_chat(
     status: int | None = None
     error = "not attempted"
     timeouts = 0
+    refused = False
     for attempt in range(cfg.max_retries + 1):
         wait: float | None = None
-        timed_out = False
+        timed_out = refused = False
         started = time.monotonic()
         try:
             # The client's generic POST with a ready body, read back as plain JSON: the typed
@@ -171,6 +173,10 @@ def call_chat(
             timed_out, status, error = True, None, f"{type(exc).__name__}: {exc}"
         except openai.APIConnectionError as exc:
             status, error = None, f"{type(exc).__name__}: {exc}"
+            # Nothing listens there (refused, unknown host): every other request would fail the same way.
+            refused = isinstance(exc.__cause__, httpx2.ConnectError)
+            if refused:
+                error = f"cannot connect to {cfg.base_url}: is the teacher's server running? ({exc.__cause__})"
         except (openai.APIResponseValidationError, ValueError, KeyError, TypeError) as exc:
             status, error = 200, f"malformed response: {type(exc).__name__}: {exc}"
         if attempt == cfg.max_retries:
@@ -182,4 +188,4 @@ def call_chat(
             return CallOutcome(None, attempt + 1, status, redact("cancelled while retrying: " + error, cfg), timeouts)
         if cancel is None:
             time.sleep(delay)
-    return CallOutcome(None, cfg.max_retries + 1, status, redact(error, cfg), timeouts)
+    return CallOutcome(None, cfg.max_retries + 1, status, redact(error, cfg), timeouts, unreachable=refused)

@@ -22,6 +22,7 @@ ALLOWED_PARAMS = {
     "temperature", "top_p", "max_tokens", "max_completion_tokens", "logprobs", "top_logprobs", "seed", "stop",
     "presence_penalty", "frequency_penalty", "response_format", "reasoning_effort",
 }  # fmt: skip
+NO_KEY = "no-key"  # sent as the bearer token to a teacher configured without a key
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _ENV = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # Bearer tokens and common provider key shapes, scrubbed even when we never saw the exact key.
@@ -35,7 +36,7 @@ class TeacherConfig:
     name: str
     base_url: str
     model: str
-    api_key_env: str
+    api_key_env: str  # "" = no key: a local server (vLLM, Ollama, the sample's offline teacher) that needs none
     params: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_PARAMS))
     price_in_per_m: float = 0.0
     price_out_per_m: float = 0.0
@@ -58,12 +59,15 @@ class TeacherConfig:
     def public_dict(self) -> dict[str, Any]:
         """Everything about the teacher that may be shown (the env var's name, never its value)."""
         d = asdict(self)
-        d["api_key_set"] = bool(os.environ.get(self.api_key_env))
+        d["api_key_set"] = not self.api_key_env or bool(os.environ.get(self.api_key_env))
         return d
 
 
 def api_key(cfg: TeacherConfig) -> str:
-    """Read the key from the environment at call time; a clear error if it is not set."""
+    """Read the key from the environment at call time; a clear error if it is not set. A teacher that needs no key
+    sends a fixed placeholder (the openai client insists on one; such servers ignore it)."""
+    if not cfg.api_key_env:
+        return NO_KEY
     key = os.environ.get(cfg.api_key_env)
     if not key:
         raise UserError(
@@ -76,7 +80,7 @@ def redact(text: str | None, cfg: TeacherConfig | None = None) -> str | None:
     """``text`` with the teacher's key (if set) and anything key-shaped replaced by ``***``."""
     if text is None:
         return None
-    if cfg is not None:
+    if cfg is not None and cfg.api_key_env:
         key = os.environ.get(cfg.api_key_env)
         if key and len(key) >= 4:
             text = text.replace(key, "***")
@@ -100,7 +104,7 @@ def validate(cfg: TeacherConfig) -> None:
         raise UserError(f"base URL must start with http:// or https://, got {cfg.base_url!r}")
     if not cfg.model.strip():
         raise UserError("model must name the pinned model version, e.g. gpt-4o-2024-08-06")
-    if not _ENV.match(cfg.api_key_env):
+    if cfg.api_key_env and not _ENV.match(cfg.api_key_env):
         raise UserError(f"--key-env takes the NAME of an environment variable, got {redact(cfg.api_key_env)!r}")
     if _KEYLIKE.search(cfg.api_key_env):
         raise UserError("--key-env looks like a key itself; pass the name of the variable that holds it")

@@ -234,7 +234,7 @@ class TeacherSession:
             rep.requests += 1
             rep.cost_usd += cost
             rep.possibly_billed_usd += r.possibly_billed_usd
-            if out.answer is None and out.http_status in FATAL_STATUS:
+            if out.answer is None and (out.http_status in FATAL_STATUS or out.unreachable):
                 self.stop = "failed"
             if out.answer is not None:
                 self._uncommitted[r.key] = out.answer

@@ -21,7 +21,6 @@ OFFLINE_PRICE_IN, OFFLINE_PRICE_OUT = 0.15, 0.60
 # A teacher must name the environment variable of its key, and the client refuses to run when it is unset. The
 # offline teacher accepts any key, so it names a variable every shell sets; the value (sent only to 127.0.0.1) must
 # be printable ASCII to travel in an HTTP header.
-ALWAYS_SET_ENVS = ("HOME", "USERPROFILE", "PATH")
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -80,22 +79,13 @@ def cmd_studio(args: argparse.Namespace) -> int:
     return 0
 
 
-def _key_env() -> str:
-    for name in ALWAYS_SET_ENVS:
-        value = os.environ.get(name)
-        if value and value.isascii() and value.isprintable():
-            return name
-    raise UserError(f"the offline teacher needs one of ${', $'.join(ALWAYS_SET_ENVS)} set to plain ASCII "
-                    "(its value is sent as the unused API key)")  # fmt: skip
-
-
-def register_offline_teacher(ws: Workspace, running: offline.Running, key_env: str) -> TeacherConfig:
+def register_offline_teacher(ws: Workspace, running: offline.Running) -> TeacherConfig:
     """Add the workspace teacher ``offline`` for a running offline teacher, or point the existing one (its other
     settings kept) at the server's current base URL and model."""
     cfg = _offline_teacher(ws)
     if cfg is None:
         cfg = TeacherConfig(
-            name=OFFLINE, base_url=running.base_url, model=running.model, api_key_env=key_env,
+            name=OFFLINE, base_url=running.base_url, model=running.model, api_key_env="",
             price_in_per_m=OFFLINE_PRICE_IN, price_out_per_m=OFFLINE_PRICE_OUT, terms_ack=True, timeout_s=30.0,
             max_retries=2,  # a local server: a refused connection is not fixed by waiting, an answer takes ms
         )  # fmt: skip
@@ -112,16 +102,13 @@ def _offline_teacher(ws: Workspace) -> TeacherConfig | None:
 
 
 def _start_offline_teacher(ws: Workspace) -> None:
-    existing = _offline_teacher(ws)
-    key_env = existing.api_key_env if existing else _key_env()  # before starting anything
     try:
         running, started = offline.start(ws.artifacts_dir)
     except RuntimeError as exc:
         raise UserError(f"{exc}; `distill demo --no-teacher` opens the demo without it") from None
-    cfg = register_offline_teacher(ws, running, key_env)
+    cfg = register_offline_teacher(ws, running)
     print(f"offline teacher {'started' if started else 'running'}: teacher `{cfg.name}` = {cfg.model} at "
-          f"{cfg.base_url} (pid {running.pid}), a local sample teacher: no API key (${cfg.api_key_env} stands in "
-          f"for one), priced ${cfg.price_in_per_m:g}/${cfg.price_out_per_m:g} per 1M tokens in/out; "
+          f"{cfg.base_url} (pid {running.pid}), a local sample teacher (no API key), priced ${cfg.price_in_per_m:g}/${cfg.price_out_per_m:g} per 1M tokens in/out; "
           "`distill demo --stop-teacher` stops it", file=sys.stderr)  # fmt: skip
 
 

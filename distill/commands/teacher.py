@@ -34,7 +34,7 @@ TEACHERS_EPILOG = """examples:
   export OPENAI_API_KEY=...          # the key stays in the environment; only its NAME is stored
   distill teachers add gpt4o --base-url https://api.openai.com/v1 --model gpt-4o-2024-08-06 \\
       --key-env OPENAI_API_KEY --price-in 2.5 --price-out 10 --ack-terms
-  distill teachers add local --base-url http://127.0.0.1:8000/v1 --model qwen2.5-72b --key-env LOCAL_KEY \\
+  distill teachers add local --base-url http://127.0.0.1:8000/v1 --model qwen2.5-72b --no-key \\
       --param temperature=0.2 --param top_logprobs=3 --ack-terms
   distill teachers list
   distill teachers show gpt4o --json
@@ -81,7 +81,10 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     add.add_argument("name")
     add.add_argument("--base-url", required=True, help="OpenAI-compatible endpoint, e.g. https://api.openai.com/v1")
     add.add_argument("--model", required=True, help="the pinned model version, e.g. gpt-4o-2024-08-06")
-    add.add_argument("--key-env", required=True, metavar="VAR", help="NAME of the environment variable holding the key")
+    key = add.add_mutually_exclusive_group(required=True)
+    key.add_argument("--key-env", metavar="VAR", help="NAME of the environment variable holding the key")
+    key.add_argument("--no-key", action="store_true",
+                     help="the server needs no key (a local vLLM, Ollama, a `distill serve`, the demo's teacher)")  # fmt: skip
     add.add_argument("--price-in", type=float, default=0.0, metavar="USD", help="USD per 1M input tokens")
     add.add_argument("--price-out", type=float, default=0.0, metavar="USD", help="USD per 1M output tokens")
     add.add_argument("--batch-discount", type=float, default=0.5, help="Batch API price factor (default 0.5)")
@@ -183,17 +186,18 @@ def _parse_params(items: list[str]) -> dict[str, Any]:
 
 def cmd_add(args: argparse.Namespace) -> int:
     cfg = TeacherConfig(
-        name=args.name, base_url=args.base_url, model=args.model, api_key_env=args.key_env,
+        name=args.name, base_url=args.base_url, model=args.model, api_key_env="" if args.no_key else args.key_env,
         params=_parse_params(args.param), price_in_per_m=args.price_in, price_out_per_m=args.price_out,
         batch_discount=args.batch_discount, terms_ack=args.ack_terms, concurrency=args.concurrency,
         timeout_s=args.timeout, max_retries=args.retries,
     )  # fmt: skip
     with open_workspace(args) as ws:
         save_teacher(ws, cfg, replace=args.replace)
-    print(f"teacher {cfg.name}: {cfg.model} at {cfg.base_url} (key from ${cfg.api_key_env})")
+    key_from = f"key from ${cfg.api_key_env}" if cfg.api_key_env else "no key"
+    print(f"teacher {cfg.name}: {cfg.model} at {cfg.base_url} ({key_from})")
     if not cfg.terms_ack:
         print("note: generation is refused until you add it again with --ack-terms --replace", file=sys.stderr)
-    if not os.environ.get(cfg.api_key_env):
+    if cfg.api_key_env and not os.environ.get(cfg.api_key_env):
         print(
             f"note: ${cfg.api_key_env} is not set in this shell; export it before `distill generate`", file=sys.stderr
         )
@@ -213,7 +217,7 @@ def cmd_list(args: argparse.Namespace) -> int:
                 t["name"],
                 t["model"],
                 t["base_url"],
-                t["api_key_env"],
+                t["api_key_env"] or "(none)",
                 "ok" if t["terms_ack"] else "NOT ACKED",
                 s["requests"],
                 s["cost_usd"],
@@ -308,8 +312,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
         if res.status == "budget":
             print(BUDGET_NOTE, file=sys.stderr)
         if res.status == "failed":
-            print(f"stopped: the provider refused the request (check --key-env, --model and --base-url with "
-                  f"`distill teachers show {res.teacher}`); fix it and run again", file=sys.stderr)  # fmt: skip
+            print(f"stopped: the teacher refused the request or cannot be reached (check --key-env, --model and "
+                  f"--base-url with `distill teachers show {res.teacher}`); fix it and run again",
+                  file=sys.stderr)  # fmt: skip
     return {"cancelled": 130, "failed": 1}.get(res.status, 0)
 
 

@@ -126,3 +126,32 @@ def test_selection_where_and_bad_sql(tws: Workspace) -> None:
     with pytest.raises(UserError):
         generate(tws, "big", Selection(where="1; DROP TABLE records"))
     assert tws.scalar("SELECT count(*) FROM records") == 12
+
+
+def test_an_unreachable_teacher_stops_the_run_with_one_clear_error(tws: Workspace, server: FakeOpenAI) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    save_teacher(tws, teacher_cfg(f"http://127.0.0.1:{port}/v1", concurrency=1, max_retries=1), replace=True)
+    res = generate(tws, "big")
+    # one request found out; the run stops instead of failing all 12 records one by one
+    assert res.status == "failed" and res.requests == 1 and res.failed == 1
+    assert [e for e in res.errors if "cannot connect to" in e and f":{port}/v1" in e and "running?" in e]
+    assert tws.scalar("SELECT count(*) FROM records WHERE response IS NULL") == 12
+
+
+def test_a_teacher_without_a_key(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    from distill.cli import main
+
+    ws = str(tmp_path / "ws.duckdb")
+    Workspace.open(ws).close()
+    args = ["teachers", "add", "local", "--base-url", "http://127.0.0.1:9/v1", "--model", "m", "--ack-terms", "-w", ws]
+    assert main([*args, "--no-key"]) == 0
+    assert "(no key)" in capsys.readouterr().out
+    assert main(["teachers", "show", "local", "--json", "-w", ws]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["api_key_env"] == "" and shown["api_key_set"] is True
+    with pytest.raises(SystemExit):  # one of --key-env / --no-key is required
+        main(args)
