@@ -1,27 +1,30 @@
 """The careful import path: numbered lines in bounded chunks, every bad line quarantined by number and reason.
 
-Also the Batch API join (input file + output file by ``custom_id``) and CSV / Parquet tables.
+Also the Batch API join (input file + output file by ``custom_id``).
 """
 
 from __future__ import annotations
 
 import threading
 from collections import Counter
-from pathlib import Path
 
 import duckdb
 
-from curation.errors import UserError
 from curation.importing import sql as S
 from curation.importing.detect import sniff_objects
 from curation.importing.lines import CLASSIFY_SQL, iter_line_chunks, raw_preview_sql
-from curation.importing.load import ImportPlan, ImportResult, insert_records_sql, keys_for, transform_for
+from curation.importing.plan import (
+    ImportPlan,
+    ImportResult,
+    insert_records_sql,
+    keys_for,
+    quarantine_sample,
+    transform_for,
+)
 from curation.importing.tables import check_mapping, table_transform
 from curation.progress import ProgressFn, report
 from curation.records import finish_batch, new_batch
 from curation.workspace import Workspace
-
-QUARANTINE_SAMPLE = 10
 
 
 def _classify(cur: duckdb.DuckDBPyConnection, table: object, plan: ImportPlan) -> None:
@@ -198,7 +201,7 @@ def import_careful(
             cur, batch_id, n_lines=counts["lines"], n_imported=counts["imported"],
             n_duplicates=counts["duplicates"], n_quarantined=counts["quarantined"], warnings=warnings,
         )  # fmt: skip
-        sample = _sample(cur, batch_id)
+        sample = quarantine_sample(cur, batch_id)
     if counts["lines"] == 0 and counts["quarantined"] == 0:
         warnings.append("the file has no records")
     return ImportResult(
@@ -206,80 +209,3 @@ def import_careful(
         n_duplicates=counts["duplicates"], n_quarantined=counts["quarantined"], warnings=warnings,
         quarantine_sample=sample, options=plan.options(),
     )  # fmt: skip
-
-
-def _sample(cur: duckdb.DuckDBPyConnection, batch_id: int) -> list[dict[str, object]]:
-    rows = cur.execute(
-        "SELECT source_file, line_no, field, reason FROM quarantine WHERE batch_id = ? ORDER BY source_file, line_no "
-        f"LIMIT {QUARANTINE_SAMPLE}",
-        [batch_id],
-    ).fetchall()
-    return [{"source_file": r[0], "line_no": r[1], "field": r[2], "reason": r[3]} for r in rows]
-
-
-def import_table_file(
-    ws: Workspace, plan: ImportPlan, progress: ProgressFn | None, cancel: threading.Event | None
-) -> ImportResult:
-    """CSV or Parquet through DuckDB's readers; malformed CSV rows are quarantined with their line numbers."""
-    path = S.sql_str(str(plan.path))
-    if plan.fmt == "parquet":
-        reader = f"read_parquet({path}, file_row_number=true)"
-    else:
-        reader = (
-            f"read_csv({path}, header=true, all_varchar=true, store_rejects=true, rejects_table='_rej', "
-            f"rejects_scan='_rej_scan', max_line_size={plan.max_line_bytes})"
-        )
-    source = str(plan.path)
-    report(progress, cancel, "importing", 0, 2, plan.path.name)
-    with ws.transaction() as cur:
-        for t in ("_rej", "_rej_scan", "_tbl"):
-            cur.execute(f"DROP TABLE IF EXISTS {t}")
-        try:
-            cur.execute(f"CREATE TEMP TABLE _tbl AS SELECT row_number() OVER () AS __k, * FROM {reader}")
-        except duckdb.Error as exc:
-            raise UserError(f"{source}: cannot read as {plan.fmt}: {str(exc).splitlines()[0]}") from None
-        cols = [d[0] for d in cur.execute("SELECT * FROM _tbl LIMIT 0").description if d[0] not in ("__k",)]
-        data_cols = [c for c in cols if c != "file_row_number"]
-        check_mapping(data_cols, plan.mapping, source)
-        batch_id = new_batch(cur, source, plan.fmt, plan.options())
-        n_rej = 0
-        if plan.fmt == "csv":
-            n_rej = cur.execute(
-                f"""INSERT INTO quarantine (batch_id, source_file, line_no, field, reason, raw, raw_bytes)
-                SELECT {batch_id}, {S.sql_str(source)}, line, column_name, error_type || ': ' || error_message,
-                    left(csv_line, 2000), strlen(csv_line) FROM _rej"""
-            ).fetchall()[0][0]
-            # Data row k is the k-th file line (after the header) that was not rejected.
-            line_sql = """(SELECT line_no FROM (SELECT i AS line_no, row_number() OVER (ORDER BY i) AS k
-                FROM range(2, 2 + (SELECT count(*) FROM _tbl) + (SELECT count(*) FROM _rej)) t(i)
-                WHERE i NOT IN (SELECT line FROM _rej)) m WHERE m.k = _tbl.__k)"""
-            line_sql = "__k + 1" if n_rej == 0 else line_sql
-        else:
-            line_sql = "file_row_number + 1"
-        src = f"SELECT {line_sql} AS line_no, {', '.join(S.quote_ident(c) for c in data_cols)} FROM _tbl"
-        report(progress, cancel, "importing", 1, 2, plan.path.name)
-        cur.execute(
-            f"CREATE OR REPLACE TEMP TABLE _parsed AS WITH src AS ({src}) "
-            f"{table_transform(['line_no', *data_cols], plan.mapping, plan.system_prompt)}"
-        )
-        n_bad = cur.execute(
-            f"""INSERT INTO quarantine (batch_id, source_file, line_no, field, reason, raw, raw_bytes)
-            SELECT {batch_id}, {S.sql_str(source)}, line_no, err_field, err_reason, NULL, NULL
-            FROM _parsed WHERE err_reason IS NOT NULL"""
-        ).fetchall()[0][0]
-        n_rows, ok = cur.execute("SELECT count(*), count(*) FILTER (err_reason IS NULL) FROM _parsed").fetchall()[0]
-        inserted = cur.execute(insert_records_sql("SELECT * FROM _parsed", batch_id, source)).fetchall()[0][0]
-        for t in ("_rej", "_rej_scan", "_tbl", "_parsed"):
-            cur.execute(f"DROP TABLE IF EXISTS {t}")
-        finish_batch(cur, batch_id, n_lines=n_rows + n_rej, n_imported=inserted, n_duplicates=ok - inserted,
-                     n_quarantined=n_rej + n_bad)  # fmt: skip
-        sample = _sample(cur, batch_id)
-    report(progress, None, "importing", 2, 2, plan.path.name)
-    return ImportResult(
-        batch_id, source, plan.fmt, n_lines=n_rows + n_rej, n_imported=inserted, n_duplicates=ok - inserted,
-        n_quarantined=n_rej + n_bad, quarantine_sample=sample, options=plan.options(),
-    )  # fmt: skip
-
-
-__all__ = ["import_careful", "import_table_file"]
-_ = Path

@@ -7,8 +7,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from curation.importing import FORMATS, import_file, list_batches, undo_import
-from curation.importing.load import ImportResult
+from curation.importing import FORMATS, ImportResult, import_file, list_batches, undo_import
 from distill.common import add_json_flag, open_workspace
 from distill.output import CliProgress, print_json, print_table
 
