@@ -13,6 +13,7 @@ import duckdb
 
 from curation.errors import Cancelled
 from curation.importing import sql as S
+from curation.importing.attach import attach_answers, attached_warning
 from curation.importing.lines import count_lines
 from curation.importing.plan import (
     RECORD_INSERT_COLUMNS,
@@ -22,6 +23,7 @@ from curation.importing.plan import (
     records_select,
     transform_for,
 )
+from curation.importing.streams import StreamError
 from curation.importing.watch import Watch, memory_limit
 from curation.progress import ProgressFn, report
 from curation.records import finish_batch, new_batch
@@ -96,10 +98,11 @@ def import_fast(
                         raise
             finally:
                 n_lines_future.cancel()
-        n_imported, n_dup = _finish_fast(ws, batch_id, n_lines)
+        n_imported, n_dup, attached, warnings = _finish_fast(ws, batch_id, n_lines, plan.attach)
     report(progress, None, "importing", 100.0, 100.0, plan.path.name)
     return ImportResult(batch_id, str(plan.path), plan.fmt, n_lines=n_lines, n_imported=n_imported,
-                        n_duplicates=n_dup, options=plan.options())  # fmt: skip
+                        n_duplicates=n_dup, n_attached=attached, warnings=warnings,
+                        options=plan.options())  # fmt: skip
 
 
 def _insert_checked(
@@ -127,17 +130,23 @@ def _insert_checked(
         raise FallBack() from None
     if watch.cancelled:
         raise Cancelled()
-    n_lines = n_lines_future.result()
+    try:
+        n_lines = n_lines_future.result()
+    except StreamError:  # a broken gzip stream: the careful path imports the lines before the break
+        raise FallBack() from None
     if inserted != n_lines or n_lines == 0:
         raise FallBack()
     return int(n_lines)
 
 
-def _finish_fast(ws: Workspace, batch_id: int, n_lines: int) -> tuple[int, int]:
-    """The second transaction (see ``import_fast``); on any failure the batch is deleted. (imported, duplicates)."""
+def _finish_fast(ws: Workspace, batch_id: int, n_lines: int, attach: bool) -> tuple[int, int, int, list[str]]:
+    """The second transaction (see ``import_fast``); on any failure the batch is deleted.
+
+    (imported, duplicates, attached, warnings).
+    """
     try:
         with ws.transaction() as cur:
-            return _number_and_keep_new(cur, batch_id, n_lines)
+            return _number_and_keep_new(cur, batch_id, n_lines, attach)
     except BaseException:
         try:
             ws.discard_interrupted_imports()  # under ws.exclusive(): this batch is the only one importing
@@ -146,8 +155,11 @@ def _finish_fast(ws: Workspace, batch_id: int, n_lines: int) -> tuple[int, int]:
         raise
 
 
-def _number_and_keep_new(cur: duckdb.DuckDBPyConnection, batch_id: int, n_lines: int) -> tuple[int, int]:
-    """Number the committed rows, drop content an earlier batch holds, finish the batch; (imported, duplicates)."""
+def _number_and_keep_new(
+    cur: duckdb.DuckDBPyConnection, batch_id: int, n_lines: int, attach: bool
+) -> tuple[int, int, int, list[str]]:
+    """Number the committed rows, drop content an earlier batch holds, attach answers to waiting prompts, finish
+    the batch; (imported, duplicates, attached, warnings)."""
     _number_rows(cur, batch_id, n_lines)
     # A re-import adds nothing; repeats inside the file stay, as on the careful path. Numbered first, so every
     # kept row keeps its own line number.
@@ -155,8 +167,14 @@ def _number_and_keep_new(cur: duckdb.DuckDBPyConnection, batch_id: int, n_lines:
         "DELETE FROM records WHERE batch_id = ? AND content_hash IN (SELECT content_hash FROM records WHERE batch_id <> ?)",
         [batch_id, batch_id],
     ).fetchall()[0][0]
-    finish_batch(cur, batch_id, n_lines=n_lines, n_imported=n_lines - n_dup, n_duplicates=n_dup, n_quarantined=0)
-    return n_lines - n_dup, int(n_dup)
+    # Answers to prompts already waiting in the workspace fill them (one cheap check when no prompt is waiting).
+    attached, dup_attached = attach_answers(cur, batch_id) if attach else (0, 0)
+    n_dup += dup_attached
+    warnings = [attached_warning(attached)] if attached else []
+    n_imported = n_lines - n_dup - attached
+    finish_batch(cur, batch_id, n_lines=n_lines, n_imported=n_imported, n_duplicates=n_dup, n_quarantined=0,
+                 warnings=warnings)  # fmt: skip
+    return n_imported, int(n_dup), attached, warnings
 
 
 def _number_rows(cur: duckdb.DuckDBPyConnection, batch_id: int, n_rows: int) -> None:

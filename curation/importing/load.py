@@ -15,8 +15,8 @@ from pathlib import Path
 from curation.errors import UserError
 from curation.importing import careful, fast, tables
 from curation.importing.detect import FORMATS, Detection, detect_format
-from curation.importing.lines import open_binary
 from curation.importing.plan import MAX_LINE_MB, ImportPlan, ImportResult
+from curation.importing.streams import open_binary
 from curation.progress import ProgressFn
 from curation.records import finish_batch, new_batch
 from curation.workspace import Workspace
@@ -35,15 +35,24 @@ def import_file(
     batch_input: str | Path | None = None,
     system_prompt: str | None = None,
     max_line_mb: float = MAX_LINE_MB,
+    accept_python_repr: bool = False,
+    attach: bool = True,
     progress: ProgressFn | None = None,
     cancel: threading.Event | None = None,
 ) -> ImportResult:
-    """Import ``path`` as one batch. Bad lines go to quarantine; raises UserError only for unusable requests."""
+    """Import ``path`` as one batch. Bad lines go to quarantine; raises UserError only for unusable requests.
+
+    ``accept_python_repr`` converts Python-repr lines instead of quarantining them (``pyrepr.py``); ``attach=False``
+    imports answers as new records even when their prompts wait in the workspace (``attach.py``; the teacher's
+    Batch collection attaches its answers itself).
+    """
     started = time.monotonic()
     p = Path(path).resolve()
-    det = detect_format(p)
+    det = detect_format(p, accept_python_repr=accept_python_repr)
     if fmt is not None and fmt not in FORMATS:
         raise UserError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if fmt == "table" and det.format in ("csv", "parquet"):
+        fmt = det.format  # a table in a CSV or Parquet file: read its columns the way detection did
     plan = ImportPlan(
         path=p,
         fmt=fmt or det.format,
@@ -53,6 +62,9 @@ def import_file(
         batch_input=Path(batch_input).resolve() if batch_input else det.batch_input,
         system_prompt=system_prompt,
         max_line_bytes=int(max_line_mb * 1024 * 1024),
+        array=det.array,
+        accept_python_repr=accept_python_repr,
+        attach=attach,
     )
     if plan.batch_input is not None and not plan.batch_input.exists():
         raise UserError(f"batch input file {plan.batch_input} does not exist")
@@ -65,7 +77,7 @@ def _run(ws: Workspace, plan: ImportPlan, det: Detection, progress: ProgressFn |
     if det.problem:
         return _whole_file_problem(ws, plan, det.problem)
     # A byte order mark (a file saved by a Windows editor) goes the careful way, which strips and reports it.
-    if plan.fmt in ("log", "finetune") and not _starts_with_bom(plan.path):
+    if plan.fmt in ("log", "finetune") and not plan.array and not _starts_with_bom(plan.path):
         try:
             return fast.import_fast(ws, plan, progress, cancel)
         except fast.FallBack:

@@ -34,6 +34,7 @@ class ImportResult:
     n_imported: int = 0
     n_duplicates: int = 0
     n_quarantined: int = 0
+    n_attached: int = 0  # answers that filled prompts already in the workspace (see attach.py), not new records
     warnings: list[str] = field(default_factory=list)
     quarantine_sample: list[dict[str, Any]] = field(default_factory=list)
     options: dict[str, Any] = field(default_factory=dict)
@@ -42,6 +43,8 @@ class ImportResult:
 
 @dataclass
 class ImportPlan:
+    """What to import and how: the resolved format, fields and options."""
+
     path: Path
     fmt: str
     slice_field: str | None
@@ -50,14 +53,24 @@ class ImportPlan:
     batch_input: Path | None
     system_prompt: str | None
     max_line_bytes: int
+    array: bool = False  # the file is one JSON array: its elements are the records (arrays.py)
+    accept_python_repr: bool = False  # convert Python-repr lines instead of quarantining them (pyrepr.py)
+    attach: bool = True  # answers to prompts already in the workspace fill those records (attach.py)
     batch_id: int | None = None  # set when the fast path rolled back: the careful path reuses its batch number
 
     def options(self) -> dict[str, Any]:
+        """The options recorded with the batch (``import_batches.options``)."""
+        extra: dict[str, Any] = {"container": "array"} if self.array else {}
+        if self.accept_python_repr:
+            extra["accept_python_repr"] = True
+        if not self.attach:
+            extra["attach"] = False
         return {
             "slice_field": self.slice_field,
             "reference_field": self.reference_field,
             "mapping": self.mapping or None,
             "batch_input": str(self.batch_input) if self.batch_input else None,
+            **extra,
         }
 
 

@@ -9,9 +9,10 @@ from typing import Any
 
 import duckdb
 
-from curation.importing.detect import detect_format, open_binary
+from curation.importing.detect import detect_format
 from curation.importing.load import import_file
 from curation.importing.sql import sql_str
+from curation.importing.streams import open_binary
 from curation.workspace import Workspace
 
 

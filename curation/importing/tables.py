@@ -7,6 +7,7 @@ import threading
 import duckdb
 
 from curation.errors import UserError
+from curation.importing.attach import attach_answers, attached_warning
 from curation.importing.plan import ImportPlan, ImportResult, insert_records_sql, quarantine_sample
 from curation.importing.sql import quote_ident, sql_str
 from curation.progress import ProgressFn, report
@@ -14,6 +15,9 @@ from curation.records import finish_batch, new_batch
 from curation.workspace import Workspace
 
 MAPPING_KEYS = ("prompt", "response", "slice", "reference", "system")
+# DuckDB's reason for a rejected CSV row, without the per-row count it ends with ("... Found: 3"), so that rows
+# rejected the same way share one reason (the row itself is kept in the quarantine's raw line).
+CSV_REASON_SQL = "error_type || ': ' || regexp_replace(error_message, '\\s*Found: [0-9]+\\s*$', '')"
 
 
 def table_transform(
@@ -95,7 +99,7 @@ def import_table_file(
         if plan.fmt == "csv":
             n_rej = cur.execute(
                 f"""INSERT INTO quarantine (batch_id, source_file, line_no, field, reason, raw, raw_bytes)
-                SELECT {batch_id}, {sql_str(source)}, line, column_name, error_type || ': ' || error_message,
+                SELECT {batch_id}, {sql_str(source)}, line, column_name, {CSV_REASON_SQL},
                     left(csv_line, 2000), strlen(csv_line) FROM _rej"""
             ).fetchall()[0][0]
             # Data row k is the k-th file line (after the header) that was not rejected.
@@ -118,13 +122,19 @@ def import_table_file(
         ).fetchall()[0][0]
         n_rows, ok = cur.execute("SELECT count(*), count(*) FILTER (err_reason IS NULL) FROM _parsed").fetchall()[0]
         inserted = cur.execute(insert_records_sql("SELECT * FROM _parsed", batch_id, source)).fetchall()[0][0]
+        n_dup = ok - inserted
+        attached, dup_attached = attach_answers(cur, batch_id) if plan.attach else (0, 0)
+        inserted -= attached + dup_attached
+        n_dup += dup_attached
+        warnings = [attached_warning(attached)] if attached else []
         for t in ("_rej", "_rej_scan", "_tbl", "_parsed"):
             cur.execute(f"DROP TABLE IF EXISTS {t}")
-        finish_batch(cur, batch_id, n_lines=n_rows + n_rej, n_imported=inserted, n_duplicates=ok - inserted,
-                     n_quarantined=n_rej + n_bad)  # fmt: skip
+        finish_batch(cur, batch_id, n_lines=n_rows + n_rej, n_imported=inserted, n_duplicates=n_dup,
+                     n_quarantined=n_rej + n_bad, warnings=warnings)  # fmt: skip
         sample = quarantine_sample(cur, batch_id)
     report(progress, None, "importing", 2, 2, plan.path.name)
     return ImportResult(
-        batch_id, source, plan.fmt, n_lines=n_rows + n_rej, n_imported=inserted, n_duplicates=ok - inserted,
-        n_quarantined=n_rej + n_bad, quarantine_sample=sample, options=plan.options(),
+        batch_id, source, plan.fmt, n_lines=n_rows + n_rej, n_imported=inserted, n_duplicates=n_dup,
+        n_quarantined=n_rej + n_bad, n_attached=attached, warnings=warnings, quarantine_sample=sample,
+        options=plan.options(),
     )  # fmt: skip
