@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import zlib
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 GZIP_MAGIC = b"\x1f\x8b"
 # Compressed bytes fed to zlib per step: what a corrupt stream can lose before the error shows is at most the
@@ -35,6 +35,7 @@ class GzipReader(io.RawIOBase):
         self._f = open(path, "rb")
         self._z = zlib.decompressobj(16 + zlib.MAX_WBITS)
         self._in = b""  # compressed bytes not yet given to zlib
+        self._out = b""  # decompressed bytes not yet handed out (what a failed step salvaged)
         self._done = False
         self.problem: str | None = None
 
@@ -43,12 +44,11 @@ class GzipReader(io.RawIOBase):
 
     def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
         want = len(buffer)
-        while not self._done:
-            out = self._step(want)
-            if out:
-                buffer[: len(out)] = out
-                return len(out)
-        return 0
+        while not self._out and not self._done:
+            self._out = self._step(want)
+        out, self._out = self._out[:want], self._out[want:]
+        buffer[: len(out)] = out
+        return len(out)
 
     def _step(self, want: int) -> bytes:
         """Decompress up to ``want`` bytes; b"" when it needs more input, or when the stream ended."""
@@ -60,26 +60,46 @@ class GzipReader(io.RawIOBase):
                 self._done = True
                 return b""
             if not rest.startswith(GZIP_MAGIC[: len(rest)]):
-                return self._stop("is followed by bytes that are not gzip")
+                return self._stop("is followed by bytes that are not gzip", b"")
             self._z = zlib.decompressobj(16 + zlib.MAX_WBITS)
             self._in = rest
         data = self._z.unconsumed_tail or self._in or self._f.read(STEP_BYTES)
         self._in = b""
         if not data:
-            return self._stop("ends early")
+            return self._stop("ends early", b"")
+        before = self._z.copy()
         try:
             return self._z.decompress(data, want)
         except zlib.error as exc:  # "Error -3 while decompressing data: invalid block type"
-            return self._stop(f"is corrupt ({str(exc).rsplit(': ', 1)[-1]})")
+            return self._stop(f"is corrupt ({str(exc).rsplit(': ', 1)[-1]})", _salvage(before, data))
 
-    def _stop(self, problem: str) -> bytes:
+    def _stop(self, problem: str, salvaged: bytes) -> bytes:
         self.problem = f"gzip stream {problem}"
         self._done = True
-        return b""
+        return salvaged
 
     def close(self) -> None:
         self._f.close()
         super().close()
+
+
+def _salvage(z: Any, data: bytes) -> bytes:
+    """What ``z`` decodes from ``data`` before the error that one call over all of it raised (and lost).
+
+    zlib raises at the point of damage, or at the checksum after the last byte, dropping that call's output; the
+    longest prefix of ``data`` that still decodes (a binary search over copies of ``z``) keeps everything before it,
+    so a bad checksum loses nothing.
+    """
+    good, best, bad = 0, b"", len(data)
+    while bad - good > 1:
+        mid = (good + bad) // 2
+        try:
+            out = z.copy().decompress(data[:mid])
+        except zlib.error:
+            bad = mid
+        else:
+            good, best = mid, out
+    return best
 
 
 def open_binary(path: Path) -> BinaryIO:
