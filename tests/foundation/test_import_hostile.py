@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from curation.importing import import_file
+from curation.browse import RecordFilter, count_records
+from curation.importing import import_file, preview
 from curation.importing.lines import count_lines
 from curation.importing.streams import StreamError
 from curation.workspace import Workspace
@@ -192,7 +193,8 @@ def test_accept_python_repr_converts_literals_only_and_marks_the_records(
     meta = json.loads(ws.scalar("SELECT metadata FROM records WHERE source_line = 2"))
     assert meta == {"ok": True, "n": None, "t": [1, 2], "_converted_from": "python_repr"}
     assert ws.scalar("SELECT metadata FROM records WHERE source_line = 1") is not None
-    assert ws.scalar("SELECT count(*) FROM records WHERE metadata->>'_converted_from' = 'python_repr'") == 1
+    converted = RecordFilter(where="metadata->>'_converted_from' = 'python_repr'")  # how a user finds them
+    assert count_records(ws, converted) == 1
     why = _reasons(ws)
     assert why[3].startswith("not JSON: a Python repr with more than literals")  # never evaluated
     assert why[4].startswith("not JSON: a Python repr with values JSON cannot hold")  # a set
@@ -208,3 +210,10 @@ def test_a_file_of_python_reprs_is_detected_when_accepted(ws: Workspace, tmp_pat
     path = write_jsonl(tmp_path / "ft.jsonl", [line.encode() for line in lines])
     r = import_file(ws, path, accept_python_repr=True)
     assert (r.format, r.n_imported) == ("finetune", 3)
+
+
+def test_preview_of_a_pretty_printed_json_array(tmp_path: Path) -> None:
+    path = tmp_path / "dump.json"
+    path.write_text(json.dumps([log_record(f"p{i}") for i in range(30)], indent=2))
+    rows = preview(path, limit=5)
+    assert [(r["line_no"], r["prompt"], r["error"]) for r in rows] == [(i + 1, f"p{i}", None) for i in range(5)]
