@@ -20,6 +20,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
+from curation.importing.lines import StreamEnd
 from curation.importing.nesting import deep_lines, open_brackets
 from curation.importing.streams import is_gzip, open_binary
 from curation.progress import check_cancel
@@ -73,11 +74,11 @@ def _skip_ws(text: str, pos: int) -> int:
 
 
 def iter_element_chunks(
-    path: Path, cancel: threading.Event | None, end: Any, max_bytes: int
+    path: Path, cancel: threading.Event | None, end: StreamEnd, max_bytes: int
 ) -> Iterator[tuple[pa.Table, int]]:
     """Yield (Arrow table of line_no + raw + deep, bytes so far) per chunk of elements, like ``iter_line_chunks``.
 
-    ``end`` (a ``lines.StreamEnd``) says where a broken array stopped: ``problem``, the last element read whole
+    ``end`` says where a broken array stopped: ``problem``, the last element read whole
     and the start of the text that could not be read.
     """
     done = 0
@@ -126,7 +127,7 @@ def _duckdb_elements(path: Path) -> Iterator[pa.Array]:
         con.close()
 
 
-def _python_elements(path: Path, end: Any, max_bytes: int) -> Iterator[bytes]:
+def _python_elements(path: Path, end: StreamEnd, max_bytes: int) -> Iterator[bytes]:
     """Each element's source text, up to the first place the array is not valid JSON (then ``end`` says why)."""
     decoder = json.JSONDecoder()
     text_decoder = codecs.getincrementaldecoder("utf-8")("surrogateescape")
@@ -169,6 +170,8 @@ def _python_elements(path: Path, end: Any, max_bytes: int) -> Iterator[bytes]:
                     if not eof and len(text) - pos <= 4 * max_bytes:
                         read_more()  # the element may go on in the next read
                         continue
+                    if not eof:
+                        return stop(f"the JSON array has an element over {4 * max_bytes / 2**20:g} MB")
                     return stop("the JSON array is not valid JSON" if len(text) > pos else "the JSON array ends early")
                 yield text[pos:after].encode("utf-8", "surrogateescape")
                 pos = after

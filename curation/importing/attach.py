@@ -29,26 +29,35 @@ def attach_answers(cur: duckdb.DuckDBPyConnection, batch_id: int) -> tuple[int, 
     Call inside the import's transaction, after its records are inserted and numbered. Duplicates are answers an
     earlier import already attached (the same line imported again): removed, as exact duplicates are.
     """
-    dup = cur.execute(
-        "DELETE FROM records WHERE batch_id = ? AND content_hash IN "
-        "(SELECT content_hash FROM attached_answers WHERE batch_id <> ?)",
-        [batch_id, batch_id],
-    ).fetchall()[0][0]
+    dup = 0
+    if cur.execute("SELECT count(*) FROM attached_answers").fetchall()[0][0]:
+        dup = cur.execute(
+            "DELETE FROM records WHERE batch_id = ? AND content_hash IN "
+            "(SELECT content_hash FROM attached_answers WHERE batch_id <> ?)",
+            [batch_id, batch_id],
+        ).fetchall()[0][0]
     waiting = cur.execute(
         "SELECT count(*) FROM (SELECT 1 FROM records WHERE response IS NULL AND batch_id <> ? LIMIT 1)", [batch_id]
     ).fetchall()[0][0]
     if not waiting:
         return 0, int(dup)
     rh = REQUEST_HASH_SQL.format(m="messages")
+    # Candidates first by their prompt text (a column already there, joined against the few waiting records), so a
+    # big import hashes only the conversations that may match, not all of its own.
     cur.execute(
         f"""CREATE OR REPLACE TEMP TABLE _attach AS
-        WITH new AS (
+        WITH waiting AS (
+            SELECT record_id, prompt, messages FROM records WHERE response IS NULL AND batch_id <> ?
+        ), answers AS (
+            SELECT record_id, source_line, content_hash, prompt, messages FROM records
+            WHERE batch_id = ? AND response IS NOT NULL AND prompt IN (SELECT prompt FROM waiting)
+        ), new AS (
             SELECT record_id AS new_id, source_line, content_hash, rh,
                 row_number() OVER (PARTITION BY rh ORDER BY record_id) AS k
-            FROM (SELECT *, {rh} AS rh FROM records WHERE batch_id = ? AND response IS NOT NULL)
+            FROM (SELECT *, {rh} AS rh FROM answers)
         ), old AS (
             SELECT record_id AS old_id, rh, row_number() OVER (PARTITION BY rh ORDER BY record_id) AS k
-            FROM (SELECT record_id, {rh} AS rh FROM records WHERE response IS NULL AND batch_id <> ?)
+            FROM (SELECT record_id, {rh} AS rh FROM waiting WHERE prompt IN (SELECT prompt FROM answers))
             WHERE rh IN (SELECT rh FROM new)
         )
         SELECT new_id, old_id, source_line, content_hash FROM new JOIN old USING (rh, k)""",

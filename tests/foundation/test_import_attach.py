@@ -144,3 +144,15 @@ def test_provider_errors_group_by_their_code(ws: Workspace, tmp_path: Path) -> N
     assert ws.query("SELECT reason, count(*) FROM quarantine GROUP BY ALL") == [
         ("the request failed with HTTP 400: context_length_exceeded", 3)
     ]
+
+
+def test_table_answers_attach_to_table_prompts(ws: Workspace, tmp_path: Path) -> None:
+    """The same step on the CSV path: prompts from one sheet, answers to two of them from another."""
+    (tmp_path / "prompts.csv").write_text("prompt\nfirst\nsecond\nthird\n")
+    (tmp_path / "answers.csv").write_text("prompt,response\nsecond,two\nthird,three\nfourth,four\n")
+    import_file(ws, tmp_path / "prompts.csv")
+    r = import_file(ws, tmp_path / "answers.csv")
+    assert (r.n_attached, r.n_imported) == (2, 1)
+    assert ws.query("SELECT batch_id, prompt, response FROM records ORDER BY record_id") == [
+        (1, "first", None), (1, "second", "two"), (1, "third", "three"), (2, "fourth", "four"),
+    ]  # fmt: skip
