@@ -175,10 +175,12 @@ def cmd_batches(args: argparse.Namespace) -> int:
 
 def cmd_undo(args: argparse.Namespace) -> int:
     with open_workspace(args) as ws:
+        emptied = next((b["n_attached"] for b in list_batches(ws) if b["batch_id"] == args.batch_id), 0)
         removed = undo_import(ws, args.batch_id, force=args.force)
-    doc: dict[str, Any] = {"batch_id": args.batch_id, "records_removed": removed}
+    doc: dict[str, Any] = {"batch_id": args.batch_id, "records_removed": removed, "answers_emptied": emptied}
     if args.json:
         print_json(doc)
     else:
-        print(f"batch {args.batch_id} undone: {removed:,} records removed")
+        also = f", {emptied:,} attached answers emptied again" if emptied else ""
+        print(f"batch {args.batch_id} undone: {removed:,} records removed{also}")
     return 0
