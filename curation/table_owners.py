@@ -17,6 +17,7 @@ OWNERS: dict[str, str] = {
     "import_batches": "curation/records.py",
     "records": "curation/records.py",
     "quarantine": "curation/importing/",
+    "attached_answers": "curation/importing/",
     "reviews": "curation/review.py",
     "review_events": "curation/review.py",
     "input_requests": "curation/oversample.py",
@@ -49,7 +50,8 @@ OWNERS: dict[str, str] = {
 # (table, module) -> why that module writes a table it does not own. Each is a known exception inside curation,
 # kept because the write must share the caller's transaction with rows only it has; none crosses a layer.
 ALSO_WRITTEN_BY: dict[tuple[str, str], str] = {
-    ("records", "curation/importing/"): "the fast import path inserts and numbers rows in bulk from read_json",
+    ("records", "curation/importing/"): "the fast import path inserts and numbers rows in bulk from read_json; an "
+    "imported answer fills the waiting record it matches (attach.py) and undo empties it again",
     ("quarantine", "curation/workspace.py"): "opening a workspace discards an import a kill left half-done",
     ("records", "curation/workspace.py"): "opening a workspace discards an import a kill left half-done",
     ("import_batches", "curation/workspace.py"): "opening a workspace discards an import a kill left half-done",
@@ -64,6 +66,8 @@ DYNAMIC_WRITERS: dict[str, str] = {
     "curation/importing/batches.py": "undo --force deletes the undone records' rows from every curation table that "
     "refers to records (DuckDB has no ON DELETE CASCADE), never another layer's (curation_tables())",
     "curation/importing/careful.py": "its own temporary tables",
+    "curation/importing/batchjoin.py": "its own temporary tables",
+    "curation/importing/tables.py": "its own temporary tables",
 }
 
 

@@ -1,47 +1,38 @@
 """The careful import path: numbered lines in bounded chunks, every bad line quarantined by number and reason.
 
-Also the Batch API join (input file + output file by ``custom_id``) and CSV / Parquet tables.
+Also JSON array files (``arrays.py``: elements numbered like lines), the Batch API join (``batchjoin.py``), Python
+reprs when asked (``pyrepr.py``), a broken gzip stream (the lines before the break are imported) and answers that
+attach to prompts already in the workspace (``attach.py``).
 """
 
 from __future__ import annotations
 
 import threading
 from collections import Counter
-from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 
-from curation.errors import UserError
+from curation.importing import batchjoin
 from curation.importing import sql as S
+from curation.importing.arrays import iter_element_chunks
+from curation.importing.attach import attach_answers, attached_warning
 from curation.importing.detect import sniff_objects
-from curation.importing.lines import CLASSIFY_SQL, iter_line_chunks, raw_preview_sql
-from curation.importing.load import ImportPlan, ImportResult, insert_records_sql, keys_for, transform_for
+from curation.importing.lines import StreamEnd, iter_line_chunks, quarantine_lines, raw_preview_sql, stage_lines
+from curation.importing.nesting import MAX_DEPTH
+from curation.importing.plan import (
+    ImportPlan,
+    ImportResult,
+    insert_records_sql,
+    keys_for,
+    quarantine_sample,
+    transform_for,
+)
+from curation.importing.pyrepr import CONVERTED_MARK, REPR_REASON, convert
 from curation.importing.tables import check_mapping, table_transform
 from curation.progress import ProgressFn, report
 from curation.records import finish_batch, new_batch
 from curation.workspace import Workspace
-
-QUARANTINE_SAMPLE = 10
-
-
-def _classify(cur: duckdb.DuckDBPyConnection, table: object, plan: ImportPlan) -> None:
-    cur.register("_chunk", table)
-    max_mb = plan.max_line_bytes / 1048576
-    cur.execute(
-        "CREATE OR REPLACE TEMP TABLE _lines AS "
-        + CLASSIFY_SQL.format(source="_chunk", max_bytes=plan.max_line_bytes, max_mb=f"{max_mb:g}")
-    )
-    cur.unregister("_chunk")
-
-
-def _quarantine_lines(cur: duckdb.DuckDBPyConnection, batch_id: int, source: str) -> int:
-    return cur.execute(
-        f"""INSERT INTO quarantine (batch_id, source_file, line_no, field, reason, raw, raw_bytes)
-        SELECT {batch_id}, {S.sql_str(source)}, l.line_no, NULL, l.line_err,
-            {raw_preview_sql("c.raw", "l.txt")}, l.nbytes
-        FROM _lines l JOIN _chunk_raw c USING (line_no)
-        WHERE l.line_err IS NOT NULL AND l.line_err <> 'blank'"""
-    ).fetchall()[0][0]
 
 
 def _json_cols(keys: tuple[str, ...]) -> str:
@@ -54,44 +45,13 @@ def _json_cols(keys: tuple[str, ...]) -> str:
         "WHERE line_err IS NULL)"  # fmt: skip
 
 
-def _src_sql(plan: ImportPlan, input_name: str) -> tuple[str, tuple[str, ...]]:
+def _src_sql(plan: ImportPlan) -> tuple[str, tuple[str, ...]]:
     """The ``src`` relation over the current chunk and the columns it has."""
     if plan.fmt in ("log", "finetune"):
         keys = keys_for(plan)
         return _json_cols(keys), ("line_no", *keys)
-    meta = (
-        "json_merge_patch(CASE WHEN json_type(body, '$.metadata') = 'OBJECT' THEN json_extract(body, '$.metadata') "
-        "ELSE '{}' END, json_object('custom_id', cid, 'batch_request_id', rid))"
-    )
-    if plan.fmt == "batch_input":
-        src = f"""SELECT line_no, body AS request, CAST(NULL AS JSON) AS response, {meta} AS metadata,
-            CAST(NULL AS JSON) AS "timestamp", CAST(NULL AS JSON) AS latency_ms,
-            CASE WHEN cid IS NULL THEN 'line has no custom_id'
-                 WHEN json_type(body) IS DISTINCT FROM 'OBJECT' THEN 'line has no request body' END AS pre_err
-            FROM (SELECT line_no, json_extract_string(txt, '$.custom_id') AS cid, NULL AS rid,
-                json_extract(txt, '$.body') AS body FROM _lines WHERE line_err IS NULL)"""
-        return src, ("line_no", "request", "response", "metadata", "timestamp", "latency_ms", "pre_err")
-    if plan.fmt == "batch":
-        no_input = (
-            f"'no request with this custom_id in {input_name}'"
-            if plan.batch_input
-            else "'no Batch input file to take the request from; pass --batch-input FILE'"
-        )
-        src = f"""SELECT o.line_no, i.body AS request, CASE WHEN status = 200 THEN out_body END AS response,
-            {meta} AS metadata, CAST(NULL AS JSON) AS "timestamp", CAST(NULL AS JSON) AS latency_ms,
-            CASE WHEN cid IS NULL THEN 'line has no custom_id'
-                 WHEN json_type(err) IS DISTINCT FROM 'NULL' AND err IS NOT NULL
-                     THEN 'the request failed: ' || coalesce(json_extract_string(err, '$.message'), CAST(err AS VARCHAR))
-                 WHEN status IS DISTINCT FROM 200 THEN 'the request failed with HTTP ' || coalesce(CAST(status AS VARCHAR), '?')
-                     || coalesce(': ' || json_extract_string(out_body, '$.error.message'), '')
-                 WHEN i.cid_in IS NULL THEN {no_input} END AS pre_err
-            FROM (SELECT line_no, json_extract_string(txt, '$.custom_id') AS cid, json_extract_string(txt, '$.id') AS rid,
-                TRY_CAST(json_extract_string(txt, '$.response.status_code') AS INTEGER) AS status,
-                json_extract(txt, '$.response.body') AS out_body, json_extract(txt, '$.error') AS err
-                FROM _lines WHERE line_err IS NULL) o
-            LEFT JOIN _batch_in i ON i.cid_in = o.cid"""
-        src = src.replace("{meta}", meta)
-        return src, ("line_no", "request", "response", "metadata", "timestamp", "latency_ms", "pre_err")
+    if plan.fmt in ("batch", "batch_input"):
+        return batchjoin.batch_src_sql(plan), batchjoin.SRC_COLUMNS
     # JSON lines of flat objects with a column mapping
     mapped = [v for v in plan.mapping.values()]
     cols = ", ".join(f"json_extract_string(txt, {S.sql_str(S.json_path([c]))}) AS {S.quote_ident(c)}" for c in mapped)
@@ -108,51 +68,73 @@ def _transform(plan: ImportPlan, columns: tuple[str, ...]) -> str:
     return transform_for(plan, columns)
 
 
-def _stage_batch_inputs(cur: duckdb.DuckDBPyConnection, plan: ImportPlan, batch_id: int, counts: Counter) -> None:
-    cur.execute("CREATE OR REPLACE TEMP TABLE _batch_in (cid_in VARCHAR, body JSON, in_line BIGINT)")
-    cur.execute("CREATE OR REPLACE TEMP TABLE _batch_seen (cid VARCHAR)")
-    if plan.batch_input is None:
-        return
-    source = str(plan.batch_input)
-    for table, _ in iter_line_chunks(plan.batch_input):
-        _classify(cur, table, plan)
-        cur.register("_chunk_raw", table)
-        counts["quarantined"] += _quarantine_lines(cur, batch_id, source)
-        cur.unregister("_chunk_raw")
-        cur.execute(
-            "INSERT INTO _batch_in SELECT json_extract_string(txt, '$.custom_id'), json_extract(txt, '$.body'), "
-            "line_no FROM _lines WHERE line_err IS NULL"
-        )
-    dup = cur.execute(
-        f"""INSERT INTO quarantine (batch_id, source_file, line_no, field, reason, raw, raw_bytes)
-        SELECT {batch_id}, {S.sql_str(source)}, in_line, 'custom_id', 'custom_id ' || cid_in || ' appears twice in the batch input',
-            NULL, NULL FROM (SELECT *, row_number() OVER (PARTITION BY cid_in ORDER BY in_line) AS k FROM _batch_in)
-        WHERE k > 1"""
-    ).fetchall()[0][0]
-    counts["quarantined"] += dup
-    cur.execute("DELETE FROM _batch_in WHERE in_line IN (SELECT in_line FROM (SELECT in_line, "
-                "row_number() OVER (PARTITION BY cid_in ORDER BY in_line) AS k FROM _batch_in) WHERE k > 1)")  # fmt: skip
+def _convert_reprs(cur: duckdb.DuckDBPyConnection) -> int:
+    """Turn the staged chunk's Python-repr lines into JSON (or say why not); the converted go to ``_converted``."""
+    rows = cur.execute("SELECT line_no, txt FROM _lines WHERE line_err = ?", [REPR_REASON]).fetchall()
+    done = [(n, *convert(txt, MAX_DEPTH)) for n, txt in rows]
+    cur.register("_repr", pa.table({
+        "line_no": pa.array([d[0] for d in done], pa.int64()), "json": pa.array([d[1] for d in done], pa.string()),
+        "err": pa.array([d[2] for d in done], pa.string()),
+    }))  # fmt: skip
+    cur.execute("UPDATE _lines SET txt = coalesce(r.json, _lines.txt), line_err = r.err FROM _repr r "
+                "WHERE _lines.line_no = r.line_no")  # fmt: skip
+    cur.execute("CREATE OR REPLACE TEMP TABLE _converted AS SELECT line_no FROM _repr WHERE json IS NOT NULL")
+    cur.unregister("_repr")
+    return sum(1 for d in done if d[1] is not None)
+
+
+def _mark_converted(cur: duckdb.DuckDBPyConnection) -> None:
+    """Mark the records made from converted Python reprs in their metadata (``pyrepr.CONVERTED_KEY``)."""
+    cur.execute(
+        f"UPDATE _parsed SET metadata = json_merge_patch(coalesce(metadata, '{{}}'), {S.sql_str(CONVERTED_MARK)}) "
+        "WHERE err_reason IS NULL AND line_no IN (SELECT line_no FROM _converted)"
+    )
+
+
+def _stream_end(cur: duckdb.DuckDBPyConnection, plan: ImportPlan, batch_id: int, end: StreamEnd) -> tuple[str, int]:
+    """The warning for a file whose lines ended early (a broken gzip stream, a broken JSON array), and whether the
+    rest went to quarantine (an unfinished last line, or a file of which nothing could be read)."""
+    unit = "element" if plan.array else "line"
+    warning = f"{end.problem} after {unit} {end.last_line}" if end.last_line else f"{end.problem} before any {unit}"
+    if not end.partial and end.last_line:
+        return warning, 0
+    line_no = end.last_line + 1 if end.partial else 0
+    cur.execute(
+        "INSERT INTO quarantine (batch_id, source_file, line_no, field, reason, raw, raw_bytes) VALUES (?, ?, ?, NULL, ?, ?, ?)",
+        [batch_id, str(plan.path), line_no, f"unreadable rest of the file: {end.problem}",
+         end.partial[:8000].decode("utf-8", "replace")[:2000] or None, len(end.partial) or None],
+    )  # fmt: skip
+    return warning, 1
 
 
 def import_careful(
     ws: Workspace, plan: ImportPlan, progress: ProgressFn | None, cancel: threading.Event | None
 ) -> ImportResult:
-    """Import JSON lines chunk by chunk, quarantining each bad line with its number and reason."""
+    """Import JSON lines (or a JSON array's elements) chunk by chunk, quarantining each bad one with its number and
+    reason."""
     if plan.fmt == "table":
         objs, _ = sniff_objects(plan.path)
         check_mapping(sorted(set().union(*(o.keys() for o in objs))) if objs else [], plan.mapping, str(plan.path))
     total = plan.path.stat().st_size
     source = str(plan.path)
-    input_name = plan.batch_input.name if plan.batch_input else ""
     counts: Counter[str] = Counter()
+    models: Counter[tuple[str, str]] = Counter()
     warnings: list[str] = []
+    end = StreamEnd()
+    chunks = (
+        iter_element_chunks(plan.path, cancel, end, plan.max_line_bytes)
+        if plan.array
+        else iter_line_chunks(plan.path, cancel, end=end)
+    )
     with ws.transaction() as cur:
         batch_id = new_batch(cur, source, plan.fmt, plan.options(), batch_id=plan.batch_id)
         if plan.fmt == "batch":
-            _stage_batch_inputs(cur, plan, batch_id, counts)
+            counts["quarantined"] += batchjoin.stage_batch_inputs(cur, plan, batch_id)
         report(progress, cancel, "importing", 0, total, plan.path.name)
-        for table, consumed in iter_line_chunks(plan.path, cancel):
-            _classify(cur, table, plan)
+        for table, consumed in chunks:
+            stage_lines(cur, table, plan.max_line_bytes)
+            converted = _convert_reprs(cur) if plan.accept_python_repr else 0
+            counts["converted"] += converted
             n, blank, bom = cur.execute(
                 "SELECT count(*), count(*) FILTER (line_err = 'blank'), count(*) FILTER (had_bom) FROM _lines"
             ).fetchall()[0]
@@ -160,9 +142,11 @@ def import_careful(
             counts["blank"] += blank
             counts["bom"] += bom
             cur.register("_chunk_raw", table)
-            counts["quarantined"] += _quarantine_lines(cur, batch_id, source)
-            src, columns = _src_sql(plan, input_name)
+            counts["quarantined"] += quarantine_lines(cur, batch_id, source)
+            src, columns = _src_sql(plan)
             cur.execute(f"CREATE OR REPLACE TEMP TABLE _parsed AS WITH src AS ({src}) {_transform(plan, columns)}")
+            if converted:
+                _mark_converted(cur)
             counts["quarantined"] += cur.execute(
                 f"""INSERT INTO quarantine (batch_id, source_file, line_no, field, reason, raw, raw_bytes)
                 SELECT {batch_id}, {S.sql_str(source)}, p.line_no, p.err_field, p.err_reason,
@@ -171,115 +155,51 @@ def import_careful(
                 WHERE p.err_reason IS NOT NULL"""
             ).fetchall()[0][0]
             cur.unregister("_chunk_raw")
+            if plan.fmt == "batch":
+                models.update(batchjoin.model_mismatches(cur))
+                batchjoin.note_seen(cur)
             ok = cur.execute("SELECT count(*) FROM _parsed WHERE err_reason IS NULL").fetchall()[0][0]
             inserted = cur.execute(insert_records_sql("SELECT * FROM _parsed", batch_id, source)).fetchall()[0][0]
             counts["imported"] += inserted
             counts["duplicates"] += ok - inserted
-            if plan.fmt == "batch":
-                cur.execute("INSERT INTO _batch_seen SELECT json_extract_string(txt, '$.custom_id') FROM _lines "
-                            "WHERE line_err IS NULL")  # fmt: skip
             report(progress, cancel, "importing", min(consumed, total), total, plan.path.name)
-        if plan.fmt == "batch" and plan.batch_input is not None:
-            counts["quarantined"] += cur.execute(
-                f"""INSERT INTO quarantine (batch_id, source_file, line_no, field, reason, raw, raw_bytes)
-                SELECT {batch_id}, {S.sql_str(str(plan.batch_input))}, in_line, 'custom_id',
-                    'no result for custom_id ' || cid_in || ' in {plan.path.name.replace("'", "''")}', NULL, NULL
-                FROM _batch_in WHERE cid_in NOT IN (SELECT cid FROM _batch_seen WHERE cid IS NOT NULL)"""
-            ).fetchall()[0][0]
+        if plan.fmt == "batch":
+            counts["quarantined"] += batchjoin.quarantine_unanswered(cur, plan, batch_id)
+        if end.problem is not None:
+            warning, n_rest = _stream_end(cur, plan, batch_id, end)
+            warnings.append(warning)
+            counts["quarantined"] += n_rest
+        if plan.attach:
+            attached, dup = attach_answers(cur, batch_id)
+            counts["imported"] -= attached + dup
+            counts["duplicates"] += dup
+            counts["attached"] = attached
+        if counts["attached"]:
+            warnings.append(attached_warning(counts["attached"]))
+        if warning := batchjoin.model_warning(models):
+            warnings.append(warning)
+        if counts["converted"]:
+            warnings.append(
+                f"{counts['converted']:,} Python repr line(s) converted to JSON (metadata {CONVERTED_MARK})"
+            )
         if counts["bom"]:
             warnings.append(f"{counts['bom']} line(s) started with a UTF-8 byte order mark; it was stripped")
         if counts["blank"]:
             warnings.append(f"{counts['blank']} blank line(s) skipped")
         if plan.fmt == "batch" and plan.batch_input is None:
             warnings.append("no Batch input file found beside the output; pass --batch-input FILE")
-        for tmp in ("_lines", "_parsed", "_batch_in", "_batch_seen"):
+        for tmp in ("_lines", "_parsed", "_converted"):
             cur.execute(f"DROP TABLE IF EXISTS {tmp}")
+        batchjoin.drop_staging(cur)
         finish_batch(
             cur, batch_id, n_lines=counts["lines"], n_imported=counts["imported"],
             n_duplicates=counts["duplicates"], n_quarantined=counts["quarantined"], warnings=warnings,
         )  # fmt: skip
-        sample = _sample(cur, batch_id)
+        sample = quarantine_sample(cur, batch_id)
     if counts["lines"] == 0 and counts["quarantined"] == 0:
         warnings.append("the file has no records")
     return ImportResult(
         batch_id, source, plan.fmt, n_lines=counts["lines"], n_imported=counts["imported"],
-        n_duplicates=counts["duplicates"], n_quarantined=counts["quarantined"], warnings=warnings,
-        quarantine_sample=sample, options=plan.options(),
+        n_duplicates=counts["duplicates"], n_quarantined=counts["quarantined"], n_attached=counts["attached"],
+        warnings=warnings, quarantine_sample=sample, options=plan.options(),
     )  # fmt: skip
-
-
-def _sample(cur: duckdb.DuckDBPyConnection, batch_id: int) -> list[dict[str, object]]:
-    rows = cur.execute(
-        "SELECT source_file, line_no, field, reason FROM quarantine WHERE batch_id = ? ORDER BY source_file, line_no "
-        f"LIMIT {QUARANTINE_SAMPLE}",
-        [batch_id],
-    ).fetchall()
-    return [{"source_file": r[0], "line_no": r[1], "field": r[2], "reason": r[3]} for r in rows]
-
-
-def import_table_file(
-    ws: Workspace, plan: ImportPlan, progress: ProgressFn | None, cancel: threading.Event | None
-) -> ImportResult:
-    """CSV or Parquet through DuckDB's readers; malformed CSV rows are quarantined with their line numbers."""
-    path = S.sql_str(str(plan.path))
-    if plan.fmt == "parquet":
-        reader = f"read_parquet({path}, file_row_number=true)"
-    else:
-        reader = (
-            f"read_csv({path}, header=true, all_varchar=true, store_rejects=true, rejects_table='_rej', "
-            f"rejects_scan='_rej_scan', max_line_size={plan.max_line_bytes})"
-        )
-    source = str(plan.path)
-    report(progress, cancel, "importing", 0, 2, plan.path.name)
-    with ws.transaction() as cur:
-        for t in ("_rej", "_rej_scan", "_tbl"):
-            cur.execute(f"DROP TABLE IF EXISTS {t}")
-        try:
-            cur.execute(f"CREATE TEMP TABLE _tbl AS SELECT row_number() OVER () AS __k, * FROM {reader}")
-        except duckdb.Error as exc:
-            raise UserError(f"{source}: cannot read as {plan.fmt}: {str(exc).splitlines()[0]}") from None
-        cols = [d[0] for d in cur.execute("SELECT * FROM _tbl LIMIT 0").description if d[0] not in ("__k",)]
-        data_cols = [c for c in cols if c != "file_row_number"]
-        check_mapping(data_cols, plan.mapping, source)
-        batch_id = new_batch(cur, source, plan.fmt, plan.options())
-        n_rej = 0
-        if plan.fmt == "csv":
-            n_rej = cur.execute(
-                f"""INSERT INTO quarantine (batch_id, source_file, line_no, field, reason, raw, raw_bytes)
-                SELECT {batch_id}, {S.sql_str(source)}, line, column_name, error_type || ': ' || error_message,
-                    left(csv_line, 2000), strlen(csv_line) FROM _rej"""
-            ).fetchall()[0][0]
-            # Data row k is the k-th file line (after the header) that was not rejected.
-            line_sql = """(SELECT line_no FROM (SELECT i AS line_no, row_number() OVER (ORDER BY i) AS k
-                FROM range(2, 2 + (SELECT count(*) FROM _tbl) + (SELECT count(*) FROM _rej)) t(i)
-                WHERE i NOT IN (SELECT line FROM _rej)) m WHERE m.k = _tbl.__k)"""
-            line_sql = "__k + 1" if n_rej == 0 else line_sql
-        else:
-            line_sql = "file_row_number + 1"
-        src = f"SELECT {line_sql} AS line_no, {', '.join(S.quote_ident(c) for c in data_cols)} FROM _tbl"
-        report(progress, cancel, "importing", 1, 2, plan.path.name)
-        cur.execute(
-            f"CREATE OR REPLACE TEMP TABLE _parsed AS WITH src AS ({src}) "
-            f"{table_transform(['line_no', *data_cols], plan.mapping, plan.system_prompt)}"
-        )
-        n_bad = cur.execute(
-            f"""INSERT INTO quarantine (batch_id, source_file, line_no, field, reason, raw, raw_bytes)
-            SELECT {batch_id}, {S.sql_str(source)}, line_no, err_field, err_reason, NULL, NULL
-            FROM _parsed WHERE err_reason IS NOT NULL"""
-        ).fetchall()[0][0]
-        n_rows, ok = cur.execute("SELECT count(*), count(*) FILTER (err_reason IS NULL) FROM _parsed").fetchall()[0]
-        inserted = cur.execute(insert_records_sql("SELECT * FROM _parsed", batch_id, source)).fetchall()[0][0]
-        for t in ("_rej", "_rej_scan", "_tbl", "_parsed"):
-            cur.execute(f"DROP TABLE IF EXISTS {t}")
-        finish_batch(cur, batch_id, n_lines=n_rows + n_rej, n_imported=inserted, n_duplicates=ok - inserted,
-                     n_quarantined=n_rej + n_bad)  # fmt: skip
-        sample = _sample(cur, batch_id)
-    report(progress, None, "importing", 2, 2, plan.path.name)
-    return ImportResult(
-        batch_id, source, plan.fmt, n_lines=n_rows + n_rej, n_imported=inserted, n_duplicates=ok - inserted,
-        n_quarantined=n_rej + n_bad, quarantine_sample=sample, options=plan.options(),
-    )  # fmt: skip
-
-
-__all__ = ["import_careful", "import_table_file"]
-_ = Path

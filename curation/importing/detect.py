@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-import gzip
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from curation.errors import UserError
+from curation.importing.arrays import looks_like_array, sniff_elements
+from curation.importing.nesting import MAX_DEPTH, too_deep
+from curation.importing.pyrepr import convert
+from curation.importing.streams import is_gzip, open_binary
 
 FORMATS = ("log", "batch", "batch_input", "finetune", "table", "csv", "parquet")
 
@@ -38,31 +41,35 @@ class Detection:
     batch_input: Path | None = None
     reference_field: str | None = None
     problem: str | None = None  # set when the file cannot be read as records at all (empty, binary)
+    array: bool = False  # one JSON array of records (``[{...}, {...}]``) instead of one record per line
 
 
-def is_gzip(path: Path) -> bool:
-    with open(path, "rb") as f:
-        return f.read(2) == b"\x1f\x8b"
-
-
-def open_binary(path: Path):
-    """Open a possibly gzipped file for binary reading."""
-    return gzip.open(path, "rb") if is_gzip(path) else open(path, "rb")
-
-
-def sniff_objects(path: Path, limit: int = 50) -> tuple[list[dict[str, Any]], bytes]:
-    """The first ``limit`` JSON-object lines that parse (and the raw head of the file)."""
+def read_head(path: Path) -> bytes:
+    """The first ``SNIFF_BYTES`` of the file (decompressed), without a byte order mark."""
     with open_binary(path) as f:
-        head = f.read(SNIFF_BYTES)
+        return f.read(SNIFF_BYTES).removeprefix(b"\xef\xbb\xbf")
+
+
+def sniff_objects(path: Path, limit: int = 50, python_repr: bool = False) -> tuple[list[dict[str, Any]], bytes]:
+    """The first ``limit`` JSON objects that parse, one per line or one per element of a JSON array file, and the
+    raw head of the file. Lines nested deeper than ``nesting.MAX_DEPTH`` are skipped (a recursive parser fails);
+    with ``python_repr``, lines that are Python reprs count as the objects they convert to.
+    """
+    head = read_head(path)
+    if looks_like_array(head):
+        return sniff_elements(head, limit), head
     objs: list[dict[str, Any]] = []
     for raw in head.split(b"\n")[:-1] if len(head) == SNIFF_BYTES else head.split(b"\n"):
         raw = raw.strip().removeprefix(b"\xef\xbb\xbf")
-        if not raw:
+        if not raw or too_deep(raw):
             continue
         try:
             obj = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
-            continue
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            converted = convert(raw.decode("utf-8", "replace"), MAX_DEPTH)[0] if python_repr else None
+            if converted is None:
+                continue
+            obj = json.loads(converted)
         if isinstance(obj, dict):
             objs.append(obj)
             if len(objs) >= limit:
@@ -156,8 +163,8 @@ def find_batch_input(path: Path) -> Path | None:
     return best[1] if best else None
 
 
-def detect_format(path: str | Path) -> Detection:
-    """Guess the format of ``path`` from its extension and first records."""
+def detect_format(path: str | Path, accept_python_repr: bool = False) -> Detection:
+    """Guess the format of ``path`` from its extension and first records (Python reprs too, when accepted)."""
     p = Path(path)
     if not p.exists():
         raise UserError(f"{p}: no such file")
@@ -171,14 +178,15 @@ def detect_format(path: str | Path) -> Detection:
         return _detect_table(p, "csv", compressed)
     if p.stat().st_size == 0:
         return Detection(p, "log", compressed, problem="file is empty")
-    objs, head = sniff_objects(p)
+    objs, head = sniff_objects(p, python_repr=accept_python_repr)
+    array = looks_like_array(head)
     if not objs:
         if b"\x00" in head:
             return Detection(p, "log", compressed, problem="binary file (contains NUL bytes), not JSON lines")
-        return Detection(p, "log", compressed, problem=None)  # every line is bad: the importer quarantines them
+        return Detection(p, "log", compressed, array=array)  # every line is bad: the importer quarantines them
     fmt = _classify(objs)
     fields = sorted(set().union(*(field_paths(o) for o in objs)))
-    det = Detection(p, fmt, compressed, fields=fields)
+    det = Detection(p, fmt, compressed, fields=fields, array=array)
     if fmt == "table":
         det.mapping = table_mapping(sorted(set().union(*(o.keys() for o in objs))))
         det.slice_field = det.mapping.get("slice")

@@ -9,13 +9,26 @@ from typing import Any
 
 import duckdb
 
-from curation.importing.detect import detect_format, open_binary
+from curation.importing.arrays import iter_element_chunks
+from curation.importing.detect import detect_format
+from curation.importing.lines import StreamEnd
 from curation.importing.load import import_file
+from curation.importing.plan import MAX_LINE_MB
 from curation.importing.sql import sql_str
+from curation.importing.streams import open_binary
 from curation.workspace import Workspace
 
 
-def _head(path: Path, dest: Path, limit: int, fmt: str) -> Path:
+def _head(path: Path, dest: Path, limit: int, fmt: str, array: bool) -> Path:
+    if array:  # the first elements as an array of their own (a cut through a pretty-printed array is not JSON)
+        out = dest / path.name.removesuffix(".gz")
+        elements: list[bytes] = []
+        for table, _ in iter_element_chunks(path, None, StreamEnd(), MAX_LINE_MB * 1024 * 1024):
+            elements += table.column("raw").to_pylist()[: limit - len(elements)]
+            if len(elements) >= limit:
+                break
+        out.write_bytes(b"[" + b",\n".join(elements) + b"]")
+        return out
     if fmt == "parquet":
         out = dest / "head.parquet"
         con = duckdb.connect()
@@ -49,7 +62,7 @@ def preview(
     fmt = fmt or det.format
     tmp = Path(tempfile.mkdtemp(prefix="distill-preview-"))
     try:
-        head = _head(p, tmp, limit, fmt)
+        head = _head(p, tmp, limit, fmt, det.array)
         with Workspace.open(tmp / "preview.duckdb") as ws:
             import_file(
                 ws, head, fmt=fmt, slice_field=slice_field or det.slice_field, mapping=mapping,

@@ -102,6 +102,16 @@ def field_value_sql(path: str, columns: tuple[str, ...]) -> str:
     return f"json_extract_string({quote_ident(head)}, {sql_str(json_path(rest))})"
 
 
+def error_text_sql(err: str) -> str:
+    """The text that names an API error object ``err`` in a quarantine reason: its ``code`` when it has one
+    (``context_length_exceeded``), else its message. Messages often carry per-request numbers ("your messages
+    resulted in 9,013 tokens"); a code is the same for every line that failed the same way, so reasons group."""
+    return (
+        f"coalesce(json_extract_string({err}, '$.code'), json_extract_string({err}, '$.message'), "
+        f"CAST({err} AS VARCHAR))"
+    )
+
+
 def top_level_keys(keys: tuple[str, ...], *paths: str | None) -> tuple[str, ...]:
     """``keys`` plus the first segment of each user path (so ``--slice-field tier`` reads top-level ``tier``)."""
     extra = [p.split(".")[0] for p in paths if p]
@@ -223,7 +233,7 @@ def log_transform(
         (
             f"{_jtype('r9')} NOT IN ('NULL')",
             "response.error",
-            "'the teacher call failed: ' || coalesce(json_extract_string(r9, '$.message'), CAST(r9 AS VARCHAR))",
+            "'the teacher call failed: ' || " + error_text_sql("r9"),
         ),
         (
             f"response IS NOT NULL AND ({_jtype('r10')} <> 'ARRAY' OR json_array_length(r10) = 0)",

@@ -187,7 +187,8 @@ def collect_batch(
     if import_batch_id is None:
         from curation.importing import import_file
 
-        result = import_file(ws, out, fmt="batch", batch_input=Path(job.input_path))
+        # attach=False: _attach below puts each answer on the records it was asked for, as a teacher output
+        result = import_file(ws, out, fmt="batch", batch_input=Path(job.input_path), attach=False)
         import_batch_id = result.batch_id
     _save(ws, job_id, import_batch_id=import_batch_id, status="importing")
     _attach(ws, cfg, job, int(import_batch_id) if import_batch_id is not None else None)

@@ -7,8 +7,9 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from curation.importing import FORMATS, import_file, list_batches, undo_import
-from curation.importing.load import ImportResult
+from curation.importing import FORMATS, ImportResult, import_file, list_batches, undo_import
+from curation.importing.plan import MAX_LINE_MB
+from curation.importing.pyrepr import CONVERTED_MARK
 from distill.common import add_json_flag, open_workspace
 from distill.output import CliProgress, print_json, print_table
 
@@ -20,8 +21,14 @@ IMPORT_EXAMPLES = """examples:
   distill import tickets.csv --prompt-col text --response-col category --slice-col category
   distill import a.jsonl b.jsonl --json                      # several files, one JSON report
 
-Bad lines never stop an import: they go to quarantine with file, line and reason (see `distill stats`).
-Exit code 0 when something was imported or everything was already there, 1 when nothing could be imported."""
+  distill import eval_dump.json                              # a JSON array: one record per element
+  distill import dump.jsonl --accept-python-repr             # lines printed with Python's repr, converted safely
+
+Bad lines never stop an import: they go to quarantine with file, line and reason (see `distill stats`); in a
+JSON array file the "line" is the element's number (from 1). A gzip file that breaks off imports the lines before
+the break, with a warning. Answers whose prompts are already in the workspace (a Batch output imported after its
+input) fill those records; `distill undo-import` of that import empties them again.
+Exit code 0 when something was imported, attached or was already there; 1 when nothing could be imported."""
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -45,7 +52,18 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--slice-col", metavar="COL", help="table column holding the slice")
     p.add_argument("--reference-col", metavar="COL", help="table column holding a reference answer")
     p.add_argument("--system", metavar="TEXT", help="system prompt to put before each table prompt")
-    p.add_argument("--max-line-mb", type=float, default=8.0, help="quarantine lines longer than this (default 8)")
+    p.add_argument(
+        "--max-line-mb",
+        type=float,
+        default=MAX_LINE_MB,
+        help=f"quarantine lines longer than this (default {MAX_LINE_MB})",
+    )
+    p.add_argument(
+        "--accept-python-repr",
+        action="store_true",
+        help="convert lines written with Python's repr ({'a': True}) with ast.literal_eval instead of quarantining "
+        f"them; the records get metadata {CONVERTED_MARK}",
+    )
     add_json_flag(p)
     p.set_defaults(func=cmd_import)
 
@@ -80,6 +98,8 @@ def _mapping(args: argparse.Namespace) -> dict[str, str]:
 
 def _summary(r: ImportResult) -> str:
     parts = [f"{r.n_imported:,} imported"]
+    if r.n_attached:
+        parts.append(f"{r.n_attached:,} answers attached to prompts already here")
     if r.n_duplicates:
         parts.append(f"{r.n_duplicates:,} already in the workspace")
     if r.n_quarantined:
@@ -101,7 +121,8 @@ def cmd_import(args: argparse.Namespace) -> int:
                 r = import_file(
                     ws, f, fmt=args.format, slice_field=slice_field, reference_field=args.reference_field,
                     mapping=mapping or None, batch_input=args.batch_input, system_prompt=args.system,
-                    max_line_mb=args.max_line_mb, progress=progress, cancel=threading.Event(),
+                    max_line_mb=args.max_line_mb, accept_python_repr=args.accept_python_repr, progress=progress,
+                    cancel=threading.Event(),
                 )  # fmt: skip
             finally:
                 progress.close()
@@ -118,7 +139,7 @@ def cmd_import(args: argparse.Namespace) -> int:
                     print(f"  ... {r.n_quarantined - len(r.quarantine_sample):,} more (distill stats)")
     if args.json:
         print_json({"workspace": str(ws.path), "imports": results})
-    nothing = all(r.n_imported == 0 and r.n_duplicates == 0 for r in results)
+    nothing = all(r.n_imported == 0 and r.n_duplicates == 0 and r.n_attached == 0 for r in results)
     return 1 if nothing else 0
 
 
@@ -132,7 +153,7 @@ def cmd_batches(args: argparse.Namespace) -> int:
         print("no imports yet (distill import FILE)")
         return 0
     print_table(
-        ["batch", "status", "format", "file", "lines", "imported", "dupes", "quarantined", "started"],
+        ["batch", "status", "format", "file", "lines", "imported", "attached", "dupes", "quarantined", "started"],
         [
             [
                 r["batch_id"],
@@ -141,6 +162,7 @@ def cmd_batches(args: argparse.Namespace) -> int:
                 Path(r["source_file"]).name,
                 r["n_lines"],
                 r["n_imported"],
+                r["n_attached"],
                 r["n_duplicates"],
                 r["n_quarantined"],
                 r["started_at"],
@@ -153,10 +175,12 @@ def cmd_batches(args: argparse.Namespace) -> int:
 
 def cmd_undo(args: argparse.Namespace) -> int:
     with open_workspace(args) as ws:
+        emptied = next((b["n_attached"] for b in list_batches(ws) if b["batch_id"] == args.batch_id), 0)
         removed = undo_import(ws, args.batch_id, force=args.force)
-    doc: dict[str, Any] = {"batch_id": args.batch_id, "records_removed": removed}
+    doc: dict[str, Any] = {"batch_id": args.batch_id, "records_removed": removed, "answers_emptied": emptied}
     if args.json:
         print_json(doc)
     else:
-        print(f"batch {args.batch_id} undone: {removed:,} records removed")
+        also = f", {emptied:,} attached answers emptied again" if emptied else ""
+        print(f"batch {args.batch_id} undone: {removed:,} records removed{also}")
     return 0

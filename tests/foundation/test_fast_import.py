@@ -14,7 +14,7 @@ import duckdb
 import pytest
 
 import curation.importing.careful as careful
-import curation.importing.load as load
+import curation.importing.fast as fast
 from curation.importing import import_file, undo_import
 from curation.migrations import migrate
 from curation.progress import Progress
@@ -64,7 +64,7 @@ def test_a_failure_while_numbering_removes_the_batch(
     def broken(*args: object) -> None:
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(load, "_number_rows", broken)
+    monkeypatch.setattr(fast, "_number_rows", broken)
     with pytest.raises(RuntimeError, match="disk full"):
         import_file(ws, write_jsonl(tmp_path / "new.jsonl", [log_record(f"n{i}") for i in range(5)]))
     assert ws.query("SELECT prompt FROM records") == [("kept",)]
@@ -78,7 +78,7 @@ def test_a_process_killed_between_the_two_transactions_leaves_no_half_batch(tmp_
     second = write_jsonl(tmp_path / "second.jsonl", [log_record(f"s{i}") for i in range(50)])
     # The child dies right after the rows are committed and before they are numbered.
     code = (
-        "import os, sys; import curation.importing.load as L; from curation import Workspace; "
+        "import os, sys; import curation.importing.fast as L; from curation import Workspace; "
         "from curation.importing import import_file; L._number_rows = lambda *a: os._exit(9); "
         f"w = Workspace.open(sys.argv[1]); import_file(w, {str(second)!r})"
     )
@@ -104,13 +104,13 @@ def test_numbering_rows_that_are_not_contiguous(ws: Workspace) -> None:
                 [batch, prompt, prompt],
             )
     with ws.transaction() as cur:
-        load._number_rows(cur, 7, 3)
+        fast._number_rows(cur, 7, 3)
     rows = ws.query("SELECT record_id, source_line, prompt FROM records WHERE batch_id = 7 ORDER BY record_id")
     assert [(line, prompt) for _, line, prompt in rows] == [(1, "first"), (2, "second"), (3, "third")]
     assert [rid for rid, _, _ in rows] == [1, 2, 3]
     assert ws.query("SELECT record_id, source_line FROM records WHERE batch_id = 8") == [(-1, None)]
     with pytest.raises(RuntimeError, match="expected 5"), ws.transaction() as cur:
-        load._number_rows(cur, 7, 5)
+        fast._number_rows(cur, 7, 5)
 
 
 def test_migration_to_v7_keeps_records_and_drops_the_key_index(tmp_path: Path) -> None:
@@ -208,7 +208,7 @@ def test_other_writers_wait_until_the_rows_are_numbered(
             seen.append(cur.execute("SELECT count(*) FROM records WHERE record_id < 0").fetchall()[0][0])
 
     other = threading.Thread(target=other_writer)
-    real_insert, real_finish = load._insert_checked, load._finish_fast
+    real_insert, real_finish = fast._insert_checked, fast._finish_fast
 
     def insert_then_start_the_other_writer(*args: object) -> int:
         n = real_insert(*args)
@@ -219,8 +219,8 @@ def test_other_writers_wait_until_the_rows_are_numbered(
         time.sleep(0.5)  # between the two transactions: the other writer's chance, were the workspace free
         return real_finish(*args)
 
-    monkeypatch.setattr(load, "_insert_checked", insert_then_start_the_other_writer)
-    monkeypatch.setattr(load, "_finish_fast", finish_late)
+    monkeypatch.setattr(fast, "_insert_checked", insert_then_start_the_other_writer)
+    monkeypatch.setattr(fast, "_finish_fast", finish_late)
     r = import_file(ws, write_jsonl(tmp_path / "f.jsonl", [log_record(f"p{i}") for i in range(10)]))
     other.join()
     assert r.n_imported == 10 and seen == [0]
@@ -257,9 +257,9 @@ def test_role_null_is_quarantined_on_both_paths(ws: Workspace, tmp_path: Path) -
     """json null is no role: both paths quarantine the line (both read roles with the same json_transform)."""
     rec = log_record("who")
     rec["request"]["messages"][-1]["role"] = None
-    fast = import_file(ws, write_jsonl(tmp_path / "a.jsonl", [rec]))
+    fast_ = import_file(ws, write_jsonl(tmp_path / "a.jsonl", [rec]))
     careful_ = import_file(ws, write_jsonl(tmp_path / "b.jsonl", [rec, b"{not json"]))
-    assert (fast.n_imported, careful_.n_imported) == (0, 0)
+    assert (fast_.n_imported, careful_.n_imported) == (0, 0)
     reasons = ws.query("SELECT DISTINCT field, reason FROM quarantine WHERE reason LIKE '%role%'")
     assert reasons == [("request.messages", 'a message has no "role"')]
 

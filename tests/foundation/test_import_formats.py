@@ -124,7 +124,9 @@ def test_batch_output_joined_by_custom_id(ws: Workspace, tmp_path: Path) -> None
     reasons = {(Path(f).name, n): why for f, n, why in q}
     assert "HTTP 429: rate limited" in reasons[("batch_output.jsonl", 3)]
     assert "no request with this custom_id" in reasons[("batch_output.jsonl", 4)]
-    assert "no result for custom_id r3" in reasons[("batch_input.jsonl", 4)]
+    # one reason for every unanswered request (they group in `distill stats`); the id is in the quarantined line
+    assert reasons[("batch_input.jsonl", 4)] == "no result for this custom_id in the Batch output"
+    assert '"r3"' in ws.scalar("SELECT raw FROM quarantine WHERE source_file LIKE '%batch_input.jsonl' AND line_no = 4")
     assert r.n_quarantined == 3
 
 
