@@ -27,7 +27,9 @@ def distill(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 
 
 def tickets(path: Path, start: int, n: int) -> Path:
-    return write_jsonl(path, [log_record(f"ticket {i}", slice_=("billing", "login")[i % 2]) for i in range(start, start + n)])
+    return write_jsonl(
+        path, [log_record(f"ticket {i}", slice_=("billing", "login")[i % 2]) for i in range(start, start + n)]
+    )
 
 
 def every_table(ws: Workspace) -> dict[str, list[tuple]]:

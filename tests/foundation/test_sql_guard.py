@@ -116,7 +116,8 @@ def test_the_allow_list_holds_only_what_duckdb_calls_side_effect_free() -> None:
     assert not ALLOWED & DENIED
     assert ALLOWED - SYNTAX <= candidates(con)
     effects = {
-        r[0].lower() for r in con.execute("SELECT function_name FROM duckdb_functions() WHERE has_side_effects").fetchall()
+        r[0].lower()
+        for r in con.execute("SELECT function_name FROM duckdb_functions() WHERE has_side_effects").fetchall()
     }
     assert ALLOWED & effects <= HARMLESS_RANDOM
     assert {"nextval", "setseed", "currval", "getenv", "read_text", "read_csv"}.isdisjoint(ALLOWED)
