@@ -156,7 +156,7 @@ def filter_sql(ws: Workspace, filt: RecordFilter) -> tuple[str, list[Any]]:
         else:
             raise UserError(f"unknown verifier filter {filt.verifier!r}; use failed or passed")
     if filt.where and filt.where.strip():
-        conds.append("(" + validate_where(ws, filt.where, BASE_SQL) + ")")
+        conds.append(validate_where(ws, filt.where, BASE_SQL))  # the guarded form, already parenthesised
     return (" AND ".join(conds) or "true"), params
 
 

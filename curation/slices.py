@@ -20,6 +20,7 @@ from curation.errors import UserError
 from curation.pool import ACTIVE_SLICING_SETTING, effective_sql
 from curation.progress import ProgressFn, report
 from curation.records import NONE_SLICE
+from curation.sql_guard import validate_expression
 from curation.workspace import Workspace
 
 RECORD_FIELDS = {
@@ -74,9 +75,10 @@ def _check_name(name: str) -> None:
 
 def preview_expr(ws: Workspace, expr: str, limit: int = 50) -> list[tuple[str, int]]:
     """Slice counts an SQL expression over ``records r`` would give (without storing anything)."""
+    guarded = validate_expression(ws, expr)  # reads the rows only: no sequences, files or settings
     try:
         rows = ws.query(
-            f"SELECT coalesce(CAST(({expr}) AS VARCHAR), '{NONE_SLICE}') AS s, count(*) FROM records r "
+            f"SELECT coalesce(CAST({guarded} AS VARCHAR), '{NONE_SLICE}') AS s, count(*) FROM records r "
             f"GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT {int(limit)}"
         )
     except Exception as exc:  # duckdb parser/binder errors: the user's expression is wrong
@@ -88,11 +90,12 @@ def define_by_expr(ws: Workspace, name: str, expr: str, *, kind: str = "sql", sp
     """Store a slicing computed by an SQL expression over ``records r``; returns records assigned."""
     _check_name(name)
     preview_expr(ws, expr, limit=1)  # validates
+    guarded = validate_expression(ws, expr)
     with ws.transaction() as cur:
         _replace(cur, name, kind, spec or {"expr": expr})
         cur.execute(
             "INSERT INTO slicing_assignments SELECT ?, r.record_id, "
-            f"coalesce(CAST(({expr}) AS VARCHAR), '{NONE_SLICE}') FROM records r",
+            f"coalesce(CAST({guarded} AS VARCHAR), '{NONE_SLICE}') FROM records r",
             [name],
         )
         return int(cur.execute("SELECT count(*) FROM slicing_assignments WHERE slicing = ?", [name]).fetchall()[0][0])

@@ -19,7 +19,9 @@ from typing import Any
 import duckdb
 
 from curation.errors import UserError, WorkspaceLockedError
+from curation.faults import describe
 from curation.migrations import latest_version, migrate
+from curation.workspace_file import check_after_open, check_before_open
 
 DEFAULT_WORKSPACE = "distill.duckdb"
 
@@ -56,29 +58,40 @@ class Workspace:
             raise UserError(f"no workspace at {p} (run `distill import FILE -w {p}` to create one)")
         if not p.exists() and not p.parent.exists():
             raise UserError(f"cannot create workspace {p}: folder {p.parent} does not exist")
+        if p.exists():
+            check_before_open(p)
         try:
-            con = duckdb.connect(str(p))
-        except duckdb.IOException as exc:
+            # An absolute path: DuckDB gives names such as ':memory:' or 'md:x' a meaning other than a file.
+            con = duckdb.connect(str(p.resolve()))
+        except duckdb.Error as exc:
             msg = str(exc)
-            if "lock" in msg.lower():
+            if "Could not set lock" in msg or "Conflicting lock" in msg:  # (not any "lock": a damaged "block")
                 raise WorkspaceLockedError(
                     f"workspace {p} is open in another process; close it there first ({msg.splitlines()[0]})"
                 ) from None
-            raise UserError(f"cannot open workspace {p}: {msg.splitlines()[0]}") from None
-        except duckdb.Error as exc:
-            raise UserError(f"{p} is not a DuckDB workspace: {str(exc).splitlines()[0]}") from None
-        con.execute("SET TimeZone = 'UTC'")  # timestamps are stored as UTC wall time
-        # FSST string compression costs ~30% of an import's write time and saves ~2% on JSON columns (measured on
-        # bench/import_bench.py data); dictionary and the other methods stay on.
-        con.execute("SET disabled_compression_methods = 'fsst'")
+            raise UserError(describe(exc, workspace=p) or f"cannot open workspace {p}: {msg.splitlines()[0]}") from None
         ws = cls(p, con)
         try:
+            check_after_open(con, p)
+            con.execute("SET TimeZone = 'UTC'")  # timestamps are stored as UTC wall time
+            # FSST string compression costs ~30% of an import's write time and saves ~2% on JSON columns (measured
+            # on bench/import_bench.py data); dictionary and the other methods stay on.
+            con.execute("SET disabled_compression_methods = 'fsst'")
             migrate(con)
             ws.discard_interrupted_imports()
-        except Exception:
+        except duckdb.Error as exc:
+            con.close()
+            message = describe(exc, workspace=p)
+            if message is None:
+                raise
+            raise UserError(message) from None
+        except BaseException:
             con.close()
             raise
-        ws.artifacts_dir.mkdir(exist_ok=True)
+        try:
+            ws.artifacts_dir.mkdir(exist_ok=True)
+        except OSError:
+            pass  # a read-only folder: reading works; whatever writes an artifact makes its folder and says why not
         return ws
 
     def discard_interrupted_imports(self) -> None:
@@ -145,8 +158,17 @@ class Workspace:
                 cur.execute("ROLLBACK")
                 cur.close()
                 raise
-            cur.execute("COMMIT")
-            cur.close()
+            try:
+                cur.execute("COMMIT")
+            except BaseException:
+                # A failed COMMIT (a full disk) leaves nothing of the transaction; end it if DuckDB has not.
+                try:
+                    cur.execute("ROLLBACK")
+                except duckdb.Error:
+                    pass
+                raise
+            finally:
+                cur.close()
 
     def query(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
         """Run a read query on a fresh cursor and fetch every row."""

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from curation.workspace import Workspace, default_workspace_path
 
 
+def workspace_path(args: argparse.Namespace) -> Path:
+    """The workspace file named by ``-w``, or the default (``$DISTILL_WORKSPACE``, else ``./distill.duckdb``)."""
+    named = getattr(args, "workspace", None)
+    return Path(named) if named else default_workspace_path()
+
+
 def open_workspace(args: argparse.Namespace, *, create: bool = False) -> Workspace:
     """Open the workspace named by ``-w`` (or the default); only ``import``-like commands create one."""
-    path = args.workspace or default_workspace_path()
-    return Workspace.open(path, create=create)
+    return Workspace.open(workspace_path(args), create=create)
 
 
 def add_json_flag(p: argparse.ArgumentParser) -> None:

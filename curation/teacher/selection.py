@@ -45,8 +45,8 @@ def select_records(ws: Workspace, teacher: str, sel: Selection) -> list[tuple[in
         conds.append("r.record_id IN (SELECT unnest(?))")
         params.append(list(sel.record_ids))
     if sel.where:
-        clause = validate_where(ws, sel.where, "SELECT * FROM records")
-        conds.append(f"r.record_id IN (SELECT record_id FROM records WHERE ({clause}))")
+        base = "SELECT * FROM records"
+        conds.append(f"r.record_id IN (SELECT record_id FROM ({base}) b WHERE {validate_where(ws, sel.where, base)})")
     if sel.limit is not None and sel.limit < 0:
         raise UserError("--limit must be >= 0")
     limit = f" LIMIT {int(sel.limit)}" if sel.limit is not None else ""

@@ -284,6 +284,10 @@ def run_cancellable(fn: Callable[[threading.Event], T]) -> tuple[T, bool]:
     return box["value"], interrupted
 
 
+# Failed requests that never got an HTTP answer: connection refused or dropped, DNS, timeouts.
+UNREACHABLE_SQL = "SELECT count(*) FROM teacher_ledger WHERE run_id = ? AND status = 'failed' AND http_status IS NULL"
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
     bar = CliProgress(enabled=not args.json)
     with open_workspace(args) as ws:
@@ -298,12 +302,22 @@ def cmd_generate(args: argparse.Namespace) -> int:
                 cancel=cancel,
             )
         )
+        # A run that ended (done, or stopped because nothing answers) with requests that never got an answer.
+        unreachable = int(ws.scalar(UNREACHABLE_SQL, [res.run_id]) or 0) if res.status in ("done", "failed") else 0
+        base_url = get_teacher(ws, args.teacher).base_url
     bar.close()
     if args.json:
         print_json(res)
     else:
         print(f"run {res.run_id} {res.status}: {res.done} generated, {res.cached} from cache, {res.failed} failed, "
               f"{res.requests} requests, ${res.cost_usd:.4f}{_possibly(res.possibly_billed_usd)}")  # fmt: skip
+        if unreachable:
+            # The network or the server went away: an environment fault (exit 1), not a bad answer to a request.
+            print(f"error: the teacher at {base_url} could not be reached for {unreachable} "
+                  f"request{'s' if unreachable != 1 else ''} ({res.errors[-1] if res.errors else 'no answer'}); "
+                  f"the {res.done} answers received are kept: run the same command again to ask for the rest",
+                  file=sys.stderr)  # fmt: skip
+            return 1
         for e in res.errors:
             print(f"  error: {e}", file=sys.stderr)
         if res.total == 0:
@@ -315,7 +329,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
             print(f"stopped: the teacher refused the request or cannot be reached (check --key-env, --model and "
                   f"--base-url with `distill teachers show {res.teacher}`); fix it and run again",
                   file=sys.stderr)  # fmt: skip
-    return {"cancelled": 130, "failed": 1}.get(res.status, 0)
+    return 1 if unreachable else {"cancelled": 130, "failed": 1}.get(res.status, 0)
 
 
 def _possibly(usd: float) -> str:
