@@ -12,6 +12,16 @@ from typing import Any
 
 from train.bars import QualityBar
 from train.metrics import is_check, metric_name, score
+from train.stats import (
+    MacroAverage,
+    ReliabilityBin,
+    expected_calibration_error,
+    macro_average,
+    more_items_to_resolve,
+    paired_difference,
+    reliability,
+    wilson,
+)
 
 
 @dataclass
@@ -28,6 +38,9 @@ class Item:
     scores: dict[str, Any] = field(default_factory=dict)
     agree: bool | None = False  # None: the primary metric has no score for this item (it is not a disagreement)
     judged: dict[str, float | None] = field(default_factory=dict)  # judge metric name -> grade in [0, 1]
+    confidence: float | None = None  # the student's: exp(mean logprob of its generated tokens)
+    correct: float | None = None  # primary metric vs the reference where there is one, else vs the teacher
+    source_line: int | None = None  # the item's line in an external gold set
 
 
 @dataclass
@@ -43,6 +56,16 @@ class SliceScore:
     bar: float
     passed: bool
     metrics: dict[str, float]
+    n_scored: int = 0  # items the primary metric could score (the interval's n)
+    score_low: float | None = None  # 95% Wilson interval of the score
+    score_high: float | None = None
+    diff: float | None = None  # student minus teacher on the same items (see ``teacher_pairs``)
+    diff_low: float | None = None
+    diff_high: float | None = None
+    n_paired: int = 0
+    more_items: int | None = None  # items more to resolve +-3 points, when the interval holds the bar
+    ece: float | None = None  # expected calibration error of the student's confidence
+    reliability: list[ReliabilityBin] = field(default_factory=list)
 
 
 def _mean(xs: list[float | None]) -> float | None:
@@ -66,8 +89,30 @@ def score_item(item: Item, bar: QualityBar) -> None:
                 s["vs_reference"] = score(spec, item.student, item.reference)
                 s["teacher_vs_reference"] = score(spec, item.teacher, item.reference)
         item.scores[name] = s
-    primary = item.scores[bar.primary_name]["vs_teacher"]
-    item.agree = None if primary is None else primary >= 1.0 - 1e-9
+    s = item.scores[bar.primary_name]
+    item.agree = None if s["vs_teacher"] is None else s["vs_teacher"] >= 1.0 - 1e-9
+    item.correct = s["vs_reference"] if "vs_reference" in s else s["vs_teacher"]
+
+
+def primary_values(items: list[Item], bar: QualityBar) -> list[float]:
+    """The primary metric's scores (vs the teacher) of the items it could score."""
+    return [v for i in items if (v := i.scores[bar.primary_name]["vs_teacher"]) is not None]
+
+
+def teacher_pairs(items: list[Item], bar: QualityBar) -> list[tuple[float, float]]:
+    """(student, teacher) scores of the same items, paired as the gap is measured: for a check metric the check on
+    both answers; where the group has references, both answers against the reference (items with one); otherwise
+    the teacher's answer is the expected one, so it scores 1 and the student its agreement with it."""
+    primary = bar.primary_name
+    scored = [i.scores[primary] for i in items]
+    if is_check(bar.primary):
+        return [(s["vs_teacher"], s["teacher"]) for s in scored if s["vs_teacher"] is not None and
+                s["teacher"] is not None]  # fmt: skip
+    with_ref = [(s["vs_reference"], s["teacher_vs_reference"]) for s in scored if "vs_reference" in s]
+    pairs = [(a, b) for a, b in with_ref if a is not None and b is not None]
+    if pairs:
+        return pairs
+    return [(s["vs_teacher"], 1.0) for s in scored if s["vs_teacher"] is not None]
 
 
 def score_group(name: str, items: list[Item], bar: QualityBar, threshold: float) -> SliceScore:
@@ -87,7 +132,35 @@ def score_group(name: str, items: list[Item], bar: QualityBar, threshold: float)
     else:
         gap = 1.0 - agreement
     passed = agreement >= threshold - 1e-12 and (bar.max_gap is None or gap <= bar.max_gap + 1e-12)
-    return SliceScore(name, len(items), agreement, s_ref, t_ref, gap, threshold, passed, metrics)
+    out = SliceScore(name, len(items), agreement, s_ref, t_ref, gap, threshold, passed, metrics)
+    add_statistics(out, items, bar)
+    return out
+
+
+def add_statistics(s: SliceScore, items: list[Item], bar: QualityBar) -> None:
+    """Fill the interval, paired difference, resolution hint and calibration of a scored group."""
+    values = primary_values(items, bar) if items else []
+    s.n_scored = len(values)
+    interval = wilson(sum(values), len(values))
+    s.score_low, s.score_high = interval or (None, None)
+    s.more_items = more_items_to_resolve(s.score, len(values), interval, s.bar)
+    d = paired_difference(teacher_pairs(items, bar)) if items else None
+    if d is not None:
+        s.diff, s.diff_low, s.diff_high, s.n_paired = d.diff, d.low, d.high, d.n
+    rated = [(i.confidence, i.correct) for i in items if i.confidence is not None and i.correct is not None]
+    if rated:
+        s.reliability = reliability([c for c, _ in rated], [k for _, k in rated])
+        s.ece = expected_calibration_error(s.reliability)
+
+
+def macro_for(items: list[Item], bar: QualityBar) -> MacroAverage | None:
+    """Macro averages over the slices of scored items: the mean slice score and mean paired difference."""
+    by_slice: dict[str, list[Item]] = defaultdict(list)
+    for it in items:
+        by_slice[it.slice].append(it)
+    groups = [by_slice[s] for s in sorted(by_slice)]
+    return macro_average([primary_values(g, bar) for g in groups],
+                         [[a - b for a, b in teacher_pairs(g, bar)] for g in groups])  # fmt: skip
 
 
 def score_all(items: list[Item], bar: QualityBar) -> tuple[SliceScore, list[SliceScore]]:
