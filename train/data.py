@@ -78,27 +78,6 @@ def load_examples(path: str | Path) -> list[Example]:
     return out
 
 
-def spread_over_slices(examples: list[Example], limit: int | None) -> list[Example]:
-    """At most ``limit`` examples taken round-robin over slices (file order within a slice), so a small evaluation
-    still covers every slice, rare ones included. No limit = all of them, in file order."""
-    if limit is None or limit >= len(examples):
-        return list(examples)
-    by_slice: dict[str, list[Example]] = {}
-    for e in examples:
-        by_slice.setdefault(e.slice, []).append(e)
-    queues = [iter(v) for _, v in sorted(by_slice.items())]
-    out: list[Example] = []
-    while len(out) < limit and queues:
-        alive = []
-        for q in queues:
-            e = next(q, None)
-            if e is not None and len(out) < limit:
-                out.append(e)
-                alive.append(q)
-        queues = alive
-    return out
-
-
 def _plain_prompt(messages: list[dict[str, str]]) -> str:
     return "".join(f"{m['role']}: {m['content']}\n" for m in messages) + "assistant: "
 

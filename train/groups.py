@@ -61,9 +61,9 @@ def compare_group(ws: Workspace, group_id: int) -> list[dict[str, Any]]:
         "t.eval_id, t.score, t.gap, t.passed, t.latency_p95_ms, t.throughput_rps, t.cost_per_1k, "
         "b.score AS baseline_score "
         "FROM runs r "
-        "LEFT JOIN (SELECT * FROM evaluations WHERE kind = 'tuned' "
+        "LEFT JOIN (SELECT * FROM evaluations WHERE kind = 'tuned' AND eval_set = 'heldout' "
         "  QUALIFY row_number() OVER (PARTITION BY run_id ORDER BY eval_id DESC) = 1) t ON t.run_id = r.run_id "
-        "LEFT JOIN (SELECT * FROM evaluations WHERE kind = 'baseline' "
+        "LEFT JOIN (SELECT * FROM evaluations WHERE kind = 'baseline' AND eval_set = 'heldout' "
         "  QUALIFY row_number() OVER (PARTITION BY run_id ORDER BY eval_id DESC) = 1) b ON b.run_id = r.run_id "
         "WHERE r.group_id = ? ORDER BY r.run_id",
         [group_id],

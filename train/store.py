@@ -91,7 +91,7 @@ def list_runs(ws: Workspace, limit: int = 200) -> list[dict[str, Any]]:
         "SELECT r.run_id, r.group_id, r.base_model, r.dataset_version, r.status, r.steps_done, r.best_step, "
         "r.best_eval_loss, r.final_loss, r.created_at, r.finished_at, "
         "(SELECT e.score FROM evaluations e WHERE e.run_id = r.run_id AND e.kind = 'tuned' "
-        " ORDER BY e.eval_id DESC LIMIT 1) AS eval_score "
+        " AND e.eval_set = 'heldout' ORDER BY e.eval_id DESC LIMIT 1) AS eval_score "
         "FROM runs r ORDER BY r.run_id DESC LIMIT ?",
         [limit],
     )

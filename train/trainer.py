@@ -22,9 +22,10 @@ import torch
 
 from train import events as ev
 from train.config import RunConfig
-from train.data import Encoded, batch_order, collate, encode_all, forward_loss, load_examples, spread_over_slices
+from train.data import Encoded, batch_order, collate, encode_all, forward_loss, load_examples
 from train.lora_dropout import use_fast_dropout
 from train.models import resolve_model
+from train.sampling import stratified_sample
 
 Emit = Callable[[ev.Event], None]
 
@@ -148,7 +149,8 @@ def train(cfg: RunConfig, emit: Emit) -> ev.RunFinished:
     dropout_rng = use_fast_dropout(model, cfg.seed)
     examples = load_examples(cfg.data_path)
     train_ex = [e for e in examples if e.split == "train"]
-    held_ex = spread_over_slices([e for e in examples if e.split != "train"], cfg.eval_max_examples)
+    held_ex = stratified_sample([e for e in examples if e.split != "train"], cfg.eval_max_examples,
+                                slice_of=lambda e: e.slice, seed=cfg.seed)  # fmt: skip
     if not train_ex:
         raise ValueError("the training file has no rows with split = 'train'")
     train_data = encode_all(tokenizer, train_ex, cfg.max_length)
