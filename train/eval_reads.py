@@ -21,9 +21,11 @@ def list_evaluations(ws: Workspace, run_id: int | None = None, limit: int = 200)
     """Newest evaluations first (of one run, if given)."""
     where, params = ("WHERE run_id = ?", [run_id]) if run_id is not None else ("", [])
     return ws.query_dicts(
-        f"SELECT eval_id, run_id, kind, eval_set, data_path, base_model, bar_id, n_items, score, gap, passed, "
-        f"latency_p50_ms, latency_p95_ms, throughput_rps, cost_per_1k, teacher_cost_per_1k, wall_s, "
-        f"overall_tokens_per_s, peak_rss_mb, ece, created_at FROM evaluations {where} ORDER BY eval_id DESC LIMIT ?",
+        f"SELECT eval_id, run_id, kind, eval_set, data_path, base_model, bar_id, n_items, score, "
+        f"CAST(summary->>'$.overall.score_low' AS DOUBLE) AS score_low, "
+        f"CAST(summary->>'$.overall.score_high' AS DOUBLE) AS score_high, gap, passed, latency_p50_ms, "
+        f"latency_p95_ms, throughput_rps, cost_per_1k, teacher_cost_per_1k, wall_s, overall_tokens_per_s, "
+        f"peak_rss_mb, ece, created_at FROM evaluations {where} ORDER BY eval_id DESC LIMIT ?",
         [*params, limit],
     )
 
@@ -36,6 +38,8 @@ def get_evaluation(ws: Workspace, eval_id: int) -> dict[str, Any]:
         raise UserError(f"no evaluation {eval_id} in this workspace")
     ev = rows[0]
     ev["summary"] = json.loads(ev["summary"])
+    # The same top-level keys as a fresh ``EvalResult`` (asdict), so one renderer shows both.
+    ev.update({k: ev["summary"].get(k) for k in ("overall", "checks", "judges", "macro", "sample", "note")})
     ev["bar"] = get_bar_by_id(ws, ev["bar_id"]).to_dict() if ev["bar_id"] is not None else None
     ev["slices"] = ws.query_dicts(
         f"SELECT {_SLICE_COLUMNS} FROM eval_slices WHERE eval_id = ? ORDER BY slice", [eval_id]

@@ -53,14 +53,19 @@ class GoldSet:
 
 
 def load_gold_set(
-    path: str | Path, *, reference_field: str | None = None, slice_field: str | None = None, fmt: str | None = None
+    path: str | Path,
+    *,
+    reference_field: str | None = None,
+    slice_field: str | None = None,
+    fmt: str | None = None,
+    columns: dict[str, str] | None = None,
 ) -> GoldSet:
     """Read ``path`` with the importer (detected or given format; ``reference_field``/``slice_field`` are field
-    paths, or column names for tables, as on import). ``UserError`` for an unreadable file, a bad line or a row
-    without a reference."""
+    paths, or column names for tables, as on import; ``columns`` is the import's column mapping for tables, e.g.
+    ``{"prompt": "ticket"}``). ``UserError`` for an unreadable file, a bad line or a row without a reference."""
     p = Path(path).resolve()
     fmt = fmt or detect_format(p).format
-    fields = {"reference": reference_field, "slice": slice_field}
+    fields = {**(columns or {}), "reference": reference_field, "slice": slice_field}
     mapping = {k: v for k, v in fields.items() if v} if fmt in TABLE_FORMATS else None
     tmp = Path(tempfile.mkdtemp(prefix="distill-gold-"))
     try:

@@ -9,6 +9,7 @@ from typing import Any
 
 from curation.errors import UserError
 from distill.common import add_json_flag, open_workspace
+from distill.eval_output import print_evaluation, print_evaluation_list, print_gold_beside_heldout, print_totals
 from distill.output import CliProgress, print_json, print_table
 
 RAW = argparse.RawDescriptionHelpFormatter
@@ -78,13 +79,23 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     ev.add_argument("--disagreements", action="store_true", help="with --show: list student/teacher disagreements")
     ev.add_argument("--slice", help="with --disagreements: only this slice")
     ev.add_argument("--no-baseline", action="store_true", help="skip evaluating the untuned base model")
+    ev.add_argument("--data", metavar="FILE",
+                    help="also evaluate on an external gold set: any file `distill import` reads, with references")  # fmt: skip
+    ev.add_argument("--reference-field", metavar="PATH", help="with --data: field path (or column) of the reference")
+    ev.add_argument("--slice-field", metavar="PATH", help="with --data: field path (or column) of the slice")
+    ev.add_argument("--format", metavar="FORMAT", help="with --data: the file's format, if detection guesses wrong")
+    ev.add_argument("--prompt-col", metavar="COL", help="with --data, a table: the column holding the prompt")
+    ev.add_argument("--response-col", metavar="COL",
+                    help="with --data, a table: the column holding the teacher's answer (else the reference stands in)")  # fmt: skip
     add_eval_options(ev)
     add_json_flag(ev)
     ev.set_defaults(func=cmd_eval)
 
 
 def add_eval_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--limit", type=int, help="evaluate at most N held-out rows")
+    p.add_argument("--limit", type=int,
+                   help="evaluate at most N rows per set: a random sample stratified by slice and answer label")  # fmt: skip
+    p.add_argument("--seed", type=int, default=0, help="seed of the --limit sample (default 0)")
     p.add_argument("--max-new-tokens", type=int, default=64)
     p.add_argument("--gen-batch-size", type=int, default=16, help="generation batch size (length-sorted)")
 
@@ -103,10 +114,15 @@ TRAIN_EXAMPLES = """examples:
   distill train --resume 4                               # after a cancel or a kill"""
 EVAL_EXAMPLES = """examples:
   distill eval 4                                 # tuned + baseline, per-slice table vs the bar
+  distill eval 4 --data gold.csv --reference-field label --slice-field area   # and on a gold set, side by side
+  distill eval 4 --limit 200 --seed 1            # a seeded sample stratified by slice and answer label
   distill eval --show 7 --json
   distill eval --show 7 --disagreements --slice billing
 
-exit status: 0 when the tuned student passes the bar, 1 when it fails it (or on an error)."""
+Every slice shows n, the score with its 95% Wilson interval, the paired difference to the teacher (Newcombe),
+micro and macro averages, the calibration error, and how many more items would resolve +-3 points where the
+interval holds the bar. exit status: 0 when the tuned student passes the bar (on the gold set too, with --data),
+1 when it fails it (or on an error)."""
 
 
 def _bar_from_args(ws: Any, args: argparse.Namespace) -> Any:
@@ -168,7 +184,8 @@ def _print_bar(d: dict[str, Any], as_json: bool) -> None:
 
 
 def _eval_kwargs(args: argparse.Namespace) -> dict[str, Any]:
-    return {"limit": args.limit, "max_new_tokens": args.max_new_tokens, "batch_size": args.gen_batch_size}
+    return {"limit": args.limit, "seed": args.seed, "max_new_tokens": args.max_new_tokens,
+            "batch_size": args.gen_batch_size}  # fmt: skip
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -223,7 +240,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                     line += f": {r.error}"
                 print(line)
             for pair in evals.values():
-                _print_eval_table(pair[0], pair[1] if len(pair) > 1 else None)
+                print_evaluation(asdict(pair[0]), asdict(pair[1]) if len(pair) > 1 else None)
             if group is not None:
                 rows = compare_group(ws, group)
                 print_table(["run", "model", "status", "best loss", "score", "baseline", "gap", "p95 ms", "pass"],
@@ -241,31 +258,6 @@ def _eval_doc(e: Any) -> dict[str, Any]:
     return asdict(e)
 
 
-def _print_eval_table(tuned: Any, base: Any | None) -> None:
-    """Per-slice table: tuned score vs bar, baseline and lift, reference scores, gap, pass; then every other metric
-    of the bar as tuned (baseline)."""
-    base_by = {s.slice: s for s in base.slices} if base else {}
-    others = list(tuned.overall.metrics)[1:]  # in the bar's order: the first is the primary metric
-    rows = []
-    for s in [*tuned.slices, tuned.overall]:
-        b = base.overall if (base and s.slice == "(all)") else base_by.get(s.slice)
-        lift = s.score - b.score if b else None
-        extra = [f"{s.metrics.get(m, 0):.2f}" + (f" ({b.metrics.get(m, 0):.2f})" if b else "") for m in others]
-        rows.append([s.slice, s.n, s.bar, s.score, b.score if b else None, lift, s.student_vs_reference,
-                     s.teacher_vs_reference, s.gap, "PASS" if s.passed else "FAIL", *extra])  # fmt: skip
-    print_table(["slice", "n", "bar", "student", "baseline", "lift", "stud/ref", "teach/ref", "gap", "verdict",
-                 *others], rows, title=f"evaluation {tuned.eval_id} (run {tuned.run_id}, {tuned.base_model}); "
-                f"primary metric first, others as tuned (baseline)")  # fmt: skip
-    for name, rep in (tuned.judges or {}).items():
-        print(f"{name}: {rep['n_requests']} requests, {rep['n_cached']} cached, {rep['n_failed']} failed, "
-              f"{rep['n_unparsed']} unparsed grades, ${rep['cost_usd']:.4f}")  # fmt: skip
-    checks = ", ".join(f"{k} {'ok' if v else 'FAIL'}" for k, v in tuned.checks.items())
-    print(f"verdict: {'PASS' if tuned.passed else 'FAIL'} ({checks})")
-    print(f"latency p50 {_f(tuned.latency_p50_ms)} ms, p95 {_f(tuned.latency_p95_ms)} ms; "
-          f"{tuned.throughput_rps:.2f} req/s, {tuned.tokens_per_s:.0f} tok/s; cost/1k student {_f(tuned.cost_per_1k)}"
-          f" vs teacher {_f(tuned.teacher_cost_per_1k)}")  # fmt: skip
-
-
 def cmd_runs(args: argparse.Namespace) -> int:
     from train import store
 
@@ -281,6 +273,9 @@ def cmd_runs(args: argparse.Namespace) -> int:
                 print(f"{k:16} {run[k] if run[k] is not None else '-'}")
             evals = [m for m in run["metrics"] if m["phase"] == "eval"]
             print_table(["step", "held-out loss"], [[m["step"], m["eval_loss"]] for m in evals], title="held-out loss")
+            from train.evaluate import list_evaluations
+
+            print_evaluation_list(list_evaluations(ws, args.run), title="evaluations (`distill eval --show EVAL`)")
             return 0
         rows = store.list_runs(ws)
         if args.json:
@@ -303,24 +298,47 @@ def cmd_eval(args: argparse.Namespace) -> int:
                     print_json(rows)
                 else:
                     for r in rows:
-                        print(f"[{r['slice']}] record {r['record_id']}: {r['prompt'][:100]}")
+                        where = f"record {r['record_id']}" if r["record_id"] is not None else f"line {r['source_line']}"
+                        print(f"[{r['slice']}] {where}: {r['prompt'][:100]}")
                         print(f"  student: {r['student_output'][:200]}\n  teacher: {r['teacher_output'][:200]}")
                 return 0
             ev = E.get_evaluation(ws, args.show)
             if args.json:
                 print_json(ev)
                 return 0
-            print_table(["slice", "n", "bar", "score", "stud/ref", "teach/ref", "gap", "verdict"],
-                        [[s["slice"], s["n"], s["bar"], s["score"], s["student_vs_reference"],
-                          s["teacher_vs_reference"], s["gap"], "PASS" if s["passed"] else "FAIL"]
-                         for s in ev["slices"]], title=f"evaluation {ev['eval_id']} ({ev['kind']})")  # fmt: skip
-            print(f"overall {ev['score']:.3f}, gap {ev['gap']:.3f}: {'PASS' if ev['passed'] else 'FAIL'}")
+            base_id, held_id = E.baseline_for(ws, args.show), E.heldout_for(ws, args.show)
+            print_evaluation(ev, E.get_evaluation(ws, base_id) if base_id not in (None, args.show) else None)
+            if held_id is not None:
+                print_gold_beside_heldout(E.get_evaluation(ws, held_id), ev)
             return 0
+        gold = None
+        if args.data:
+            from train.gold import load_gold_set
+
+            cols = {k: v for k, v in (("prompt", args.prompt_col), ("response", args.response_col)) if v}
+            gold = load_gold_set(args.data, reference_field=args.reference_field, slice_field=args.slice_field,
+                                 fmt=args.format, columns=cols)  # fmt: skip
         progress = CliProgress(enabled=not args.json)
-        results = E.evaluate_run(ws, args.run, baseline=not args.no_baseline, progress=progress, **_eval_kwargs(args))
+        results = E.evaluate_run(ws, args.run, baseline=not args.no_baseline, gold=gold, progress=progress,
+                                 **_eval_kwargs(args))  # fmt: skip
         progress.close()
+        docs = [_eval_doc(e) for e in results]
         if args.json:
-            print_json([_eval_doc(e) for e in results])
+            print_json(docs)
         else:
-            _print_eval_table(results[0], results[1] if len(results) > 1 else None)
-    return 0 if results[0].passed else 1
+            _print_results(docs)
+    return 0 if all(e.passed for e in results if e.kind == "tuned") else 1
+
+
+def _print_results(docs: list[dict[str, Any]]) -> None:
+    """Each set's tuned table (with its baseline), the gold set beside the held-out split, then the totals."""
+    for eval_set in ("heldout", "gold"):
+        tuned = next((d for d in docs if d["eval_set"] == eval_set and d["kind"] == "tuned"), None)
+        base = next((d for d in docs if d["eval_set"] == eval_set and d["kind"] == "baseline"), None)
+        if tuned is not None:
+            print_evaluation(tuned, base)
+            print()
+    held, gold = ({d["eval_set"]: d for d in docs if d["kind"] == "tuned"}.get(k) for k in ("heldout", "gold"))
+    if held is not None and gold is not None:
+        print_gold_beside_heldout(held, gold)
+    print_totals(docs)

@@ -98,3 +98,74 @@ def test_train_on_a_curated_dataset_version_from_a_relative_workspace_path(
             assert r["messages"][-1]["content"] == want["edited"][r["record_id"]] == r["teacher_response"]
     tuned, base = doc["evaluations"]["1"]
     assert tuned["n_items"] == base["n_items"] == 4 and len({s["slice"] for s in tuned["slices"]}) == 3
+
+
+def _gold_files(tmp_path: Path) -> tuple[Path, Path]:
+    """The same 12 unseen tickets as a CSV (references only) and as fine-tuning JSON lines (answer + reference)."""
+    import csv
+
+    from trainfix import triage_rows
+
+    rows = triage_rows(0, 12, seed=5)
+    with (tmp_path / "gold.csv").open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["ticket", "gold", "area"])
+        for r in rows:
+            w.writerow([r["messages"][1]["content"], r["messages"][-1]["content"], r["slice"]])
+    with (tmp_path / "gold.jsonl").open("w", encoding="utf-8") as f:
+        for r in rows:
+            f.write(json.dumps({"messages": r["messages"], "reference": r["messages"][-1]["content"],
+                                "metadata": {"area": r["slice"]}}) + "\n")  # fmt: skip
+    return tmp_path / "gold.csv", tmp_path / "gold.jsonl"
+
+
+def test_eval_on_an_external_gold_set(tiny_model: Path, triage_file: Path, tmp_path: Path,
+                                      capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    """`distill eval RUN --data FILE`: a CSV and a JSONL gold set with references, per slice beside the held-out
+    result, with intervals, calibration and the run's cost; the workspace gets evaluations, never records."""
+    ws_path = str(tmp_path / "ws.duckdb")
+    Workspace.open(ws_path).close()
+    run_cli(capsys, "bar", "set", "--task", "triage", "--metric", "exact:intent", "--threshold", "0.7", "-w", ws_path)
+    code, _, err = run_cli(capsys, "train", "--data", str(triage_file), "--model", str(tiny_model), "--steps", "2",
+                           "--precision", "fp32", "--json", "-w", ws_path)  # fmt: skip
+    assert code == 0, err
+    gold_csv, gold_jsonl = _gold_files(tmp_path)
+
+    code, out, err = run_cli(capsys, "eval", "1", "--no-baseline", "--data", str(gold_csv), "--reference-field", "gold",
+                             "--slice-field", "area", "--prompt-col", "ticket", "--limit", "6", "--max-new-tokens", "4", "--json",
+                             "-w", ws_path)  # fmt: skip
+    assert code in (0, 1), err
+    assert out, err
+    held, gold = json.loads(out)
+    assert (held["eval_set"], gold["eval_set"]) == ("heldout", "gold") and gold["data_path"] == str(gold_csv)
+    assert gold["n_items"] == 6 and {s["slice"] for s in gold["slices"]} == {"payments", "accounts", "logistics"}
+    for s in [*gold["slices"], gold["overall"]]:
+        assert s["n_scored"] == s["n"] and s["score_low"] <= s["score"] <= s["score_high"]
+        assert s["diff_low"] <= s["diff"] <= s["diff_high"] and s["ece"] is not None
+    assert "reference stands in for the teacher" in gold["note"]  # the CSV has references, no answers
+    assert gold["macro"]["n_slices"] == 3 and gold["macro"]["low"] <= gold["macro"]["score"] <= gold["macro"]["high"]
+    for doc in (held, gold):
+        assert doc["wall_s"] > 0 and doc["new_tokens"] > 0 and doc["overall_tokens_per_s"] > 0
+        assert doc["peak_rss_mb"] > 100 and doc["peak_gpu_mb"] is None  # CPU: no GPU figure
+    with Workspace.open(ws_path) as ws:
+        assert ws.scalar("SELECT count(*) FROM records") == 0 and ws.scalar("SELECT count(*) FROM import_batches") == 0
+        items = ws.query("SELECT record_id, source_line, reference IS NOT NULL, confidence FROM eval_items "
+                         "WHERE eval_id = ? ORDER BY source_line", [gold["eval_id"]])  # fmt: skip
+        assert len(items) == 6 and all(r[0] is None and r[1] >= 2 and r[2] and 0 < r[3] <= 1 for r in items)
+
+    code, out, err = run_cli(capsys, "eval", "1", "--no-baseline", "--data", str(gold_jsonl), "--slice-field",
+                             "metadata.area", "--max-new-tokens", "4", "-w", ws_path)  # fmt: skip
+    assert code in (0, 1), err
+    assert "on the gold set gold.jsonl" in out and "student [95% CI]" in out and "(macro, 3 slices)" in out
+    assert "tuned student: held-out (evaluation" in out and "vs gold set gold.jsonl" in out
+    assert "all 2 evaluations: wall" in out and "calibration: ECE" in out and "note:" not in out  # answers present
+    code, out, _ = run_cli(capsys, "eval", "--show", "4", "-w", ws_path)
+    assert "gold set gold.jsonl" in out and "held-out (evaluation 3)" in out
+    code, out, _ = run_cli(capsys, "runs", "1", "-w", ws_path)
+    assert "score [95% CI]" in out and "gold" in out
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text('ticket,gold,area\ncharged twice,"{""intent"": ""billing""}",payments\nlate,,logistics\n')
+    code, _, err = run_cli(capsys, "eval", "1", "--data", str(bad), "--reference-field", "gold", "--prompt-col",
+                           "ticket", "-w", ws_path)  # fmt: skip
+    assert code == 1 and "bad.csv line 3: no reference answer" in err
