@@ -9,21 +9,15 @@ macro (mean of slices) rows, where more items would resolve a slice, and what th
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from distill.output import print_table
-from train.stats import interval_text, resolve_text
+from train.eval_text import cost_text, notes, set_name
+from train.stats import interval_text
 
 
 def _f(x: float | None, digits: int = 3) -> str:
     return "-" if x is None else f"{x:.{digits}f}"
-
-
-def _set_name(doc: dict[str, Any]) -> str:
-    return (
-        "held-out split" if doc.get("eval_set", "heldout") == "heldout" else f"gold set {Path(doc['data_path']).name}"
-    )
 
 
 def print_evaluation(doc: dict[str, Any], base: dict[str, Any] | None = None) -> None:
@@ -52,17 +46,9 @@ def print_evaluation(doc: dict[str, Any], base: dict[str, Any] | None = None) ->
     print_table(["slice", "n", "bar", "student [95% CI]", "vs teacher [95% CI]", "baseline", "lift", "stud/ref",
                  "teach/ref", "gap", "ECE", "verdict", *others], rows,
                 title=f"evaluation {doc['eval_id']} ({run}{doc['base_model']}, {doc['kind']}) on the "
-                f"{_set_name(doc)}; primary metric first, others as tuned (baseline)")  # fmt: skip
-    for s in [*doc["slices"], overall]:
-        hint = resolve_text(s.get("more_items"), "held-out" if doc.get("eval_set", "heldout") == "heldout" else "gold")
-        if hint:
-            print(f"  {s['slice']}: {hint}")
-    sample = doc.get("sample") or {}
-    if sample.get("limit") is not None and sample["limit"] < sample.get("of", 0):
-        print(f"  sample: {doc['n_items']:,} of {sample['of']:,} rows, stratified by slice and label "
-              f"(seed {sample['seed']})")  # fmt: skip
-    if doc.get("note"):
-        print(f"  note: {doc['note']}")
+                f"{set_name(doc)}; primary metric first, others as tuned (baseline)")  # fmt: skip
+    for line in notes(doc):
+        print(f"  {line}")
     for name, rep in (doc.get("judges") or {}).items():
         print(f"{name}: {rep['n_requests']} requests, {rep['n_cached']} cached, {rep['n_failed']} failed, "
               f"{rep['n_unparsed']} unparsed grades, ${rep['cost_usd']:.4f}")  # fmt: skip
@@ -73,16 +59,6 @@ def print_evaluation(doc: dict[str, Any], base: dict[str, Any] | None = None) ->
           f"{_f(doc['teacher_cost_per_1k'])}")  # fmt: skip
     print(f"calibration: ECE {_f(overall.get('ece'))} (student confidence = exp(mean token logprob) vs its score)")
     print(f"run cost: {cost_text(doc)}")
-
-
-def cost_text(doc: dict[str, Any]) -> str:
-    """Wall time, tokens, overall tokens/s and peak memory of an evaluation."""
-    if doc.get("wall_s") is None:
-        return "not recorded (an evaluation from before v10)"
-    gpu = f", GPU peak {doc['peak_gpu_mb']:,.0f} MiB" if doc.get("peak_gpu_mb") is not None else ""
-    return (f"wall {doc['wall_s']:.1f} s, {doc['new_tokens'] or 0:,} tokens, {doc['overall_tokens_per_s'] or 0:.1f} "
-            f"tok/s overall ({doc['tokens_per_s'] or 0:.1f} while generating), peak RSS "
-            f"{doc['peak_rss_mb'] or 0:,.0f} MiB{gpu}")  # fmt: skip
 
 
 def print_gold_beside_heldout(held: dict[str, Any], gold: dict[str, Any]) -> None:
@@ -97,7 +73,7 @@ def print_gold_beside_heldout(held: dict[str, Any], gold: dict[str, Any]) -> Non
                      g["student_vs_reference"] if g else None, ("PASS" if g["passed"] else "FAIL") if g else "-"])  # fmt: skip
     print_table(["slice", "held-out n", "held-out [95% CI]", "gold n", "gold [95% CI]", "gold stud/ref", "gold verdict"],
                 rows, title=f"{gold['kind']} student: held-out (evaluation {held['eval_id']}) vs "
-                f"{_set_name(gold)} (evaluation {gold['eval_id']})")  # fmt: skip
+                f"{set_name(gold)} (evaluation {gold['eval_id']})")  # fmt: skip
 
 
 def _ci(s: dict[str, Any] | None) -> str:

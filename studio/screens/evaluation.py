@@ -25,6 +25,8 @@ from curation.errors import UserError
 from curation.progress import Progress
 from curation.workspace import Workspace
 from studio.failures import LoudWorkers
+from studio.screens.evaluation_view import MACRO_KEY, SLICE_COLUMNS, num, slice_rows, summary_text
+from studio.widgets.reliability_chart import ReliabilityChart
 from train import evaluate as E
 from train.bars import QualityBar, get_bar, set_bar
 from train.metrics import metric_name, parse_metric, split_metrics
@@ -200,6 +202,7 @@ class EvaluationsLoaded(Message):
 class EvaluationLoaded(Message):
     evaluation: dict[str, Any]
     baseline: dict[str, Any] | None
+    heldout: dict[str, Any] | None = None  # a gold-set evaluation's held-out counterpart
 
 
 @dataclass
@@ -238,6 +241,7 @@ class EvaluationScreen(LoudWorkers, Screen[None]):
         self.slice_name: str | None = None
         self._cancel: threading.Event | None = None
         self._rows: list[dict[str, Any]] = []
+        self._evaluation: dict[str, Any] | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -246,7 +250,10 @@ class EvaluationScreen(LoudWorkers, Screen[None]):
             with Horizontal(id="eval-top"):
                 yield DataTable(id="evaluations", cursor_type="row", zebra_stripes=True)
                 yield DataTable(id="slices", cursor_type="row")
-            yield Static("", id="eval-summary")
+            with Horizontal(id="eval-middle"):
+                with VerticalScroll(id="eval-summary-box"):
+                    yield Static("", id="eval-summary")
+                yield ReliabilityChart(id="reliability")
             with Horizontal(id="eval-bottom"):
                 yield DataTable(id="disagreements", cursor_type="row", zebra_stripes=True)
                 with VerticalScroll(id="eval-student"):
@@ -256,10 +263,8 @@ class EvaluationScreen(LoudWorkers, Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        cols = {"evaluations": ("eval", "run", "kind", "model", "n", "score", "gap", "pass"),
-                "slices": ("slice", "n", "bar", "student", "baseline", "lift", "stud/ref", "teach/ref", "gap",
-                           "verdict"),
-                "disagreements": ("slice", "record", "prompt")}  # fmt: skip
+        cols = {"evaluations": ("eval", "run", "kind", "set", "model", "n", "score", "gap", "pass"),
+                "slices": SLICE_COLUMNS, "disagreements": ("slice", "record", "prompt")}  # fmt: skip
         for table_id, keys in cols.items():
             table = self.query_one(f"#{table_id}", DataTable)
             for key in keys:
@@ -309,9 +314,10 @@ class EvaluationScreen(LoudWorkers, Screen[None]):
 
     @work(thread=True, exclusive=True, group="evaluation-detail", exit_on_error=False)
     def _load_evaluation(self, eval_id: int) -> None:
-        base_id = E.baseline_for(self.workspace, eval_id)
+        base_id, held_id = E.baseline_for(self.workspace, eval_id), E.heldout_for(self.workspace, eval_id)
         base = E.get_evaluation(self.workspace, base_id) if base_id not in (None, eval_id) else None
-        self.post_message(EvaluationLoaded(E.get_evaluation(self.workspace, eval_id), base))
+        held = E.get_evaluation(self.workspace, held_id) if held_id is not None else None
+        self.post_message(EvaluationLoaded(E.get_evaluation(self.workspace, eval_id), base, held))
 
     @work(thread=True, exclusive=True, group="evaluation-items", exit_on_error=False)
     def _load_disagreements(self, eval_id: int, slice_name: str | None) -> None:
@@ -350,8 +356,8 @@ class EvaluationScreen(LoudWorkers, Screen[None]):
         table.clear()
         for e in message.evaluations:
             verdict = Text("PASS", style="green") if e["passed"] else Text("FAIL", style="red")
-            table.add_row(e["eval_id"], e["run_id"] or "", e["kind"], e["base_model"], e["n_items"], _num(e["score"]),
-                          _num(e["gap"]), verdict, key=str(e["eval_id"]))  # fmt: skip
+            table.add_row(e["eval_id"], e["run_id"] or "", e["kind"], e["eval_set"], e["base_model"], e["n_items"],
+                          num(e["score"]), num(e["gap"]), verdict, key=str(e["eval_id"]))  # fmt: skip
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         key = event.row_key.value
@@ -362,41 +368,36 @@ class EvaluationScreen(LoudWorkers, Screen[None]):
             self._load_evaluation(self.eval_id)
             self._load_disagreements(self.eval_id, None)
         elif event.data_table.id == "slices" and self.eval_id is not None:
-            self.slice_name = None if key == "(all)" else key
+            self.slice_name = None if key in ("(all)", MACRO_KEY) else key
             self._load_disagreements(self.eval_id, self.slice_name)
+            self._show_reliability()
         elif event.data_table.id == "disagreements":
             self._show_item(int(key))
 
     def on_evaluation_loaded(self, message: EvaluationLoaded) -> None:
-        ev, base = message.evaluation, message.baseline
-        base_by = {s["slice"]: s for s in base["slices"]} if base else {}
+        self._evaluation = message.evaluation
         table = self.query_one("#slices", DataTable)
         table.clear()
-        overall = {**ev["summary"]["overall"], "slice": "(all)"}
-        for s in [overall, *ev["slices"]]:  # "(all)" first: its disagreements show by default
-            b = base_by.get(s["slice"]) if s["slice"] != "(all)" else (base["summary"]["overall"] if base else None)
-            ok = s["passed"]
-            score = Text(_num(s["score"]), style="green" if s["score"] >= s["bar"] else "red")
-            lift = s["score"] - b["score"] if b else None
-            lift_t = Text("-" if lift is None else f"{lift:+.3f}", style="green" if (lift or 0) > 0 else "")
-            table.add_row(s["slice"], s["n"], _num(s["bar"]), score, _num(b["score"] if b else None), lift_t,
-                          _num(s["student_vs_reference"]), _num(s["teacher_vs_reference"]), _num(s["gap"]),
-                          Text("PASS" if ok else "FAIL", style="bold green" if ok else "bold red"),
-                          key=s["slice"])  # fmt: skip
-        checks = "  ".join(f"{k}: {'ok' if v else 'FAIL'}" for k, v in ev["summary"]["checks"].items())
-        self.query_one("#eval-summary", Static).update(
-            f"eval {ev['eval_id']} ({ev['kind']}, {ev['summary']['primary_metric']})  {checks}\n"
-            f"latency p50 {_num(ev['latency_p50_ms'])} ms  p95 {_num(ev['latency_p95_ms'])} ms  "
-            f"{ev['throughput_rps'] or 0:.2f} req/s  cost/1k {_num(ev['cost_per_1k'])} vs teacher "
-            f"{_num(ev['teacher_cost_per_1k'])}"
-        )
+        for key, cells in slice_rows(message.evaluation, message.baseline):
+            table.add_row(*cells, key=key)
+        self.query_one("#eval-summary", Static).update(summary_text(message.evaluation, message.heldout))
+        self._show_reliability()
+
+    def _show_reliability(self) -> None:
+        """The reliability chart of the selected slice, or of every item."""
+        ev = self._evaluation
+        if ev is None:
+            return
+        s = next((x for x in ev["slices"] if x["slice"] == self.slice_name), None) or ev["overall"]
+        self.query_one(ReliabilityChart).show(s.get("reliability") or [], s.get("ece"), self.slice_name or "all items")
 
     def on_disagreements_loaded(self, message: DisagreementsLoaded) -> None:
         self._rows = message.rows
         table = self.query_one("#disagreements", DataTable)
         table.clear()
         for i, r in enumerate(message.rows):
-            table.add_row(r["slice"], r["record_id"], (r["prompt"] or "")[:60], key=str(i))
+            where = r["record_id"] if r["record_id"] is not None else f"line {r['source_line']}"
+            table.add_row(r["slice"], where, (r["prompt"] or "")[:60], key=str(i))
         shown = f"{len(message.rows)} of {message.total}" if message.total > len(message.rows) else str(message.total)
         table.border_title = f"disagreements: {shown}"
         if not message.rows:
@@ -412,7 +413,3 @@ class EvaluationScreen(LoudWorkers, Screen[None]):
         self.query_one("#eval-student-text", Static).update(Text.assemble(head, Text("student\n", "bold"), left))
         ref = Text(f"\n\nreference: {r['reference']}", style="italic") if r["reference"] else Text()
         self.query_one("#eval-teacher-text", Static).update(Text.assemble(Text("teacher\n", "bold"), right, ref))
-
-
-def _num(x: float | None) -> str:
-    return "-" if x is None else f"{x:.3f}"

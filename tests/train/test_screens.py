@@ -74,8 +74,9 @@ async def test_evaluation_screen_table_disagreements_bar_and_oversampling(tiny_m
         evals.move_cursor(row=1)  # the tuned one (newest first: baseline is row 0)
         await settle(app, pilot)
         slices = screen.query_one("#slices", DataTable)
-        assert slices.row_count == len(tuned.slices) + 1
-        assert slices.get_row_at(0)[0] == "(all)"
+        assert slices.row_count == len(tuned.slices) + 2  # (all) first, the macro average last
+        assert slices.get_row_at(0)[0] == "(all)" and str(slices.get_row_at(slices.row_count - 1)[0]).startswith(
+            "(macro")  # fmt: skip
         first = slices.get_row_at(1)
         verdict = first[-1]
         assert isinstance(verdict, Text) and str(verdict) in ("PASS", "FAIL")
@@ -175,3 +176,52 @@ def test_bar_editor_takes_verifier_and_judge_metrics_and_round_trips_them() -> N
     assert bar.metrics[1]["verifier"]["allowed"] == ["a", "b"] and bar.metrics[2]["teacher"] == "big"
     again = bar_from_fields(bar_to_fields(bar))
     assert again.metrics == bar.metrics
+
+
+async def test_evaluation_screen_shows_intervals_gold_beside_heldout_and_the_reliability_chart(
+    tiny_model: Path, triage_file: Path, tmp_path: Path
+) -> None:
+    import json
+
+    from trainfix import triage_rows
+
+    from studio.widgets.reliability_chart import ReliabilityChart
+    from train.evaluate import evaluate_model
+    from train.gold import load_gold_set
+
+    ws = Workspace.open(tmp_path / "ws.duckdb")
+    bar = set_bar(ws, QualityBar(task="triage", metrics=[{"kind": "json_field", "field": "intent"}], threshold=0.5))
+    run_id = create_run(ws, RunConfig(base_model=str(tiny_model), data_path=str(triage_file)), dataset_version=None,
+                        group_id=None)  # fmt: skip
+    gold_file = tmp_path / "gold.jsonl"
+    gold_file.write_text("".join(json.dumps({"messages": r["messages"], "reference": r["messages"][-1]["content"],
+                                             "metadata": {"slice": r["slice"]}}) + "\n"
+                                 for r in triage_rows(0, 6, seed=9)))  # fmt: skip
+    common = {"base_model": str(tiny_model), "data_path": triage_file, "bar": bar, "run_id": run_id,
+              "max_new_tokens": 3}  # fmt: skip
+    held = evaluate_model(ws, limit=6, **common)
+    gold = evaluate_model(ws, gold=load_gold_set(gold_file), **common)
+    app = OneScreen(lambda: EvaluationScreen(ws))
+    async with app.run_test(size=(200, 60)) as pilot:
+        await settle(app, pilot)
+        screen = app.screen
+        evals = screen.query_one("#evaluations", DataTable)
+        assert [evals.get_row_at(i)[3] for i in range(2)] == ["gold", "heldout"]  # newest first
+        await settle(app, pilot)  # row 0 (the gold set) is highlighted on load
+        slices = screen.query_one("#slices", DataTable)
+        student = slices.get_row_at(0)[3]
+        o = gold.overall
+        assert str(student) == f"{o.score:.3f} [{o.score_low:.3f}, {o.score_high:.3f}]"
+        assert str(slices.get_row_at(0)[4]).startswith(f"{o.diff:+.3f} [")  # paired difference to the teacher
+        summary = str(screen.query_one("#eval-summary", Static).render())
+        assert f"held-out split (eval {held.eval_id})" in summary and "run cost: wall" in summary
+        assert "gold set gold.jsonl" in summary
+        chart = screen.query_one(ReliabilityChart)
+        assert sum(b["n"] for b in chart.bins) == gold.n_items and chart.title.startswith("reliability of all items")
+        assert f"ECE {o.ece:.3f}" in chart.title
+        slices.move_cursor(row=1)
+        await settle(app, pilot)
+        first = gold.slices[0]
+        assert chart.title.startswith(f"reliability of {first.slice}: ECE")
+        assert sum(b["n"] for b in chart.bins) == first.n
+    ws.close()
