@@ -49,12 +49,18 @@ def answer_label(text: str | None, field: str | None) -> str:
     return s.strip().casefold() or NO_LABEL
 
 
+def _one_each(keys: list[str], total: int, rng: random.Random) -> dict[str, int]:
+    """One place each for a random ``total`` of the groups (fewer places than groups)."""
+    lucky = set(rng.sample(keys, total))
+    return {k: int(k in lucky) for k in keys}
+
+
 def _water_fill(sizes: dict[str, int], total: int, rng: random.Random) -> dict[str, int]:
     """Split ``total`` into equal shares capped by each group's size; what a small group cannot take goes to the
     others. With fewer places than groups, a random choice of groups gets one each."""
     keys = sorted(sizes)
     if total < len(keys):
-        return {k: (1 if k in set(rng.sample(keys, total)) else 0) for k in keys}
+        return _one_each(keys, total, rng)
     share = dict.fromkeys(keys, 0)
     left, open_keys = total, [k for k in keys if sizes[k] > 0]
     while left > 0 and open_keys:
@@ -71,7 +77,7 @@ def _proportional(sizes: dict[str, int], total: int, rng: random.Random) -> dict
     """Split ``total`` in proportion to the sizes (largest remainder), at least one per group while there is room."""
     keys = sorted(sizes)
     if total < len(keys):
-        return {k: (1 if k in set(rng.sample(keys, total)) else 0) for k in keys}
+        return _one_each(keys, total, rng)
     share = dict.fromkeys(keys, 1)
     rest, room = total - len(keys), {k: sizes[k] - 1 for k in keys}
     pool = sum(room.values())

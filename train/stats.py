@@ -62,8 +62,8 @@ def items_for_half_width(p: float, half_width: float = RESOLVE_HALF_WIDTH, z: fl
 def more_items_to_resolve(p: float, n: int, interval: tuple[float, float] | None, bar: float) -> int | None:
     """How many more items would narrow the interval to +-3 points, when the interval holds the bar (it cannot tell
     pass from fail); None when it already tells them apart."""
-    if interval is None:
-        return items_for_half_width(p)
+    if interval is None:  # nothing scored yet: plan for the widest interval (p = 0.5)
+        return items_for_half_width(0.5)
     low, high = interval
     if not (low < bar <= high):
         return None

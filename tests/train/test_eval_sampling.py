@@ -52,8 +52,11 @@ def test_water_filling_gives_a_small_slice_s_leftover_to_the_others() -> None:
 
 def test_fewer_places_than_slices_and_no_limit() -> None:
     rows = examples()
-    two = stratified_sample(rows, 2, slice_of=lambda e: e.slice, seed=0)
-    assert len({e.slice for e in two}) == 2
+    for seed in range(20):  # fewer places than slices, or than a slice's labels: exactly the limit, never more
+        two = stratified_sample(rows, 2, slice_of=lambda e: e.slice, seed=seed)
+        assert len(two) == 2 and len({e.slice for e in two}) == 2
+        three = sample_examples(rows, BAR, 3, seed=seed)  # one per slice, one of its labels
+        assert len(three) == 3 and {e.slice for e in three} == {"a", "b", "c"}
     assert sample_examples(rows, BAR, None, seed=0) == rows
     assert sample_examples(rows, BAR, 10_000, seed=0) == rows
 

@@ -66,8 +66,10 @@ def test_items_needed_to_resolve_three_points() -> None:
     # p = 0.8 from 10 items, interval (0.49, 0.94) holds a bar of 0.9: root 681.24 -> 682 items, 672 more.
     assert more_items_to_resolve(0.8, 10, wilson(8, 10), 0.9) == 672
     assert more_items_to_resolve(0.8, 10, wilson(8, 10), 0.4) is None  # clearly above that bar already
+    assert more_items_to_resolve(0.0, 0, None, 0.9) == 1064  # nothing scored: planned at p = 0.5
     assert resolve_text(672) == "about 672 more held-out items would resolve +-3 points here"
     assert resolve_text(None) == ""
+    assert resolve_text(0) == "resolved to +-3 points, and the score is within that of its bar"
 
 
 def test_macro_average_and_its_stratified_bootstrap() -> None:
