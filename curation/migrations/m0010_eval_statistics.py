@@ -9,7 +9,7 @@
   calibrated against (primary metric vs the reference, else vs the teacher), and the line of a gold-set item.
 
 Written by ``train.store``. Rows from before stay as they were (the new columns NULL; ``eval_set`` 'heldout').
-(v9 is taken by the import's attached answers, landing in parallel; versions need not arrive in order.)
+(v9 is the import's attached answers.)
 """
 
 from __future__ import annotations
