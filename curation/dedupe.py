@@ -19,13 +19,68 @@ from datetime import datetime
 
 import numpy as np
 
+from curation.embeddings import EMBEDDING_MODEL
 from curation.errors import UserError
 from curation.neighbors import Pairs, components, self_pairs
+from curation.options import ChoiceOption, FlagOption, FloatOption, OptionSet
 from curation.pool import effective_sql
+from curation.pool_options import SLICING, SPLIT
 from curation.progress import ProgressFn, report
 from curation.workspace import Workspace
 
-DEFAULT_THRESHOLD = 0.85  # bench/dedupe_bench.py: best F1 on the paraphrase set (0.9: precision 1.0, recall 0.29)
+# The parameters of a dedupe, declared once for the CLI flags, the studio form and the defaults below.
+THRESHOLD = FloatOption(
+    name="threshold",
+    # bench/dedupe_bench.py: best F1 on the paraphrase set (0.9: precision 1.0, recall 0.29)
+    default=0.85,
+    minimum=0,
+    exclusive_minimum=True,
+    maximum=1,
+    required=True,
+    help="cosine similarity for near-duplicates",
+)
+DEDUPE = OptionSet(
+    "dedupe",
+    (
+        ChoiceOption(
+            name="kind",
+            choices=("semantic", "exact"),
+            default="semantic",
+            required=True,
+            help="semantic (embeddings) or exact (normalised text hash)",
+            shortcuts={"--exact": ("exact", "normalised text hash only (no embeddings)")},
+        ),
+        THRESHOLD,
+        EMBEDDING_MODEL,
+        SLICING,
+        SPLIT,
+        FloatOption(
+            name="rare_share",
+            default=0.05,
+            minimum=0,
+            maximum=1,
+            required=True,
+            help="a slice below this share is rare",
+        ),
+        FloatOption(
+            name="max_rare_removal",
+            default=0.3,
+            minimum=0,
+            maximum=1,
+            required=True,
+            help="refuse to remove more than this share of a rare slice",
+        ),
+        FlagOption(
+            name="numbers_must_match",
+            default=True,
+            flag="--any-numbers",
+            help="keep near-duplicates apart when they mention different numbers (order ids, amounts); "
+            "--any-numbers merges them anyway",
+        ),
+        FlagOption(name="force", help="apply even when a rare slice would lose too much"),
+    ),
+)
+DEFAULT_THRESHOLD: float = THRESHOLD.default
 PREVIEW_BAND = 0.05  # show pairs this far below the threshold in the preview
 _PUNCT = re.compile(r"[^\w\s]", re.UNICODE)
 _SPACE = re.compile(r"\s+")
@@ -111,23 +166,21 @@ def _keep_order(row: dict) -> tuple:
 def find_duplicates(
     ws: Workspace,
     *,
-    kind: str = "semantic",
+    kind: str = DEDUPE.default("kind"),
     threshold: float = DEFAULT_THRESHOLD,
     model: str | None = None,
     slicing: str | None = None,
     split: str | None = None,
-    rare_share: float = 0.05,
-    max_rare_removal: float = 0.3,
+    rare_share: float = DEDUPE.default("rare_share"),
+    max_rare_removal: float = DEDUPE.default("max_rare_removal"),
     exact_search: bool | None = None,
-    numbers_must_match: bool = True,
+    numbers_must_match: bool = DEDUPE.default("numbers_must_match"),
     progress: ProgressFn | None = None,
     cancel: threading.Event | None = None,
 ) -> DedupeResult:
     """Preview a dedupe over every non-rejected record. Nothing is stored."""
-    if kind not in ("exact", "semantic"):
-        raise UserError("dedupe kind must be exact or semantic")
-    if not 0 < threshold <= 1:
-        raise UserError("threshold must be in (0, 1]")
+    DEDUPE["kind"].check(kind)
+    THRESHOLD.check(threshold)
     base, params = effective_sql(slicing)
     side = "'train'"
     if split:
@@ -266,7 +319,8 @@ def apply_dedupe(ws: Workspace, result: DedupeResult, *, force: bool = False) ->
     if result.blocked and not force:
         raise UserError(
             f"dedupe would remove more than {result.params['max_rare_removal']:.0%} of rare slice(s) "
-            f"{', '.join(result.blocked)}; raise the threshold or force it (--force, force=yes)"
+            f"{', '.join(result.blocked)}; raise the threshold or force it "
+            f"({DEDUPE['force'].label}, {DEDUPE['force'].flag})"
         )
     import pyarrow as pa
 

@@ -21,10 +21,15 @@ import numpy as np
 import pyarrow as pa
 
 from curation.errors import UserError
+from curation.options import TextOption
 from curation.progress import ProgressFn, check_cancel, report
 from curation.workspace import Workspace
 
 DEFAULT_MODEL_NAME = "all-MiniLM-L6-v2"
+# The embedding model option of every operation that embeds prompts (dedupe, split, cluster slicing).
+EMBEDDING_MODEL = TextOption(
+    name="model", metavar="PATH", help=f"sentence-transformers model folder (blank: {DEFAULT_MODEL_NAME})"
+)
 ENCODE_CHUNK = 2048  # texts per encode call: progress/cancel granularity and one cache transaction
 
 

@@ -16,11 +16,49 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from curation.datasets import full_conversation, get_version, member_rows
+from curation.datasets import export_training_file, full_conversation, get_version, member_rows
 from curation.errors import UserError
+from curation.options import ChoiceOption, FlagOption, OptionSet, TextOption
 from curation.workspace import Workspace
 
 FORMATS = ("openai", "jsonl", "parquet")
+TRAINING = "training"  # the Parquet file `distill train` reads (curation.datasets.export_training_file)
+
+
+def _existing_version(ws: Workspace, name: str) -> str:
+    try:
+        return get_version(ws, name).name
+    except UserError as exc:
+        raise EXPORT["version"].error(str(exc)) from None
+
+
+EXPORT = OptionSet(
+    "export",
+    (
+        TextOption(
+            name="version",
+            positional=True,
+            required=True,
+            help="the dataset version to export",
+            resolve=_existing_version,
+        ),
+        ChoiceOption(
+            name="format",
+            choices=(*FORMATS, TRAINING),
+            default="openai",
+            required=True,
+            help="openai (fine-tuning JSONL), jsonl / parquet (messages with slice and weight), training "
+            "(the Parquet file `distill train` reads)",
+        ),
+        TextOption(
+            name="out",
+            metavar="DIR",
+            help="folder (file for training); blank: <workspace>.artifacts/exports/VERSION/FORMAT",
+        ),
+        FlagOption(name="include_notes", help="add review status/reason/reviewer (jsonl, parquet)"),
+        FlagOption(name="include_metadata", help="add record metadata (jsonl, parquet)"),
+    ),
+)
 # OpenAI, Anthropic, Hugging Face, AWS, GitHub, Google key shapes.
 _KEY_RE = re.compile(
     r"\b(sk-(?:ant-|proj-)?[A-Za-z0-9_-]{20,}|hf_[A-Za-z0-9]{30,}|AKIA[0-9A-Z]{16}|gh[pousr]_[A-Za-z0-9]{30,}|AIza[0-9A-Za-z_-]{35})"
@@ -60,7 +98,7 @@ def export_version(
     version: str,
     out_dir: str | Path | None = None,
     *,
-    fmt: str = "openai",
+    fmt: str = EXPORT.default("format"),
     include_notes: bool = False,
     include_metadata: bool = False,
 ) -> ExportResult:
@@ -70,9 +108,9 @@ def export_version(
     one version do not overwrite each other.
     """
     if fmt not in FORMATS:
-        raise UserError(f"format must be one of {', '.join(FORMATS)}")
+        raise EXPORT["format"].error(f"export_version writes {', '.join(FORMATS)}, got {fmt!r}")
     info = get_version(ws, version)
-    out = Path(out_dir) if out_dir else ws.artifacts_dir / "exports" / version / fmt
+    out = Path(out_dir) if out_dir else default_out(ws, version, fmt)
     out.mkdir(parents=True, exist_ok=True)
     res = ExportResult(version, fmt, {}, {})
     weighted = False
@@ -133,3 +171,20 @@ def export_version(
     if info.n_heldout == 0:
         res.warnings.append("this version has no held-out side")
     return res
+
+
+def default_out(ws: Workspace, version: str, fmt: str) -> Path:
+    """Where an export goes when no folder is given (a file for the training format)."""
+    folder = ws.artifacts_dir / "exports" / version
+    return folder / f"{version}.training.parquet" if fmt == TRAINING else folder / fmt
+
+
+def export_from_options(ws: Workspace, values: dict[str, Any]) -> ExportResult:
+    """Export with parsed and resolved options (CLI and studio): the fine-tuning formats or the training file."""
+    version, fmt, out = values["version"], values["format"], values.get("out")
+    if fmt == TRAINING:
+        path = export_training_file(ws, version, out or default_out(ws, version, fmt))
+        n = int(pq.read_metadata(path).num_rows)
+        return ExportResult(version, fmt, {TRAINING: str(path)}, {TRAINING: n})
+    return export_version(ws, version, out, fmt=fmt, include_notes=values["include_notes"],
+                          include_metadata=values["include_metadata"])  # fmt: skip

@@ -16,10 +16,13 @@ import re
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from curation.errors import UserError
+from curation.options import ChoiceOption, FloatOption, OptionSet, TextOption
 from curation.pool import effective_sql
+from curation.pool_options import SLICING
 from curation.progress import ProgressFn, report
 from curation.review import queue_records
 from curation.verifiers import Verifier
@@ -27,6 +30,73 @@ from curation.workspace import Workspace
 
 POLICIES = ("drop", "review", "keep")
 METRICS = ("mean_logprob", "min_logprob", "answer_prob")
+
+
+def _json_spec(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise ValueError(f"verifier spec is not JSON: {exc}") from None
+
+
+def _json_file(path: str) -> Any:
+    try:
+        text = Path(path).expanduser().read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ValueError(f"cannot read {path}: {exc.strerror or exc}") from None
+    return _json_spec(text)
+
+
+FILTER = OptionSet(
+    "filter",
+    (
+        TextOption(name="name", positional=True, help="filter name (re-running a name replaces its previous result)"),
+        ChoiceOption(
+            name="confidence",
+            choices=METRICS,
+            help="teacher confidence from token logprobs: mean / minimum token logprob, or the probability "
+            "of the answer tokens of one labelled JSON field",
+        ),
+        FloatOption(name="min", help="fail below this (logprob, or probability for answer_prob)"),
+        TextOption(name="field", help="labelled field for answer_prob (e.g. intent)"),
+        TextOption(
+            name="verifier",
+            metavar="JSON",
+            help="verifier spec (see curation.verifiers)",
+            read=_json_spec,
+            write=json.dumps,
+        ),
+        TextOption(
+            name="verifier_file", metavar="PATH", help="verifier spec in a JSON file", read=_json_file, write=json.dumps
+        ),
+        ChoiceOption(
+            name="policy",
+            choices=POLICIES,
+            default="review",
+            required=True,
+            help="failing records: drop (left out of versions), review (queued as needs_review and left "
+            "out until accepted), keep (only recorded)",
+        ),
+        SLICING,
+    ),
+)
+
+
+def filter_spec(values: dict[str, Any]) -> dict[str, Any]:
+    """Parsed filter options -> the spec ``run_filter`` takes (a confidence metric, or a verifier)."""
+    conf, low = FILTER["confidence"], FILTER["min"]
+    if values.get("confidence"):
+        if values.get("min") is None:
+            raise low.error(f"needed with {conf.label} ({conf.flag})")
+        spec = {"kind": "confidence", "metric": values["confidence"], "min": values["min"], "field": values["field"]}
+        _check_spec(spec)
+        return spec
+    verifier = values.get("verifier") or values.get("verifier_file")
+    if not verifier:
+        ver, vfile = FILTER["verifier"], FILTER["verifier_file"]
+        raise UserError(f"give {conf.label} ({conf.flag}) with {low.label} ({low.flag}), {ver.label} ({ver.flag}) "
+                        f"or {vfile.label} ({vfile.flag})")  # fmt: skip
+    return {"kind": "verifier", "verifier": verifier}
 
 
 def answer_span(text: str, field_path: str) -> tuple[int, int] | None:
@@ -85,12 +155,11 @@ def _check_spec(spec: dict[str, Any]) -> Verifier | None:
         return Verifier.from_spec(spec.get("verifier") or {})
     if kind != "confidence":
         raise UserError("filter kind must be confidence or verifier")
-    if spec.get("metric") not in METRICS:
-        raise UserError(f"confidence metric must be one of {', '.join(METRICS)}")
+    FILTER["confidence"].check(spec.get("metric"))
     if spec["metric"] == "answer_prob" and not spec.get("field"):
-        raise UserError("answer_prob needs the labelled field (e.g. intent)")
+        raise FILTER["field"].error("answer_prob needs the labelled field (e.g. intent)")
     if not isinstance(spec.get("min"), int | float):
-        raise UserError("confidence filter needs a numeric 'min'")
+        raise FILTER["min"].error("a confidence filter needs a number")
     return None
 
 
@@ -106,8 +175,7 @@ def run_filter(
     cancel: threading.Event | None = None,
 ) -> FilterReport:
     """Check every record with a response (not rejected); with ``apply``, store results and carry out the policy."""
-    if policy not in POLICIES:
-        raise UserError(f"policy must be one of {', '.join(POLICIES)}")
+    FILTER["policy"].check(policy)
     verifier = _check_spec(spec)
     base, params = effective_sql(slicing)
     rows = ws.query(

@@ -9,14 +9,68 @@ training tables.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
 import duckdb
 
 from curation.datasets import Member, VersionInfo, create_version, get_version, version_members, weighted_shares
 from curation.errors import UserError
+from curation.options import FlagOption, FloatOption, IntOption, OptionSet, SharesOption, TextOption
+from curation.rebalance import MAX_FACTOR, UPSAMPLE_MODE
 from curation.workspace import Workspace
+
+OVERSAMPLE = OptionSet(
+    "oversample",
+    (
+        TextOption(
+            name="base",
+            flag="--from",
+            label="From version",
+            metavar="VERSION",
+            help="dataset version to oversample (with --factor)",
+        ),
+        SharesOption(
+            name="factor", minimum=0, exclusive_minimum=True, help="multiply a slice's weight (or copies) by X"
+        ),
+        UPSAMPLE_MODE,
+        replace(MAX_FACTOR, name="cap", flag="--cap", label="", help="cap on the factor"),
+        TextOption(name="name", metavar="VERSION", help="write the oversampled version under this name"),
+        SharesOption(name="request", integer=True, minimum=1, help="queue N new teacher inputs for a slice"),
+        TextOption(name="reason", default="oversample", help="why the inputs are requested (kept with the request)"),
+        FlagOption(name="flagged", help="the slices that failed their bar in the latest evaluation"),
+        IntOption(
+            name="eval_id",
+            flag="--eval",
+            label="Evaluation",
+            metavar="ID",
+            help="with --flagged: this evaluation instead of the latest",
+        ),
+        FloatOption(
+            name="factor_each", minimum=0, exclusive_minimum=True, help="with --flagged: factor for each flagged slice"
+        ),
+        IntOption(name="request_each", minimum=1, help="with --flagged: new inputs for each flagged slice"),
+    ),
+)
+
+
+def expand_flagged(ws: Workspace, values: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """With ``flagged``: add ``factor_each`` / ``request_each`` for every slice that failed its bar.
+
+    Returns the values with those factors and requests merged in, and the flagged slices.
+    """
+    if not values.get("flagged"):
+        return values, []
+    flagged = flagged_slices(ws, values.get("eval_id"))
+    if not flagged:
+        raise OVERSAMPLE["flagged"].error("no slice failed its bar in the evaluation (or no evaluation yet)")
+    out = dict(values)
+    if values.get("factor_each"):
+        out["factor"] = {**(values.get("factor") or {}), **{s: values["factor_each"] for s in flagged}}
+    if values.get("request_each"):
+        out["request"] = {**(values.get("request") or {}), **{s: values["request_each"] for s in flagged}}
+    return out, flagged
 
 
 @dataclass
@@ -34,13 +88,18 @@ class OversamplePlan:
 
 
 def plan_oversample(
-    ws: Workspace, base: str, factors: dict[str, float], *, mode: str = "weight", cap: float = 5.0
+    ws: Workspace,
+    base: str,
+    factors: dict[str, float],
+    *,
+    mode: str = UPSAMPLE_MODE.default,
+    cap: float = OVERSAMPLE.default("cap"),
 ) -> OversamplePlan:
     """Multiply the weight (or copies, rounded) of the named slices' train records by a factor, capped."""
-    if mode not in ("weight", "duplicate"):
-        raise UserError("mode must be weight or duplicate")
+    UPSAMPLE_MODE.check(mode)
+    OVERSAMPLE["cap"].check(cap)
     if not factors:
-        raise UserError("name at least one slice to oversample")
+        raise OVERSAMPLE["factor"].error("name at least one slice to oversample")
     members = version_members(ws, base)
     present = {m.slice for m in members if m.side == "train"}
     unknown = sorted(set(factors) - present)
@@ -72,7 +131,7 @@ def apply_oversample(ws: Workspace, plan: OversamplePlan, name: str) -> VersionI
 
 
 def request_inputs(
-    ws: Workspace, wanted: dict[str, int], *, reason: str = "oversample", dry_run: bool = False
+    ws: Workspace, wanted: dict[str, int], *, reason: str = OVERSAMPLE.default("reason"), dry_run: bool = False
 ) -> list[int]:
     """Queue requests for ``n`` new teacher inputs per slice; returns the request ids (empty on a dry run)."""
     if any(n <= 0 for n in wanted.values()):

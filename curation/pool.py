@@ -15,11 +15,20 @@ from typing import Any
 from curation.workspace import Workspace
 
 ACTIVE_SLICING_SETTING = "curation.slicing"
+DEFAULT_SPLIT = "heldout"  # the split `distill split make` freezes, and the one every operation respects by default
 
 
 def active_slicing(ws: Workspace) -> str | None:
     """The slicing chosen with ``distill slices use`` (None = records' own slice column)."""
     return ws.get_setting(ACTIVE_SLICING_SETTING)
+
+
+def slicing_exists(ws: Workspace, name: str) -> bool:
+    return bool(ws.scalar("SELECT count(*) FROM slicings WHERE name = ?", [name]))
+
+
+def split_exists(ws: Workspace, name: str) -> bool:
+    return bool(ws.scalar("SELECT count(*) FROM splits WHERE name = ?", [name]))
 
 
 def effective_sql(slicing: str | None) -> tuple[str, list[Any]]:

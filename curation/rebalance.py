@@ -16,9 +16,39 @@ import numpy as np
 
 from curation.datasets import Member, VersionInfo, create_version
 from curation.errors import UserError
+from curation.options import ChoiceOption, DateTimeOption, FloatOption, IntOption, OptionSet, SharesOption, TextOption
 from curation.pool import Pool, effective_sql, load_pool
+from curation.pool_options import SLICING, SPLIT
 from curation.slices import shares_array, total_variation
 from curation.workspace import Workspace
+
+# How under-represented slices grow, and by how much at most: shared with ``curation.oversample``.
+UPSAMPLE_MODE = ChoiceOption(name="mode", choices=("weight", "duplicate"), default="weight", required=True,
+                             help="how to up-sample: a higher weight, or duplicate copies")  # fmt: skip
+MAX_FACTOR = FloatOption(name="max_factor", default=5.0, minimum=1, required=True, help="cap on up-sampling")
+REBALANCE = OptionSet(
+    "rebalance",
+    (
+        ChoiceOption(
+            name="to",
+            choices=("production", "shares", "min-count"),
+            default="production",
+            required=True,
+            help="target: shares of all imported logs (production), explicit --shares, or --min-count per slice",
+        ),
+        SharesOption(name="shares", minimum=0, maximum=1, help="with --to shares: target share per slice"),
+        IntOption(name="min_count", minimum=1, help="with --to min-count: at least this many per slice"),
+        DateTimeOption(name="since", help="production window start (logged_at)"),
+        DateTimeOption(name="until", help="production window end"),
+        UPSAMPLE_MODE,
+        MAX_FACTOR,
+        IntOption(name="seed", default=0, required=True, help="random seed of the down-sampling"),
+        IntOption(name="size", minimum=1, help="train size to aim for (blank: the eligible pool)"),
+        TextOption(name="name", metavar="VERSION", help="write the plan as this dataset version"),
+        SLICING,
+        SPLIT,
+    ),
+)
 
 
 @dataclass
@@ -106,23 +136,40 @@ def _target_counts(target: Target, counts: dict[str, int], size: int, prod: dict
     return {s: shares.get(s, 0.0) * size for s in set(counts) | set(shares)}
 
 
+def target_from_options(values: dict[str, Any]) -> Target:
+    """Parsed rebalance options -> the target (``--to shares`` needs shares, ``--to min-count`` a count)."""
+    to = REBALANCE["to"]
+    kind = "min_count" if values["to"] == "min-count" else values["to"]
+    if kind == "shares" and not values.get("shares"):
+        raise REBALANCE["shares"].error(f"needed when {to.label} ({to.flag}) is shares")
+    if kind == "min_count" and not values.get("min_count"):
+        raise REBALANCE["min_count"].error(f"needed when {to.label} ({to.flag}) is min-count")
+    return Target(kind, shares=dict(values.get("shares") or {}), min_count=values.get("min_count") or 0,
+                  since=values.get("since"), until=values.get("until"))  # fmt: skip
+
+
+def plan_from_options(ws: Workspace, values: dict[str, Any]) -> RebalancePlan:
+    """The plan for parsed and resolved rebalance options (what the CLI and the studio both preview)."""
+    return plan_rebalance(ws, target_from_options(values), mode=values["mode"], max_factor=values["max_factor"],
+                          seed=values["seed"], size=values.get("size"), slicing=values.get("slicing"),
+                          split=values.get("split"))  # fmt: skip
+
+
 def plan_rebalance(
     ws: Workspace,
     target: Target,
     *,
-    mode: str = "weight",
-    max_factor: float = 5.0,
-    seed: int = 0,
+    mode: str = UPSAMPLE_MODE.default,
+    max_factor: float = MAX_FACTOR.default,
+    seed: int = REBALANCE.default("seed"),
     size: int | None = None,
     slicing: str | None = None,
     split: str | None = None,
     pool: Pool | None = None,
 ) -> RebalancePlan:
     """Plan the train side for ``target``. ``mode``: ``weight`` (up-weight) or ``duplicate`` (copies, capped)."""
-    if mode not in ("weight", "duplicate"):
-        raise UserError("mode must be weight or duplicate")
-    if max_factor < 1:
-        raise UserError("max factor must be >= 1")
+    UPSAMPLE_MODE.check(mode)
+    MAX_FACTOR.check(max_factor)
     pool = pool or load_pool(ws, slicing=slicing, split=split)
     by_slice: dict[str, list[int]] = {}
     for rid, s in pool.train:

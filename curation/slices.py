@@ -13,15 +13,32 @@ import threading
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 
+from curation.embeddings import EMBEDDING_MODEL
 from curation.errors import UserError
-from curation.pool import ACTIVE_SLICING_SETTING, effective_sql
+from curation.options import IntOption, OptionSet, TextOption
+from curation.pool import ACTIVE_SLICING_SETTING, effective_sql, slicing_exists
+from curation.pool_options import SLICING
 from curation.progress import ProgressFn, report
 from curation.records import NONE_SLICE
 from curation.sql_guard import validate_expression
 from curation.workspace import Workspace
+
+SLICES = OptionSet("slices", (SLICING,))
+SLICES_DEFINE = OptionSet(
+    "slices define",
+    (
+        TextOption(name="name", positional=True, required=True, help="name of the slicing"),
+        TextOption(name="field", metavar="PATH", help="records column or metadata.KEY"),
+        TextOption(name="sql", metavar="EXPR", label="SQL expression", help="SQL expression over records r"),
+        IntOption(name="clusters", metavar="K", minimum=2, help="k-means over prompt embeddings, named by terms"),
+        IntOption(name="seed", default=0, required=True, help="random seed of the k-means"),
+        EMBEDDING_MODEL,
+    ),
+)
 
 RECORD_FIELDS = {
     "slice",
@@ -151,7 +168,7 @@ def cluster_prompts(
     name: str,
     k: int,
     *,
-    seed: int = 0,
+    seed: int = SLICES_DEFINE.default("seed"),
     model: str | None = None,
     progress: ProgressFn | None = None,
     cancel: threading.Event | None = None,
@@ -209,7 +226,7 @@ def list_slicings(ws: Workspace) -> list[dict]:
 
 def use_slicing(ws: Workspace, name: str | None) -> None:
     """Make a stored slicing the default for curation operations (None = records' own slice)."""
-    if name is not None and not ws.scalar("SELECT count(*) FROM slicings WHERE name = ?", [name]):
+    if name is not None and not slicing_exists(ws, name):
         raise UserError(f"no slicing named {name!r} (see `distill slices list`)")
     ws.set_setting(ACTIVE_SLICING_SETTING, name)
 
@@ -232,3 +249,42 @@ def total_variation(p: dict[str, float], q: dict[str, float]) -> float:
     """Total variation distance between two distributions over slices (0 = equal, 1 = disjoint)."""
     keys = set(p) | set(q)
     return 0.5 * float(np.sum([abs(p.get(k, 0.0) - q.get(k, 0.0)) for k in keys]))
+
+
+@dataclass
+class SlicingPreview:
+    """A slicing definition checked and counted, not stored yet (``store_definition`` stores it)."""
+
+    name: str
+    kind: str  # field | sql | clusters
+    rows: list[tuple[str, int]]  # slice, records (largest first)
+    field: str | None = None
+    expr: str | None = None
+    clusters: ClusterSlicing | None = None
+
+
+def preview_definition(ws: Workspace, values: dict[str, Any], *, progress: ProgressFn | None = None,
+                       cancel: threading.Event | None = None) -> SlicingPreview:  # fmt: skip
+    """Parsed ``slices define`` options -> the counts per slice; exactly one of field, SQL or clusters."""
+    given = [k for k in ("field", "sql", "clusters") if values.get(k)]
+    if len(given) != 1:
+        opts = [SLICES_DEFINE[k] for k in ("field", "sql", "clusters")]
+        raise UserError("give one of " + ", ".join(f"{o.label} ({o.flag})" for o in opts))
+    name = values["name"]
+    _check_name(name)
+    if given[0] == "clusters":
+        cs = cluster_prompts(ws, name, values["clusters"], seed=values["seed"], model=values.get("model"),
+                             progress=progress, cancel=cancel)  # fmt: skip
+        rows = sorted(zip(cs.names, cs.sizes, strict=True), key=lambda x: -x[1])
+        return SlicingPreview(name, "clusters", rows, clusters=cs)
+    expr = field_expr(values["field"]) if given[0] == "field" else values["sql"]
+    return SlicingPreview(name, given[0], preview_expr(ws, expr), field=values.get("field"), expr=expr)
+
+
+def store_definition(ws: Workspace, p: SlicingPreview) -> int:
+    """Store a previewed slicing; returns the records assigned."""
+    if p.clusters is not None:
+        return store_clusters(ws, p.clusters)
+    if p.field:
+        return define_by_field(ws, p.name, p.field)
+    return define_by_expr(ws, p.name, p.expr or "")

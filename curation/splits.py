@@ -13,17 +13,72 @@ import json
 import threading
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 
-from curation.dedupe import DEFAULT_THRESHOLD, normalised_hash, numbers_of
+from curation.dedupe import DEFAULT_THRESHOLD, THRESHOLD, normalised_hash, numbers_of
+from curation.embeddings import EMBEDDING_MODEL
 from curation.errors import UserError
 from curation.neighbors import components, cross_pairs, self_pairs
-from curation.pool import effective_sql
+from curation.options import FlagOption, FloatOption, IntOption, OptionSet, TextOption
+from curation.pool import DEFAULT_SPLIT, effective_sql, split_exists
+from curation.pool_options import SLICING
 from curation.progress import ProgressFn, report
 from curation.workspace import Workspace
 
-DEFAULT_SPLIT = "heldout"
+
+def _new_split(ws: Workspace, name: str) -> str:
+    if split_exists(ws, name):
+        raise SPLIT_MAKE["name"].error(f"split {name!r} is frozen (made before); choose another name")
+    return name
+
+
+def _frozen_split(ws: Workspace, name: str) -> str:
+    if not split_exists(ws, name):
+        raise SPLIT_CHECK["name"].error(f"no split named {name!r} (make one with `distill split make`)")
+    return name
+
+
+_NO_SEMANTIC = FlagOption(name="no_semantic", help="exact matches only (no embeddings)")
+SPLIT_MAKE = OptionSet(
+    "split make",
+    (
+        TextOption(name="name", default=DEFAULT_SPLIT, required=True, help="name of the split", resolve=_new_split),
+        FloatOption(
+            name="share",
+            default=0.1,
+            minimum=0,
+            maximum=1,
+            exclusive_minimum=True,
+            exclusive_maximum=True,
+            required=True,
+            help="held-out share per slice",
+        ),
+        IntOption(name="seed", default=0, required=True, help="random seed"),
+        THRESHOLD,
+        _NO_SEMANTIC,
+        EMBEDDING_MODEL,
+        SLICING,
+    ),
+)
+SPLIT_CHECK = OptionSet(
+    "split check",
+    (
+        TextOption(name="name", default=DEFAULT_SPLIT, required=True, help="the split to check", resolve=_frozen_split),
+        THRESHOLD,
+        _NO_SEMANTIC,
+        EMBEDDING_MODEL,
+    ),
+)
+
+
+def split_kwargs(values: dict[str, Any]) -> dict[str, Any]:
+    """Parsed split options -> keywords of ``plan_split`` / ``check_leakage`` (no_semantic clears the threshold)."""
+    out = {k: v for k, v in values.items() if k != "no_semantic"}
+    if values.get("no_semantic"):
+        out["threshold"] = None
+    return out
 
 
 @dataclass
@@ -50,16 +105,12 @@ class LeakPair:
     kind: str  # exact | semantic
 
 
-def split_exists(ws: Workspace, name: str) -> bool:
-    return bool(ws.scalar("SELECT count(*) FROM splits WHERE name = ?", [name]))
-
-
 def plan_split(
     ws: Workspace,
     *,
     name: str = DEFAULT_SPLIT,
-    share: float = 0.1,
-    seed: int = 0,
+    share: float = SPLIT_MAKE.default("share"),
+    seed: int = SPLIT_MAKE.default("seed"),
     slicing: str | None = None,
     threshold: float | None = DEFAULT_THRESHOLD,
     model: str | None = None,
@@ -68,10 +119,8 @@ def plan_split(
     cancel: threading.Event | None = None,
 ) -> SplitPlan:
     """Choose held-out records per slice (whole clusters at a time), seeded. Stores nothing."""
-    if split_exists(ws, name):
-        raise UserError(f"split {name!r} is frozen (made before); choose another name")
-    if not 0 < share < 1:
-        raise UserError("held-out share must be between 0 and 1")
+    _new_split(ws, name)
+    SPLIT_MAKE["share"].check(share)
     base, params = effective_sql(slicing)
     rows = ws.query(
         f"SELECT record_id, slice, coalesce(prompt, ''), response IS NOT NULL AND coalesce(review_status, '') <> "
@@ -181,8 +230,7 @@ def check_leakage(
 
     Train = every record not on the held-out side, including records added after the split.
     """
-    if not split_exists(ws, split):
-        raise UserError(f"no split named {split!r} (make one with `distill split make`)")
+    _frozen_split(ws, split)
     rows = ws.query(
         "SELECT r.record_id, coalesce(r.prompt, ''), coalesce(sm.side, 'train') FROM records r "
         "LEFT JOIN split_members sm ON sm.record_id = r.record_id AND sm.split = ? ORDER BY r.record_id",

@@ -12,8 +12,70 @@ from datetime import datetime
 from typing import Any
 
 from curation.errors import UserError
+from curation.options import FloatOption, ListOption, OptionSet, SharesOption, TextOption
 from curation.workspace import Workspace
-from train.metrics import metric_name, validate_metric
+from train.metrics import metric_name, metric_text, parse_metric, split_metrics, validate_metric
+
+METRIC_HELP = ("exact:FIELD | json_f1 | valid_json | exact | label_in_set:FIELD=a|b | regex:RE | json_schema:FILE | "
+               "verifier:json | verifier:label:FIELD=a|b | verifier:regex:[FIELD=]RE | verifier:exact_match[:FIELD] | "
+               "verifier:{JSON spec} | verifier:@FILTER (a curation verifier filter) | judge:TEACHER (LLM-as-judge); "
+               "several, the first is primary")  # fmt: skip
+# `distill bar set` and the studio's bar editor; every default is None: an option not given keeps its current value.
+BAR = OptionSet(
+    "bar",
+    (
+        TextOption(name="name", default="default", required=True, help="bar name"),
+        TextOption(name="task", help="what the student must do, in words"),
+        ListOption(
+            name="metrics",
+            flag="--metric",
+            metavar="SPEC",
+            item=parse_metric,
+            write_item=metric_text,
+            split=split_metrics,
+            help=METRIC_HELP,
+        ),
+        FloatOption(name="threshold", minimum=0, maximum=1, help="overall bar on the primary metric, 0..1"),
+        SharesOption(
+            name="slice_bars",
+            flag="--slice-bar",
+            metavar="SLICE=X",
+            minimum=0,
+            maximum=1,
+            label="Slice bars",
+            help="bar for a critical slice: billing=0.9,security=0.95",
+        ),
+        FloatOption(name="max_gap", minimum=0, maximum=1, help="acceptable gap to the teacher, 0..1"),
+        FloatOption(
+            name="max_latency_p95_ms",
+            flag="--max-latency-ms",
+            minimum=0,
+            label="Max p95 latency (ms)",
+            help="p95 latency target per request",
+        ),
+        FloatOption(
+            name="max_cost_per_1k",
+            flag="--max-cost",
+            minimum=0,
+            label="Max cost per 1k",
+            help="student cost target per 1,000 requests",
+        ),
+        FloatOption(
+            name="teacher_price_per_1k",
+            flag="--teacher-price",
+            minimum=0,
+            label="Teacher price per 1k",
+            help="teacher cost per 1,000 requests",
+        ),
+        FloatOption(
+            name="student_price_per_hour",
+            flag="--student-price",
+            minimum=0,
+            label="Student price per hour",
+            help="student machine cost per hour",
+        ),
+    ),
+)
 
 
 @dataclass
@@ -87,6 +149,17 @@ def resolve_metrics(ws: Workspace, bar: QualityBar) -> None:
             from curation.teacher.config import get_teacher
 
             get_teacher(ws, m["teacher"])  # UserError listing the known teachers
+
+
+def bar_from_options(current: QualityBar | None, values: dict[str, Any]) -> QualityBar:
+    """Parsed bar options over the current bar: what is given replaces, slice bars merge, the rest stays."""
+    d: dict[str, Any] = current.to_dict() if current else {"task": "", "metrics": [], "threshold": None}
+    d.pop("bar_id", None), d.pop("created_at", None)
+    given = {k: v for k, v in values.items() if v is not None}
+    d.update({**given, "slice_bars": {**(d.get("slice_bars") or {}), **(given.get("slice_bars") or {})}})
+    if d["threshold"] is None:
+        raise BAR["threshold"].error("a new bar needs a threshold")
+    return QualityBar(**d)
 
 
 def set_bar(ws: Workspace, bar: QualityBar) -> QualityBar:

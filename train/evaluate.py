@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from curation.errors import UserError
+from curation.options import FlagOption, IntOption, OptionSet
 from curation.progress import ProgressFn, report
 from curation.workspace import Workspace
 from train import store
@@ -43,6 +44,32 @@ __all__ = [  # the evaluation API in one place for its callers (the reads live i
     "EvalResult", "baseline_for", "count_disagreements", "disagreements", "evaluate_model", "evaluate_run",
     "get_evaluation", "heldout_for", "list_evaluations", "request_more_inputs", "sample_examples",
 ]  # fmt: skip
+
+# How a run is evaluated (`distill eval RUN`, `distill train --eval`); the defaults of ``evaluate_split`` too.
+EVAL = OptionSet(
+    "eval",
+    (
+        IntOption(name="limit", minimum=1,
+                  help="evaluate at most N rows per set: a random sample stratified by slice and answer label"),  # fmt: skip
+        IntOption(name="seed", default=0, required=True, help="seed of the --limit sample"),
+        IntOption(name="max_new_tokens", default=64, minimum=1, required=True, help="tokens generated per answer"),
+        IntOption(
+            name="gen_batch_size", default=16, minimum=1, required=True, help="generation batch size (length-sorted)"
+        ),
+        FlagOption(
+            name="baseline",
+            default=True,
+            flag="--no-baseline",
+            help="also evaluate the untuned base model (--no-baseline skips it)",
+        ),
+    ),
+)
+
+
+def eval_kwargs(values: dict[str, Any]) -> dict[str, Any]:
+    """Parsed eval options -> keywords of ``evaluate_run``."""
+    return {"limit": values.get("limit"), "seed": values["seed"], "max_new_tokens": values["max_new_tokens"],
+            "batch_size": values["gen_batch_size"], "baseline": values["baseline"]}  # fmt: skip
 
 
 @dataclass
@@ -118,9 +145,9 @@ def evaluate_model(
     kind: str = "tuned",
     gold: GoldSet | None = None,
     limit: int | None = None,
-    seed: int = 0,
-    batch_size: int = 16,
-    max_new_tokens: int = 64,
+    seed: int = EVAL.default("seed"),
+    batch_size: int = EVAL.default("gen_batch_size"),
+    max_new_tokens: int = EVAL.default("max_new_tokens"),
     device: str = "auto",
     precision: str = "auto",
     models: dict[tuple[str, str | None], Any] | None = None,
@@ -242,7 +269,7 @@ def evaluate_run(
     ws: Workspace,
     run_id: int,
     *,
-    baseline: bool = True,
+    baseline: bool = EVAL.default("baseline"),
     bar_name: str = "default",
     gold: GoldSet | None = None,
     progress: ProgressFn | None = None,

@@ -110,6 +110,21 @@ def metric_name(spec: dict[str, Any]) -> str:
     return kind
 
 
+def metric_text(m: dict[str, Any]) -> str:
+    """A metric spec as the text ``parse_metric`` reads back (for editors and defaults)."""
+    if m["kind"] == "label_in_set":
+        return f"label_in_set:{m.get('field') or ''}={'|'.join(m['labels'])}"
+    if m["kind"] == "regex":
+        return f"regex:{m['pattern']}"
+    if m["kind"] == "verifier":
+        if m.get("filter") and not m.get("verifier"):
+            return f"verifier:@{m['filter']}"
+        return "verifier:" + json.dumps(m["verifier"], separators=(",", ":"))
+    if m["kind"] == "judge":
+        return f"judge:{m['teacher']}"
+    return metric_name(m)
+
+
 def validate_metric(spec: dict[str, Any]) -> None:
     """Raise ``UserError`` when a metric spec lacks what its kind needs."""
     kind = spec.get("kind")

@@ -19,6 +19,7 @@ from curation.oversample import close_request
 from curation.progress import Progress, ProgressFn
 from curation.records import finish_batch, insert_records, new_batch
 from curation.teacher.requests import TeacherRequest, TeacherSession
+from curation.teacher.options import SYNTH
 from curation.teacher.selection import EFFECTIVE_SLICE_SQL
 from curation.workspace import Workspace
 
@@ -102,7 +103,7 @@ def synth_inputs(
     slice_: str,
     n: int,
     *,
-    n_examples: int = 8,
+    n_examples: int = SYNTH.default("examples"),
     request_id: int | None = None,
     budget_usd: float | None = None,
     seed: str | None = None,

@@ -29,7 +29,7 @@ from studio.screens.evaluation_view import MACRO_KEY, SLICE_COLUMNS, num, slice_
 from studio.widgets.reliability_chart import ReliabilityChart
 from train import evaluate as E
 from train.bars import QualityBar, get_bar, set_bar
-from train.metrics import metric_name, parse_metric, split_metrics
+from train.metrics import metric_name, metric_text, parse_metric, split_metrics
 from train.store import latest_finished_run
 
 _TOKEN = re.compile(r"\w+|\s+|[^\w\s]")
@@ -80,24 +80,12 @@ def bar_to_fields(bar: QualityBar | None) -> dict[str, str]:
     for fid, _, attr in _BAR_FIELDS:
         v = getattr(bar, attr)
         if attr == "metrics":
-            out[fid] = ", ".join(_metric_text(m) for m in v)
+            out[fid] = ", ".join(metric_text(m) for m in v)
         elif attr == "slice_bars":
             out[fid] = ", ".join(f"{k}={x}" for k, x in v.items())
         else:
             out[fid] = "" if v is None else str(v)
     return out
-
-
-def _metric_text(m: dict[str, Any]) -> str:
-    if m["kind"] == "label_in_set":
-        return f"label_in_set:{m.get('field') or ''}={'|'.join(m['labels'])}"
-    if m["kind"] == "regex":
-        return f"regex:{m['pattern']}"
-    if m["kind"] == "verifier":
-        return "verifier:" + json.dumps(m["verifier"], separators=(",", ":"))
-    if m["kind"] == "judge":
-        return f"judge:{m['teacher']}"
-    return metric_name(m)
 
 
 def metric_sources(ws: Workspace) -> str:
