@@ -28,7 +28,7 @@ from curation.workspace import Workspace
 DEFAULT_MODEL_NAME = "all-MiniLM-L6-v2"
 # The embedding model option of every operation that embeds prompts (dedupe, split, cluster slicing).
 EMBEDDING_MODEL = TextOption(
-    name="model", metavar="PATH", help=f"sentence-transformers model folder (blank: {DEFAULT_MODEL_NAME})"
+    name="model", metavar="PATH", help=f"sentence-transformers model folder (default: {DEFAULT_MODEL_NAME})"
 )
 ENCODE_CHUNK = 2048  # texts per encode call: progress/cancel granularity and one cache transaction
 

@@ -53,7 +53,7 @@ EXPORT = OptionSet(
         TextOption(
             name="out",
             metavar="DIR",
-            help="folder (file for training); blank: <workspace>.artifacts/exports/VERSION/FORMAT",
+            help="folder (file for training); default: <workspace>.artifacts/exports/VERSION/FORMAT",
         ),
         FlagOption(name="include_notes", help="add review status/reason/reviewer (jsonl, parquet)"),
         FlagOption(name="include_metadata", help="add record metadata (jsonl, parquet)"),

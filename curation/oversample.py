@@ -55,22 +55,19 @@ OVERSAMPLE = OptionSet(
 )
 
 
-def expand_flagged(ws: Workspace, values: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
-    """With ``flagged``: add ``factor_each`` / ``request_each`` for every slice that failed its bar.
-
-    Returns the values with those factors and requests merged in, and the flagged slices.
-    """
+def expand_flagged(values: dict[str, Any], failing: list[str]) -> dict[str, Any]:
+    """With ``flagged``: add ``factor_each`` / ``request_each`` for each slice of ``failing`` (the slices that failed
+    their bar, as the caller read them from the evaluation: ``train.store.failing_slices``)."""
     if not values.get("flagged"):
-        return values, []
-    flagged = flagged_slices(ws, values.get("eval_id"))
-    if not flagged:
+        return values
+    if not failing:
         raise OVERSAMPLE["flagged"].error("no slice failed its bar in the evaluation (or no evaluation yet)")
     out = dict(values)
     if values.get("factor_each"):
-        out["factor"] = {**(values.get("factor") or {}), **{s: values["factor_each"] for s in flagged}}
+        out["factor"] = {**(values.get("factor") or {}), **{s: values["factor_each"] for s in failing}}
     if values.get("request_each"):
-        out["request"] = {**(values.get("request") or {}), **{s: values["request_each"] for s in flagged}}
-    return out, flagged
+        out["request"] = {**(values.get("request") or {}), **{s: values["request_each"] for s in failing}}
+    return out
 
 
 @dataclass

@@ -36,13 +36,13 @@ def resolve_split(ws: Workspace, name: str | None) -> str | None:
 SLICING = TextOption(
     name="slicing",
     metavar="NAME",
-    help="slicing to use (blank: the one chosen by `distill slices use`)",
+    help="slicing to use (default: the one chosen by `distill slices use`)",
     resolve=resolve_slicing,
 )
 SPLIT = TextOption(
     name="split",
     metavar="NAME",
-    help=f"held-out split to respect (blank: {DEFAULT_SPLIT!r} if frozen; '{NO_SPLIT}': none)",
+    help=f"held-out split to respect (default: {DEFAULT_SPLIT!r} if frozen; '{NO_SPLIT}': none)",
     shortcuts={"--no-split": (NO_SPLIT, "ignore held-out splits (no held-out side)")},
     resolve=resolve_split,
 )

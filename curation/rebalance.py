@@ -43,7 +43,7 @@ REBALANCE = OptionSet(
         UPSAMPLE_MODE,
         MAX_FACTOR,
         IntOption(name="seed", default=0, required=True, help="random seed of the down-sampling"),
-        IntOption(name="size", minimum=1, help="train size to aim for (blank: the eligible pool)"),
+        IntOption(name="size", minimum=1, help="train size to aim for (default: the eligible pool)"),
         TextOption(name="name", metavar="VERSION", help="write the plan as this dataset version"),
         SLICING,
         SPLIT,
@@ -134,6 +134,9 @@ def _target_counts(target: Target, counts: dict[str, int], size: int, prod: dict
     else:
         raise UserError(f"unknown target {target.kind!r} (production, shares, min_count)")
     return {s: shares.get(s, 0.0) * size for s in set(counts) | set(shares)}
+
+
+SNAPSHOT = OptionSet("versions snapshot", (SLICING, SPLIT))  # ``snapshot_version``: the pool as it is
 
 
 def target_from_options(values: dict[str, Any]) -> Target:

@@ -34,8 +34,23 @@ EXIT_ERROR = 1  # user error or environment fault
 EXIT_INTERNAL = 70  # a bug (EX_SOFTWARE in sysexits.h)
 EXIT_CANCELLED = 130
 
-# Command groups in the order of the work (help lists them so); modules not named here come after, by name.
-WORKFLOW_ORDER = ("importing", "stats", "studio", "curate", "teacher", "train", "backup")
+# Command modules in the order of the work (help lists them so); modules not named here come after, by name.
+WORKFLOW_ORDER = (
+    "importing",
+    "stats",
+    "studio",
+    "slices",
+    "dedupe",
+    "split",
+    "filter",
+    "rebalance",
+    "oversample",
+    "versions",
+    "export",
+    "teacher",
+    "train",
+    "backup",
+)
 
 
 def _order(name: str) -> tuple[int, str]:

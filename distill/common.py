@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
+from curation.options import OptionSet
 from curation.workspace import Workspace, default_workspace_path
+
+RAW = argparse.RawDescriptionHelpFormatter
 
 
 def workspace_path(args: argparse.Namespace) -> Path:
@@ -22,3 +26,13 @@ def open_workspace(args: argparse.Namespace, *, create: bool = False) -> Workspa
 def add_json_flag(p: argparse.ArgumentParser) -> None:
     """``--json``: print one JSON document for scripts instead of tables."""
     p.add_argument("--json", action="store_true", help="print one JSON document instead of tables")
+
+
+def add_dry_run(p: argparse.ArgumentParser, help: str = "preview only; change nothing") -> None:
+    """``--dry-run``: print the preview, store nothing."""
+    p.add_argument("--dry-run", action="store_true", help=help)
+
+
+def read_options(options: OptionSet, args: argparse.Namespace, ws: Workspace) -> dict[str, Any]:
+    """The declared options of a command, parsed and checked against the workspace (as the studio does)."""
+    return options.resolve(ws, options.from_args(args))

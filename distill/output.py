@@ -22,6 +22,11 @@ def _default(o: Any) -> Any:
     return str(o)
 
 
+def pct(x: float) -> str:
+    """A share as a percentage with one decimal."""
+    return f"{100 * x:.1f}%"
+
+
 def print_json(doc: Any) -> None:
     """Print one JSON document to stdout."""
     sys.stdout.write(json.dumps(doc, default=_default, indent=2, ensure_ascii=False) + "\n")

@@ -6,6 +6,7 @@ teacher screen builds its fields from the same declarations (``studio.widgets.op
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from curation.errors import UserError
@@ -39,18 +40,22 @@ SELECTION = OptionSet(
         IntOption(name="limit", minimum=0, help="at most N records"),
     ),
 )
+# The spending cap of a run: the request path reserves each request's worst case against it.
+BUDGET = FloatOption(name="budget", minimum=0, metavar="USD", label="Budget (USD)",
+                     help="never spend more than this in this run")  # fmt: skip
 GENERATE = OptionSet(
     "generate",
     (
         TEACHER,
         *SELECTION,
-        FloatOption(
-            name="budget", minimum=0, metavar="USD", label="Budget (USD)", help="never spend more than this in this run"
-        ),
-        IntOption(name="concurrency", minimum=1, help="requests in flight (blank: the teacher's own setting)"),
+        BUDGET,
+        IntOption(name="concurrency", minimum=1, help="requests in flight (default: the teacher's own setting)"),
     ),
 )
-BATCH_SUBMIT = OptionSet("batch submit", (TEACHER, *SELECTION))
+BATCH_SUBMIT = OptionSet(
+    "batch submit",
+    (TEACHER, *SELECTION, replace(BUDGET, help="submit only what this covers at worst (batch prices)")),
+)
 SYNTH = OptionSet(
     "synth run",
     (
@@ -59,10 +64,13 @@ SYNTH = OptionSet(
         IntOption(name="n", flag="-n", label="New prompts", minimum=1, required=True, help="how many new prompts"),
         IntOption(
             name="examples", default=8, minimum=1, required=True, help="examples of the slice to show the teacher"
-        ),
+        ),  # fmt: skip
+        BUDGET,
     ),
 )
-SYNTH_FULFIL = OptionSet("synth fulfil", (TEACHER,))
+SYNTH_FULFIL = OptionSet(
+    "synth fulfil", (TEACHER, replace(BUDGET, help="never spend more than this over all the requests"))
+)
 
 
 def selection_from_options(values: dict[str, Any]) -> Selection:

@@ -18,8 +18,8 @@ from curation.errors import UserError
 from curation.oversample import close_request
 from curation.progress import Progress, ProgressFn
 from curation.records import finish_batch, insert_records, new_batch
-from curation.teacher.requests import TeacherRequest, TeacherSession
 from curation.teacher.options import SYNTH
+from curation.teacher.requests import TeacherRequest, TeacherSession
 from curation.teacher.selection import EFFECTIVE_SLICE_SQL
 from curation.workspace import Workspace
 

@@ -21,10 +21,10 @@ from curation.teacher.config import (
     save_teacher,
 )
 from curation.teacher.engine import generate
-from curation.teacher.selection import Selection
+from curation.teacher.options import BATCH_SUBMIT, GENERATE, SYNTH, SYNTH_FULFIL, selection_from_options
 from curation.teacher.store import ledger_summary
 from curation.teacher.synth import fulfil_requests, synth_inputs, synthetic_share
-from distill.common import add_json_flag, open_workspace
+from distill.common import add_json_flag, open_workspace, read_options
 from distill.output import CliProgress, print_json, print_table
 
 RAW = argparse.RawDescriptionHelpFormatter
@@ -55,21 +55,6 @@ BATCH_EPILOG = """examples:
   distill batch submit gpt4o                  # write, upload and create a Batch API job for records without a response
   distill batch status                        # every job; `distill batch status 3` polls one
   distill batch collect 3 --wait              # wait, download and import the output (resumable after a restart)"""
-
-
-def _selection_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--all", action="store_true", help="also records that already have a response (from another teacher)"
-    )
-    p.add_argument("--slice", metavar="NAME", help="only this slice")
-    p.add_argument("--where", metavar="SQL", help="only records matching this SQL condition on `records`")
-    p.add_argument("--ids", metavar="ID,ID", help="only these record ids")
-    p.add_argument("--limit", type=int, metavar="N", help="at most N records")
-
-
-def _selection(args: argparse.Namespace) -> Selection:
-    ids = [int(x) for x in args.ids.split(",") if x.strip()] if args.ids else None
-    return Selection(missing=not args.all, slice=args.slice, where=args.where, record_ids=ids, limit=args.limit)
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -113,10 +98,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
     g = sub.add_parser("generate", help="generate teacher answers (cache, retries, budget, ledger)", parents=[common],
                        formatter_class=RAW, epilog=GENERATE_EPILOG)  # fmt: skip
-    g.add_argument("teacher")
-    _selection_args(g)
-    g.add_argument("--budget", type=float, metavar="USD", help="never spend more than this in this run")
-    g.add_argument("--concurrency", type=int, metavar="N", help="override the teacher's concurrency")
+    GENERATE.add_to_parser(g)
     add_json_flag(g)
     g.set_defaults(func=cmd_generate)
 
@@ -125,18 +107,13 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     ss = s.add_subparsers(dest="synth_cmd", metavar="ACTION", required=True)
     run = ss.add_parser("run", help="ask the teacher for N new prompts for a slice", parents=[common],
                         formatter_class=RAW, epilog=SYNTH_EPILOG)  # fmt: skip
-    run.add_argument("teacher")
-    run.add_argument("--slice", required=True)
-    run.add_argument("-n", type=int, required=True, help="how many new prompts")
-    run.add_argument("--examples", type=int, default=8, help="examples of the slice to show the teacher (default 8)")
-    run.add_argument("--budget", type=float, metavar="USD", help="never spend more than this in this run")
+    SYNTH.add_to_parser(run)
     add_json_flag(run)
     run.set_defaults(func=cmd_synth_run)
     ful = ss.add_parser("fulfil", help="fulfil every open input request (from `distill oversample --request`)",
                         parents=[common], formatter_class=RAW,
                         epilog=SYNTH_EPILOG)  # fmt: skip
-    ful.add_argument("teacher")
-    ful.add_argument("--budget", type=float, metavar="USD", help="never spend more than this over all the requests")
+    SYNTH_FULFIL.add_to_parser(ful)
     add_json_flag(ful)
     ful.set_defaults(func=cmd_synth_fulfil)
     sh2 = ss.add_parser("share", help="synthetic share per slice", parents=[common], formatter_class=RAW,
@@ -149,9 +126,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     bs = b.add_subparsers(dest="batch_cmd", metavar="ACTION", required=True)
     sb = bs.add_parser("submit", help="write, upload and create a batch job", parents=[common], formatter_class=RAW,
                        epilog=BATCH_EPILOG)  # fmt: skip
-    sb.add_argument("teacher")
-    _selection_args(sb)
-    sb.add_argument("--budget", type=float, metavar="USD", help="submit only what this covers at worst (batch prices)")
+    BATCH_SUBMIT.add_to_parser(sb)
     add_json_flag(sb)
     sb.set_defaults(func=cmd_batch_submit)
     st = bs.add_parser("status", help="list jobs, or poll one", parents=[common], formatter_class=RAW,
@@ -291,20 +266,21 @@ UNREACHABLE_SQL = "SELECT count(*) FROM teacher_ledger WHERE run_id = ? AND stat
 def cmd_generate(args: argparse.Namespace) -> int:
     bar = CliProgress(enabled=not args.json)
     with open_workspace(args) as ws:
+        v = read_options(GENERATE, args, ws)
         res, _ = run_cancellable(
             lambda cancel: generate(
                 ws,
-                args.teacher,
-                _selection(args),
-                budget_usd=args.budget,
-                concurrency=args.concurrency,
+                v["teacher"],
+                selection_from_options(v),
+                budget_usd=v["budget"],
+                concurrency=v["concurrency"],
                 progress=bar,
                 cancel=cancel,
             )
         )
         # A run that ended (done, or stopped because nothing answers) with requests that never got an answer.
         unreachable = int(ws.scalar(UNREACHABLE_SQL, [res.run_id]) or 0) if res.status in ("done", "failed") else 0
-        base_url = get_teacher(ws, args.teacher).base_url
+        base_url = get_teacher(ws, v["teacher"]).base_url
     bar.close()
     if args.json:
         print_json(res)
@@ -346,12 +322,13 @@ BUDGET_NOTE = "stopped before exceeding the budget; raise --budget and run again
 
 def cmd_synth_run(args: argparse.Namespace) -> int:
     with open_workspace(args) as ws:
-        res = synth_inputs(ws, args.teacher, args.slice, args.n, n_examples=args.examples, budget_usd=args.budget)
-        share = [s for s in synthetic_share(ws) if s.slice == args.slice]
+        v = read_options(SYNTH, args, ws)
+        res = synth_inputs(ws, v["teacher"], v["slice"], v["n"], n_examples=v["examples"], budget_usd=v["budget"])
+        share = [s for s in synthetic_share(ws) if s.slice == v["slice"]]
     if args.json:
         print_json({"result": res, "share": share})
         return 0
-    print(f"slice {args.slice}: {res.n_inserted} new synthetic prompts (asked {res.n_requested}, "
+    print(f"slice {v['slice']}: {res.n_inserted} new synthetic prompts (asked {res.n_requested}, "
           f"{res.n_duplicates} duplicates dropped, {res.n_unparsed} unusable), "
           f"${res.cost_usd:.4f}{_possibly(res.possibly_billed_usd)}")  # fmt: skip
     if res.status == "budget":
@@ -362,13 +339,14 @@ def cmd_synth_run(args: argparse.Namespace) -> int:
     for s in share:
         print(f"synthetic share of {s.slice}: {s.synthetic}/{s.records} ({s.share * 100:.1f}%)")
     if res.n_inserted:
-        print(f"next: `distill generate {args.teacher} --slice {args.slice}` answers them")
+        print(f"next: `distill generate {v['teacher']} --slice {v['slice']}` answers them")
     return 0
 
 
 def cmd_synth_fulfil(args: argparse.Namespace) -> int:
     with open_workspace(args) as ws:
-        results = fulfil_requests(ws, args.teacher, budget_usd=args.budget)
+        v = read_options(SYNTH_FULFIL, args, ws)
+        results = fulfil_requests(ws, v["teacher"], budget_usd=v["budget"])
     if args.json:
         print_json(results)
         return 0
@@ -380,7 +358,7 @@ def cmd_synth_fulfil(args: argparse.Namespace) -> int:
     if results and results[-1].status == "budget":
         print(BUDGET_NOTE + " (the request cut short stays open)", file=sys.stderr)
     if any(r.n_inserted for r in results):
-        print(f"next: `distill generate {args.teacher}` answers them; `distill synth share` shows the synthetic share")
+        print(f"next: `distill generate {v['teacher']}` answers them; `distill synth share` shows the synthetic share")
     return 0
 
 
@@ -400,7 +378,8 @@ def cmd_synth_share(args: argparse.Namespace) -> int:
 
 def cmd_batch_submit(args: argparse.Namespace) -> int:
     with open_workspace(args) as ws:
-        job = submit_batch(ws, args.teacher, _selection(args), budget_usd=args.budget)
+        v = read_options(BATCH_SUBMIT, args, ws)
+        job = submit_batch(ws, v["teacher"], selection_from_options(v), budget_usd=v["budget"])
     if args.json:
         print_json(job)
     else:

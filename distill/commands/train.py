@@ -7,10 +7,12 @@ import threading
 from dataclasses import asdict
 from typing import Any
 
-from curation.errors import UserError
-from distill.common import add_json_flag, open_workspace
+from distill.common import add_json_flag, open_workspace, read_options
 from distill.eval_output import print_evaluation, print_evaluation_list, print_gold_beside_heldout, print_totals
 from distill.output import CliProgress, print_json, print_table
+from train.bars import BAR
+from train.config import TRAIN, config_from_options
+from train.evaluate import EVAL, eval_kwargs
 
 RAW = argparse.RawDescriptionHelpFormatter
 
@@ -21,24 +23,11 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     bsub = bar.add_subparsers(dest="bar_command", metavar="ACTION", required=True)
     bset = bsub.add_parser("set", help="set the bar (options not given keep their current value)", parents=[common],
                            formatter_class=RAW, epilog=BAR_EXAMPLES)  # fmt: skip
-    bset.add_argument("--name", default="default", help="bar name (default: default)")
-    bset.add_argument("--task", help="what the student must do, in words")
-    bset.add_argument("--metric", action="append", metavar="SPEC",
-                      help="exact:FIELD | json_f1 | valid_json | exact | label_in_set:FIELD=a|b | regex:RE | "
-                           "json_schema:FILE | verifier:json | verifier:label:FIELD=a|b | verifier:regex:[FIELD=]RE | "
-                           "verifier:exact_match[:FIELD] | verifier:{JSON spec} | verifier:@FILTER (a curation "
-                           "verifier filter) | judge:TEACHER (LLM-as-judge) (repeat; the first is primary)")  # fmt: skip
-    bset.add_argument("--threshold", type=float, help="overall bar on the primary metric, 0..1")
-    bset.add_argument("--slice-bar", action="append", metavar="SLICE=X", help="bar for a critical slice (repeat)")
-    bset.add_argument("--max-gap", type=float, help="acceptable gap to the teacher, 0..1")
-    bset.add_argument("--max-latency-ms", type=float, help="p95 latency target per request")
-    bset.add_argument("--max-cost", type=float, help="student cost target per 1,000 requests")
-    bset.add_argument("--teacher-price", type=float, help="teacher cost per 1,000 requests")
-    bset.add_argument("--student-price", type=float, help="student machine cost per hour")
+    BAR.add_to_parser(bset)
     add_json_flag(bset)
     bset.set_defaults(func=cmd_bar_set)
     bshow = bsub.add_parser("show", help="show the current bar", parents=[common])
-    bshow.add_argument("--name", default="default")
+    BAR.only("name").add_to_parser(bshow)
     add_json_flag(bshow)
     bshow.set_defaults(func=cmd_bar_show)
 
@@ -48,20 +37,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     src.add_argument("--dataset", metavar="VERSION", help="curation dataset version to train on")
     src.add_argument("--data", metavar="FILE", help="training file (Parquet/JSONL with the training-file columns)")
     src.add_argument("--resume", type=int, metavar="RUN", help="resume a cancelled or killed run")
-    tr.add_argument("--model", action="append", metavar="MODEL",
-                    help="base model: smollm2 (default), a folder, a .gguf, a hub id; twice = a run group")  # fmt: skip
-    tr.add_argument("--steps", type=int, default=60, help="max optimizer steps (default 60)")
-    tr.add_argument("--epochs", type=float, default=3.0, help="max epochs (default 3)")
-    tr.add_argument("--batch-size", type=int, default=8)
-    tr.add_argument("--lr", type=float, default=2e-3, help="learning rate (default 2e-3)")
-    tr.add_argument("--lora-r", type=int, default=8)
-    tr.add_argument("--max-length", type=int, default=384, help="tokens per example")
-    tr.add_argument("--eval-every", type=int, default=10, help="held-out loss every N steps (early stopping)")
-    tr.add_argument("--patience", type=int, default=3)
-    tr.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto")
-    tr.add_argument("--merge", action="store_true", help="also save the adapter merged into the base model")
+    TRAIN.add_to_parser(tr)
     tr.add_argument("--eval", action="store_true", help="evaluate against the bar (and the baseline) afterwards")
-    add_eval_options(tr)
+    EVAL.add_to_parser(tr)
     add_json_flag(tr)
     tr.set_defaults(func=cmd_train)
 
@@ -78,7 +56,6 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     what.add_argument("--show", type=int, metavar="EVAL", help="show a stored evaluation")
     ev.add_argument("--disagreements", action="store_true", help="with --show: list student/teacher disagreements")
     ev.add_argument("--slice", help="with --disagreements: only this slice")
-    ev.add_argument("--no-baseline", action="store_true", help="skip evaluating the untuned base model")
     ev.add_argument("--data", metavar="FILE",
                     help="also evaluate on an external gold set: any file `distill import` reads, with references")  # fmt: skip
     ev.add_argument("--reference-field", metavar="PATH", help="with --data: field path (or column) of the reference")
@@ -87,17 +64,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     ev.add_argument("--prompt-col", metavar="COL", help="with --data, a table: the column holding the prompt")
     ev.add_argument("--response-col", metavar="COL",
                     help="with --data, a table: the column holding the teacher's answer (else the reference stands in)")  # fmt: skip
-    add_eval_options(ev)
+    EVAL.add_to_parser(ev)
     add_json_flag(ev)
     ev.set_defaults(func=cmd_eval)
-
-
-def add_eval_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--limit", type=int,
-                   help="evaluate at most N rows per set: a random sample stratified by slice and answer label")  # fmt: skip
-    p.add_argument("--seed", type=int, default=0, help="seed of the --limit sample (default 0)")
-    p.add_argument("--max-new-tokens", type=int, default=64)
-    p.add_argument("--gen-batch-size", type=int, default=16, help="generation batch size (length-sorted)")
 
 
 BAR_EXAMPLES = """examples:
@@ -125,37 +94,12 @@ interval holds the bar. exit status: 0 when the tuned student passes the bar (on
 1 when it fails it (or on an error)."""
 
 
-def _bar_from_args(ws: Any, args: argparse.Namespace) -> Any:
-    from train.bars import QualityBar, get_bar
-    from train.metrics import parse_metric
-
-    cur = get_bar(ws, args.name)
-    d: dict[str, Any] = cur.to_dict() if cur else {"task": "", "metrics": [], "threshold": None, "name": args.name}
-    d.pop("bar_id", None), d.pop("created_at", None)
-    pairs = {"task": args.task, "threshold": args.threshold, "max_gap": args.max_gap,
-             "max_latency_p95_ms": args.max_latency_ms, "max_cost_per_1k": args.max_cost,
-             "teacher_price_per_1k": args.teacher_price, "student_price_per_hour": args.student_price}  # fmt: skip
-    d.update({k: v for k, v in pairs.items() if v is not None})
-    if args.metric:
-        d["metrics"] = [parse_metric(m) for m in args.metric]
-    for sb in args.slice_bar or []:
-        name, sep, val = sb.rpartition("=")
-        if not sep or not name:
-            raise UserError(f"--slice-bar wants SLICE=X, got {sb!r}")
-        try:
-            d.setdefault("slice_bars", {})[name] = float(val)
-        except ValueError:
-            raise UserError(f"--slice-bar {sb!r}: {val!r} is not a number") from None
-    if d["threshold"] is None:
-        raise UserError("a new bar needs --threshold")
-    return QualityBar(**d)
-
-
 def cmd_bar_set(args: argparse.Namespace) -> int:
-    from train.bars import set_bar
+    from train.bars import bar_from_options, get_bar, set_bar
 
     with open_workspace(args) as ws:
-        bar = set_bar(ws, _bar_from_args(ws, args))
+        v = read_options(BAR, args, ws)
+        bar = set_bar(ws, bar_from_options(get_bar(ws, v["name"]), v))
     _print_bar(bar.to_dict(), args.json)
     return 0
 
@@ -164,7 +108,7 @@ def cmd_bar_show(args: argparse.Namespace) -> int:
     from train.bars import require_bar
 
     with open_workspace(args) as ws:
-        _print_bar(require_bar(ws, args.name).to_dict(), args.json)
+        _print_bar(require_bar(ws, BAR.only("name").from_args(args)["name"]).to_dict(), args.json)
     return 0
 
 
@@ -183,13 +127,7 @@ def _print_bar(d: dict[str, Any], as_json: bool) -> None:
           f"teacher/1k = {d['teacher_price_per_1k']}   student/hour = {d['student_price_per_hour']}")  # fmt: skip
 
 
-def _eval_kwargs(args: argparse.Namespace) -> dict[str, Any]:
-    return {"limit": args.limit, "seed": args.seed, "max_new_tokens": args.max_new_tokens,
-            "batch_size": args.gen_batch_size}  # fmt: skip
-
-
 def cmd_train(args: argparse.Namespace) -> int:
-    from train.config import RunConfig
     from train.evaluate import evaluate_run
     from train.groups import compare_group, train_group
     from train.launcher import execute_run, run_training
@@ -198,31 +136,27 @@ def cmd_train(args: argparse.Namespace) -> int:
     cancel = threading.Event()
     with open_workspace(args) as ws:
         evals: dict[int, list[Any]] = {}
+        ev = eval_kwargs(read_options(EVAL, args, ws))
         if args.resume is not None:
             results = [execute_run(ws, args.resume, progress=progress, cancel=cancel)]
             group = None
         else:
-            cfg = RunConfig(max_steps=args.steps, epochs=args.epochs, batch_size=args.batch_size,
-                            learning_rate=args.lr, lora_r=args.lora_r, lora_alpha=2 * args.lora_r,
-                            max_length=args.max_length, eval_every=args.eval_every, patience=args.patience,
-                            precision=args.precision, merge=args.merge)  # fmt: skip
-            models = args.model or ["smollm2"]
+            cfg, models = config_from_options(read_options(TRAIN, args, ws))
             if args.eval:
                 from train.bars import require_bar
 
                 require_bar(ws)  # fail before training, not after
             if len(models) > 1:
                 g = train_group(ws, models, cfg, dataset_version=args.dataset, data=args.data, evaluate=args.eval,
-                                progress=progress, cancel=cancel, eval_kwargs=_eval_kwargs(args))  # fmt: skip
+                                progress=progress, cancel=cancel, eval_kwargs=ev)  # fmt: skip
                 results, group, evals = g.runs, g.group_id, g.evaluations
             else:
-                cfg.base_model = models[0]
                 results = [run_training(ws, cfg, dataset_version=args.dataset, data=args.data, progress=progress,
                                         cancel=cancel)]  # fmt: skip
                 group = None
         progress.close()
         if args.eval and group is None and results[0].status == "done":
-            evals[results[0].run_id] = evaluate_run(ws, results[0].run_id, progress=progress, **_eval_kwargs(args))
+            evals[results[0].run_id] = evaluate_run(ws, results[0].run_id, progress=progress, **ev)
             progress.close()
         if args.json:
             print_json({"runs": [asdict(r) for r in results], "group_id": group,
@@ -291,9 +225,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from train import evaluate as E
 
     with open_workspace(args) as ws:
+        kw = eval_kwargs(read_options(EVAL, args, ws))
         if args.show is not None:
             if args.disagreements:
-                rows = E.disagreements(ws, args.show, slice_name=args.slice, limit=args.limit or 50)
+                rows = E.disagreements(ws, args.show, slice_name=args.slice, limit=kw["limit"] or 50)
                 if args.json:
                     print_json(rows)
                 else:
@@ -319,8 +254,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
             gold = load_gold_set(args.data, reference_field=args.reference_field, slice_field=args.slice_field,
                                  fmt=args.format, columns=cols)  # fmt: skip
         progress = CliProgress(enabled=not args.json)
-        results = E.evaluate_run(ws, args.run, baseline=not args.no_baseline, gold=gold, progress=progress,
-                                 **_eval_kwargs(args))  # fmt: skip
+        results = E.evaluate_run(ws, args.run, gold=gold, progress=progress, **kw)
         progress.close()
         docs = [_eval_doc(e) for e in results]
         if args.json:
