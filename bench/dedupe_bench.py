@@ -232,7 +232,7 @@ def bench_quality(tmp: Path) -> None:
         ids = insert_records(cur, new_batch(cur, "paraphrases", "log"), rows)
     group_of = dict(zip(ids, gid, strict=True))
     truth = {(a, b) for a, b in combinations(ids, 2) if group_of[a] == group_of[b]}
-    for thr in sorted({DEFAULT_THRESHOLD, 0.8, 0.85, 0.9, 0.95}):
+    for thr in sorted({DEFAULT_THRESHOLD, 0.8, 0.9, 0.95}):
         res = find_duplicates(ws, kind="semantic", threshold=thr, rare_share=0)
         pred = {(min(a, b), max(a, b)) for c in res.clusters for a, b in combinations(c, 2)}
         tp = len(pred & truth)

@@ -17,7 +17,8 @@ import duckdb
 
 from curation.datasets import Member, VersionInfo, create_version, get_version, version_members, weighted_shares
 from curation.errors import UserError
-from curation.options import FlagOption, FloatOption, IntOption, OptionSet, SharesOption, TextOption
+from curation.option_lists import SharesOption
+from curation.options import FlagOption, FloatOption, IntOption, OptionSet, TextOption
 from curation.rebalance import MAX_FACTOR, UPSAMPLE_MODE
 from curation.workspace import Workspace
 

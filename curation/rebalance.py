@@ -16,7 +16,8 @@ import numpy as np
 
 from curation.datasets import Member, VersionInfo, create_version
 from curation.errors import UserError
-from curation.options import ChoiceOption, DateTimeOption, FloatOption, IntOption, OptionSet, SharesOption, TextOption
+from curation.option_lists import SharesOption
+from curation.options import ChoiceOption, DateTimeOption, FloatOption, IntOption, OptionSet, TextOption
 from curation.pool import Pool, effective_sql, load_pool
 from curation.pool_options import SLICING, SPLIT
 from curation.slices import shares_array, total_variation

@@ -12,7 +12,8 @@ from datetime import datetime
 from typing import Any
 
 from curation.errors import UserError
-from curation.options import FloatOption, ListOption, OptionSet, SharesOption, TextOption
+from curation.option_lists import ListOption, SharesOption
+from curation.options import FloatOption, OptionSet, TextOption
 from curation.workspace import Workspace
 from train.metrics import metric_name, metric_text, parse_metric, split_metrics, validate_metric
 

@@ -7,7 +7,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from curation.options import ChoiceOption, FlagOption, FloatOption, IntOption, ListOption, OptionSet
+from curation.option_lists import ListOption
+from curation.options import ChoiceOption, FlagOption, FloatOption, IntOption, OptionSet
 
 DEFAULT_TARGET_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj"]
 

@@ -10,7 +10,8 @@ from dataclasses import replace
 from typing import Any
 
 from curation.errors import UserError
-from curation.options import ChoiceOption, FlagOption, FloatOption, IntOption, ListOption, OptionSet, TextOption
+from curation.option_lists import ListOption
+from curation.options import ChoiceOption, FlagOption, FloatOption, IntOption, OptionSet, TextOption
 from curation.teacher.config import get_teacher
 from curation.teacher.selection import Selection
 from curation.workspace import Workspace

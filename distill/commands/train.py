@@ -72,7 +72,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 BAR_EXAMPLES = """examples:
   distill bar set --task "triage tickets as JSON" --metric exact:intent --metric valid_json \\
       --threshold 0.8 --slice-bar billing=0.9 --max-gap 0.1 --max-latency-ms 800 --teacher-price 2.5
-  distill bar set --threshold 0.85          # change one thing, keep the rest
+  distill bar set --threshold 0.9           # change one thing, keep the rest
   distill bar set --metric exact:intent --metric verifier:label:intent=refund|login_issue|other \
       --metric verifier:@valid-json --metric judge:gpt4o   # curation verifiers; a teacher grades answers
   distill bar show --json"""

@@ -1,8 +1,11 @@
 """Curation screen: pick an operation, preview it, then apply it in a worker with progress and cancel.
 
-Standalone: ``CurationScreen(workspace)``. Keys: ``p`` preview, ``a`` apply the shown preview, ``e`` edit the
-parameters (enter previews), ``escape`` cancel the running work. Every preview and apply runs in a thread worker that calls the plain ``curation``
-functions; results come back as messages, and widgets are only touched on the event loop.
+Standalone: ``CurationScreen(workspace)``. Each operation's parameters are a form generated from its option
+declaration (``studio.widgets.option_form``; the CLI's flags come from the same one). Keys: ``p`` preview, ``a``
+apply the shown preview, ``e`` edit the parameters (Tab between fields, enter previews), ``escape`` cancel the
+running work (or leave a field). Every preview and apply runs in a thread worker that checks the values against the
+workspace and calls the plain ``curation`` functions; results come back as messages, and widgets are only touched on
+the event loop.
 """
 
 from __future__ import annotations
@@ -18,14 +21,15 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Input, OptionList, ProgressBar, Static
+from textual.widgets import ContentSwitcher, Footer, Header, OptionList, ProgressBar, Static
 from textual.widgets.option_list import Option
 
 from curation.errors import Cancelled, UserError
 from curation.progress import Progress
 from curation.workspace import Workspace
 from studio.failures import LoudWorkers
-from studio.screens.curation_ops import OPERATIONS, Operation, parse_params
+from studio.screens.curation_ops import OPERATIONS, Operation
+from studio.widgets.option_form import OptionForm
 
 
 @dataclass
@@ -45,7 +49,8 @@ class PreviewComputed(Message):
     op: str
     state: Any
     renderable: Any
-    params: dict[str, str]
+    params: dict[str, Any]  # the form's values, as parsed (to notice a change before apply)
+    resolved: dict[str, Any]  # after the workspace checks (what preview and apply use)
 
 
 @dataclass
@@ -59,6 +64,14 @@ class OperationFailed(Message):
     op: str
     error: str
     cancelled: bool = False
+    option: str | None = None  # the option an OptionError names: its field shows the message
+
+
+@dataclass
+class NewestVersionFound(Message):
+    """The newest dataset version (prefilled in Export's empty version field)."""
+
+    name: str
 
 
 class CurationScreen(LoudWorkers, Screen[None]):
@@ -72,7 +85,7 @@ class CurationScreen(LoudWorkers, Screen[None]):
     ]
     DEFAULT_CSS = """
     CurationScreen #cur-ops { width: 24; border: round $primary; }
-    CurationScreen #cur-params { margin: 0 0 1 0; }
+    CurationScreen #cur-forms { height: auto; max-height: 60%; margin: 0 0 1 0; }
     CurationScreen #cur-help { color: $text-muted; }
     CurationScreen #cur-status { height: 2; }
     CurationScreen #cur-preview { border: round $secondary; }
@@ -83,7 +96,6 @@ class CurationScreen(LoudWorkers, Screen[None]):
         self.workspace = workspace
         self.ops = {o.key: o for o in OPERATIONS}
         self.current: Operation = OPERATIONS[0]
-        self.params_text: dict[str, str] = {o.key: o.defaults for o in OPERATIONS}
         self.previewed: PreviewComputed | None = None
         self.cancel_event: threading.Event | None = None
         self.busy = False
@@ -94,7 +106,9 @@ class CurationScreen(LoudWorkers, Screen[None]):
             yield OptionList(*[Option(o.title, id=o.key) for o in OPERATIONS], id="cur-ops")
             with Vertical():
                 yield Static(self.current.help, id="cur-help")
-                yield Input(self.params_text[self.current.key], id="cur-params", placeholder="key=value ...")
+                with ContentSwitcher(initial=f"cur-form-{self.current.key}", id="cur-forms"):
+                    for o in OPERATIONS:
+                        yield OptionForm(o.options, prefix=f"cur-{o.key}", id=f"cur-form-{o.key}")
                 yield Static("p: preview  a: apply  esc: cancel", id="cur-status")
                 yield ProgressBar(id="cur-progress", show_eta=False)
                 with VerticalScroll(id="cur-preview"):
@@ -106,28 +120,33 @@ class CurationScreen(LoudWorkers, Screen[None]):
 
     # -- selection and parameters ------------------------------------------------------------------------
 
+    def form(self, key: str | None = None) -> OptionForm:
+        """The parameter form of an operation (the highlighted one by default)."""
+        return self.query_one(f"#cur-form-{key or self.current.key}", OptionForm)
+
     @on(OptionList.OptionHighlighted, "#cur-ops")
     def _op_highlighted(self, event: OptionList.OptionHighlighted) -> None:
-        self.params_text[self.current.key] = self.query_one("#cur-params", Input).value
         self.current = self.ops[str(event.option.id)]
-        self.query_one("#cur-params", Input).value = self.params_text[self.current.key]
+        self.query_one("#cur-forms", ContentSwitcher).current = f"cur-form-{self.current.key}"
         self.query_one("#cur-help", Static).update(self.current.help)
         self.previewed = None
         self.query_one("#cur-preview-body", Static).update("")
-        self._status(f"{self.current.title}: p to preview")
+        self._status(f"{self.current.title}: e edits the parameters, p previews")
+        if self.current.key == "export" and not self.form("export").raw("version"):
+            self._find_newest_version()
 
     @on(OptionList.OptionSelected, "#cur-ops")
     def _op_selected(self, event: OptionList.OptionSelected) -> None:
         self.action_preview()
 
-    @on(Input.Submitted, "#cur-params")
+    @on(OptionForm.Submitted)
     def _params_submitted(self) -> None:
         # Back to the list so that ``a`` applies instead of typing into the parameters.
         self.query_one("#cur-ops", OptionList).focus()
         self.action_preview()
 
     def action_edit_params(self) -> None:
-        self.query_one("#cur-params", Input).focus()
+        self.form().focus_first()
 
     def _status(self, text: str) -> None:
         self.query_one("#cur-status", Static).update(text)
@@ -140,7 +159,7 @@ class CurationScreen(LoudWorkers, Screen[None]):
             self._status("busy: esc cancels the running work")
             return
         try:
-            params = parse_params(self.query_one("#cur-params", Input).value)
+            params = self.form().values()
         except UserError as exc:
             self._status(f"error: {exc}")
             return
@@ -154,11 +173,15 @@ class CurationScreen(LoudWorkers, Screen[None]):
         if self.busy or pv is None or pv.op != self.current.key:
             self._status("preview first (p), then apply (a)")
             return
-        if parse_params(self.query_one("#cur-params", Input).value) != pv.params:
+        try:
+            changed = self.form().values() != pv.params
+        except UserError:
+            changed = True
+        if changed:
             self._status("parameters changed since the preview: preview again (p)")
             return
         self._start(f"applying {self.current.title}...")
-        self._run_apply(self.current, pv.state, pv.params, self.cancel_event)
+        self._run_apply(self.current, pv.state, pv.resolved, self.cancel_event)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # With nothing running, esc is not ours: it falls through to the app (leave the parameters field).
@@ -190,25 +213,34 @@ class CurationScreen(LoudWorkers, Screen[None]):
     # -- workers -------------------------------------------------------------------------------------------
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="curation")
-    def _run_preview(self, op: Operation, params: dict[str, str], cancel: threading.Event) -> None:
+    def _run_preview(self, op: Operation, params: dict[str, Any], cancel: threading.Event) -> None:
         try:
-            state, renderable = op.preview(self.workspace, params, self._progress_fn(cancel), cancel)
-            self.post_message(PreviewComputed(op.key, state, renderable, params))
+            resolved = op.options.resolve(self.workspace, params)  # the CLI runs the same workspace checks
+            state, renderable = op.preview(self.workspace, resolved, self._progress_fn(cancel), cancel)
+            self.post_message(PreviewComputed(op.key, state, renderable, params, resolved))
         except Cancelled:
             self.post_message(OperationFailed(op.key, "cancelled", cancelled=True))
         except (UserError, ValueError, KeyError) as exc:
-            self.post_message(OperationFailed(op.key, str(exc)))
+            self.post_message(OperationFailed(op.key, str(exc), option=getattr(exc, "option", None)))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="curation")
-    def _run_apply(self, op: Operation, state: Any, params: dict[str, str], cancel: threading.Event) -> None:
+    def _run_apply(self, op: Operation, state: Any, resolved: dict[str, Any], cancel: threading.Event) -> None:
         try:
             if cancel.is_set():
                 raise Cancelled()
-            self.post_message(OperationApplied(op.key, op.apply(self.workspace, state, params)))
+            self.post_message(OperationApplied(op.key, op.apply(self.workspace, state, resolved)))
         except Cancelled:
             self.post_message(OperationFailed(op.key, "cancelled", cancelled=True))
         except (UserError, ValueError, KeyError) as exc:
-            self.post_message(OperationFailed(op.key, str(exc)))
+            self.post_message(OperationFailed(op.key, str(exc), option=getattr(exc, "option", None)))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="curation-versions")
+    def _find_newest_version(self) -> None:
+        from curation.datasets import list_versions
+
+        vs = sorted(list_versions(self.workspace), key=lambda v: v.created_at, reverse=True)
+        if vs:
+            self.post_message(NewestVersionFound(vs[0].name))
 
     # -- results -------------------------------------------------------------------------------------------
 
@@ -231,8 +263,15 @@ class CurationScreen(LoudWorkers, Screen[None]):
         self._status(f"done: {m.summary}")
         self.notify(m.summary, title=self.ops[m.op].title)
 
+    def on_newest_version_found(self, m: NewestVersionFound) -> None:
+        form = self.form("export")
+        if not form.raw("version"):
+            form.set_value("version", m.name)
+
     def on_operation_failed(self, m: OperationFailed) -> None:
         self.busy = False
+        if m.option is not None and m.option in self.form(m.op).options.names:
+            self.form(m.op).show_error(m.option, m.error)
         self._status("cancelled; nothing was changed" if m.cancelled else f"error: {m.error}")
         if not m.cancelled:
             self.notify(m.error, title=self.ops[m.op].title, severity="error")

@@ -1,13 +1,13 @@
-"""The curation operations the studio offers: parameters, a preview and an apply step for each.
+"""The curation operations the studio offers: their declared options, a preview and an apply step for each.
 
-Pure functions over ``curation`` (no widgets): each preview returns ``(state, renderable)`` and runs in a
-worker thread with the screen's progress callback and cancel event; ``apply`` turns the previewed state into a
-change and returns a one-line summary. The renderables are Rich tables, built off the event loop.
+Pure functions over ``curation`` (no widgets): each preview takes the parsed and workspace-checked option values
+(the same ``OptionSet`` the CLI's flags come from), returns ``(state, renderable)`` and runs in a worker thread
+with the screen's progress callback and cancel event; ``apply`` turns the previewed state into a change and returns
+a one-line summary. The renderables are Rich tables, built off the event loop.
 """
 
 from __future__ import annotations
 
-import shlex
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,39 +17,32 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from curation.errors import UserError
+from curation import slices as sl
+from curation.dedupe import DEDUPE
+from curation.export import EXPORT
+from curation.filters import FILTER
+from curation.options import OptionSet, omit
+from curation.oversample import OVERSAMPLE
 from curation.progress import ProgressFn
+from curation.rebalance import REBALANCE
+from curation.splits import SPLIT_MAKE
 from curation.workspace import Workspace
 
-Preview = Callable[[Workspace, dict[str, str], ProgressFn, threading.Event], tuple[Any, Any]]
-Apply = Callable[[Workspace, Any, dict[str, str]], str]
+Values = dict[str, Any]
+Preview = Callable[[Workspace, Values, ProgressFn, threading.Event], tuple[Any, Any]]
+Apply = Callable[[Workspace, Any, Values], str]
 
 
 @dataclass(frozen=True)
 class Operation:
-    """One curation operation as the studio shows it."""
+    """One curation operation as the studio shows it: a form from ``options``, then preview and apply."""
 
     key: str
     title: str
-    defaults: str  # "key=value ..." shown in the parameter input
+    options: OptionSet
     preview: Preview
     apply: Apply
     help: str
-
-
-def parse_params(text: str) -> dict[str, str]:
-    """``"a=1 b='x y'"`` -> {"a": "1", "b": "x y"}."""
-    out: dict[str, str] = {}
-    try:
-        tokens = shlex.split(text)
-    except ValueError as exc:
-        raise UserError(f"parameters: {exc}") from None
-    for tok in tokens:
-        k, sep, v = tok.partition("=")
-        if not sep:
-            raise UserError(f"parameter {tok!r}: expected key=value")
-        out[k.strip()] = v
-    return out
 
 
 def _pct(x: float) -> str:
@@ -65,120 +58,46 @@ def _table(title: str, headers: list[str], rows: list[list[Any]]) -> Table:
     return t
 
 
-def _yes(v: str | None) -> bool:
-    return (v or "").lower() in ("yes", "true", "1")
-
-
-def _split(ws: Workspace, p: dict[str, str]) -> str | None:
-    from curation.splits import split_exists
-
-    name = p.get("split", "heldout")
-    return name if name and split_exists(ws, name) else None
-
-
-def _slicing(ws: Workspace, p: dict[str, str]) -> str | None:
-    from curation.pool import active_slicing
-
-    return p.get("slicing") or active_slicing(ws)
-
-
 # -- slices ----------------------------------------------------------------------------------------------------
 
 
-def preview_slices(ws, p, progress, cancel):
-    from curation import slices as sl
-
-    if p.get("field"):
-        rows = sl.preview_expr(ws, sl.field_expr(p["field"]))
-        total = sum(n for _, n in rows) or 1
-        return p, _table(
-            f"slices by {p['field']} (apply stores it as {p.get('name') or '?'} and uses it)",
-            ["slice", "records", "share"],
-            [[s, n, _pct(n / total)] for s, n in rows],
-        )
-    shares = sl.slice_shares(ws, _slicing(ws, p))
-    return p, _table(
-        "current slices",
+def preview_slices(ws: Workspace, v: Values, progress: ProgressFn, cancel: threading.Event) -> tuple[Any, Any]:
+    shares = sl.slice_shares(ws, v["slicing"])
+    return v["slicing"], _table(
+        f"slices under {v['slicing'] or 'records’ own slice'} (apply makes this slicing the active one)",
         ["slice", "records", "share", "with response"],
         [[s.slice, s.n, _pct(s.share), s.n_with_response] for s in shares],
     )
 
 
-def apply_slices(ws, state, p) -> str:
-    from curation import slices as sl
-
-    if not p.get("field") or not p.get("name"):
-        raise UserError("give field=PATH name=NAME to store a slicing")
-    n = sl.define_by_field(ws, p["name"], p["field"])
-    sl.use_slicing(ws, p["name"])
-    return f"slicing {p['name']} stored ({n:,} records) and in use"
+def apply_slices(ws: Workspace, slicing: str | None, v: Values) -> str:
+    sl.use_slicing(ws, slicing)
+    return f"active slicing: {slicing or 'records’ own slice'}"
 
 
-# -- rebalance -------------------------------------------------------------------------------------------------
-
-
-def preview_rebalance(ws, p, progress, cancel):
-    from curation.rebalance import Target, plan_rebalance
-
-    kind = p.get("target", "production")
-    shares = {k: float(v) for k, _, v in (x.partition(":") for x in p.get("shares", "").split(",") if x)}
-    from datetime import datetime
-
-    since, until = p.get("since"), p.get("until")
-    target = Target(
-        kind,
-        shares=shares,
-        min_count=int(p.get("min_count", "0") or 0),
-        since=datetime.fromisoformat(since) if since else None,
-        until=datetime.fromisoformat(until) if until else None,
+def preview_define(ws: Workspace, v: Values, progress: ProgressFn, cancel: threading.Event) -> tuple[Any, Any]:
+    p = sl.preview_definition(ws, v, progress=progress, cancel=cancel)
+    total = sum(n for _, n in p.rows) or 1
+    return p, _table(
+        f"slicing {p.name} by {p.kind} (apply stores it and uses it)",
+        ["slice", "records", "share"],
+        [[s, n, _pct(n / total)] for s, n in p.rows],
     )
-    plan = plan_rebalance(
-        ws,
-        target,
-        mode=p.get("mode", "weight"),
-        max_factor=float(p.get("max_factor", "5")),
-        seed=int(p.get("seed", "0")),
-        slicing=_slicing(ws, p),
-        split=_split(ws, p),
-    )
-    t = _table(
-        f"rebalance to {kind}: total variation {plan.tv_before:.3f} -> {plan.tv_after:.3f}",
-        ["slice", "before", "before %", "target %", "after", "after %", "action"],
-        [
-            [r.slice, r.before_n, _pct(r.before_share), _pct(r.target_share), r.after_n, _pct(r.after_share), r.action]
-            for r in plan.rows
-        ],
-    )
-    note = Text(
-        f"held-out {len(plan.pool.heldout):,} (split {plan.pool.split or 'none'}); excluded "
-        f"{plan.pool.excluded or 'none'}; records without a response need the teacher first\n"
-        + "\n".join(f"warning: {w}" for w in plan.warnings)
-    )
-    return plan, Group(t, note)
 
 
-def apply_rebalance_op(ws, plan, p) -> str:
-    from curation.rebalance import apply_rebalance
-
-    info = apply_rebalance(ws, plan, p.get("name") or "rebalanced")
-    return f"wrote dataset version {info.name}: {info.n_train:,} train, {info.n_heldout:,} held-out"
-
-
-# -- dedupe ----------------------------------------------------------------------------------------------------
+def apply_define(ws: Workspace, p: sl.SlicingPreview, v: Values) -> str:
+    n = sl.store_definition(ws, p)
+    sl.use_slicing(ws, p.name)
+    return f"slicing {p.name} stored ({n:,} records) and in use"
 
 
-def preview_dedupe(ws, p, progress, cancel):
+# -- dedupe and split ------------------------------------------------------------------------------------------
+
+
+def preview_dedupe(ws: Workspace, v: Values, progress: ProgressFn, cancel: threading.Event) -> tuple[Any, Any]:
     from curation.dedupe import find_duplicates
 
-    res = find_duplicates(
-        ws,
-        kind=p.get("kind", "semantic"),
-        threshold=float(p.get("threshold", "0.85")),
-        slicing=_slicing(ws, p),
-        split=_split(ws, p),
-        progress=progress,
-        cancel=cancel,
-    )
+    res = find_duplicates(ws, **omit(v, "force"), progress=progress, cancel=cancel)
     t = _table(
         f"{res.kind} dedupe: {len(res.clusters):,} clusters, {res.n_removed:,} to remove ({res.method})",
         ["slice", "records", "removed", "rate", "guard"],
@@ -199,30 +118,17 @@ def preview_dedupe(ws, p, progress, cancel):
     return res, Group(t, pairs)
 
 
-def apply_dedupe_op(ws, res, p) -> str:
+def apply_dedupe_op(ws: Workspace, res: Any, v: Values) -> str:
     from curation.dedupe import apply_dedupe
 
-    run = apply_dedupe(ws, res, force=_yes(p.get("force")))
+    run = apply_dedupe(ws, res, force=v["force"])
     return f"stored dedupe run {run}: {res.n_removed:,} records left out of new versions"
 
 
-# -- split -----------------------------------------------------------------------------------------------------
+def preview_split(ws: Workspace, v: Values, progress: ProgressFn, cancel: threading.Event) -> tuple[Any, Any]:
+    from curation.splits import plan_split, split_kwargs
 
-
-def preview_split(ws, p, progress, cancel):
-    from curation.splits import plan_split
-
-    thr = p.get("threshold", "0.85")
-    plan = plan_split(
-        ws,
-        name=p.get("name", "heldout"),
-        share=float(p.get("share", "0.1")),
-        seed=int(p.get("seed", "0")),
-        threshold=float(thr) if thr not in ("", "none") else None,
-        slicing=_slicing(ws, p),
-        progress=progress,
-        cancel=cancel,
-    )
+    plan = plan_split(ws, **split_kwargs(v), progress=progress, cancel=cancel)
     return plan, _table(
         f"held-out {len(plan.heldout):,} / train {len(plan.train):,} ({plan.n_clusters_joined:,} clusters kept whole)",
         ["slice", "eligible", "held-out", "share"],
@@ -230,41 +136,23 @@ def preview_split(ws, p, progress, cancel):
     )
 
 
-def apply_split(ws, plan, p) -> str:
+def apply_split(ws: Workspace, plan: Any, v: Values) -> str:
     from curation.splits import freeze_split
 
-    freeze_split(ws, plan, slicing=_slicing(ws, p))
+    freeze_split(ws, plan, model=v["model"], slicing=v["slicing"])
     return f"split {plan.name} frozen: {len(plan.heldout):,} held-out"
 
 
 # -- filter ----------------------------------------------------------------------------------------------------
 
 
-def _filter_spec(p: dict[str, str]) -> dict[str, Any]:
-    import json
+def preview_filter(ws: Workspace, v: Values, progress: ProgressFn, cancel: threading.Event) -> tuple[Any, Any]:
+    from curation.filters import filter_spec, run_filter
 
-    if "verifier" in p:
-        return {"kind": "verifier", "verifier": json.loads(p["verifier"])}
-    return {
-        "kind": "confidence",
-        "metric": p.get("metric", "answer_prob"),
-        "field": p.get("field") or None,
-        "min": float(p.get("min", "0.5")),
-    }
-
-
-def preview_filter(ws, p, progress, cancel):
-    from curation.filters import run_filter
-
-    rep = run_filter(
-        ws,
-        p.get("name", "filter"),
-        _filter_spec(p),
-        p.get("policy", "review"),
-        slicing=_slicing(ws, p),
-        progress=progress,
-        cancel=cancel,
-    )
+    if not v["name"]:
+        raise FILTER["name"].error("give the filter a name (re-running a name replaces its result)")
+    rep = run_filter(ws, v["name"], filter_spec(v), v["policy"], slicing=v["slicing"], progress=progress,
+                     cancel=cancel)  # fmt: skip
     t = _table(
         f"{rep.name}: {rep.n_failed:,} of {rep.n_checked:,} fail; policy {rep.policy} -> queue {rep.n_to_queue:,}"
         f", {rep.n_protected:,} human decisions kept",
@@ -279,51 +167,103 @@ def preview_filter(ws, p, progress, cancel):
     return rep, Group(t, sample)
 
 
-def apply_filter(ws, rep, p) -> str:
-    from curation.filters import run_filter
+def apply_filter(ws: Workspace, rep: Any, v: Values) -> str:
+    from curation.filters import filter_spec, run_filter
 
-    done = run_filter(ws, rep.name, _filter_spec(p), rep.policy, apply=True, slicing=_slicing(ws, p))
+    done = run_filter(ws, rep.name, filter_spec(v), rep.policy, apply=True, slicing=v["slicing"])
     return f"filter run {done.run_id}: {done.n_failed:,} failed, {done.n_to_queue:,} queued for review"
 
 
-# -- versions and export ---------------------------------------------------------------------------------------
+# -- rebalance and oversample ----------------------------------------------------------------------------------
 
 
-def preview_export(ws, p, progress, cancel):
+def preview_rebalance(ws: Workspace, v: Values, progress: ProgressFn, cancel: threading.Event) -> tuple[Any, Any]:
+    from curation.rebalance import plan_from_options
+
+    plan = plan_from_options(ws, v)
+    t = _table(
+        f"rebalance to {v['to']}: total variation {plan.tv_before:.3f} -> {plan.tv_after:.3f}",
+        ["slice", "before", "before %", "target %", "after", "after %", "action"],
+        [
+            [r.slice, r.before_n, _pct(r.before_share), _pct(r.target_share), r.after_n, _pct(r.after_share), r.action]
+            for r in plan.rows
+        ],
+    )
+    note = Text(
+        f"held-out {len(plan.pool.heldout):,} (split {plan.pool.split or 'none'}); excluded "
+        f"{plan.pool.excluded or 'none'}; records without a response need the teacher first\n"
+        + "\n".join(f"warning: {w}" for w in plan.warnings)
+    )
+    return plan, Group(t, note)
+
+
+def apply_rebalance_op(ws: Workspace, plan: Any, v: Values) -> str:
+    from curation.rebalance import apply_rebalance
+
+    if not v["name"]:
+        raise REBALANCE["name"].error("give a name to write the plan as a dataset version")
+    info = apply_rebalance(ws, plan, v["name"])
+    return f"wrote dataset version {info.name}: {info.n_train:,} train, {info.n_heldout:,} held-out"
+
+
+def preview_oversample(ws: Workspace, v: Values, progress: ProgressFn, cancel: threading.Event) -> tuple[Any, Any]:
+    from curation.oversample import expand_flagged, plan_oversample
+    from train.store import failing_slices
+
+    flagged = failing_slices(ws, v["eval_id"]) if v["flagged"] else []  # train's verdict, as slice names
+    v = expand_flagged(v, flagged)
+    if not v["factor"] and not v["request"]:
+        raise OVERSAMPLE["factor"].error("give factors (with a version to start from) and/or input requests")
+    plan = None
+    parts: list[Any] = [Text(f"slices below their bar: {', '.join(flagged)}")] if flagged else []
+    if v["factor"]:
+        if not v["base"]:
+            raise OVERSAMPLE["base"].error("needed with factors")
+        plan = plan_oversample(ws, v["base"], v["factor"], mode=v["mode"], cap=v["cap"])
+        parts.append(_table(
+            f"oversample {plan.base} ({plan.mode}, cap {plan.cap:g})", ["slice", "records", "share before", "share after"],
+            [[s, plan.counts.get(s, 0), _pct(plan.before.get(s, 0)), _pct(plan.after.get(s, 0))] for s in plan.after],
+        ))  # fmt: skip
+    if v["request"]:
+        parts.append(_table(f"new teacher inputs to request ({v['reason']})", ["slice", "inputs"],
+                            [[s, n] for s, n in v["request"].items()]))  # fmt: skip
+    return (plan, v), Group(*parts)
+
+
+def apply_oversample_op(ws: Workspace, state: Any, v: Values) -> str:
+    from curation.oversample import apply_oversample, request_inputs
+
+    plan, expanded = state
+    if plan is not None and not v["name"]:
+        raise OVERSAMPLE["name"].error("give a name for the oversampled version")
+    done = []
+    if plan is not None:
+        done.append(f"wrote dataset version {apply_oversample(ws, plan, v['name']).name}")
+    if expanded["request"]:
+        ids = request_inputs(ws, expanded["request"], reason=expanded["reason"])
+        done.append(f"queued {len(ids)} input request(s) for the teacher")
+    return "; ".join(done)
+
+
+# -- export ----------------------------------------------------------------------------------------------------
+
+
+def preview_export(ws: Workspace, v: Values, progress: ProgressFn, cancel: threading.Event) -> tuple[Any, Any]:
     from curation.datasets import list_versions
 
-    vs = list_versions(ws)
-    name = p.get("version") or (vs[0].name if vs else "")
     rows = [
-        [
-            v.name + (" <" if v.name == name else ""),
-            v.n_train,
-            v.n_heldout,
-            v.split or "-",
-            " > ".join(s["op"] for s in v.recipe),
-        ]
-        for v in vs
-    ]
-    return name, _table(
-        f"export {name or '(no version yet)'} as {p.get('format', 'openai')}",
-        ["version", "train", "held-out", "split", "recipe"],
-        rows,
-    )
+        [v_.name + (" <" if v_.name == v["version"] else ""), v_.n_train, v_.n_heldout, v_.split or "-",
+         " > ".join(s["op"] for s in v_.recipe)]
+        for v_ in list_versions(ws)
+    ]  # fmt: skip
+    return v["version"], _table(f"export {v['version']} as {v['format']}",
+                                ["version", "train", "held-out", "split", "recipe"], rows)  # fmt: skip
 
 
-def apply_export(ws, name, p) -> str:
-    from curation.export import export_version
+def apply_export(ws: Workspace, name: str, v: Values) -> str:
+    from curation.export import export_from_options
 
-    if not name:
-        raise UserError("no dataset version to export (rebalance or snapshot first)")
-    res = export_version(
-        ws,
-        name,
-        p.get("out") or None,
-        fmt=p.get("format", "openai"),
-        include_notes=_yes(p.get("notes")),
-        include_metadata=_yes(p.get("metadata")),
-    )
+    res = export_from_options(ws, v)
     return "; ".join(f"{s}: {res.lines[s]:,} lines -> {f}" for s, f in res.files.items()) + (
         f" ({'; '.join(res.warnings)})" if res.warnings else ""
     )
@@ -331,52 +271,20 @@ def apply_export(ws, name, p) -> str:
 
 # In the order a data lead goes through them.
 OPERATIONS: list[Operation] = [
-    Operation(
-        "slices",
-        "Slices",
-        "field=metadata.product_area name=area",
-        preview_slices,
-        apply_slices,
-        "shares per slice; apply stores a slicing by field and uses it",
-    ),
-    Operation(
-        "dedupe",
-        "Dedupe",
-        "kind=semantic threshold=0.85 force=no",
-        preview_dedupe,
-        apply_dedupe_op,
-        "exact or semantic near-duplicates; keeps accepted, then confident, then earliest",
-    ),
-    Operation(
-        "split",
-        "Held-out split",
-        "name=heldout share=0.1 seed=0 threshold=0.85",
-        preview_split,
-        apply_split,
-        "stratified by slice, whole clusters, frozen once made",
-    ),
-    Operation(
-        "filter",
-        "Filter",
-        "name=intent-conf metric=answer_prob field=intent min=0.5 policy=review",
-        preview_filter,
-        apply_filter,
-        "metric=mean_logprob|min_logprob|answer_prob (field=) min=X, or verifier='{...}'; policy=drop|review|keep",
-    ),
-    Operation(
-        "rebalance",
-        "Rebalance",
-        "target=production mode=weight max_factor=5 seed=0 name=prod-v1",
-        preview_rebalance,
-        apply_rebalance_op,
-        "targets: production (since=/until= ISO window) | shares (shares=a:0.3,b:0.2) | min_count; writes a version",
-    ),
-    Operation(
-        "export",
-        "Export",
-        "format=openai",
-        preview_export,
-        apply_export,
-        "version=NAME format=openai|jsonl|parquet out=DIR; notes=yes / metadata=yes to include them",
-    ),
-]
+    Operation("slices", "Slices", sl.SLICES, preview_slices, apply_slices,
+              "shares per slice under a slicing; apply makes it the active one"),
+    Operation("define", "Define slicing", sl.SLICES_DEFINE, preview_define, apply_define,
+              "a slicing by field, SQL expression or k-means clusters; apply stores it and uses it"),
+    Operation("dedupe", "Dedupe", DEDUPE, preview_dedupe, apply_dedupe_op,
+              "exact or semantic near-duplicates; keeps accepted, then confident, then earliest"),
+    Operation("split", "Held-out split", SPLIT_MAKE, preview_split, apply_split,
+              "stratified by slice, whole clusters, frozen once made"),
+    Operation("filter", "Filter", FILTER, preview_filter, apply_filter,
+              "a confidence metric with a minimum, or a verifier; policy drop | review | keep"),
+    Operation("rebalance", "Rebalance", REBALANCE, preview_rebalance, apply_rebalance_op,
+              "towards production shares (since/until window), explicit shares or a minimum count; writes a version"),
+    Operation("oversample", "Oversample", OVERSAMPLE, preview_oversample, apply_oversample_op,
+              "weight or duplicate slices of a version, or queue new inputs for the teacher"),
+    Operation("export", "Export", EXPORT, preview_export, apply_export,
+              "a dataset version as OpenAI JSONL, messages JSONL / Parquet, or the training file"),
+]  # fmt: skip

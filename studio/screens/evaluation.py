@@ -29,7 +29,7 @@ from studio.screens.evaluation_view import MACRO_KEY, SLICE_COLUMNS, num, slice_
 from studio.widgets.reliability_chart import ReliabilityChart
 from train import evaluate as E
 from train.bars import QualityBar, get_bar, set_bar
-from train.metrics import metric_name, metric_text, parse_metric, split_metrics
+from train.metrics import metric_text, parse_metric, split_metrics
 from train.store import latest_finished_run
 
 _TOKEN = re.compile(r"\w+|\s+|[^\w\s]")

@@ -1,7 +1,10 @@
-"""Teacher generation from the studio: pick a teacher and a selection, run it in the background, watch, cancel.
+"""Teacher generation from the studio: pick a teacher and a selection, run it in the background, watch, cancel;
+and synthetic inputs for a weak slice.
 
-The worker calls ``curation.teacher.engine.generate`` (the same function as ``distill generate``); answers are
-committed as they arrive, so a cancel keeps what was received and a later run finishes the rest.
+The fields are generated from ``curation.teacher.options`` (GENERATE, SYNTH: the declarations ``distill generate``
+and ``distill synth run`` take their flags from). The workers call ``curation.teacher.engine.generate`` and
+``curation.teacher.synth.synth_inputs``, the same functions as the CLI; answers are committed as they arrive, so a
+cancel keeps what was received and a later run finishes the rest.
 """
 
 from __future__ import annotations
@@ -9,26 +12,28 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Header, Input, Label, ProgressBar, Select, Static
+from textual.widgets import Button, Footer, Header, ProgressBar, Static
 
 from curation.errors import UserError
 from curation.progress import Progress
 from curation.teacher.config import list_teachers
 from curation.teacher.engine import GenerateResult, generate
-from curation.teacher.selection import Selection
-from curation.teacher.synth import SliceShare, synthetic_share
+from curation.teacher.options import GENERATE, SYNTH, selection_from_options
+from curation.teacher.synth import SliceShare, SynthResult, synth_inputs, synthetic_share
 from curation.workspace import Workspace
 from studio.failures import LoudWorkers
+from studio.widgets.option_form import OptionForm
 
-MISSING, ALL = "missing", "all"
+SYNTH_FIELDS = SYNTH.without("teacher")  # the teacher is the one picked for generation, above
 
 
 @dataclass
@@ -60,6 +65,16 @@ class GenerationFinished(Message):
 
     result: GenerateResult | None
     error: str | None = None
+    option: str | None = None  # the option an error names
+
+
+@dataclass
+class SynthFinished(Message):
+    """A synthetic-input run ended: what it made, or an error."""
+
+    result: SynthResult | None
+    error: str | None = None
+    option: str | None = None
 
 
 class TeacherScreen(LoudWorkers, Screen[None]):
@@ -67,8 +82,15 @@ class TeacherScreen(LoudWorkers, Screen[None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+r", "start", "Generate", id="teacher.start"),
+        Binding("ctrl+n", "synth", "Synthesize inputs", id="teacher.synth"),
         Binding("escape", "cancel_run", "Cancel run", id="teacher.cancel"),
     ]
+    DEFAULT_CSS = """
+    TeacherScreen #teacher-body { height: 1fr; padding: 0 1; }
+    TeacherScreen .row { height: auto; margin: 1 0 0 0; }
+    TeacherScreen .row Button { margin: 0 2 0 0; }
+    TeacherScreen Static { height: auto; }
+    """
 
     def __init__(self, workspace: Workspace) -> None:
         super().__init__()
@@ -77,23 +99,19 @@ class TeacherScreen(LoudWorkers, Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        with Vertical(id="teacher-body"):
-            with Horizontal(classes="row"):
-                yield Label("teacher ")
-                yield Select([], prompt="no teachers yet (distill teachers add)", id="teacher-name")
-                yield Label(" records ")
-                yield Select([("without a response", MISSING), ("all (side by side)", ALL)], value=MISSING,
-                             allow_blank=False, id="teacher-scope")  # fmt: skip
-            with Horizontal(classes="row"):
-                yield Input(placeholder="slice (optional)", id="teacher-slice")
-                yield Input(placeholder="limit (optional)", id="teacher-limit", type="integer")
-                yield Input(placeholder="budget USD (optional)", id="teacher-budget", type="number")
+        with VerticalScroll(id="teacher-body"):
+            yield Static("Generate teacher answers", classes="section-title")
+            yield OptionForm(GENERATE, prefix="gen", id="teacher-generate")
             with Horizontal(classes="row"):
                 yield Button("Generate", variant="primary", id="teacher-start")
                 yield Button("Cancel", variant="error", id="teacher-cancel", disabled=True)
             yield ProgressBar(total=100, show_eta=False, id="teacher-progress")
             yield Static("done 0 failed 0 cached 0 $0.0000", id="teacher-counts")
             yield Static("", id="teacher-summary")
+            yield Static("Synthetic inputs for a weak slice (with the teacher above)", classes="section-title")
+            yield OptionForm(SYNTH_FIELDS, prefix="synth", id="teacher-synth-form")
+            with Horizontal(classes="row"):
+                yield Button("Synthesize", id="teacher-synth")
             yield Static("", id="teacher-synthetic")
         yield Footer()
 
@@ -112,10 +130,7 @@ class TeacherScreen(LoudWorkers, Screen[None]):
         self.post_message(SharesLoaded([x for x in synthetic_share(self.workspace) if x.synthetic]))
 
     def on_teachers_loaded(self, message: TeachersLoaded) -> None:
-        select = self.query_one("#teacher-name", Select)
-        select.set_options(message.options)
-        if message.options:
-            select.value = message.options[0][1]
+        self.query_one("#teacher-generate", OptionForm).set_choices("teacher", message.options)
 
     def on_shares_loaded(self, message: SharesLoaded) -> None:
         shares = ", ".join(f"{x.slice} {x.synthetic}/{x.records} ({x.share:.0%})" for x in message.shares)
@@ -128,31 +143,48 @@ class TeacherScreen(LoudWorkers, Screen[None]):
             self.action_start()
         elif event.button.id == "teacher-cancel":
             self.action_cancel_run()
+        elif event.button.id == "teacher-synth":
+            self.action_synth()
 
-    def _selection(self) -> tuple[Selection, float | None]:
-        slice_ = self.query_one("#teacher-slice", Input).value.strip() or None
-        limit = self.query_one("#teacher-limit", Input).value.strip()
-        budget = self.query_one("#teacher-budget", Input).value.strip()
-        scope = self.query_one("#teacher-scope", Select).value
-        sel = Selection(missing=scope != ALL, slice=slice_, limit=int(limit) if limit else None)
-        return sel, float(budget) if budget else None
+    def _begin(self, text: str) -> threading.Event | None:
+        if self._cancel is not None:
+            self.notify("a run is going", severity="warning")
+            return None
+        self._cancel = threading.Event()
+        self.query_one("#teacher-start", Button).disabled = True
+        self.query_one("#teacher-synth", Button).disabled = True
+        self.query_one("#teacher-cancel", Button).disabled = False
+        self.query_one("#teacher-summary", Static).update(text)
+        return self._cancel
+
+    def _end(self) -> None:
+        self._cancel = None
+        self.query_one("#teacher-start", Button).disabled = False
+        self.query_one("#teacher-synth", Button).disabled = False
+        self.query_one("#teacher-cancel", Button).disabled = True
 
     def action_start(self) -> None:
         """Start generating with the chosen teacher and selection."""
-        name = self.query_one("#teacher-name", Select).value
-        if name is Select.BLANK or self._cancel is not None:
-            self.notify("pick a teacher first" if self._cancel is None else "a run is going", severity="warning")
-            return
         try:
-            sel, budget = self._selection()
-        except ValueError as exc:
-            self.notify(f"bad number: {exc}", severity="error")
+            values = self.query_one("#teacher-generate", OptionForm).values()
+        except UserError as exc:
+            self.notify(str(exc), severity="error")
             return
-        self._cancel = threading.Event()
-        self.query_one("#teacher-start", Button).disabled = True
-        self.query_one("#teacher-cancel", Button).disabled = False
-        self.query_one("#teacher-summary", Static).update(f"generating with {name} …")
-        self._run(str(name), sel, budget, self._cancel)
+        cancel = self._begin(f"generating with {values['teacher']} …")
+        if cancel is not None:
+            self._run(values, cancel)
+
+    def action_synth(self) -> None:
+        """Ask the chosen teacher for new prompts in the style of a slice."""
+        try:
+            teacher = GENERATE["teacher"].parse(self.query_one("#teacher-generate", OptionForm).raw("teacher"))
+            values = {"teacher": teacher, **self.query_one("#teacher-synth-form", OptionForm).values()}
+        except UserError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        cancel = self._begin(f"asking {teacher} for {values['n']} new prompts in {values['slice']!r} …")
+        if cancel is not None:
+            self._synth(values, cancel)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # With no run going, esc is not ours: it falls through to the app (leave a text field).
@@ -165,7 +197,7 @@ class TeacherScreen(LoudWorkers, Screen[None]):
             self.query_one("#teacher-summary", Static).update("cancelling: waiting for requests in flight …")
 
     @work(thread=True, exclusive=True, group="teacher-generate", exit_on_error=False)
-    def _run(self, name: str, sel: Selection, budget: float | None, cancel: threading.Event) -> None:
+    def _run(self, values: dict[str, Any], cancel: threading.Event) -> None:
         last = [0.0]
 
         def progress(p: Progress) -> None:
@@ -175,11 +207,24 @@ class TeacherScreen(LoudWorkers, Screen[None]):
                 self.post_message(GenerationProgressed(p.done, p.total, p.detail))
 
         try:
-            res = generate(self.workspace, name, sel, budget_usd=budget, progress=progress, cancel=cancel)
+            v = GENERATE.resolve(self.workspace, values)  # the teacher must exist: the CLI's check
+            res = generate(self.workspace, v["teacher"], selection_from_options(v), budget_usd=v["budget"],
+                           concurrency=v["concurrency"], progress=progress, cancel=cancel)  # fmt: skip
         except UserError as exc:
-            self.post_message(GenerationFinished(None, str(exc)))
+            self.post_message(GenerationFinished(None, str(exc), getattr(exc, "option", None)))
             return
         self.post_message(GenerationFinished(res))
+
+    @work(thread=True, exclusive=True, group="teacher-generate", exit_on_error=False)
+    def _synth(self, values: dict[str, Any], cancel: threading.Event) -> None:
+        try:
+            v = SYNTH.resolve(self.workspace, values)
+            res = synth_inputs(self.workspace, v["teacher"], v["slice"], v["n"], n_examples=v["examples"],
+                               cancel=cancel)  # fmt: skip
+        except UserError as exc:
+            self.post_message(SynthFinished(None, str(exc), getattr(exc, "option", None)))
+            return
+        self.post_message(SynthFinished(res))
 
     def on_generation_progressed(self, message: GenerationProgressed) -> None:
         bar = self.query_one("#teacher-progress", ProgressBar)
@@ -187,15 +232,30 @@ class TeacherScreen(LoudWorkers, Screen[None]):
         self.query_one("#teacher-counts", Static).update(message.detail)
 
     def on_generation_finished(self, message: GenerationFinished) -> None:
-        self._cancel = None
-        self.query_one("#teacher-start", Button).disabled = False
-        self.query_one("#teacher-cancel", Button).disabled = True
+        self._end()
         summary = self.query_one("#teacher-summary", Static)
         if message.result is None:
-            summary.update(f"[red]{message.error}[/red]")
+            if message.option:
+                self.query_one("#teacher-generate", OptionForm).show_error(message.option, message.error)
+            summary.update(Text(message.error or "", style="red"))
             self.notify(message.error or "generation failed", title="Teacher", severity="error", markup=False)
             return
         r = message.result
         self._load_shares()
         summary.update(f"run {r.run_id} {r.status}: {r.done} generated, {r.cached} from cache, {r.failed} failed, "
                        f"${r.cost_usd:.4f}" + (f"\nfirst error: {r.errors[0]}" if r.errors else ""))  # fmt: skip
+
+    def on_synth_finished(self, message: SynthFinished) -> None:
+        self._end()
+        summary = self.query_one("#teacher-summary", Static)
+        if message.result is None:
+            form = self.query_one("#teacher-synth-form", OptionForm)
+            if message.option in form.options.names:
+                form.show_error(message.option, message.error)
+            summary.update(Text(message.error or "", style="red"))
+            return
+        r = message.result
+        self._load_shares()
+        summary.update(f"slice {r.slice}: {r.n_inserted} new synthetic prompts (asked {r.n_requested}, "
+                       f"{r.n_duplicates} duplicates dropped, {r.n_unparsed} unusable), ${r.cost_usd:.4f}; "
+                       "generate answers them")  # fmt: skip

@@ -1,4 +1,7 @@
-"""Training: launch a LoRA run (data, base model, a few hyperparameters), watch its loss live, cancel, resume.
+"""Training: launch a LoRA run (data, base model, hyperparameters), watch its loss live, cancel, resume.
+
+The hyperparameter fields are generated from ``train.config.TRAIN`` (the declaration `distill train`'s flags come
+from), with its defaults filled in; several base models (comma-separated) train as a run group.
 
 The run itself is a subprocess (``train.launcher``); a thread worker here reads its events and posts them as
 messages, so the event loop only draws. The runs list pages the newest runs from the workspace.
@@ -23,9 +26,10 @@ from textual_plotext import PlotextPlot
 from curation.errors import UserError
 from curation.workspace import Workspace
 from studio.failures import LoudWorkers
+from studio.widgets.option_form import OptionForm
 from train import events as ev
 from train import store
-from train.config import RunConfig
+from train.config import TRAIN, RunConfig, config_from_options
 from train.launcher import RunResult, execute_run, run_training
 
 
@@ -126,14 +130,7 @@ class TrainingScreen(LoudWorkers, Screen[None]):
                 yield Label("Dataset version or training file")
                 yield Input(placeholder="v3  or  /path/train.parquet", id="train-data")
                 yield Static("", id="train-versions", classes="hint")
-                yield Label("Base model")
-                yield Input(value="smollm2", id="train-model")
-                yield Label("Max steps")
-                yield Input(value="60", id="train-steps", type="integer")
-                yield Label("Learning rate")
-                yield Input(value="0.002", id="train-lr", type="number")
-                yield Label("Batch size")
-                yield Input(value="8", id="train-batch", type="integer")
+                yield OptionForm(TRAIN, prefix="train", inline_help=False, id="train-options")
                 yield Button("Start", id="train-start", variant="primary")
                 yield Button("Cancel", id="train-cancel", variant="error", disabled=True)
                 yield Static("", id="train-status")
@@ -170,12 +167,12 @@ class TrainingScreen(LoudWorkers, Screen[None]):
             self.notify("a run is already going; cancel it first", severity="warning")
             return
         try:
-            cfg, version, data = self._form()
+            cfg, models, version, data = self._form()
         except UserError as exc:
             self.notify(str(exc), severity="error")
             return
         self._begin()
-        self._train(cfg, version, data)
+        self._train(cfg, models, version, data)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # With no run going, esc is not ours: it falls through to the app (leave a text field).
@@ -194,18 +191,12 @@ class TrainingScreen(LoudWorkers, Screen[None]):
         self._begin()
         self._resume(run_id)
 
-    def _form(self) -> tuple[RunConfig, str | None, str | None]:
+    def _form(self) -> tuple[RunConfig, list[str], str | None, str | None]:
         src = self.query_one("#train-data", Input).value.strip()
         if not src:
             raise UserError("give a dataset version or a training file")
-        try:
-            cfg = RunConfig(base_model=self.query_one("#train-model", Input).value.strip() or "smollm2",
-                            max_steps=int(self.query_one("#train-steps", Input).value),
-                            learning_rate=float(self.query_one("#train-lr", Input).value),
-                            batch_size=int(self.query_one("#train-batch", Input).value))  # fmt: skip
-        except ValueError:
-            raise UserError("steps, learning rate and batch size must be numbers") from None
-        return (cfg, None, src) if Path(src).expanduser().exists() else (cfg, src, None)
+        cfg, models = config_from_options(self.query_one("#train-options", OptionForm).values())
+        return (cfg, models, None, src) if Path(src).expanduser().exists() else (cfg, models, src, None)
 
     def _begin(self) -> None:
         self._cancel = threading.Event()
@@ -221,8 +212,16 @@ class TrainingScreen(LoudWorkers, Screen[None]):
     # -- workers ----------------------------------------------------------------------------------------------
 
     @work(thread=True, exclusive=True, group="training-run", exit_on_error=False)
-    def _train(self, cfg: RunConfig, version: str | None, data: str | None) -> None:
+    def _train(self, cfg: RunConfig, models: list[str], version: str | None, data: str | None) -> None:
         try:
+            if len(models) > 1:  # a run group: one run per base model, one after the other
+                from train.groups import train_group
+
+                runs = train_group(self.workspace, models, cfg, dataset_version=version, data=data,
+                                   cancel=self._cancel,
+                                   on_event=lambda e: self.post_message(RunEventReceived(None, e))).runs  # fmt: skip
+                self.post_message(RunFinished(runs[-1]))
+                return
             res = run_training(self.workspace, cfg, dataset_version=version, data=data, cancel=self._cancel,
                                on_event=lambda e: self.post_message(RunEventReceived(None, e)))  # fmt: skip
             self.post_message(RunFinished(res))

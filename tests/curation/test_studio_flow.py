@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 import pytest
-from textual.widgets import OptionList, Static
+from textual.widgets import Checkbox, Input, OptionList, Select, Static
 
 from curation.importing import import_file
 from curation.workspace import Workspace
@@ -45,15 +45,34 @@ async def _settle(pilot, screen: CurationScreen) -> str:
     return str(screen.query_one("#cur-status", Static).render())
 
 
-async def _step(pilot, screen: CurationScreen, op: str, params: str) -> str:
-    """Move the list cursor to ``op`` with the arrow keys, type the parameters, preview (enter), apply (a)."""
+async def _step(pilot, screen: CurationScreen, op: str, values: dict[str, str | bool]) -> str:
+    """Move the list cursor to ``op`` with the arrow keys, fill its form from the keyboard (``e``, then Tab from field
+    to field), preview (enter in a text field, else ``p``) and apply (``a``)."""
     ops = screen.query_one("#cur-ops", OptionList)
-    target = [o.key for o in screen.ops.values()].index(op)
+    target = list(screen.ops).index(op)
     while ops.highlighted != target:
         await pilot.press("down" if (ops.highlighted or 0) < target else "up")
-    await pilot.press("e", "home", "ctrl+k")
-    await pilot.press(*params)
-    await pilot.press("enter")
+    form = screen.form()
+    names = form.options.names
+    last = max(names.index(n) for n in values)
+    await pilot.press("e")
+    for i, name in enumerate(names[: last + 1]):
+        field = form.field(name)
+        assert screen.focused is field, (name, screen.focused)
+        if name in values:
+            want = values[name]
+            if isinstance(field, Checkbox):
+                if field.value != want:
+                    await pilot.press("space")
+            elif isinstance(field, Select):
+                await pilot.press("enter", *str(want), "enter")  # open, type to search, pick
+            else:
+                await pilot.press("home", "ctrl+k", *str(want))
+            await pilot.pause()
+            assert form.raw(name) == want, (name, form.raw(name))
+        if i < last:
+            await pilot.press("tab")
+    await pilot.press("enter" if isinstance(screen.focused, Input) else "p")
     status = await _settle(pilot, screen)
     assert "ready" in status, status
     assert screen.previewed is not None and screen.previewed.op == op
@@ -73,22 +92,22 @@ async def test_curation_flow_from_the_keyboard(sample_ws, tmp_path):
         screen = app.screen
         assert isinstance(screen, CurationScreen)
 
-        await _step(pilot, screen, "dedupe", "kind=semantic threshold=0.9 force=yes")
+        await _step(pilot, screen, "dedupe", {"kind": "semantic", "threshold": "0.9", "force": True})
         assert ws.scalar("SELECT count(*) FROM dedupe_runs WHERE kind = 'semantic'") == 1
         assert ws.scalar("SELECT count(*) FROM dedupe_members WHERE NOT kept") > 0
 
-        await _step(pilot, screen, "split", "name=heldout share=0.1 seed=0")
+        await _step(pilot, screen, "split", {"name": "heldout", "share": "0.1", "seed": "0"})
         n_held = ws.scalar("SELECT count(*) FROM split_members WHERE split = 'heldout' AND side = 'heldout'")
         assert n_held > 0
 
-        await _step(pilot, screen, "filter", "name=lowconf metric=min_logprob min=-1.5 policy=review")
+        await _step(pilot, screen, "filter", {"name": "lowconf", "confidence": "min_logprob", "min": "-1.5"})
         failed = ws.scalar(
             "SELECT count(*) FROM filter_results f JOIN filter_runs r USING (run_id) WHERE r.name = 'lowconf' AND NOT ok"
         )
         assert failed > 0
         assert ws.scalar("SELECT count(*) FROM reviews WHERE status = 'needs_review'") == failed
 
-        await _step(pilot, screen, "rebalance", "target=production mode=weight seed=0 name=prod-v1")
+        await _step(pilot, screen, "rebalance", {"to": "production", "mode": "weight", "seed": "0", "name": "prod-v1"})
         version = ws.query_dicts("SELECT name, split, n_train, n_heldout FROM dataset_versions")
         assert [(v["name"], v["split"]) for v in version] == [("prod-v1", "heldout")]
         # The frozen split holds: every held-out member of the version is in the split, nothing else is.
@@ -102,7 +121,7 @@ async def test_curation_flow_from_the_keyboard(sample_ws, tmp_path):
         assert not in_version & pending
         assert not (in_version - held) & removed
 
-        status = await _step(pilot, screen, "export", f"version=prod-v1 format=jsonl out={out}")
+        status = await _step(pilot, screen, "export", {"version": "prod-v1", "format": "jsonl", "out": str(out)})
         assert "prod-v1" in status
     train = [json.loads(x) for x in (out / "prod-v1.train.jsonl").read_text().splitlines()]
     heldout = [json.loads(x) for x in (out / "prod-v1.heldout.jsonl").read_text().splitlines()]

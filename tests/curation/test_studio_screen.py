@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from textual.app import App
-from textual.widgets import Input, OptionList, Static
+from textual.widgets import OptionList, Static
 
 from studio.screens.curation import CurationScreen
 
@@ -28,6 +28,11 @@ def _text(screen, sel: str) -> str:
     return str(screen.query_one(sel, Static).render())
 
 
+async def _select(pilot, screen: CurationScreen, key: str) -> None:
+    screen.query_one("#cur-ops", OptionList).highlighted = list(screen.ops).index(key)
+    await pilot.pause()
+
+
 async def test_preview_then_apply_rebalance_and_export(ws, tmp_path):
     app = _Host(ws)
     async with app.run_test(size=(140, 45)) as pilot:
@@ -35,9 +40,10 @@ async def test_preview_then_apply_rebalance_and_export(ws, tmp_path):
         assert isinstance(screen, CurationScreen)
         await pilot.press("a")  # nothing previewed yet: refuses
         assert "preview first" in _text(screen, "#cur-status")
-        screen.query_one("#cur-ops", OptionList).highlighted = 4  # Rebalance
-        await pilot.pause()
-        screen.query_one("#cur-params", Input).value = "target=shares shares=billing:0.25,security:0.25 seed=1 name=v1"
+        await _select(pilot, screen, "rebalance")
+        form = screen.form()
+        for name, value in (("to", "shares"), ("shares", "billing=0.25,security=0.25"), ("seed", "1"), ("name", "v1")):
+            form.set_value(name, value)
         await pilot.press("p")
         await _wait(pilot, screen)
         assert screen.previewed is not None and screen.previewed.op == "rebalance"
@@ -47,9 +53,12 @@ async def test_preview_then_apply_rebalance_and_export(ws, tmp_path):
         await _wait(pilot, screen)
         assert "wrote dataset version v1" in _text(screen, "#cur-status")
         assert ws.scalar("SELECT count(*) FROM dataset_versions") == 1
-        screen.query_one("#cur-ops", OptionList).highlighted = 5  # Export
-        await pilot.pause()
-        screen.query_one("#cur-params", Input).value = f"format=jsonl out={tmp_path / 'ex'}"
+        await _select(pilot, screen, "export")
+        await _wait(pilot, screen)
+        form = screen.form()
+        assert form.raw("version") == "v1"  # the newest version, prefilled
+        form.set_value("format", "jsonl")
+        form.set_value("out", str(tmp_path / "ex"))
         await pilot.press("p")
         await _wait(pilot, screen)
         await pilot.press("a")
@@ -61,16 +70,26 @@ async def test_errors_and_changed_params_are_reported(ws):
     app = _Host(ws)
     async with app.run_test(size=(140, 45)) as pilot:
         screen = app.screen
-        screen.query_one("#cur-ops", OptionList).highlighted = 3  # Filter
+        await _select(pilot, screen, "filter")
+        form = screen.form()
+        form.set_value("name", "lc")
+        form.set_value("confidence", "answer_prob")
+        form.set_value("min", "lots")
         await pilot.pause()
-        screen.query_one("#cur-params", Input).value = "name=x metric=bogus min=1"
+        assert "Min (--min): expected a number, got 'lots'" in _text(form, "#cur-filter-min-error")  # as typed
         await pilot.press("p")
         await _wait(pilot, screen)
-        assert "error: confidence metric" in _text(screen, "#cur-status")
-        screen.query_one("#cur-params", Input).value = "name=lc metric=min_logprob min=-0.5 policy=review"
+        assert "error: Min (--min): expected a number" in _text(screen, "#cur-status")
+        form.set_value("min", "0.5")
+        await pilot.press("p")  # answer_prob without its field: the check runs in the worker, shown by the field
+        await _wait(pilot, screen)
+        assert "answer_prob needs the labelled field" in _text(form, "#cur-filter-field-error")
+        form.set_value("confidence", "min_logprob")
+        form.set_value("min", "-0.5")
         await pilot.press("p")
         await _wait(pilot, screen)
-        screen.query_one("#cur-params", Input).value = "name=lc metric=min_logprob min=-0.1 policy=review"
+        assert screen.previewed is not None
+        form.set_value("min", "-0.1")
         await pilot.press("a")
         assert "parameters changed" in _text(screen, "#cur-status")
         assert ws.scalar("SELECT count(*) FROM reviews") == 0
@@ -80,11 +99,10 @@ async def test_cancel_stops_a_running_preview(ws):
     app = _Host(ws)
     async with app.run_test(size=(140, 45)) as pilot:
         screen = app.screen
-        screen.query_one("#cur-ops", OptionList).highlighted = 1  # Dedupe
-        await pilot.pause()
-        screen.query_one("#cur-params", Input).value = "kind=exact"
+        await _select(pilot, screen, "dedupe")
+        screen.form().set_value("kind", "exact")
         screen._start("previewing")
         screen.cancel_event.set()  # cancelled before the first progress checkpoint
-        screen._run_preview(screen.current, {"kind": "exact"}, screen.cancel_event)
+        screen._run_preview(screen.current, screen.form().values(), screen.cancel_event)
         await _wait(pilot, screen)
         assert "cancelled" in _text(screen, "#cur-status") and screen.previewed is None

@@ -43,8 +43,8 @@ async def test_training_screen_launches_a_run_and_draws_its_curve(tiny_model: Pa
         screen = app.screen
         assert isinstance(screen, TrainingScreen)
         screen.query_one("#train-data", Input).value = str(triage_file)
-        screen.query_one("#train-model", Input).value = str(tiny_model)
-        screen.query_one("#train-steps", Input).value = "4"
+        screen.query_one("#train-models", Input).value = str(tiny_model)
+        screen.query_one("#train-max-steps", Input).value = "4"
         await pilot.press("ctrl+s")
         await settle(app, pilot)
         status = str(screen.query_one("#train-status", Static).render())
@@ -147,11 +147,11 @@ async def test_training_screen_offers_the_newest_dataset_version_and_cancels_a_l
         screen = app.screen
         assert screen.query_one("#train-data", Input).value == "v1"
         assert "v1 (" in str(screen.query_one("#train-versions", Static).render())
-        screen.query_one("#train-model", Input).value = str(tiny_model)
+        screen.query_one("#train-models", Input).value = str(tiny_model)
         # ~900 steps of batch 1 at a small learning rate: far from done (or early-stopped) when cancelled
-        screen.query_one("#train-steps", Input).value = "100000"
-        screen.query_one("#train-batch", Input).value = "1"
-        screen.query_one("#train-lr", Input).value = "0.0001"
+        screen.query_one("#train-max-steps", Input).value = "100000"
+        screen.query_one("#train-batch-size", Input).value = "1"
+        screen.query_one("#train-learning-rate", Input).value = "0.0001"
         await pilot.press("ctrl+s")
         curve = screen.query_one(LossCurve)
         for _ in range(600):  # until the live curve has its first training steps
