@@ -19,17 +19,17 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Static
+from textual.widgets import Button, DataTable, Footer, Header, Static
 
 from curation.errors import UserError
 from curation.progress import Progress
 from curation.workspace import Workspace
 from studio.failures import LoudWorkers
 from studio.screens.evaluation_view import MACRO_KEY, SLICE_COLUMNS, num, slice_rows, summary_text
+from studio.widgets.option_form import OptionForm
 from studio.widgets.reliability_chart import ReliabilityChart
 from train import evaluate as E
-from train.bars import QualityBar, get_bar, set_bar
-from train.metrics import metric_text, parse_metric, split_metrics
+from train.bars import BAR, QualityBar, bar_from_options, get_bar, set_bar
 from train.store import latest_finished_run
 
 _TOKEN = re.compile(r"\w+|\s+|[^\w\s]")
@@ -54,38 +54,18 @@ class BarSaved(Message):
     bar_id: int
 
 
-_BAR_FIELDS = [  # (input id, label, QualityBar attribute)
-    ("bar-task", "Task", "task"),
-    (
-        "bar-metrics",
-        "Metrics, first is primary: exact:FIELD, json_f1, valid_json, label_in_set:FIELD=a|b, "
-        "verifier:label:FIELD=a|b, verifier:@FILTER (a curation verifier), judge:TEACHER (LLM-as-judge)",
-        "metrics",
-    ),
-    ("bar-threshold", "Overall threshold (0..1)", "threshold"),
-    ("bar-slices", "Critical slice bars: slice=0.9, other=0.8", "slice_bars"),
-    ("bar-gap", "Max gap to the teacher (0..1)", "max_gap"),
-    ("bar-latency", "Max p95 latency (ms)", "max_latency_p95_ms"),
-    ("bar-cost", "Max student cost per 1,000 requests", "max_cost_per_1k"),
-    ("bar-teacher", "Teacher price per 1,000 requests", "teacher_price_per_1k"),
-    ("bar-student", "Student machine price per hour", "student_price_per_hour"),
-]
+EDITOR = BAR.without("name", operation="bar editor")  # the bar's name is the one being edited
+
+
+def _fid(name: str) -> str:
+    return "bar-" + name.replace("_", "-")  # OptionForm(prefix="bar") gives the fields these ids
 
 
 def bar_to_fields(bar: QualityBar | None) -> dict[str, str]:
-    """The bar as the editor's input texts."""
+    """The bar as the editor's field texts (a starting point when there is no bar yet)."""
     if bar is None:
         return {"bar-metrics": "exact:intent, valid_json", "bar-threshold": "0.8"}
-    out: dict[str, str] = {}
-    for fid, _, attr in _BAR_FIELDS:
-        v = getattr(bar, attr)
-        if attr == "metrics":
-            out[fid] = ", ".join(metric_text(m) for m in v)
-        elif attr == "slice_bars":
-            out[fid] = ", ".join(f"{k}={x}" for k, x in v.items())
-        else:
-            out[fid] = "" if v is None else str(v)
-    return out
+    return {_fid(o.name): o.to_text(getattr(bar, o.name)) for o in EDITOR}
 
 
 def metric_sources(ws: Workspace) -> str:
@@ -100,37 +80,17 @@ def metric_sources(ws: Workspace) -> str:
 
 
 def bar_from_fields(values: dict[str, str], name: str = "default") -> QualityBar:
-    """Parse the editor's texts into a bar; ``UserError`` names the field at fault."""
-
-    def num(fid: str) -> float | None:
-        text = values.get(fid, "").strip()
-        if not text:
-            return None
-        try:
-            return float(text)
-        except ValueError:
-            raise UserError(f"{dict((f, lbl) for f, lbl, _ in _BAR_FIELDS)[fid]}: {text!r} is not a number") from None
-
-    slice_bars: dict[str, float] = {}
-    for part in filter(None, (p.strip() for p in values.get("bar-slices", "").split(","))):
-        key, sep, val = part.rpartition("=")
-        try:
-            slice_bars[key.strip()] = float(val)
-        except ValueError:
-            sep = ""
-        if not sep or not key.strip():
-            raise UserError(f"slice bar {part!r} should look like slice=0.9")
-    metrics = [parse_metric(m) for m in split_metrics(values.get("bar-metrics", ""))]
-    threshold = num("bar-threshold")
-    if threshold is None:
-        raise UserError("the overall threshold is required")
-    bar = QualityBar(task=values.get("bar-task", "").strip(), metrics=metrics, threshold=threshold,
-                     slice_bars=slice_bars, max_gap=num("bar-gap"), max_latency_p95_ms=num("bar-latency"),
-                     max_cost_per_1k=num("bar-cost"), teacher_price_per_1k=num("bar-teacher"),
-                     student_price_per_hour=num("bar-student"), name=name)  # fmt: skip
-    if not any(m.get("filter") for m in metrics):  # a verifier:@FILTER is looked up (and checked) by set_bar
+    """Parse the editor's texts into a bar with the declared options (``train.bars.BAR``, as `distill bar set`);
+    the ``OptionError`` names the field at fault."""
+    v = EDITOR.parse({o.name: values.get(_fid(o.name), "") for o in EDITOR})
+    bar = bar_from_options(None, {**v, "name": name})
+    if not any(m.get("filter") for m in bar.metrics):  # a verifier:@FILTER is looked up (and checked) by set_bar
         bar.validate()
     return bar
+
+
+def _typed(fields: dict[str, str]) -> dict[str, str]:
+    return {o.name: fields[_fid(o.name)] for o in EDITOR if _fid(o.name) in fields}
 
 
 class QualityBarScreen(ModalScreen[int | None]):
@@ -149,14 +109,10 @@ class QualityBarScreen(ModalScreen[int | None]):
         self.bar = bar
 
     def compose(self) -> ComposeResult:
-        values = bar_to_fields(self.bar)
         with VerticalScroll(id="bar-editor"):
             yield Static("Quality bar: set it before training; every evaluation reports against it", classes="title")
-            for fid, label, _ in _BAR_FIELDS:
-                yield Label(label)
-                yield Input(value=values.get(fid, ""), id=fid)
-                if fid == "bar-metrics":
-                    yield Static(metric_sources(self.workspace), id="bar-sources", classes="hint")
+            yield OptionForm(EDITOR, prefix="bar", values=_typed(bar_to_fields(self.bar)), inline_help=False)
+            yield Static(metric_sources(self.workspace), id="bar-sources", classes="hint")
             with Horizontal():
                 yield Button("Save", id="bar-save", variant="primary")
                 yield Button("Close", id="bar-close")
@@ -168,10 +124,12 @@ class QualityBarScreen(ModalScreen[int | None]):
             self.action_close()
 
     def action_save(self) -> None:
-        values = {fid: self.query_one(f"#{fid}", Input).value for fid, _, _ in _BAR_FIELDS}
+        form = self.query_one(OptionForm)
         try:
+            values = {_fid(k): v for k, v in form.raw_values().items()}
             bar = set_bar(self.workspace, bar_from_fields(values, self.bar.name if self.bar else "default"))
         except UserError as exc:
+            form.show_exception(exc)
             self.notify(str(exc), severity="error")
             return
         self.app.screen_stack[-2].post_message(BarSaved(int(bar.bar_id or 0)))

@@ -104,7 +104,8 @@ class OptionForm(Vertical, can_focus=False):
             return Select([(c, c) for c in choices], value=value if value in choices else Select.NULL,
                           allow_blank=not (opt.required and choices), prompt="(none)" if choices else "(none yet)",
                           id=fid, classes="opt-field", compact=True, tooltip=opt.help)  # fmt: skip
-        return Input(opt.to_text(value), placeholder=opt.hint, id=fid, classes="opt-field", compact=True,
+        text = value if isinstance(value, str) else opt.to_text(value)
+        return Input(text, placeholder=opt.hint, id=fid, classes="opt-field", compact=True,
                      tooltip=opt.help)  # fmt: skip
 
     # -- reading and writing -------------------------------------------------------------------------------------

@@ -120,17 +120,18 @@ def test_diff_highlights_only_the_differing_words() -> None:
 
 def test_bar_editor_fields_parse_and_reject_bad_numbers() -> None:
     fields = {"bar-task": "t", "bar-metrics": "exact:intent, valid_json", "bar-threshold": "0.8",
-              "bar-slices": "a=0.9, b=0.7", "bar-gap": "0.1"}  # fmt: skip
+              "bar-slice-bars": "a=0.9, b=0.7", "bar-max-gap": "0.1"}  # fmt: skip
     bar = bar_from_fields(fields)
     assert bar.slice_bars == {"a": 0.9, "b": 0.7} and bar.metrics[1] == {"kind": "valid_json"} and bar.max_gap == 0.1
     import pytest
 
     from curation.errors import UserError
 
-    with pytest.raises(UserError, match=r"slice=0\.9"):
-        bar_from_fields({**fields, "bar-slices": "a:0.9"})
-    with pytest.raises(UserError, match="not a number"):
-        bar_from_fields({**fields, "bar-gap": "lots"})
+    # the messages `distill bar set` prints for the same values (train.bars.BAR)
+    with pytest.raises(UserError, match=r"^Slice bars \(--slice-bar\): expected SLICE=X, got 'a:0\.9'$"):
+        bar_from_fields({**fields, "bar-slice-bars": "a:0.9"})
+    with pytest.raises(UserError, match=r"^Max gap \(--max-gap\): expected a number, got 'lots'$"):
+        bar_from_fields({**fields, "bar-max-gap": "lots"})
 
 
 async def test_training_screen_offers_the_newest_dataset_version_and_cancels_a_live_run(
