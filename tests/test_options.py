@@ -30,8 +30,7 @@ from curation.teacher.options import BATCH_SUBMIT, GENERATE, SYNTH, SYNTH_FULFIL
 from distill.cli import build_parser, main
 from studio.widgets.option_form import OptionForm
 from train.bars import BAR
-from train.config import TRAIN
-from train.evaluate import EVAL
+from train.config import EVAL, TRAIN
 
 ROOT = Path(__file__).resolve().parents[1]
 

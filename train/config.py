@@ -77,6 +77,30 @@ TRAIN = OptionSet(
 )
 
 
+# How a run is evaluated (`distill eval RUN`, `distill train --eval`); the defaults of ``evaluate_split`` too.
+EVAL = OptionSet(
+    "eval",
+    (
+        IntOption(
+            name="limit",
+            minimum=1,
+            help="evaluate at most N rows per set: a random sample stratified by slice and answer label",
+        ),
+        IntOption(name="seed", default=0, required=True, help="seed of the --limit sample"),
+        IntOption(name="max_new_tokens", default=64, minimum=1, required=True, help="tokens generated per answer"),
+        IntOption(
+            name="gen_batch_size", default=16, minimum=1, required=True, help="generation batch size (length-sorted)"
+        ),
+        FlagOption(
+            name="baseline",
+            default=True,
+            flag="--no-baseline",
+            help="also evaluate the untuned base model (--no-baseline skips it)",
+        ),
+    ),
+)
+
+
 @dataclass
 class RunConfig:
     """Hyperparameters and paths of one training run. Defaults suit SmolLM2-135M on a 2-core CPU."""
@@ -132,3 +156,9 @@ def config_from_options(values: dict[str, Any]) -> tuple[RunConfig, list[str]]:
     cfg = RunConfig(**{k: v for k, v in values.items() if k in known}, base_model=models[0],
                     lora_alpha=2 * values["lora_r"])  # fmt: skip
     return cfg, models
+
+
+def eval_kwargs(values: dict[str, Any]) -> dict[str, Any]:
+    """Parsed eval options -> keywords of ``evaluate_run``."""
+    return {"limit": values.get("limit"), "seed": values["seed"], "max_new_tokens": values["max_new_tokens"],
+            "batch_size": values["gen_batch_size"], "baseline": values["baseline"]}  # fmt: skip

@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from curation.errors import UserError
-from curation.options import FlagOption, IntOption, OptionSet
 from curation.progress import ProgressFn, report
 from curation.workspace import Workspace
 from train import store
 from train.bars import QualityBar, require_bar
+from train.config import EVAL
 from train.data import Example, load_examples, prompt_text
 from train.eval_reads import (
     baseline_for,
@@ -44,32 +44,6 @@ __all__ = [  # the evaluation API in one place for its callers (the reads live i
     "EvalResult", "baseline_for", "count_disagreements", "disagreements", "evaluate_model", "evaluate_run",
     "get_evaluation", "heldout_for", "list_evaluations", "request_more_inputs", "sample_examples",
 ]  # fmt: skip
-
-# How a run is evaluated (`distill eval RUN`, `distill train --eval`); the defaults of ``evaluate_split`` too.
-EVAL = OptionSet(
-    "eval",
-    (
-        IntOption(name="limit", minimum=1,
-                  help="evaluate at most N rows per set: a random sample stratified by slice and answer label"),  # fmt: skip
-        IntOption(name="seed", default=0, required=True, help="seed of the --limit sample"),
-        IntOption(name="max_new_tokens", default=64, minimum=1, required=True, help="tokens generated per answer"),
-        IntOption(
-            name="gen_batch_size", default=16, minimum=1, required=True, help="generation batch size (length-sorted)"
-        ),
-        FlagOption(
-            name="baseline",
-            default=True,
-            flag="--no-baseline",
-            help="also evaluate the untuned base model (--no-baseline skips it)",
-        ),
-    ),
-)
-
-
-def eval_kwargs(values: dict[str, Any]) -> dict[str, Any]:
-    """Parsed eval options -> keywords of ``evaluate_run``."""
-    return {"limit": values.get("limit"), "seed": values["seed"], "max_new_tokens": values["max_new_tokens"],
-            "batch_size": values["gen_batch_size"], "baseline": values["baseline"]}  # fmt: skip
 
 
 @dataclass

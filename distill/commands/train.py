@@ -11,8 +11,7 @@ from distill.common import add_json_flag, open_workspace, read_options
 from distill.eval_output import print_evaluation, print_evaluation_list, print_gold_beside_heldout, print_totals
 from distill.output import CliProgress, print_json, print_table
 from train.bars import BAR
-from train.config import TRAIN, config_from_options
-from train.evaluate import EVAL, eval_kwargs
+from train.config import EVAL, TRAIN, config_from_options, eval_kwargs
 
 RAW = argparse.RawDescriptionHelpFormatter
 

@@ -141,8 +141,6 @@ class CurationScreen(LoudWorkers, Screen[None]):
 
     @on(OptionForm.Submitted)
     def _params_submitted(self) -> None:
-        # Back to the list so that ``a`` applies instead of typing into the parameters.
-        self.query_one("#cur-ops", OptionList).focus()
         self.action_preview()
 
     def action_edit_params(self) -> None:
@@ -164,6 +162,8 @@ class CurationScreen(LoudWorkers, Screen[None]):
             self._status(f"error: {exc}")
             return
         self.previewed = None
+        # Back to the list, so that ``a`` applies (instead of typing into a field) and the arrows pick an operation.
+        self.query_one("#cur-ops", OptionList).focus()
         self._start(f"previewing {self.current.title}...")
         self._run_preview(self.current, params, self.cancel_event)
 

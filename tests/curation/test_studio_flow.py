@@ -49,6 +49,7 @@ async def _step(pilot, screen: CurationScreen, op: str, values: dict[str, str | 
     """Move the list cursor to ``op`` with the arrow keys, fill its form from the keyboard (``e``, then Tab from field
     to field), preview (enter in a text field, else ``p``) and apply (``a``)."""
     ops = screen.query_one("#cur-ops", OptionList)
+    assert screen.focused is ops  # where a preview leaves the focus
     target = list(screen.ops).index(op)
     while ops.highlighted != target:
         await pilot.press("down" if (ops.highlighted or 0) < target else "up")
