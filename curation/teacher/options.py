@@ -65,7 +65,7 @@ SYNTH = OptionSet(
         IntOption(name="n", flag="-n", label="New prompts", minimum=1, required=True, help="how many new prompts"),
         IntOption(
             name="examples", default=8, minimum=1, required=True, help="examples of the slice to show the teacher"
-        ),  # fmt: skip
+        ),
         BUDGET,
     ),
 )
