@@ -56,7 +56,7 @@ class ListOption(Option):
         kw: dict[str, Any] = {"help": self.cli_help(), "default": None, "metavar": self.metavar}
         if self.repeat:
             kw["action"] = "append"
-        parser.add_argument(*(f for f in (self.flag, self.short) if f), dest=self.name, **kw)
+        parser.add_argument(self.flag, dest=self.name, **kw)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import argparse
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -59,7 +59,6 @@ class Option:
     default: Any = None
     label: str = ""
     flag: str = ""
-    short: str = ""
     metavar: str | None = None
     required: bool = False
     positional: bool = False
@@ -131,7 +130,7 @@ class Option:
         else:
             if self.required and self.default is None:
                 kw["required"] = True
-            parser.add_argument(*(f for f in (self.flag, self.short) if f), dest=self.name, **kw)
+            parser.add_argument(self.flag, dest=self.name, **kw)
         for flag, (const, text) in self.shortcuts.items():
             parser.add_argument(flag, dest=self.name, action="store_const", const=const, help=text)
 
@@ -252,7 +251,7 @@ class FlagOption(Option):
 
     def add_to_parser(self, parser: argparse.ArgumentParser | Any) -> None:
         action = "store_false" if self.default else "store_true"
-        parser.add_argument(*(f for f in (self.flag, self.short) if f), dest=self.name, action=action, help=self.help)
+        parser.add_argument(self.flag, dest=self.name, action=action, help=self.help)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -296,7 +295,7 @@ class OptionSet:
                 return o
         raise KeyError(name)
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[Option]:
         return iter(self.options)
 
     @property
@@ -307,19 +306,13 @@ class OptionSet:
         """The declared default of one option (what the operation's function uses as its own default)."""
         return self[name].default
 
-    def defaults(self) -> dict[str, Any]:
-        """Every option's parsed default."""
-        return self.parse({})
-
     def only(self, *names: str, operation: str | None = None) -> OptionSet:
         """A subset, in this set's order."""
         return OptionSet(operation or self.operation, tuple(o for o in self.options if o.name in names))
 
     def without(self, *names: str, operation: str | None = None) -> OptionSet:
+        """All but ``names``, in this set's order."""
         return OptionSet(operation or self.operation, tuple(o for o in self.options if o.name not in names))
-
-    def plus(self, *options: Option, operation: str | None = None) -> OptionSet:
-        return OptionSet(operation or self.operation, (*self.options, *options))
 
     def add_to_parser(self, parser: argparse.ArgumentParser | Any) -> None:
         """Add every option's flag to an argparse (sub)parser."""
