@@ -23,6 +23,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import ContentSwitcher, Footer, Header, OptionList, ProgressBar, Static
 from textual.widgets.option_list import Option
+from textual.worker import Worker, WorkerState
 
 from curation.errors import Cancelled, UserError
 from curation.progress import Progress
@@ -243,6 +244,13 @@ class CurationScreen(LoudWorkers, Screen[None]):
             self.post_message(NewestVersionFound(vs[0].name))
 
     # -- results -------------------------------------------------------------------------------------------
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        # An unexpected failure is reported by the app (LoudWorkers); the screen must not stay "busy".
+        if event.state is WorkerState.ERROR and event.worker.group == "curation":
+            self.busy = False
+            self.query_one("#cur-progress", ProgressBar).update(total=1, progress=0)
+            self._status("failed; nothing was changed (the error notification says why)")
 
     def on_progress_reported(self, m: ProgressReported) -> None:
         bar = self.query_one("#cur-progress", ProgressBar)

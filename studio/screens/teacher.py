@@ -22,6 +22,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Header, ProgressBar, Static
+from textual.worker import Worker, WorkerState
 
 from curation.errors import UserError
 from curation.progress import Progress
@@ -225,6 +226,14 @@ class TeacherScreen(LoudWorkers, Screen[None]):
             self.post_message(SynthFinished(None, str(exc), getattr(exc, "option", None)))
             return
         self.post_message(SynthFinished(res))
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        # An unexpected failure is reported by the app (LoudWorkers); the run controls must come back.
+        if event.state is WorkerState.ERROR and event.worker.group == "teacher-generate":
+            self._end()
+            self.query_one("#teacher-summary", Static).update(
+                Text("the run failed (the error notification says why)", style="red")
+            )
 
     def on_generation_progressed(self, message: GenerationProgressed) -> None:
         bar = self.query_one("#teacher-progress", ProgressBar)

@@ -117,3 +117,23 @@ def test_every_studio_class_with_workers_is_loud() -> None:
                 if ("@work(" in source or "run_worker(" in source) and not issubclass(obj, LoudWorkers):
                     unmixed.append(obj.__qualname__)
     assert unmixed == []
+
+
+async def test_a_screen_that_failed_unexpectedly_is_usable_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, notes: list[Note]
+) -> None:
+    # The curation preview and the teacher run have their own busy state; an unexpected error must not leave it set.
+    monkeypatch.setattr("studio.screens.curation_ops.sl.slice_shares", _raise(RuntimeError("boom in shares")))
+    with Workspace.open(build_workspace(tmp_path / "w.duckdb", n=5)) as ws:
+        app = DistillStudio(ws, start="curation")
+        async with app.run_test(size=(150, 45)) as pilot:
+            await settle(pilot)
+            screen = app.screen
+            screen.query_one("#cur-ops").highlighted = list(screen.ops).index("slices")
+            await pilot.pause()
+            await pilot.press("p")
+            await settle(pilot)
+            await pilot.pause(0.1)
+            assert any("boom in shares" in e for e in _errors(notes))
+            assert screen.busy is False
+            assert "failed; nothing was changed" in str(screen.query_one("#cur-status").render())
