@@ -14,6 +14,13 @@ from typing import Any
 from curation.errors import UserError
 from curation.teacher.config import TeacherConfig
 
+POSSIBLY_BILLED_NOTE = "the worst-case cost of attempts abandoned after a timeout, which the provider may bill"
+
+
+def possibly_billed_text(usd: float) -> str:
+    """The "possibly billed" figure to print after a cost, when there is one (CLI and studio alike)."""
+    return f" (+ ${usd:.4f} possibly billed: attempts abandoned after a timeout)" if usd else ""
+
 
 def output_cap(cfg: TeacherConfig, params: dict[str, Any]) -> int:
     """The output tokens a request sent with ``params`` may bill at most."""

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 from curation.errors import UserError
 from curation.teacher.batch import batch_status, collect_batch, list_batch_jobs, submit_batch
+from curation.teacher.budget import POSSIBLY_BILLED_NOTE, possibly_billed_text
 from curation.teacher.config import (
     DEFAULT_PARAMS,
     TeacherConfig,
@@ -286,7 +287,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         print_json(res)
     else:
         print(f"run {res.run_id} {res.status}: {res.done} generated, {res.cached} from cache, {res.failed} failed, "
-              f"{res.requests} requests, ${res.cost_usd:.4f}{_possibly(res.possibly_billed_usd)}")  # fmt: skip
+              f"{res.requests} requests, ${res.cost_usd:.4f}{possibly_billed_text(res.possibly_billed_usd)}")  # fmt: skip
         if unreachable:
             # The network or the server went away: an environment fault (exit 1), not a bad answer to a request.
             print(f"error: the teacher at {base_url} could not be reached for {unreachable} "
@@ -308,12 +309,6 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 1 if unreachable else {"cancelled": 130, "failed": 1}.get(res.status, 0)
 
 
-def _possibly(usd: float) -> str:
-    """The "possibly billed" figure after a cost, when there is one."""
-    return f" (+ ${usd:.4f} possibly billed: attempts abandoned after a timeout)" if usd else ""
-
-
-POSSIBLY_BILLED_NOTE = "the worst-case cost of attempts abandoned after a timeout, which the provider may bill"
 BUDGET_NOTE = "stopped before exceeding the budget; raise --budget and run again to continue"
 
 
@@ -330,7 +325,7 @@ def cmd_synth_run(args: argparse.Namespace) -> int:
         return 0
     print(f"slice {v['slice']}: {res.n_inserted} new synthetic prompts (asked {res.n_requested}, "
           f"{res.n_duplicates} duplicates dropped, {res.n_unparsed} unusable), "
-          f"${res.cost_usd:.4f}{_possibly(res.possibly_billed_usd)}")  # fmt: skip
+          f"${res.cost_usd:.4f}{possibly_billed_text(res.possibly_billed_usd)}")  # fmt: skip
     if res.status == "budget":
         print(BUDGET_NOTE, file=sys.stderr)
     elif res.n_inserted < res.n_requested:
@@ -354,7 +349,7 @@ def cmd_synth_fulfil(args: argparse.Namespace) -> int:
         print("no open input requests (queue some with `distill oversample --request SLICE=N`)")
     for r in results:
         print(f"request {r.request_id or '-'} ({r.slice}): {r.n_inserted} new prompts (asked {r.n_requested}, "
-              f"{r.n_duplicates} duplicates dropped), ${r.cost_usd:.4f}{_possibly(r.possibly_billed_usd)}")  # fmt: skip
+              f"{r.n_duplicates} duplicates dropped), ${r.cost_usd:.4f}{possibly_billed_text(r.possibly_billed_usd)}")  # fmt: skip
     if results and results[-1].status == "budget":
         print(BUDGET_NOTE + " (the request cut short stays open)", file=sys.stderr)
     if any(r.n_inserted for r in results):

@@ -26,6 +26,7 @@ from textual.worker import Worker, WorkerState
 
 from curation.errors import UserError
 from curation.progress import Progress
+from curation.teacher.budget import possibly_billed_text
 from curation.teacher.config import list_teachers
 from curation.teacher.engine import GenerateResult, generate
 from curation.teacher.options import GENERATE, SYNTH, selection_from_options
@@ -252,7 +253,8 @@ class TeacherScreen(LoudWorkers, Screen[None]):
         r = message.result
         self._load_shares()
         summary.update(f"run {r.run_id} {r.status}: {r.done} generated, {r.cached} from cache, {r.failed} failed, "
-                       f"${r.cost_usd:.4f}" + (f"\nfirst error: {r.errors[0]}" if r.errors else ""))  # fmt: skip
+                       f"${r.cost_usd:.4f}{possibly_billed_text(r.possibly_billed_usd)}"
+                       + (f"\nfirst error: {r.errors[0]}" if r.errors else ""))  # fmt: skip
 
     def on_synth_finished(self, message: SynthFinished) -> None:
         self._end()
@@ -266,5 +268,5 @@ class TeacherScreen(LoudWorkers, Screen[None]):
         r = message.result
         self._load_shares()
         summary.update(f"slice {r.slice}: {r.n_inserted} new synthetic prompts (asked {r.n_requested}, "
-                       f"{r.n_duplicates} duplicates dropped, {r.n_unparsed} unusable), ${r.cost_usd:.4f}; "
-                       "generate answers them")  # fmt: skip
+                       f"{r.n_duplicates} duplicates dropped, {r.n_unparsed} unusable), ${r.cost_usd:.4f}"
+                       f"{possibly_billed_text(r.possibly_billed_usd)}; generate answers them")  # fmt: skip
