@@ -33,7 +33,8 @@ class Generation:
     """One answer with what it cost (latency is the wall time of the batch it was generated in) and how sure the
     student was: ``token_ids``/``logprobs`` per generated token (the end-of-turn token left out, as a provider's
     ``logprobs.content`` leaves it out), ``top`` = per token the top alternatives as (token id, logprob), best first
-    (empty unless asked for). ``finish_reason``: ``stop`` (end of turn) | ``length`` (the token cap)."""
+    (empty unless asked for). ``finish_reason``: ``stop`` (end of turn) | ``length`` (the token cap).
+    ``prompt_tokens``: the prompt's length in tokens (a served request's usage)."""
 
     text: str
     latency_ms: float
@@ -42,6 +43,7 @@ class Generation:
     logprobs: list[float] = field(default_factory=list)
     top: list[list[tuple[int, float]]] = field(default_factory=list)
     finish_reason: str = "stop"
+    prompt_tokens: int = 0
 
     @property
     def confidence(self) -> float | None:
@@ -151,7 +153,7 @@ def generate(
             out[i] = Generation(
                 tokenizer.decode(toks[:n], skip_special_tokens=True).strip(), ms,
                 n + (end is not None), toks[:n], chosen[row][:n], top[row][:n] if top else [],
-                "length" if end is None else "stop",
+                "length" if end is None else "stop", len(ids[i]),
             )  # fmt: skip
         done += len(idx)
     report(progress, cancel, "generate", done, len(prompts))
