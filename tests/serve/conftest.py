@@ -114,3 +114,40 @@ def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     import curation.teacher.client as teacher_client
 
     monkeypatch.setattr(teacher_client, "BACKOFF_BASE_S", 0.005)
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def spawn_server(ws_path: Path, *args: str, timeout_s: float = 120.0) -> tuple[Any, dict[str, Any]]:
+    """``distill serve ARGS`` in a subprocess on a free port; (process, its state file) once it answers."""
+    import json
+    import os
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from curation.workspace import artifacts_dir_for
+    from train.serve.settings import state_path
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT), KEY_ENV: KEY, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    log = open(ws_path.with_suffix(".serve.log"), "ab")  # noqa: SIM115 - the child writes it until it ends
+    proc = subprocess.Popen([sys.executable, "-m", "distill", "serve", *args, "-w", str(ws_path), "--port", "0"],
+                            stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env, cwd=ROOT)  # fmt: skip
+    log.close()
+    path = state_path(artifacts_dir_for(ws_path))
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"distill serve exited: {ws_path.with_suffix('.serve.log').read_text()[-2000:]}")
+        try:
+            state = json.loads(path.read_text())
+            if state["pid"] == proc.pid:
+                urllib.request.urlopen(f"http://127.0.0.1:{state['port']}/healthz", timeout=2).read()
+                return proc, state
+        except (OSError, ValueError, KeyError):
+            pass
+        time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("distill serve did not start in time")

@@ -83,10 +83,10 @@ class Gateway:
                 "fallback_reason": reason, "confidence": conf, "student": self._student_part(s, conf, check),
                 "teacher": self._teacher_part(t), "request_id": rid, "key_hash": hashed,
                 "key_from": "header" if from_header else "request"}  # fmt: skip
-        record = {"request": self._scrub(req.body), "response": doc, "metadata": {"serve": meta, "slice": slice_name},
+        record = {"request": req.body, "response": doc, "metadata": {"serve": meta, "slice": slice_name},
                   "started_at": started.isoformat().replace("+00:00", "Z"), "latency_ms": round(ms, 3)}  # fmt: skip
-        try:
-            await asyncio.wrap_future(self.log.append(record))
+        try:  # every string scrubbed: a key pasted into a prompt comes back in answers and their logprobs too
+            await asyncio.wrap_future(self.log.append(self._scrub(record)))
         except OSError as exc:
             self.metrics.errors.labels("log").inc()
             return Outcome(503, fmt.error_body(f"the request could not be logged: {exc}", "server_error"))
@@ -204,7 +204,7 @@ class Gateway:
         return redact(text, self.teacher.cfg if self.teacher is not None else None) or ""
 
     def _scrub(self, value: Any) -> Any:
-        """The request as logged: every string with keys (the teacher's, anything key-shaped) replaced."""
+        """``value`` as logged: every string with keys (the teacher's, anything key-shaped) replaced."""
         if isinstance(value, str):
             return self._redact(value)
         if isinstance(value, dict):

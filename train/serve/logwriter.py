@@ -121,12 +121,14 @@ class ServeLog:
 
     def _write(self, group: list[tuple[bytes, Future[None]]]) -> None:
         chunk: list[bytes] = []
+        filled = self._size  # this file's size once the chunk is written
         for line, _ in group:
-            if self._size and self._size + sum(map(len, chunk)) + len(line) > self.max_bytes:
+            if filled and filled + len(line) > self.max_bytes:  # a line longer than a file still gets one
                 self._flush(chunk)
-                chunk = []
                 self._rotate()
+                chunk, filled = [], 0
             chunk.append(line)
+            filled += len(line)
         self._flush(chunk)
 
     def _flush(self, chunk: list[bytes]) -> None:
