@@ -132,7 +132,7 @@ def spawn_server(ws_path: Path, *args: str, timeout_s: float = 120.0) -> tuple[A
     from train.serve.settings import state_path
 
     env = {**os.environ, "PYTHONPATH": str(ROOT), KEY_ENV: KEY, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    log = open(ws_path.with_suffix(".serve.log"), "ab")  # noqa: SIM115 - the child writes it until it ends
+    log = open(ws_path.with_suffix(".serve.log"), "ab")
     proc = subprocess.Popen([sys.executable, "-m", "distill", "serve", *args, "-w", str(ws_path), "--port", "0"],
                             stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env, cwd=ROOT)  # fmt: skip
     log.close()

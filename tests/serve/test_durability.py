@@ -74,7 +74,8 @@ def test_kill_9_under_traffic_loses_no_acknowledged_line(tmp_path: Path, teacher
     proc, state = spawn_server(ws_path, *args)
     try:
         r = openai.OpenAI(base_url=state["base_url"], api_key="x", max_retries=0).chat.completions.create(
-            model="m", messages=MESSAGES)
+            model="m", messages=MESSAGES
+        )
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == 0
@@ -88,6 +89,7 @@ def test_bounded_load_without_errors_is_micro_batched(gateway, sws: Workspace) -
     n_clients, per_client = 8, 25
     errors: list[str] = []
     with gateway(mode="canary", share=0.5, max_batch=8, batch_wait_ms=10.0) as g:
+
         def worker(n: int) -> None:
             c = client(g)
             for i in range(per_client):

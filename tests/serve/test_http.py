@@ -52,7 +52,9 @@ def test_models_health_metrics_and_bad_requests(gateway, sws: Workspace) -> None
         health = json.loads(urllib.request.urlopen(g.base_url.removesuffix("/v1") + "/healthz").read())
         assert health["status"] == "ok" and health["pid"] == os.getpid() and health["mode"] == "student"
         for i in range(3):
-            c.chat.completions.create(model="m", messages=MESSAGES, max_tokens=2, extra_headers={"X-Slice": f"s{i % 2}"})
+            c.chat.completions.create(
+                model="m", messages=MESSAGES, max_tokens=2, extra_headers={"X-Slice": f"s{i % 2}"}
+            )
         import openai
 
         with pytest.raises(openai.BadRequestError, match="temperature"):
@@ -100,7 +102,11 @@ def test_control_changes_the_mode_without_a_restart(gateway, sws: Workspace, cap
             urllib.request.urlopen(req)
         assert err.value.code == 401
         assert g.gateway.router.live.mode == "canary"
-    assert (first.model, second.model, third.model) == ("triage-teacher-2026-01-01", "distill-student", "distill-student")
+    assert (first.model, second.model, third.model) == (
+        "triage-teacher-2026-01-01",
+        "distill-student",
+        "distill-student",
+    )
     modes = [ln["metadata"]["serve"]["mode"] for ln in read_lines(sws)]
     assert modes == ["shadow", "student", "canary"]
     assert not st.exists()  # removed on the way out

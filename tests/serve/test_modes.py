@@ -57,7 +57,9 @@ def test_low_confidence_falls_back_to_the_teacher_per_slice(gateway, sws: Worksp
     th = Thresholds(default=0.5, slices={"accounts": 0.0})
     with gateway(mode="student", thresholds=th) as g:
         c = client(g)
-        low = c.chat.completions.create(model="m", messages=MESSAGES, max_tokens=4, extra_headers={"X-Slice": "billing"})
+        low = c.chat.completions.create(
+            model="m", messages=MESSAGES, max_tokens=4, extra_headers={"X-Slice": "billing"}
+        )
         kept = c.chat.completions.create(model="m", messages=MESSAGES, max_tokens=4,
                                          extra_headers={"X-Slice": "accounts"})  # fmt: skip
     assert low.choices[0].message.content == TEACHER_TEXT

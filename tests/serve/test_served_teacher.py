@@ -43,5 +43,9 @@ def test_a_running_gateway_of_a_run_teaches(tmp_path: Path, student_dirs: tuple[
         outputs = ws.query("SELECT model, mode FROM teacher_outputs WHERE teacher = 'small'")
         assert outputs == [(f"distill-run-{run_id}", "sync")] * 3
         assert ws.query("SELECT kind, status, count(*) FROM teacher_ledger GROUP BY ALL") == [("generate", "ok", 3)]
-    lines = [json.loads(ln) for ln in (tmp_path / "ws.artifacts/serve/logs/serve-000001.jsonl").read_text().splitlines()]
-    assert [(ln["metadata"]["serve"]["mode"], ln["metadata"]["serve"]["route"]) for ln in lines] == [("direct", "student")] * 3
+    lines = [
+        json.loads(ln) for ln in (tmp_path / "ws.artifacts/serve/logs/serve-000001.jsonl").read_text().splitlines()
+    ]
+    assert [(ln["metadata"]["serve"]["mode"], ln["metadata"]["serve"]["route"]) for ln in lines] == [
+        ("direct", "student")
+    ] * 3

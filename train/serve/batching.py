@@ -2,8 +2,11 @@
 
 Requests queue up; one worker thread takes the oldest, then waits until ``max_batch`` requests that can share a
 call (same sampling temperature and top_p) are queued or the oldest has waited ``wait_ms``, and runs them as one
-batch. While a batch generates, new requests queue, so under load the next batch forms without waiting. A request
-whose future was cancelled meanwhile (its caller left) is skipped. The model is only ever called from this thread.
+batch. It waits only while traffic is concurrent (the last batch had more than one request): a lone caller is not
+held back (on the tiny test model the 10 ms wait was 6% of a request's latency), and under load the first batch
+runs alone while the next ones form. While a batch generates, new requests queue, so under load the next batch
+forms without waiting at all. A request whose future was cancelled meanwhile (its caller left) is skipped. The
+model is only ever called from this thread.
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ class MicroBatcher:
         self._queue: deque[StudentJob] = deque()
         self._cond = threading.Condition()
         self._closing = False
+        self._last_size = 1
         self._thread = threading.Thread(target=self._loop, name="student-batcher", daemon=True)
         self._thread.start()
 
@@ -79,7 +83,7 @@ class MicroBatcher:
             if not self._queue:
                 return None
             head = self._queue[0]
-            deadline = head.arrived + self.wait_s
+            deadline = head.arrived + (self.wait_s if self._last_size > 1 else 0.0)
             while True:
                 batch = [j for j in self._queue if j.key == head.key][: self.max_batch]
                 left = deadline - time.monotonic()
@@ -88,6 +92,7 @@ class MicroBatcher:
                 self._cond.wait(left)
             for j in batch:
                 self._queue.remove(j)
+            self._last_size = len(batch)
         return [j for j in batch if j.future.set_running_or_notify_cancel()]
 
     def _loop(self) -> None:
