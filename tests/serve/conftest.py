@@ -73,9 +73,10 @@ def gateway(sws: Workspace, student_dirs: tuple[Path, Path]) -> Iterator[Callabl
     running: list[Running] = []
 
     @contextmanager
-    def run(**kw: Any) -> Iterator[Running]:
+    def run(spec: StudentSpec | None = None, **kw: Any) -> Iterator[Running]:
         base, adapter = student_dirs
-        g = start(sws, serve_config(**kw), StudentSpec(base_model=str(base), adapter=str(adapter), device="cpu"))
+        spec = spec or StudentSpec(base_model=str(base), adapter=str(adapter), device="cpu")
+        g = start(sws, serve_config(**kw), spec)
         running.append(g)
         try:
             yield g

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter
+
+import pytest
 
 from curation.workspace import Workspace
 from tests.serve.conftest import MESSAGES, client, read_lines
@@ -108,3 +111,20 @@ def test_teacher_errors_are_served_by_the_student(gateway, sws: Workspace, teach
     s = line["metadata"]["serve"]
     assert (s["route"], s["fallback_reason"]) == ("student", "teacher_error")
     assert "HTTP 500" in s["teacher"]["error"]
+
+
+def test_a_remote_student_server(gateway, sws: Workspace, teacher_srv: FakeOpenAI) -> None:
+    """--student-url: any OpenAI-compatible server holding the student (here the fake server stands in for vLLM)."""
+    from tests.teacher.conftest import KEY_ENV
+    from train.serve.settings import StudentSpec
+
+    spec = StudentSpec(url=teacher_srv.base_url, model="triage-teacher-2026-01-01", key_env=KEY_ENV)
+    with gateway(spec=spec, mode="student", thresholds=Thresholds(default=0.01)) as g:
+        r = client(g).chat.completions.create(model="m", messages=MESSAGES, logprobs=True, top_logprobs=2)
+    assert r.choices[0].message.content == TEACHER_TEXT and len(r.choices[0].logprobs.content[0].top_logprobs) == 2
+    [line] = read_lines(sws)
+    s = line["metadata"]["serve"]
+    assert (s["route"], s["fallback_reason"], s["student"]["model"]) == ("student", None, teacher_srv.served_model)
+    lps = [t.logprob for t in r.choices[0].logprobs.content]
+    assert s["confidence"] == pytest.approx(math.exp(sum(lps) / len(lps)))
+    assert sum(teacher_srv.attempts.values()) == 1  # no teacher here: the one request was the student's

@@ -152,7 +152,10 @@ class Gateway:
         assert self.teacher is not None
         cfg = self.teacher.cfg
         caller = {k: v for k, v in req.body.items() if k in ALLOWED_PARAMS}
-        params = request_params(cfg, {**cfg.params, **caller})
+        merged = {**cfg.params, **caller}
+        if not merged.get("logprobs"):
+            merged.pop("top_logprobs", None)  # providers refuse top_logprobs without logprobs
+        params = request_params(cfg, merged)
         t0 = time.perf_counter()
         # A cached answer is served only where it is what the teacher would say again: greedy requests.
         fresh = float(params.get("temperature") or 0.0) > 0

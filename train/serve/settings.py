@@ -104,9 +104,9 @@ class ServeConfig:
     slice_field: str = "metadata.slice"
     bar: str | None = "default"  # the quality bar whose checks (valid JSON, labels...) gate the student's answers
     max_batch: int = 8
-    # 10 ms collects the next round of 8 closed-loop clients into one batch; on SmolLM2 an answer takes ~1 s on CPU,
-    # so a lone request pays ~1% for the wait.
-    batch_wait_ms: float = 10.0
+    # How long a free model waits for the callers of the last batch to come back (answer logged with an fsync of
+    # ~5 ms, sent, the next request parsed): only while traffic is concurrent, so a lone caller never pays it.
+    batch_wait_ms: float = 25.0
     max_tokens: int = 256  # a request's cap when it gives none
     shadow_wait_ms: float = 1000.0  # how long a shadow response waits for a student still generating
     student_timeout_s: float = 120.0
