@@ -7,9 +7,10 @@ Latency: the same prompts one at a time, alternately through ``train.generate.ge
 through the gateway (``distill serve``'s app on 127.0.0.1, student mode, no teacher, the openai client, the request
 logged and fsynced before the answer): the gateway's added latency at p50 (target <= 5%). Throughput: ``--clients``
 threads sending ``--requests`` requests in all through the gateway with micro-batching (``--max-batch``) vs the same
-gateway with batches of 1 (one request per generate call): requests/s ratio (target >= 3x). Prompts are the sample's
-production tickets; greedy, ``--new-tokens`` per answer. ``--tiny`` uses the tests' random 2-layer model instead
-of SmolLM2-135M (a smoke run). ``--items FILE`` (JSON lines with ``confidence``, ``correct``, optional
+gateway with batches of 1 (one request per generate call): requests/s ratio (target >= 3x), beside ``generate``
+alone on the same prompts in batches of ``--max-batch`` (the most batching can give on this machine). Prompts are
+the sample's production tickets; greedy, ``--new-tokens`` per answer. ``--tiny`` uses the tests' random 2-layer
+model instead of SmolLM2-135M (a smoke run). ``--items FILE`` (JSON lines with ``confidence``, ``correct``, optional
 ``teacher_correct``: an evaluation's held-out items) also prints the routing curve (``routing.routing_curve``).
 """
 
@@ -54,14 +55,14 @@ def start_gateway(ws: Any, model_dir: str, max_batch: int, new_tokens: int) -> A
     return start(ws, cfg, StudentSpec(base_model=model_dir, device="cpu"))
 
 
-def latency(ws: Any, model_dir: str, convs: list[list[dict[str, str]]], new_tokens: int) -> dict[str, Any]:
+def latency(ws: Any, model_dir: str, loaded: tuple, convs: list[list[dict[str, str]]], new_tokens: int) -> dict:
     """Direct ``generate`` vs the gateway, one request at a time, alternating (drift on a shared box hits both)."""
     import openai
 
     from train.data import prompt_text
-    from train.generate import generate, load_for_inference
+    from train.generate import generate
 
-    model, tok, dev = load_for_inference(model_dir, None, "cpu")
+    model, tok, dev = loaded
     g = start_gateway(ws, model_dir, 8, new_tokens)
     try:
         c = openai.OpenAI(base_url=g.base_url, api_key="x", max_retries=0, timeout=600)
@@ -83,14 +84,11 @@ def latency(ws: Any, model_dir: str, convs: list[list[dict[str, str]]], new_toke
             "fsync_ms": 1000 * stats.sync_s / max(stats.syncs, 1)}  # fmt: skip
 
 
-def throughput(ws: Any, model_dir: str, convs: list[list[dict[str, str]]], clients: int, max_batch: int,
-               new_tokens: int) -> dict[str, Any]:  # fmt: skip
-    """``clients`` threads share ``convs`` through a gateway of batches up to ``max_batch``."""
+def drive(g: Any, convs: list[list[dict[str, str]]], clients: int, new_tokens: int, errors: list[str]) -> float:
+    """``clients`` threads share ``convs`` through gateway ``g``; the seconds it took."""
     import openai
 
-    g = start_gateway(ws, model_dir, max_batch, new_tokens)
-    todo = list(enumerate(convs))
-    lock, errors = threading.Lock(), []
+    todo, lock = list(convs), threading.Lock()
 
     def worker() -> None:
         c = openai.OpenAI(base_url=g.base_url, api_key="x", max_retries=0, timeout=600)
@@ -98,29 +96,65 @@ def throughput(ws: Any, model_dir: str, convs: list[list[dict[str, str]]], clien
             with lock:
                 if not todo:
                     return
-                _, conv = todo.pop()
+                conv = todo.pop()
             try:
                 c.chat.completions.create(model="m", messages=conv, max_tokens=new_tokens)  # type: ignore[arg-type]
             except openai.APIError as exc:
                 errors.append(repr(exc))
 
-    try:
-        openai.OpenAI(base_url=g.base_url, api_key="x").chat.completions.create(
-            model="m", messages=convs[0], max_tokens=2
-        )  # type: ignore[arg-type]  # warm-up
-        threads = [threading.Thread(target=worker) for _ in range(clients)]
-        t0 = time.perf_counter()
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        dt = time.perf_counter() - t0
-        h = g.gateway.metrics.batch_size.collect()[0].samples
-        batches = next(s.value for s in h if s.name.endswith("_count")) - 1  # the warm-up's batch
-        stats = g.gateway.log.stats
-    finally:
-        g.stop()
-    return {"rps": len(convs) / dt, "seconds": dt, "batches": batches, "errors": len(errors),
+    threads = [threading.Thread(target=worker) for _ in range(clients)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return time.perf_counter() - t0
+
+
+def bare(loaded: tuple, convs: list[list[dict[str, str]]], max_batch: int, new_tokens: int) -> float:
+    """``generate`` alone on ``convs`` in calls of ``max_batch``, as the gateway makes them; the seconds it took."""
+    from train.data import prompt_text
+    from train.generate import generate
+
+    model, tok, dev = loaded
+    prompts = [prompt_text(tok, c) for c in convs]
+    t0 = time.perf_counter()
+    for i in range(0, len(prompts), max_batch):
+        generate(model, tok, prompts[i : i + max_batch], batch_size=max_batch, max_new_tokens=new_tokens, device=dev)
+    return time.perf_counter() - t0
+
+
+def throughput(tmp: Path, model_dir: str, loaded: tuple, convs: list[list[dict[str, str]]], clients: int,
+               max_batch: int, new_tokens: int, rounds: int) -> dict[str, Any]:  # fmt: skip
+    """Micro-batched gateway, one-at-a-time gateway and ``generate`` alone, in alternating rounds over the same
+    prompts (a shared machine's load drifts over minutes; each side gets its share of every period)."""
+    import openai
+
+    from curation.workspace import Workspace
+
+    secs = {"batched": 0.0, "single": 0.0, "bare": 0.0}
+    errors: list[str] = []
+    with Workspace.open(tmp / "batched.duckdb") as ws_b, Workspace.open(tmp / "single.duckdb") as ws_s:
+        gws = {"batched": start_gateway(ws_b, model_dir, max_batch, new_tokens),
+               "single": start_gateway(ws_s, model_dir, 1, new_tokens)}  # fmt: skip
+        try:
+            for g in gws.values():  # warm-up
+                openai.OpenAI(base_url=g.base_url, api_key="x").chat.completions.create(
+                    model="m", messages=convs[0], max_tokens=2)  # type: ignore[arg-type]  # fmt: skip
+            per = -(-len(convs) // rounds)
+            for r in range(rounds):
+                part = convs[r * per : (r + 1) * per]
+                for name, g in gws.items():
+                    secs[name] += drive(g, part, clients, new_tokens, errors)
+                secs["bare"] += bare(loaded, part, max_batch, new_tokens)
+            h = gws["batched"].gateway.metrics.batch_size.collect()[0].samples
+            calls = next(s.value for s in h if s.name.endswith("_count")) - 1  # the warm-up's call
+            stats = gws["batched"].gateway.log.stats
+        finally:
+            for g in gws.values():
+                g.stop()
+    n = len(convs)
+    return {**{k: n / v for k, v in secs.items()}, "calls": calls, "errors": len(errors),
             "lines_per_sync": stats.lines / max(stats.syncs, 1)}  # fmt: skip
 
 
@@ -144,6 +178,7 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--requests", type=int, default=32, help="requests of the throughput runs (each side)")
     ap.add_argument("--max-batch", type=int, default=8)
+    ap.add_argument("--rounds", type=int, default=2, help="alternating rounds of the throughput sides")
     ap.add_argument("--new-tokens", type=int, default=24)
     ap.add_argument("--items", type=Path, help="JSON lines {confidence, correct[, teacher_correct]}: routing curve")
     args = ap.parse_args()
@@ -160,20 +195,26 @@ def main() -> None:
 
             model_dir, name = str(resolve_model(args.model)), args.model  # converted once, outside the timings
         convs = sample_prompts(max(args.latency_requests, args.requests))
+        from train.generate import load_for_inference
+
+        loaded = load_for_inference(model_dir, None, "cpu")
         with Workspace.open(Path(tmp) / "bench.duckdb") as ws:
-            lat = latency(ws, model_dir, convs[: args.latency_requests], args.new_tokens)
-            batched = throughput(ws, model_dir, convs[: args.requests], args.clients, args.max_batch, args.new_tokens)
-            single = throughput(ws, model_dir, convs[: args.requests], args.clients, 1, args.new_tokens)
+            lat = latency(ws, model_dir, loaded, convs[: args.latency_requests], args.new_tokens)
+        tp = throughput(Path(tmp), model_dir, loaded, convs[: args.requests], args.clients, args.max_batch,
+                        args.new_tokens, args.rounds)  # fmt: skip
     added = lat["gateway_p50"] / lat["direct_p50"] - 1
     print(f"model {name}, CPU, greedy, {args.new_tokens} new tokens, sample tickets")
     print(f"latency, one request at a time ({lat['n']} requests): direct generate p50 {lat['direct_p50'] * 1000:.1f} "
           f"ms, through the gateway p50 {lat['gateway_p50'] * 1000:.1f} ms (same answer {lat['same_answers']}/"
           f"{lat['n']}; log fsync {lat['fsync_ms']:.2f} ms each)")  # fmt: skip
     print(f"added latency of the gateway at p50: {added:+.1%} (target <= 5%)")
-    print(f"throughput, {args.clients} clients, {args.requests} requests: micro-batched (max {args.max_batch}) "
-          f"{batched['rps']:.2f} req/s in {batched['batches']:.0f} generate calls, {batched['lines_per_sync']:.1f} "
-          f"log lines per fsync; one at a time {single['rps']:.2f} req/s; errors {batched['errors'] + single['errors']}")  # fmt: skip
-    print(f"ratio micro-batched / one at a time: {batched['rps'] / single['rps']:.2f}x (target >= 3x)")
+    print(f"throughput, {args.clients} clients, {args.requests} requests ({args.rounds} alternating rounds): "
+          f"micro-batched (max {args.max_batch}) {tp['batched']:.2f} req/s in {tp['calls']:.0f} generate calls, "
+          f"{tp['lines_per_sync']:.1f} log lines per fsync; one at a time {tp['single']:.2f} req/s; errors "
+          f"{tp['errors']}")  # fmt: skip
+    print(f"ratio micro-batched / one at a time: {tp['batched'] / tp['single']:.2f}x (target >= 3x); generate alone "
+          f"in calls of {args.max_batch}: {tp['bare']:.2f} req/s = {tp['bare'] / tp['single']:.2f}x (this machine's "
+          f"ceiling for the ratio)")  # fmt: skip
     if args.items:
         print_routing_curve(args.items)
 

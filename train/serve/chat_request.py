@@ -52,7 +52,7 @@ class ChatRequest:
         if math.isnan(top) or top != int(top) or not 0 <= top <= MAX_TOP_LOGPROBS:
             return f"top_logprobs must be an integer from 0 to {MAX_TOP_LOGPROBS}"
         opts = body.get("stream_options")
-        sampling = Sampling(cap or default_max_tokens, temperature, top_p, int(top))
+        sampling = Sampling(cap or default_max_tokens, temperature, top_p, int(top), bool(body.get("logprobs")))
         return ChatRequest(body, messages, sampling, bool(body.get("logprobs")), int(top), bool(body.get("stream")),
                            isinstance(opts, dict) and bool(opts.get("include_usage")))  # fmt: skip
 

@@ -14,7 +14,8 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from contextlib import ExitStack
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -57,25 +58,30 @@ def student_source(ws: Workspace, spec: StudentSpec) -> tuple[str, str | None]:
 
 @dataclass
 class Built:
-    """A built gateway and what must be closed after it, in order."""
+    """A built gateway and what closes it (the student, the teacher's pool and session, the log: reverse order of
+    opening)."""
 
     gateway: Gateway
     token: str
-    closers: list[Any] = field(default_factory=list)
+    stack: ExitStack
 
     def close(self) -> None:
-        for c in self.closers:
-            c()
+        self.stack.close()
 
 
 def build(ws: Workspace, cfg: ServeConfig, spec: StudentSpec) -> Built:
-    """Load the student, open the teacher session and the log; nothing listens yet."""
+    """Open the teacher session and the log, load the student; nothing listens yet. A failure closes what opened."""
     cfg.validate()
     metrics = ServeMetrics()
     checks = bar_checks(get_bar(ws, cfg.bar) if cfg.bar else None)
-    teacher = TeacherSession(ws, cfg.teacher, budget_usd=cfg.teacher_budget_usd) if cfg.teacher else None
-    closers: list[Any] = []
-    try:
+    with ExitStack() as stack:
+        teacher = pool = None
+        if cfg.teacher:
+            teacher = stack.enter_context(TeacherSession(ws, cfg.teacher, budget_usd=cfg.teacher_budget_usd))
+            pool = ThreadPoolExecutor(teacher.concurrency, thread_name_prefix="serve-teacher")
+            stack.callback(pool.shutdown)
+        log = ServeLog(logs_dir(ws.artifacts_dir), cfg.log_max_bytes, metrics.observe_sync)
+        stack.callback(log.close)
         student: Student
         if spec.url:
             student = RemoteStudent(spec.url, spec.model or cfg.served_model, spec.key_env,
@@ -88,20 +94,10 @@ def build(ws: Workspace, cfg: ServeConfig, spec: StudentSpec) -> Built:
             student = LocalStudent(model, tok, dev, cfg.served_model, max_batch=cfg.max_batch,
                                    wait_ms=cfg.batch_wait_ms, timeout_s=cfg.student_timeout_s,
                                    on_batch=metrics.batch_size.observe)  # fmt: skip
-        closers.append(student.close)
-        pool = ThreadPoolExecutor(teacher.concurrency, thread_name_prefix="serve-teacher") if teacher else None
-        if teacher is not None and pool is not None:
-            closers += [pool.shutdown, teacher.close]
-        log = ServeLog(logs_dir(ws.artifacts_dir), cfg.log_max_bytes, metrics.observe_sync)
-        closers.append(log.close)
-    except BaseException:
-        for c in closers:
-            c()
-        if teacher is not None:
-            teacher.close()
-        raise
-    gw = Gateway(cfg, Router(cfg, checks), student, teacher, log, metrics, pool)
-    return Built(gw, new_token(), closers)
+        stack.callback(student.close)
+        gw = Gateway(cfg, Router(cfg, checks), student, teacher, log, metrics, pool)
+        owned = stack.pop_all()  # from here the Built closes them
+    return Built(gw, new_token(), owned)
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -118,7 +114,7 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _uvicorn(built: Built, sock: socket.socket) -> Any:
+def _uvicorn(built: Built) -> Any:
     import uvicorn
 
     app = make_app(built.gateway, built.token)
@@ -141,7 +137,7 @@ def serve(ws: Workspace, cfg: ServeConfig, spec: StudentSpec, *, on_ready: Any =
         ws.close()  # nothing more to write there: other processes may use the workspace (a served student teaches)
     sock = bind(cfg.host, cfg.port)
     port = sock.getsockname()[1]
-    server = _uvicorn(built, sock)
+    server = _uvicorn(built)
     state = _state(built, cfg.host, port, spec.run_id)
     write_state(artifacts, state)
     if on_ready is not None:
@@ -183,7 +179,7 @@ def start(ws: Workspace, cfg: ServeConfig, spec: StudentSpec, timeout_s: float =
     built = build(ws, cfg, spec)
     sock = bind(cfg.host, cfg.port)
     port = sock.getsockname()[1]
-    server = _uvicorn(built, sock)
+    server = _uvicorn(built)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="serve-uvicorn", daemon=True)
     thread.start()
     deadline = time.monotonic() + timeout_s

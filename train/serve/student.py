@@ -23,23 +23,26 @@ class Sampling:
     temperature: float = 0.0
     top_p: float | None = None
     top_logprobs: int = 0
+    logprobs: bool = False  # the caller wants the tokens back (the confidence needs only their logprobs)
 
 
 @dataclass
 class StudentAnswer:
-    """The student's answer: text, OpenAI-shaped token logprobs (``logprobs.content``), usage and timing."""
+    """The student's answer: text, each token's logprob, OpenAI-shaped tokens (``logprobs.content``, when the
+    caller asked for them), usage and timing."""
 
     text: str
     model: str
     latency_ms: float
     finish_reason: str = "stop"
-    logprobs: list[dict[str, Any]] = field(default_factory=list)
+    token_logprobs: list[float] = field(default_factory=list)
+    logprobs: list[dict[str, Any]] | None = None
     prompt_tokens: int = 0
     completion_tokens: int = 0
 
     def confidence(self, temperature: float = 1.0) -> float | None:
         """``train.generate.confidence`` of the answer's token logprobs (None when it has no tokens)."""
-        return confidence([t["logprob"] for t in self.logprobs], temperature)
+        return confidence(self.token_logprobs, temperature)
 
 
 class Student(Protocol):
@@ -82,8 +85,10 @@ class LocalStudent:
         except (TimeoutError, asyncio.CancelledError):
             fut.cancel()  # not generated yet: the batcher skips it
             raise
-        return StudentAnswer(g.text, self.name, (time.perf_counter() - t0) * 1000, g.finish_reason,
-                             g.openai_logprobs(self.tokenizer, top), g.prompt_tokens, len(g.token_ids))  # fmt: skip
+        # the tokens as text only when asked: decoding them is most of the gateway's own CPU per request
+        content = g.openai_logprobs(self.tokenizer, top) if sampling.logprobs else None
+        return StudentAnswer(g.text, self.name, (time.perf_counter() - t0) * 1000, g.finish_reason, g.logprobs,
+                             content, g.prompt_tokens, len(g.token_ids))  # fmt: skip
 
     def close(self) -> None:
         self.batcher.close()
@@ -114,7 +119,8 @@ class RemoteStudent:
         content = (choice.get("logprobs") or {}).get("content") or []
         usage = doc.get("usage") or {}
         return StudentAnswer(choice["message"].get("content") or "", str(doc.get("model") or self.model), ms,
-                             choice.get("finish_reason") or "stop", content, int(usage.get("prompt_tokens") or 0),
+                             choice.get("finish_reason") or "stop", [float(t["logprob"]) for t in content], content,
+                             int(usage.get("prompt_tokens") or 0),
                              int(usage.get("completion_tokens") or len(content)))  # fmt: skip
 
     def close(self) -> None:
