@@ -165,6 +165,13 @@ class TeacherSession:
         rep.status = self.stop or "done"
         return rep
 
+    def resume(self) -> None:
+        """Send again after a stop for ``failed`` (a refused key or an unreachable server): a long-lived session,
+        a gateway's, retries once the server may be back. A budget or cancel stop stays."""
+        with self._lock:
+            if self.stop == "failed":
+                self.stop = None
+
     def close(self) -> None:
         """Commit what is queued, stop the threads and close the client."""
         if self._pool is not None:

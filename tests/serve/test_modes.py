@@ -128,3 +128,24 @@ def test_a_remote_student_server(gateway, sws: Workspace, teacher_srv: FakeOpenA
     lps = [t.logprob for t in r.choices[0].logprobs.content]
     assert s["confidence"] == pytest.approx(math.exp(sum(lps) / len(lps)))
     assert sum(teacher_srv.attempts.values()) == 1  # no teacher here: the one request was the student's
+
+
+def test_an_unreachable_teacher_is_retried_after_a_pause(gateway, sws: Workspace, teacher_srv: FakeOpenAI) -> None:
+    port = int(teacher_srv.base_url.rsplit(":", 1)[1].split("/")[0])
+    teacher_srv.stop()  # nothing listens: the session stops sending after its retries
+    with gateway(mode="shadow", teacher_retry_s=0.5) as g:
+        c = client(g)
+        down = [c.chat.completions.create(model="m", messages=MESSAGES, max_tokens=2).model for _ in range(2)]
+        back = FakeOpenAI(api_key=teacher_srv.api_key)
+        back.start(port)
+        try:
+            import time
+
+            time.sleep(0.6)  # the pause (from the second request) is over: the next request tries the teacher
+            up = c.chat.completions.create(model="m", messages=MESSAGES, max_tokens=2).model
+        finally:
+            back.stop()
+    assert down == ["distill-student", "distill-student"] and up == back.served_model
+    reasons = [ln["metadata"]["serve"]["fallback_reason"] for ln in read_lines(sws)]
+    assert reasons[:2] == ["teacher_error", "teacher_error"] and reasons[-1] is None
+    assert "cannot connect" in read_lines(sws)[0]["metadata"]["serve"]["teacher"]["error"]

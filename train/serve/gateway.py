@@ -59,6 +59,7 @@ class Gateway:
     ) -> None:  # fmt: skip
         self.cfg, self.router, self.student, self.teacher = cfg, router, student, teacher
         self.log, self.metrics, self.teacher_pool = log, metrics, teacher_pool
+        self._teacher_down_since: float | None = None  # when the session stopped sending (unreachable, refused)
 
     async def handle(self, body: Any, headers: Mapping[str, str]) -> Outcome:
         """Answer one chat-completions body (a 400 for a body that is not one; those are not logged)."""
@@ -148,8 +149,23 @@ class Gateway:
             return _Asked(error=self._redact(msg)[:500], latency_ms=(time.perf_counter() - t0) * 1000)
         return _Asked(ans, latency_ms=ans.latency_ms)
 
+    def _teacher_circuit(self) -> None:
+        """A session stops sending after an unreachable server or a refused key; fail fast for ``teacher_retry_s``
+        (the student answers meanwhile), then let it try again."""
+        assert self.teacher is not None
+        if self.teacher.stop != "failed":
+            self._teacher_down_since = None
+            return
+        now = time.monotonic()
+        if self._teacher_down_since is None:
+            self._teacher_down_since = now
+        elif now - self._teacher_down_since >= self.cfg.teacher_retry_s:
+            self._teacher_down_since = None
+            self.teacher.resume()
+
     async def _ask_teacher(self, req: ChatRequest) -> _Asked:
         assert self.teacher is not None
+        self._teacher_circuit()
         cfg = self.teacher.cfg
         caller = {k: v for k, v in req.body.items() if k in ALLOWED_PARAMS}
         merged = {**cfg.params, **caller}

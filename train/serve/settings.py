@@ -111,6 +111,9 @@ class ServeConfig:
     shadow_wait_ms: float = 1000.0  # how long a shadow response waits for a student still generating
     student_timeout_s: float = 120.0
     teacher_budget_usd: float | None = None
+    # After the teacher is found unreachable (or refuses the key), its requests fail at once for this long (the
+    # student answers), then the gateway tries it again.
+    teacher_retry_s: float = 30.0
     log_max_bytes: int = 64 * 2**20
 
     def validate(self) -> None:

@@ -102,9 +102,11 @@ class RemoteStudent:
 
         self.name = model
         self.model = model
+        from curation.teacher.config import NO_KEY
+
         key = os.environ.get(key_env) if key_env else None
         # vLLM without --api-key accepts any key; the client insists on one
-        self.client = openai.AsyncOpenAI(base_url=url, api_key=key or "EMPTY", max_retries=0, timeout=timeout_s)
+        self.client = openai.AsyncOpenAI(base_url=url, api_key=key or NO_KEY, max_retries=0, timeout=timeout_s)
 
     async def answer(self, messages: list[dict[str, Any]], sampling: Sampling) -> StudentAnswer:
         opts: dict[str, Any] = {"max_tokens": sampling.max_tokens, "temperature": sampling.temperature,
