@@ -82,14 +82,14 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     add.add_argument("name")
     add.add_argument("--base-url", help="OpenAI-compatible endpoint, e.g. https://api.openai.com/v1")
     add.add_argument("--model", help="the pinned model version, e.g. gpt-4o-2024-08-06")
-    key = add.add_mutually_exclusive_group()
+    key = add.add_mutually_exclusive_group(required=True)
     key.add_argument("--key-env", metavar="VAR", help="NAME of the environment variable holding the key")
     key.add_argument("--no-key", action="store_true",
                      help="the server needs no key (a local vLLM, Ollama, a `distill serve`, the demo's teacher)")  # fmt: skip
-    add.add_argument("--from-run", type=int, metavar="RUN",
+    key.add_argument("--from-run", type=int, metavar="RUN",
                      help="a trained student as teacher: the running `distill serve RUN` of this workspace (or "
-                          "--base-url of any server holding it); no key unless --key-env, terms acknowledged (your "
-                          "own model)")  # fmt: skip
+                          "--base-url of any keyless server holding it); no key, terms acknowledged (your own "
+                          "model)")  # fmt: skip
     add.add_argument("--price-in", type=float, default=0.0, metavar="USD", help="USD per 1M input tokens")
     add.add_argument("--price-out", type=float, default=0.0, metavar="USD", help="USD per 1M output tokens")
     add.add_argument("--batch-discount", type=float, default=0.5, help="Batch API price factor (default 0.5)")
@@ -207,13 +207,11 @@ def _served_student(args: argparse.Namespace) -> tuple[str, str]:
 
 def cmd_add(args: argparse.Namespace) -> int:
     base_url, model, ack = args.base_url, args.model, args.ack_terms
-    key_env: str | None = "" if args.no_key else args.key_env
+    key_env = "" if args.no_key or args.from_run is not None else args.key_env
     if args.from_run is not None:
         base_url, model = _served_student(args)
         ack = True  # a model of your own: no provider's terms stand between its answers and training
-        key_env = key_env or ""  # a served student needs no key unless its server was given one
     missing = [f"--{n}" for n, v in (("base-url", base_url), ("model", model)) if not v]
-    missing += ["--key-env VAR or --no-key"] if key_env is None else []
     if missing:
         raise UserError(f"teachers add needs {', '.join(missing)} (or --from-run RUN for a served student)")
     cfg = TeacherConfig(
