@@ -154,8 +154,7 @@ def cmd_start(args: argparse.Namespace, run_id: int | None) -> int:
 
     spec = StudentSpec(run_id, args.base_model, args.adapter, args.student_url, args.student_model,
                        args.student_key_env, pick("device", "auto"), pick("precision", "auto"))  # fmt: skip
-    if run_id is not None and (args.adapter or args.student_url):
-        raise UserError("give a run id, or --adapter/--base-model, or --student-url: one student")
+    spec.validate()
     served = (
         args.served_model or (f"distill-run-{run_id}" if run_id is not None else args.student_model) or d.served_model
     )

@@ -58,3 +58,21 @@ def test_routing_curve() -> None:
     assert routing_curve(conf, right, [1, 1, 1, 0])[1]["quality"] == 0.5
     with pytest.raises(ValueError):
         routing_curve([], [])
+
+
+def test_the_cli_refuses_a_server_it_cannot_start(tmp_path: Path, capsys) -> None:
+    from distill.cli import main
+
+    w = ["-w", str(tmp_path / "ws.duckdb")]
+    cases = [
+        ([], "say which student to serve"),
+        (["3", "--adapter", "a", "--base-model", "b"], "say which student to serve"),
+        (["--adapter", "a"], "--adapter needs --base-model"),
+        (["--base-model", "b"], "mode shadow needs a teacher"),
+        (["--base-model", "b", "--mode", "canary", "--share", "3", "--teacher", "t"], "between 0 and 1"),
+        (["nine"], "expected a run id or `control`"),
+    ]
+    for args, msg in cases:
+        assert main(["serve", *args, *w]) == 1
+        err = capsys.readouterr().err
+        assert msg in err and err.count("\n") == 1, err

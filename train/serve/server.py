@@ -49,10 +49,9 @@ def student_source(ws: Workspace, spec: StudentSpec) -> tuple[str, str | None]:
         if run["status"] != "done" or not run["adapter_path"]:
             raise UserError(f"run {spec.run_id} is {run['status']}; only a finished run can be served")
         return run["base_model"], run["adapter_path"]
-    if not spec.base_model:
-        raise UserError("say which student to serve: a run id, --adapter with --base-model, or --student-url")
     if spec.adapter and not Path(spec.adapter).is_dir():
         raise UserError(f"--adapter {spec.adapter}: no such folder")
+    assert spec.base_model is not None  # StudentSpec.validate
     return spec.base_model, spec.adapter
 
 
@@ -72,6 +71,7 @@ class Built:
 def build(ws: Workspace, cfg: ServeConfig, spec: StudentSpec) -> Built:
     """Open the teacher session and the log, load the student; nothing listens yet. A failure closes what opened."""
     cfg.validate()
+    spec.validate()
     metrics = ServeMetrics()
     checks = bar_checks(get_bar(ws, cfg.bar) if cfg.bar else None)
     with ExitStack() as stack:

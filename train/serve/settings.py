@@ -86,6 +86,14 @@ class StudentSpec:
     device: str = "auto"
     precision: str = "auto"
 
+    def validate(self) -> None:
+        """``UserError`` unless exactly one student is named."""
+        given = [self.run_id is not None, bool(self.base_model or self.adapter), bool(self.url)]
+        if sum(given) != 1:
+            raise UserError("say which student to serve: a run id, --adapter with --base-model, or --student-url")
+        if self.adapter and not self.base_model:
+            raise UserError("--adapter needs --base-model (the model the adapter was trained on)")
+
 
 @dataclass
 class ServeConfig:
