@@ -69,14 +69,19 @@ def latency(ws: Any, model_dir: str, loaded: tuple, convs: list[list[dict[str, s
         generate(model, tok, [prompt_text(tok, convs[0])], max_new_tokens=2, device=dev)  # warm-up, both sides
         c.chat.completions.create(model="m", messages=convs[0], max_tokens=2)  # type: ignore[arg-type]
         direct, gateway, same = [], [], 0
-        for conv in convs:
-            t0 = time.perf_counter()
-            d = generate(model, tok, [prompt_text(tok, conv)], max_new_tokens=new_tokens, device=dev)[0]
-            direct.append(time.perf_counter() - t0)
-            t0 = time.perf_counter()
-            r = c.chat.completions.create(model="m", messages=conv, max_tokens=new_tokens)  # type: ignore[arg-type]
-            gateway.append(time.perf_counter() - t0)
-            same += r.choices[0].message.content == d.text
+        for i, conv in enumerate(convs):
+            texts = {}
+            for side in ("direct", "gateway") if i % 2 == 0 else ("gateway", "direct"):  # neither always second
+                t0 = time.perf_counter()
+                if side == "direct":
+                    texts[side] = generate(model, tok, [prompt_text(tok, conv)], max_new_tokens=new_tokens,
+                                           device=dev)[0].text  # fmt: skip
+                    direct.append(time.perf_counter() - t0)
+                else:
+                    r = c.chat.completions.create(model="m", messages=conv, max_tokens=new_tokens)  # type: ignore[arg-type]
+                    texts[side] = r.choices[0].message.content or ""
+                    gateway.append(time.perf_counter() - t0)
+            same += texts["direct"] == texts["gateway"]
         stats = g.gateway.log.stats
     finally:
         g.stop()
@@ -180,6 +185,7 @@ def main() -> None:
     ap.add_argument("--max-batch", type=int, default=8)
     ap.add_argument("--rounds", type=int, default=2, help="alternating rounds of the throughput sides")
     ap.add_argument("--new-tokens", type=int, default=24)
+    ap.add_argument("--only", choices=["latency", "throughput"], help="run one of the two parts")
     ap.add_argument("--items", type=Path, help="JSON lines {confidence, correct[, teacher_correct]}: routing curve")
     args = ap.parse_args()
     from curation.workspace import Workspace
@@ -198,16 +204,31 @@ def main() -> None:
         from train.generate import load_for_inference
 
         loaded = load_for_inference(model_dir, None, "cpu")
-        with Workspace.open(Path(tmp) / "bench.duckdb") as ws:
-            lat = latency(ws, model_dir, loaded, convs[: args.latency_requests], args.new_tokens)
-        tp = throughput(Path(tmp), model_dir, loaded, convs[: args.requests], args.clients, args.max_batch,
-                        args.new_tokens, args.rounds)  # fmt: skip
-    added = lat["gateway_p50"] / lat["direct_p50"] - 1
+        lat = tp = None
+        if args.only != "throughput":
+            with Workspace.open(Path(tmp) / "bench.duckdb") as ws:
+                lat = latency(ws, model_dir, loaded, convs[: args.latency_requests], args.new_tokens)
+        if args.only != "latency":
+            tp = throughput(Path(tmp), model_dir, loaded, convs[: args.requests], args.clients, args.max_batch,
+                            args.new_tokens, args.rounds)  # fmt: skip
     print(f"model {name}, CPU, greedy, {args.new_tokens} new tokens, sample tickets")
+    if lat is not None:
+        print_latency(lat)
+    if tp is not None:
+        print_throughput(tp, args)
+    if args.items:
+        print_routing_curve(args.items)
+
+
+def print_latency(lat: dict[str, Any]) -> None:
+    added = lat["gateway_p50"] / lat["direct_p50"] - 1
     print(f"latency, one request at a time ({lat['n']} requests): direct generate p50 {lat['direct_p50'] * 1000:.1f} "
           f"ms, through the gateway p50 {lat['gateway_p50'] * 1000:.1f} ms (same answer {lat['same_answers']}/"
           f"{lat['n']}; log fsync {lat['fsync_ms']:.2f} ms each)")  # fmt: skip
     print(f"added latency of the gateway at p50: {added:+.1%} (target <= 5%)")
+
+
+def print_throughput(tp: dict[str, Any], args: argparse.Namespace) -> None:
     print(f"throughput, {args.clients} clients, {args.requests} requests ({args.rounds} alternating rounds): "
           f"micro-batched (max {args.max_batch}) {tp['batched']:.2f} req/s in {tp['calls']:.0f} generate calls, "
           f"{tp['lines_per_sync']:.1f} log lines per fsync; one at a time {tp['single']:.2f} req/s; errors "
@@ -215,8 +236,6 @@ def main() -> None:
     print(f"ratio micro-batched / one at a time: {tp['batched'] / tp['single']:.2f}x (target >= 3x); generate alone "
           f"in calls of {args.max_batch}: {tp['bare']:.2f} req/s = {tp['bare'] / tp['single']:.2f}x (this machine's "
           f"ceiling for the ratio)")  # fmt: skip
-    if args.items:
-        print_routing_curve(args.items)
 
 
 if __name__ == "__main__":
