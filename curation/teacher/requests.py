@@ -30,7 +30,7 @@ from curation.teacher.writer import GroupWriter
 from curation.workspace import Workspace
 
 # What a request is sent for; stored as the ledger's ``kind``. A new user of the path adds its purpose here.
-PURPOSES = ("generate", "synth", "judge", "batch")
+PURPOSES = ("generate", "synth", "judge", "batch", "serve")
 FATAL_STATUS = {401, 403, 404}  # a wrong key, model or base URL: stop instead of failing every request alike
 
 
@@ -140,10 +140,13 @@ class TeacherSession:
         self._tick(rep, rep.status)
         return rep
 
-    def ask(self, purpose: str, messages: list[dict[str, Any]], params: dict[str, Any] | None = None) -> RequestResult:
-        """One request answered in the calling thread (from the cache, or sent now), with logprobs when the params
-        ask for them. Its ledger row is committed by the writer within its linger (``close`` flushes)."""
-        rep, todo = self._plan(purpose, [TeacherRequest(messages, params)], None)
+    def ask(
+        self, purpose: str, messages: list[dict[str, Any]], params: dict[str, Any] | None = None, *, cache: bool = True
+    ) -> RequestResult:
+        """One request answered in the calling thread (from the cache, or sent now; ``cache=False`` always sends:
+        a sampled request wants a fresh sample), with logprobs when the params ask for them. Its ledger row is
+        committed by the writer within its linger (``close`` flushes)."""
+        rep, todo = self._plan(purpose, [TeacherRequest(messages, params)], None, cache=cache)
         if todo:
             self._start()
             self._send_one(todo[0], rep, None)
@@ -162,6 +165,13 @@ class TeacherSession:
         rep.status = self.stop or "done"
         return rep
 
+    def resume(self) -> None:
+        """Send again after a stop for ``failed`` (a refused key or an unreachable server): a long-lived session,
+        a gateway's, retries once the server may be back. A budget or cancel stop stays."""
+        with self._lock:
+            if self.stop == "failed":
+                self.stop = None
+
     def close(self) -> None:
         """Commit what is queued, stop the threads and close the client."""
         if self._pool is not None:
@@ -178,9 +188,10 @@ class TeacherSession:
 
     # -- the stages ------------------------------------------------------------------------------------------
     def _plan(
-        self, purpose: str, requests: Sequence[TeacherRequest], run_id: int | None
+        self, purpose: str, requests: Sequence[TeacherRequest], run_id: int | None, *, cache: bool = True
     ) -> tuple[SendReport, list[RequestResult]]:
-        """Group identical requests by content key and answer the cached ones; return what is left to send."""
+        """Group identical requests by content key and answer the cached ones (unless ``cache`` is off); return what
+        is left to send."""
         if purpose not in PURPOSES:
             raise ValueError(f"unknown teacher request purpose {purpose!r}")
         rep = SendReport(purpose)
@@ -194,6 +205,8 @@ class TeacherSession:
             r.units += max(1, len(rq.record_ids))
             rep.results.append(r)
         rep.total = sum(r.units for r in by_key.values())
+        if not cache:
+            return rep, list(by_key.values())
         hits = cached_answers(self.ws, list(by_key))
         with self._lock:
             hits.update({k: a for k, a in self._uncommitted.items() if k in by_key and k not in hits})

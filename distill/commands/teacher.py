@@ -37,6 +37,7 @@ TEACHERS_EPILOG = """examples:
       --key-env OPENAI_API_KEY --price-in 2.5 --price-out 10 --ack-terms
   distill teachers add local --base-url http://127.0.0.1:8000/v1 --model qwen2.5-72b --no-key \\
       --param temperature=0.2 --param top_logprobs=3 --ack-terms
+  distill teachers add small-teacher --from-run 3   # a running `distill serve 3` teaches a smaller student
   distill teachers list
   distill teachers show gpt4o --json
   distill teachers remove local"""
@@ -65,12 +66,16 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     add = ts.add_parser("add", help="add (or --replace) a teacher", parents=[common], formatter_class=RAW,
                         epilog=TEACHERS_EPILOG)  # fmt: skip
     add.add_argument("name")
-    add.add_argument("--base-url", required=True, help="OpenAI-compatible endpoint, e.g. https://api.openai.com/v1")
-    add.add_argument("--model", required=True, help="the pinned model version, e.g. gpt-4o-2024-08-06")
+    add.add_argument("--base-url", help="OpenAI-compatible endpoint, e.g. https://api.openai.com/v1")
+    add.add_argument("--model", help="the pinned model version, e.g. gpt-4o-2024-08-06")
     key = add.add_mutually_exclusive_group(required=True)
     key.add_argument("--key-env", metavar="VAR", help="NAME of the environment variable holding the key")
     key.add_argument("--no-key", action="store_true",
                      help="the server needs no key (a local vLLM, Ollama, a `distill serve`, the demo's teacher)")  # fmt: skip
+    key.add_argument("--from-run", type=int, metavar="RUN",
+                     help="a trained student as teacher: the running `distill serve RUN` of this workspace (or "
+                          "--base-url of any keyless server holding it); no key, terms acknowledged (your own "
+                          "model)")  # fmt: skip
     add.add_argument("--price-in", type=float, default=0.0, metavar="USD", help="USD per 1M input tokens")
     add.add_argument("--price-out", type=float, default=0.0, metavar="USD", help="USD per 1M output tokens")
     add.add_argument("--batch-discount", type=float, default=0.5, help="Batch API price factor (default 0.5)")
@@ -160,11 +165,35 @@ def _parse_params(items: list[str]) -> dict[str, Any]:
     return params
 
 
+def _served_student(args: argparse.Namespace) -> tuple[str, str]:
+    """(base URL, model) of run ``--from-run``'s student: the workspace's running gateway serving that run (asked
+    for the student alone, whatever its mode), or ``--base-url`` of another server holding it."""
+    from curation.workspace import artifacts_dir_for, default_workspace_path
+    from train.serve.control import read_state
+    from train.serve.settings import STUDENT_ONLY_SUFFIX
+
+    if args.base_url:
+        return args.base_url, args.model or f"distill-run-{args.from_run}"
+    state = read_state(artifacts_dir_for(args.workspace or default_workspace_path()))
+    if state.get("run_id") != args.from_run:
+        raise UserError(f"the running gateway serves {state.get('served_model')}, not run {args.from_run}; start "
+                        f"`distill serve {args.from_run}` (another --port) or pass --base-url")  # fmt: skip
+    return state["base_url"], args.model or state["served_model"] + STUDENT_ONLY_SUFFIX
+
+
 def cmd_add(args: argparse.Namespace) -> int:
+    base_url, model, ack = args.base_url, args.model, args.ack_terms
+    key_env = "" if args.no_key or args.from_run is not None else args.key_env
+    if args.from_run is not None:
+        base_url, model = _served_student(args)
+        ack = True  # a model of your own: no provider's terms stand between its answers and training
+    missing = [f"--{n}" for n, v in (("base-url", base_url), ("model", model)) if not v]
+    if missing:
+        raise UserError(f"teachers add needs {', '.join(missing)} (or --from-run RUN for a served student)")
     cfg = TeacherConfig(
-        name=args.name, base_url=args.base_url, model=args.model, api_key_env="" if args.no_key else args.key_env,
+        name=args.name, base_url=base_url, model=model, api_key_env=key_env,
         params=_parse_params(args.param), price_in_per_m=args.price_in, price_out_per_m=args.price_out,
-        batch_discount=args.batch_discount, terms_ack=args.ack_terms, concurrency=args.concurrency,
+        batch_discount=args.batch_discount, terms_ack=ack, concurrency=args.concurrency,
         timeout_s=args.timeout, max_retries=args.retries,
     )  # fmt: skip
     with open_workspace(args) as ws:
