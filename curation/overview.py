@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from curation.browse import BASE_SQL
 from curation.datasets import get_version
+from curation.effective import effective_sql
 from curation.workspace import Workspace
 
 
@@ -71,18 +71,20 @@ class Overview:
 
 def workspace_overview(ws: Workspace) -> Overview:
     """Counts, the slice distribution (production vs accepted) and the import batches."""
+    totals = (
+        "count(*), count(response), count(*) FILTER (WHERE status IN ('accepted', 'rejected')), "
+        "count(*) FILTER (WHERE status = 'accepted'), count(*) FILTER (WHERE status = 'rejected')"
+    )
+    per_slice = (
+        "slice, count(*), count(*) FILTER (WHERE status = 'accepted'), count(*) FILTER (WHERE status = 'rejected'), "
+        "count(*) FILTER (WHERE origin = 'synthetic')"
+    )
     cur = ws.cursor()
     try:
-        head = cur.execute(
-            "SELECT count(*), count(response), count(*) FILTER (WHERE status IN ('accepted', 'rejected')), "
-            "count(*) FILTER (WHERE status = 'accepted'), count(*) FILTER (WHERE status = 'rejected') "
-            f"FROM ({BASE_SQL}) b"
-        ).fetchall()[0]
-        slices = cur.execute(
-            "SELECT slice, count(*), count(*) FILTER (WHERE status = 'accepted'), "
-            "count(*) FILTER (WHERE status = 'rejected'), count(*) FILTER (WHERE origin = 'synthetic') "
-            f"FROM ({BASE_SQL}) b GROUP BY slice ORDER BY 2 DESC, 1"
-        ).fetchall()
+        base, params = effective_sql(ws, uses=totals)
+        head = cur.execute(f"SELECT {totals} FROM ({base}) b", params).fetchall()[0]
+        base, params = effective_sql(ws, uses=per_slice)
+        slices = cur.execute(f"SELECT {per_slice} FROM ({base}) b GROUP BY slice ORDER BY 2 DESC, 1", params).fetchall()
         quarantined = cur.execute("SELECT count(*) FROM quarantine").fetchall()[0][0]
         res = cur.execute(
             "SELECT batch_id, source_file, format, started_at, n_lines, n_imported, n_duplicates, n_quarantined, "

@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 
+from curation.effective import ACTIVE_SLICING_SETTING, effective_sql, slicing_exists
 from curation.embeddings import EMBEDDING_MODEL
 from curation.errors import UserError
 from curation.options import IntOption, OptionSet, TextOption
-from curation.pool import ACTIVE_SLICING_SETTING, effective_sql, slicing_exists
 from curation.pool_options import SLICING
 from curation.progress import ProgressFn, report
 from curation.records import NONE_SLICE
@@ -232,8 +232,8 @@ def use_slicing(ws: Workspace, name: str | None) -> None:
 
 
 def slice_shares(ws: Workspace, slicing: str | None = None) -> list[SliceShare]:
-    """Records per effective slice, largest first."""
-    base, params = effective_sql(slicing)
+    """Records per effective slice under ``slicing`` (default: the active one), largest first."""
+    base, params = effective_sql(ws, slicing)
     rows = ws.query(f"SELECT slice, count(*), count(response) FROM ({base}) GROUP BY 1 ORDER BY 2 DESC, 1", params)
     total = sum(int(r[1]) for r in rows) or 1
     return [SliceShare(str(s), int(n), int(n) / total, int(nr)) for s, n, nr in rows]
