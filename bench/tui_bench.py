@@ -6,6 +6,7 @@ Prints medians against the targets: first frame <= 1.5 s, page <= 50 ms, filter 
 it also times Textual's DataTable holding N rows, the approach the virtual list replaces.
 
     nice python bench/tui_bench.py                 # 1,000,000 records in bench/out/tui_1m.duckdb (kept)
+    nice python bench/tui_bench.py --slicing       # the same under an active slicing (slices read through its join)
     nice python bench/tui_bench.py --records 200000 --baseline 50000
 """
 
@@ -23,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from textual import events
 
+from curation.slices import define_by_expr, use_slicing
 from curation.workspace import Workspace
 from studio.app import DistillStudio
 from studio.widgets.filter_bar import FilterBar
@@ -63,6 +65,18 @@ def generate(path: Path, n: int) -> None:
                 [batch, n],
             )
         print(f"generated {n:,} records in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+
+
+BENCH_SLICING = "bench_shift"
+
+
+def set_slicing(path: Path, active: bool) -> None:
+    """With ``active``, a stored slicing that moves every record to another area is the one in use; else none is."""
+    with Workspace.open(path) as ws:
+        assigned = ws.scalar("SELECT count(*) FROM slicing_assignments WHERE slicing = ?", [BENCH_SLICING])
+        if active and assigned != ws.scalar("SELECT count(*) FROM records"):  # none yet, or records regenerated
+            define_by_expr(ws, BENCH_SLICING, "'area_' || ((r.source_line + 4) % 12)")
+        use_slicing(ws, BENCH_SLICING if active else None)
 
 
 async def _key(app, key: str) -> None:  # type: ignore[no-untyped-def]
@@ -164,13 +178,16 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=20)
     ap.add_argument("--workspace", type=Path, default=Path(__file__).parent / "out" / "tui_1m.duckdb")
     ap.add_argument("--baseline", type=int, default=0, metavar="N", help="also time a DataTable holding N rows")
+    ap.add_argument("--slicing", action="store_true", help="measure under an active slicing of every record")
     args = ap.parse_args()
     args.workspace.parent.mkdir(parents=True, exist_ok=True)
     generate(args.workspace, args.records)
+    set_slicing(args.workspace, args.slicing)
     first = asyncio.run(bench_first_frame(args.workspace, max(3, args.repeats // 4)))
     with Workspace.open(args.workspace) as ws:
         times = {"first frame": first, **asyncio.run(bench_studio(ws, args.repeats))}
-        print(f"studio on {ws.scalar('SELECT count(*) FROM records'):,} records, terminal {SIZE[0]}x{SIZE[1]}")
+        sliced = f", active slicing {BENCH_SLICING}" if args.slicing else ""
+        print(f"studio on {ws.scalar('SELECT count(*) FROM records'):,} records{sliced}, terminal {SIZE[0]}x{SIZE[1]}")
         print(f"{'measure':<14}{'median':>10}{'p90':>10}{'target':>10}{'median/target':>15}")
         ok = True
         for name, values in times.items():

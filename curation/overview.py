@@ -1,4 +1,8 @@
-"""Workspace overview numbers for the studio's first screen: counts, slices, batches, quarantine."""
+"""Workspace overview numbers for the studio's first screen: counts, slices, batches, quarantine.
+
+Records are counted as they are now (``curation.effective``), so the production shares compare with a dataset
+version's shares made under the same slicing.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from typing import Any
 
 from curation.datasets import get_version
 from curation.effective import effective_sql
+from curation.slices import total_variation
 from curation.workspace import Workspace
 
 
@@ -31,11 +36,6 @@ class DatasetComparison:
     dataset: dict[str, float]
     tv_distance: float  # total-variation distance: half the sum of absolute share differences, 0..1
     n_train: int
-
-
-def total_variation(p: dict[str, float], q: dict[str, float]) -> float:
-    """Half the L1 distance between two distributions over slices (missing slices count as 0)."""
-    return 0.5 * sum(abs(p.get(k, 0.0) - q.get(k, 0.0)) for k in set(p) | set(q))
 
 
 def production_shares(slices: list[SliceCount]) -> dict[str, float]:
