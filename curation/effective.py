@@ -29,16 +29,9 @@ ACTIVE_SLICING_SETTING = "curation.slicing"
 
 STATUSES = ("unreviewed", "needs_review", "accepted", "rejected")
 
-# Columns of ``records`` passed through unchanged (``response`` and ``slice`` are replaced by effective values).
-_RECORD_COLUMNS = (
-    "record_id", "batch_id", "source_file", "source_line", "messages", "prompt", "response_logprobs",
-    "teacher_model", "finish_reason", "reference", "metadata", "request_params", "prompt_tokens",
-    "completion_tokens", "latency_ms", "logged_at", "content_hash", "origin", "imported_at", "mean_logprob",
-    "min_logprob",
-)  # fmt: skip
-
-_REVIEW_COLUMNS = """
-       r.response AS original_response, coalesce(v.edited_response, r.response) AS response,
+# Every records column passes through, but response and slice, which become effective values.
+_COLUMNS = """
+       r.* EXCLUDE (response, slice), r.response AS original_response, coalesce(v.edited_response, r.response) AS response,
        v.edited_response IS NOT NULL AS edited, exp(r.mean_logprob) AS confidence,
        coalesce(v.status, 'unreviewed') AS status, v.reason, v.reviewer, v.updated_at AS reviewed_at,
        coalesce(r.logged_at, r.imported_at) AS seen_at"""
@@ -71,11 +64,10 @@ def effective_sql(ws: Workspace, slicing: str | None = None, *, uses: str | None
 
     ``slicing``: the slicing whose assignments give the slice (default: the active one). ``uses``: the text of the
     query that reads the relation; when it never mentions a slice column, the slicing's join is left out and so are
-    the slice columns (a query that then reads them fails to bind instead of seeing the wrong slice). At 1M records
-    the join cost a page query 20-80 ms and a count 45 ms (bench/tui_bench.py), against 3-12 ms without it.
+    the slice columns (a query that then reads them fails to bind instead of seeing the wrong slice). On the 1M-record
+    bench workspace the join cost a page query 20-80 ms and a count 45 ms, against 3-12 ms without it.
     """
     slicing = resolve_slicing(ws, slicing)
-    cols = ", ".join(f"r.{c}" for c in _RECORD_COLUMNS)
     join = ""
     params: list[Any] = []
     if not slicing:
@@ -89,7 +81,7 @@ def effective_sql(ws: Workspace, slicing: str | None = None, *, uses: str | None
     else:
         slices = ""
     sql = f"""
-SELECT {cols},{_REVIEW_COLUMNS}{slices}
+SELECT {_COLUMNS}{slices}
 FROM records r LEFT JOIN reviews v ON v.record_id = r.record_id {join}
 """
     return sql, params
