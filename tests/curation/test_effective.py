@@ -73,6 +73,9 @@ def test_every_reader_sees_the_active_slicing(ws40: Workspace) -> None:
     assert fetch_page(ws, order="slice", limit=1)[0].slice == "even"
     # teacher selection and synth's examples for the slice
     assert [rid for rid, _ in select_records(ws, "t", Selection(missing=False, slice="even"))] == list(range(2, 41, 2))
+    assert (
+        len(select_records(ws, "t", Selection(missing=False, where="slice = 'even' AND status = 'unreviewed'"))) == 20
+    )
     examples = _examples(ws, "even", 40, "seed")
     assert len(examples) == 20 and all(rid % 2 == 0 for rid, _, _ in examples)
     # slice shares (default: the active slicing), synthetic share, stats
