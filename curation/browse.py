@@ -146,24 +146,20 @@ def filter_sql(ws: Workspace, filt: RecordFilter) -> tuple[str, list[Any]]:
         else:
             raise UserError(f"unknown verifier filter {filt.verifier!r}; use failed or passed")
     if filt.where and filt.where.strip():
-        conds.append(validate_where(ws, filt.where, *effective_sql(ws, uses=filt.where)))  # guarded, parenthesised
+        conds.append(validate_where(ws, filt.where, *effective_sql(ws)))  # guarded, parenthesised
     return (" AND ".join(conds) or "true"), params
 
 
-def records_from(ws: Workspace, *query_parts: str) -> tuple[str, list[Any]]:
-    """``(<records now>) b`` for a FROM clause, and its parameters (they come before the WHERE clause's).
-
-    ``query_parts``: the rest of the query's text (select list, WHERE, ORDER BY), so that the active slicing's join
-    is made only when a slice column is read (see ``curation.effective.effective_sql``).
-    """
-    base, params = effective_sql(ws, uses=" ".join(query_parts))
+def records_from(ws: Workspace) -> tuple[str, list[Any]]:
+    """``(<records now>) b`` for a FROM clause, and its parameters (they come before the WHERE clause's)."""
+    base, params = effective_sql(ws)
     return f"({base}) b", params
 
 
 def select_filtered(ws: Workspace, filt: RecordFilter, select: str) -> tuple[str, list[Any]]:
     """``SELECT {select} FROM <records now> WHERE <filt>`` and its parameters (``select`` may hold none)."""
     where, params = filter_sql(ws, filt)
-    frm, base_params = records_from(ws, select, where)
+    frm, base_params = records_from(ws)
     return f"SELECT {select} FROM {frm} WHERE {where}", [*base_params, *params]
 
 
@@ -216,7 +212,7 @@ def fetch_page(
     direction = "DESC" if backward else "ASC"
     # Two phases: order only the keys (cheap columns) to find the page, then read the wide columns of those rows.
     # Sorting 1M rows with their text attached costs ~10x more than sorting ids.
-    frm, base_params = records_from(ws, lead, where)
+    frm, base_params = records_from(ws)
     sql = (
         f"SELECT record_id, {lead} AS k FROM {frm} WHERE {where} ORDER BY k {direction}, record_id {direction} LIMIT ?"
     )
@@ -231,7 +227,7 @@ def fetch_page(
         return []
     ids = [int(k[0]) for k in keys]
     select = "record_id, slice, status, confidence, left(prompt, 300), left(response, 300), batch_id, edited"
-    frm, base_params = records_from(ws, select)
+    frm, base_params = records_from(ws)
     rows = _run(
         ws,
         f"SELECT {select} FROM {frm} WHERE record_id IN (SELECT unnest(?)) AND record_id BETWEEN ? AND ?",
@@ -263,7 +259,7 @@ def position_of(ws: Workspace, filt: RecordFilter, order: str, key: tuple[Any, .
     """0-based position of the row with ``key`` in the filtered, ordered list (rows before it)."""
     where, params = filter_sql(ws, filt)
     lead = ORDERS[order][1]
-    frm, base_params = records_from(ws, lead, where)
+    frm, base_params = records_from(ws)
     sql = f"SELECT count(*) FROM {frm} WHERE {where} AND ({lead}, record_id) < (?, ?)"
     return int(_run(ws, sql, [*base_params, *params, *key])[0][0])
 
@@ -275,7 +271,7 @@ def get_record(ws: Workspace, record_id: int) -> RecordDetail:
         "confidence, min_logprob, slice, original_slice, reference, metadata, teacher_model, status, reason, "
         "reviewer, reviewed_at"
     )
-    frm, base_params = records_from(ws, cols)
+    frm, base_params = records_from(ws)
     rows = _run(ws, f"SELECT {cols} FROM {frm} WHERE record_id = ?", [*base_params, int(record_id)])
     if not rows:
         raise UserError(f"no record {record_id}")
@@ -313,7 +309,7 @@ def get_record(ws: Workspace, record_id: int) -> RecordDetail:
 
 def slice_names(ws: Workspace) -> list[str]:
     """Every effective slice name, alphabetically."""
-    frm, params = records_from(ws, "slice")
+    frm, params = records_from(ws)
     return [r[0] for r in _run(ws, f"SELECT DISTINCT slice FROM {frm} ORDER BY 1", params)]
 
 

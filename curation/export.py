@@ -87,7 +87,7 @@ def _notes(ws: Workspace, ids: list[int]) -> dict[int, dict[str, Any]]:
     if not ids:
         return {}
     select = "record_id, status, reason, reviewer"
-    base, params = effective_sql(ws, uses=select)
+    base, params = effective_sql(ws)
     rows = ws.query(
         f"SELECT {select} FROM ({base}) e WHERE record_id IN (SELECT unnest(?)) AND status <> 'unreviewed'",
         [*params, ids],

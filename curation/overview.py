@@ -79,11 +79,10 @@ def workspace_overview(ws: Workspace) -> Overview:
         "slice, count(*), count(*) FILTER (WHERE status = 'accepted'), count(*) FILTER (WHERE status = 'rejected'), "
         "count(*) FILTER (WHERE origin = 'synthetic')"
     )
+    base, params = effective_sql(ws)
     cur = ws.cursor()
     try:
-        base, params = effective_sql(ws, uses=totals)
         head = cur.execute(f"SELECT {totals} FROM ({base}) b", params).fetchall()[0]
-        base, params = effective_sql(ws, uses=per_slice)
         slices = cur.execute(f"SELECT {per_slice} FROM ({base}) b GROUP BY slice ORDER BY 2 DESC, 1", params).fetchall()
         quarantined = cur.execute("SELECT count(*) FROM quarantine").fetchall()[0][0]
         res = cur.execute(

@@ -45,12 +45,12 @@ def select_records(ws: Workspace, teacher: str, sel: Selection) -> list[tuple[in
         conds.append("b.record_id IN (SELECT unnest(?))")
         params.append(list(sel.record_ids))
     if sel.where:
-        conds.append(validate_where(ws, sel.where, *effective_sql(ws, uses=sel.where)))  # guarded, parenthesised
+        conds.append(validate_where(ws, sel.where, *effective_sql(ws)))  # guarded, parenthesised
     if sel.limit is not None and sel.limit < 0:
         raise UserError("--limit must be >= 0")
     limit = f" LIMIT {int(sel.limit)}" if sel.limit is not None else ""
     where = " AND ".join(conds)
-    base, base_params = effective_sql(ws, uses=where)
+    base, base_params = effective_sql(ws)
     rows = ws.query(
         f"SELECT b.record_id, CAST(b.messages AS VARCHAR) FROM ({base}) b WHERE {where} ORDER BY b.record_id{limit}",
         [*base_params, *params],

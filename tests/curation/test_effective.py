@@ -109,30 +109,78 @@ def test_reviewer_override_and_edit_win_over_the_slicing(ws40: Workspace) -> Non
     assert count_records(ws, RecordFilter(slices=("a",))) == 19
 
 
-def test_relation_exposes_every_record_column_and_joins_the_slicing_only_when_read(ws40: Workspace) -> None:
+def _through_join(ws: Workspace, slicing: str) -> dict[int, str]:
+    """The reference: each record's slice under ``slicing`` read from ``slicing_assignments`` (no review)."""
+    rows = ws.query(
+        "SELECT r.record_id, coalesce(sa.slice, r.slice) FROM records r "
+        "LEFT JOIN slicing_assignments sa ON sa.record_id = r.record_id AND sa.slicing = ?",
+        [slicing],
+    )
+    return dict(rows)
+
+
+def _now(ws: Workspace, slicing: str | None = None) -> dict[int, str]:
     from curation.effective import effective_sql
+
+    base, params = effective_sql(ws, slicing)
+    return dict(ws.query(f"SELECT record_id, original_slice FROM ({base}) b", params))
+
+
+def test_the_records_copy_of_the_active_slicing_follows_every_change(ws40: Workspace) -> None:
+    from curation.effective import effective_sql
+    from curation.slices import ClusterSlicing, define_by_expr, store_clusters
 
     ws = ws40
     record_cols = {r[0] for r in ws.query("SELECT column_name FROM (DESCRIBE records)")}
     base, params = effective_sql(ws)
     cols = {r[0] for r in ws.query(f"SELECT column_name FROM (DESCRIBE ({base}))", params)}
-    assert record_cols <= cols
+    assert record_cols - {"active_slice"} <= cols and "active_slice" not in cols
     assert {"original_response", "confidence", "status", "edited", "original_slice", "seen_at"} <= cols
-    # a query that reads no slice column skips the slicing's join; reading one anyway fails instead of lying
-    lean, lean_params = effective_sql(ws, uses="count(*)")
-    assert lean_params == [] and "slicing_assignments" not in lean
-    with pytest.raises(Exception, match="slice"):
-        ws.query(f"SELECT slice FROM ({lean})")
+    # the slicing in use is read from the records' copy (no join, no parameter); it equals its assignments
+    assert params == [] and "slicing_assignments" not in base
+    assert _now(ws) == _through_join(ws, "parity")
+    # another named slicing is read through the join
+    define_by_expr(ws, "half", "CASE WHEN record_id <= 20 THEN 'low' ELSE 'high' END")
+    assert effective_sql(ws, "half")[1] == ["half"] and _now(ws, "half") == _through_join(ws, "half")
+    assert _now(ws) == _through_join(ws, "parity")  # defining another one leaves the copy alone
+    # redefining the slicing in use refreshes the copy in the same transaction
+    define_by_expr(ws, "parity", "CASE WHEN record_id % 4 = 0 THEN 'four' ELSE 'other' END")
+    assert _now(ws) == _through_join(ws, "parity") and count_records(ws, RecordFilter(slices=("four",))) == 10
+    # records added later have no assignment: their own slice, as through the join
+    with ws.transaction() as cur:
+        b = new_batch(cur, "more.jsonl", "log")
+        insert_records(cur, b, [{"messages": [{"role": "user", "content": "late"}], "slice": "b"}])
+    assert _now(ws) == _through_join(ws, "parity") and _now(ws)[41] == "b"
+    # clusters stored under the name in use, then switching to another slicing and to none
+    ids = list(range(1, 42))
+    store_clusters(ws, ClusterSlicing("parity", 2, 0, None, ["x", "y"], [21, 20], ids, [i % 2 for i in ids]))
+    assert _now(ws) == _through_join(ws, "parity") and set(_now(ws).values()) == {"x", "y"}
+    use_slicing(ws, "half")
+    assert _now(ws) == _through_join(ws, "half") and count_records(ws, RecordFilter(slices=("low",))) == 20
+    use_slicing(ws, None)
+    assert _now(ws) == dict(ws.query("SELECT record_id, slice FROM records"))
+    assert ws.scalar("SELECT count(active_slice) FROM records") == 0
     with pytest.raises(UserError, match="no slicing named"):
         slice_shares(ws, "nope")
 
 
-@pytest.mark.parametrize("clause", ["1=1) OR (1=1", "1=1) --"])
-def test_where_that_escapes_its_parentheses_is_refused(ws40: Workspace, clause: str) -> None:
-    with pytest.raises(UserError, match="bad WHERE clause"):
-        count_records(ws40, RecordFilter(slices=("odd",), where=clause))
-    with pytest.raises(UserError, match="bad WHERE clause"):
-        select_records(ws40, "t", Selection(missing=False, where=clause, limit=1))
+def test_migration_copies_the_slicing_in_use(tmp_path: Path) -> None:
+    import duckdb
+
+    from curation.migrations import migrate
+
+    path = tmp_path / "v10.duckdb"
+    build_40(path).close()
+    con = duckdb.connect(str(path))  # back before v11: the copy does not exist yet
+    con.execute("ALTER TABLE records DROP COLUMN active_slice")
+    con.execute("DELETE FROM schema_migrations WHERE version = 11")
+    con.close()
+    con = duckdb.connect(str(path))
+    assert migrate(con) == [11]
+    con.close()
+    with Workspace.open(path) as ws:
+        assert _now(ws) == _through_join(ws, "parity")
+        assert count_records(ws, RecordFilter(slices=("even",))) == 20
 
 
 async def test_records_screen_slice_filter_uses_the_active_slicing(tmp_path: Path) -> None:
