@@ -1,7 +1,7 @@
 """v11: ``records.active_slice``, each record's assignment under the active slicing, kept beside the record.
 
 Reading it through a join with ``slicing_assignments`` made every slice-filtered query of the studio a 1M x 1M hash
-join: a slice-filtered count 0.4-0.7 s against 0.03 s from this column (1M records, a loaded 2-core machine). The
+join: a slice-filtered count 0.39-0.46 s against 0.016-0.034 s from this column (1M records, a loaded 2-core box). The
 column is a copy that ``curation.slices`` refreshes (``curation.records.copy_active_slices``) in the same transaction
 as every change of the active slicing or of its assignments; NULL = no assignment (the record's own slice applies,
 as it does through the join). ``curation.effective`` is its only reader.
