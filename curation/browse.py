@@ -2,7 +2,8 @@
 
 Every read is bounded: ``count_records`` answers "M", ``fetch_page`` returns at most ``limit`` rows, moving by
 keyset (after / before a row's sort key) for sequential paging and by OFFSET only for random jumps. Records are
-seen through their *effective* state: the reviewed slice and response where a reviewer changed them.
+seen as they are now (``curation.effective``: the slice under the active slicing and the reviewer's relabel, the
+edited response, the review status); users' WHERE clauses are written against that relation's column names.
 """
 
 from __future__ import annotations
@@ -13,20 +14,10 @@ from typing import Any
 
 import duckdb
 
+from curation.effective import effective_sql
 from curation.errors import UserError
 from curation.sql_guard import validate_where
 from curation.workspace import Workspace
-
-# One row per record with the review state folded in. Users' WHERE clauses are written against these names.
-BASE_SQL = """
-SELECT r.record_id, r.batch_id, r.source_file, r.source_line, r.messages, r.prompt,
-       r.response AS original_response, coalesce(v.edited_response, r.response) AS response,
-       r.response_logprobs, r.mean_logprob, r.min_logprob, exp(r.mean_logprob) AS confidence,
-       coalesce(v.slice_override, r.slice) AS slice, r.slice AS original_slice, r.reference, r.metadata,
-       r.teacher_model, r.origin, r.imported_at, coalesce(v.status, 'unreviewed') AS status,
-       v.reason, v.reviewer, v.updated_at AS reviewed_at, v.edited_response IS NOT NULL AS edited
-FROM records r LEFT JOIN reviews v ON v.record_id = r.record_id
-"""
 
 # Sort orders: name -> (label, leading sort expression). record_id always breaks ties, so keys are unique.
 ORDERS: dict[str, tuple[str, str]] = {
@@ -35,8 +26,7 @@ ORDERS: dict[str, tuple[str, str]] = {
     "slice": ("by slice", "slice"),
 }
 
-STATUSES = ("unreviewed", "needs_review", "accepted", "rejected")
-PENDING = ("unreviewed", "needs_review")
+PENDING = ("unreviewed", "needs_review")  # what the review queue shows
 
 
 @dataclass(frozen=True)
@@ -49,7 +39,7 @@ class RecordFilter:
     max_confidence: float | None = None
     batch_ids: tuple[int, ...] = ()
     text: str | None = None  # case-insensitive substring of prompt or effective response
-    where: str | None = None  # a read-only SQL boolean expression over BASE_SQL's columns
+    where: str | None = None  # a read-only SQL boolean expression over curation.effective's columns
     verifier: str | None = None  # "failed" (some filter/verifier check failed) | "passed" (checked, none failed)
 
     def describe(self) -> str:
@@ -119,7 +109,7 @@ class RecordDetail:
 
 
 def filter_sql(ws: Workspace, filt: RecordFilter) -> tuple[str, list[Any]]:
-    """The WHERE clause (over BASE_SQL's columns, alias-free) and its parameters for ``filt``."""
+    """The WHERE clause (over curation.effective's columns, alias-free) and its parameters for ``filt``."""
     conds: list[str] = []
     params: list[Any] = []
     if filt.slices:
@@ -156,8 +146,21 @@ def filter_sql(ws: Workspace, filt: RecordFilter) -> tuple[str, list[Any]]:
         else:
             raise UserError(f"unknown verifier filter {filt.verifier!r}; use failed or passed")
     if filt.where and filt.where.strip():
-        conds.append(validate_where(ws, filt.where, BASE_SQL))  # the guarded form, already parenthesised
+        conds.append(validate_where(ws, filt.where, *effective_sql(ws)))  # guarded, parenthesised
     return (" AND ".join(conds) or "true"), params
+
+
+def records_from(ws: Workspace) -> tuple[str, list[Any]]:
+    """``(<records now>) b`` for a FROM clause, and its parameters (they come before the WHERE clause's)."""
+    base, params = effective_sql(ws)
+    return f"({base}) b", params
+
+
+def select_filtered(ws: Workspace, filt: RecordFilter, select: str) -> tuple[str, list[Any]]:
+    """``SELECT {select} FROM <records now> WHERE <filt>`` and its parameters (``select`` may hold none)."""
+    where, params = filter_sql(ws, filt)
+    frm, base_params = records_from(ws)
+    return f"SELECT {select} FROM {frm} WHERE {where}", [*base_params, *params]
 
 
 def _run(ws: Workspace, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
@@ -173,8 +176,8 @@ def _run(ws: Workspace, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
 
 def count_records(ws: Workspace, filt: RecordFilter = ALL_RECORDS) -> int:
     """How many records match ``filt``."""
-    where, params = filter_sql(ws, filt)
-    return int(_run(ws, f"SELECT count(*) FROM ({BASE_SQL}) b WHERE {where}", params)[0][0])
+    sql, params = select_filtered(ws, filt, "count(*)")
+    return int(_run(ws, sql, params)[0][0])
 
 
 def fetch_page(
@@ -209,8 +212,11 @@ def fetch_page(
     direction = "DESC" if backward else "ASC"
     # Two phases: order only the keys (cheap columns) to find the page, then read the wide columns of those rows.
     # Sorting 1M rows with their text attached costs ~10x more than sorting ids.
-    sql = f"SELECT record_id, {lead} AS k FROM ({BASE_SQL}) b WHERE {where} ORDER BY k {direction}, record_id {direction} LIMIT ?"
-    params.append(int(limit))
+    frm, base_params = records_from(ws)
+    sql = (
+        f"SELECT record_id, {lead} AS k FROM {frm} WHERE {where} ORDER BY k {direction}, record_id {direction} LIMIT ?"
+    )
+    params = [*base_params, *params, int(limit)]
     if offset is not None and not backward:
         sql += " OFFSET ?"
         params.append(max(0, int(offset)))
@@ -220,11 +226,12 @@ def fetch_page(
     if not keys:
         return []
     ids = [int(k[0]) for k in keys]
+    select = "record_id, slice, status, confidence, left(prompt, 300), left(response, 300), batch_id, edited"
+    frm, base_params = records_from(ws)
     rows = _run(
         ws,
-        "SELECT record_id, slice, status, confidence, left(prompt, 300), left(response, 300), batch_id, edited "
-        f"FROM ({BASE_SQL}) b WHERE record_id IN (SELECT unnest(?)) AND record_id BETWEEN ? AND ?",
-        [ids, min(ids), max(ids)],
+        f"SELECT {select} FROM {frm} WHERE record_id IN (SELECT unnest(?)) AND record_id BETWEEN ? AND ?",
+        [*base_params, ids, min(ids), max(ids)],
     )
     by_id = {int(r[0]): r for r in rows}
     out: list[RecordRow] = []
@@ -252,8 +259,9 @@ def position_of(ws: Workspace, filt: RecordFilter, order: str, key: tuple[Any, .
     """0-based position of the row with ``key`` in the filtered, ordered list (rows before it)."""
     where, params = filter_sql(ws, filt)
     lead = ORDERS[order][1]
-    sql = f"SELECT count(*) FROM ({BASE_SQL}) b WHERE {where} AND ({lead}, record_id) < (?, ?)"
-    return int(_run(ws, sql, [*params, *key])[0][0])
+    frm, base_params = records_from(ws)
+    sql = f"SELECT count(*) FROM {frm} WHERE {where} AND ({lead}, record_id) < (?, ?)"
+    return int(_run(ws, sql, [*base_params, *params, *key])[0][0])
 
 
 def get_record(ws: Workspace, record_id: int) -> RecordDetail:
@@ -263,7 +271,8 @@ def get_record(ws: Workspace, record_id: int) -> RecordDetail:
         "confidence, min_logprob, slice, original_slice, reference, metadata, teacher_model, status, reason, "
         "reviewer, reviewed_at"
     )
-    rows = _run(ws, f"SELECT {cols} FROM ({BASE_SQL}) b WHERE record_id = ?", [int(record_id)])
+    frm, base_params = records_from(ws)
+    rows = _run(ws, f"SELECT {cols} FROM {frm} WHERE record_id = ?", [*base_params, int(record_id)])
     if not rows:
         raise UserError(f"no record {record_id}")
     r = rows[0]
@@ -300,7 +309,8 @@ def get_record(ws: Workspace, record_id: int) -> RecordDetail:
 
 def slice_names(ws: Workspace) -> list[str]:
     """Every effective slice name, alphabetically."""
-    return [r[0] for r in _run(ws, f"SELECT DISTINCT slice FROM ({BASE_SQL}) b ORDER BY 1", [])]
+    frm, params = records_from(ws)
+    return [r[0] for r in _run(ws, f"SELECT DISTINCT slice FROM {frm} ORDER BY 1", params)]
 
 
 def batch_ids(ws: Workspace) -> list[int]:

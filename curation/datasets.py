@@ -19,8 +19,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from curation.effective import effective_sql
 from curation.errors import UserError
-from curation.pool import effective_sql
 from curation.workspace import Workspace
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -87,7 +87,7 @@ def create_version(
             "copies": pa.array([int(m.copies) for m in members], pa.int32()),
         }
     )
-    base, params = effective_sql(slicing)
+    base, params = effective_sql(ws, slicing)
     now = datetime.now()
     with ws.transaction() as cur:
         if cur.execute("SELECT count(*) FROM dataset_versions WHERE name = ?", [name]).fetchall()[0][0]:
@@ -95,7 +95,7 @@ def create_version(
         cur.register("_members", tbl)
         bad = cur.execute(
             f"SELECT count(*) FROM _members m JOIN ({base}) e USING (record_id) "
-            "WHERE e.response IS NULL OR e.review_status = 'rejected'",
+            "WHERE e.response IS NULL OR e.status = 'rejected'",
             params,
         ).fetchall()[0][0]
         if bad:

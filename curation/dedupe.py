@@ -19,11 +19,11 @@ from datetime import datetime
 
 import numpy as np
 
+from curation.effective import effective_sql, resolve_slicing
 from curation.embeddings import EMBEDDING_MODEL
 from curation.errors import UserError
 from curation.neighbors import Pairs, components, self_pairs
 from curation.options import ChoiceOption, FlagOption, FloatOption, OptionSet
-from curation.pool import effective_sql
 from curation.pool_options import SLICING, SPLIT
 from curation.progress import ProgressFn, report
 from curation.workspace import Workspace
@@ -156,7 +156,7 @@ def _keep_order(row: dict) -> tuple:
     # Keep rule: accepted review, then highest teacher confidence, then earliest (then lowest id for ties).
     mean = row["mean_logprob"]
     return (
-        0 if row["review_status"] == "accepted" else 1,
+        0 if row["status"] == "accepted" else 1,
         -(mean if mean is not None else -np.inf),
         row["seen_at"] or datetime.max,
         row["record_id"],
@@ -181,7 +181,8 @@ def find_duplicates(
     """Preview a dedupe over every non-rejected record. Nothing is stored."""
     DEDUPE["kind"].check(kind)
     THRESHOLD.check(threshold)
-    base, params = effective_sql(slicing)
+    slicing = resolve_slicing(ws, slicing)  # recorded with the run
+    base, params = effective_sql(ws, slicing)
     side = "'train'"
     if split:
         side = (
@@ -189,7 +190,8 @@ def find_duplicates(
         )
         params = [*params, split]
     rows = ws.query_dicts(
-        f"SELECT e.*, {side} AS side FROM ({base}) e WHERE coalesce(review_status, '') <> 'rejected' "
+        "SELECT e.record_id, e.slice, e.prompt, e.status, e.mean_logprob, e.seen_at, "
+        f"{side} AS side FROM ({base}) e WHERE e.status <> 'rejected' "
         "ORDER BY record_id",
         params,
     )
@@ -253,7 +255,7 @@ def find_duplicates(
             continue
         ordered = sorted(members, key=lambda m: _keep_order(rows[m]))
         top = rows[ordered[0]]
-        why = "accepted" if top["review_status"] == "accepted" else "most confident / earliest"
+        why = "accepted" if top["status"] == "accepted" else "most confident / earliest"
         kept[top["record_id"]] = (True, why)
         for m in ordered[1:]:
             kept[rows[m]["record_id"]] = (False, f"duplicate of {top['record_id']}")

@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curation.datasets import export_training_file, full_conversation, get_version, member_rows
+from curation.effective import effective_sql
 from curation.errors import UserError
 from curation.options import ChoiceOption, FlagOption, OptionSet, TextOption
 from curation.workspace import Workspace
@@ -85,12 +86,13 @@ def redact(text: str) -> tuple[str, int]:
 def _notes(ws: Workspace, ids: list[int]) -> dict[int, dict[str, Any]]:
     if not ids:
         return {}
+    select = "record_id, status, reason, reviewer"
+    base, params = effective_sql(ws)
     rows = ws.query(
-        "SELECT rv.record_id, rv.status, rv.reason, rv.reviewer, CAST(r.metadata AS VARCHAR) FROM records r "
-        "LEFT JOIN reviews rv USING (record_id) WHERE r.record_id IN (SELECT unnest(?))",
-        [ids],
+        f"SELECT {select} FROM ({base}) e WHERE record_id IN (SELECT unnest(?)) AND status <> 'unreviewed'",
+        [*params, ids],
     )
-    return {int(r[0] or 0): {"review_status": r[1], "review_reason": r[2], "reviewer": r[3]} for r in rows if r[0]}
+    return {int(r[0]): {"review_status": r[1], "review_reason": r[2], "reviewer": r[3]} for r in rows}
 
 
 def export_version(

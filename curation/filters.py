@@ -19,9 +19,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from curation.effective import effective_sql
 from curation.errors import UserError
 from curation.options import ChoiceOption, FloatOption, OptionSet, TextOption
-from curation.pool import effective_sql
 from curation.pool_options import SLICING
 from curation.progress import ProgressFn, report
 from curation.review import queue_records
@@ -177,12 +177,12 @@ def run_filter(
     """Check every record with a response (not rejected); with ``apply``, store results and carry out the policy."""
     FILTER["policy"].check(policy)
     verifier = _check_spec(spec)
-    base, params = effective_sql(slicing)
+    base, params = effective_sql(ws, slicing)
     rows = ws.query(
-        f"SELECT e.record_id, e.slice, e.response, e.reference, e.review_status, e.mean_logprob, e.min_logprob, "
-        f"CAST(r.response_logprobs AS VARCHAR), e.response IS DISTINCT FROM r.response, e.prompt "
-        f"FROM ({base}) e JOIN records r USING (record_id) "
-        "WHERE e.response IS NOT NULL AND coalesce(e.review_status, '') <> 'rejected' ORDER BY e.record_id",
+        f"SELECT e.record_id, e.slice, e.response, e.reference, e.status, e.mean_logprob, e.min_logprob, "
+        "CAST(e.response_logprobs AS VARCHAR), e.response IS DISTINCT FROM e.original_response, e.prompt "
+        f"FROM ({base}) e "
+        "WHERE e.response IS NOT NULL AND e.status <> 'rejected' ORDER BY e.record_id",
         params,
     )
     results: list[tuple[int, bool, float | None, str]] = []

@@ -1,12 +1,17 @@
-"""Workspace overview numbers for the studio's first screen: counts, slices, batches, quarantine."""
+"""Workspace overview numbers for the studio's first screen: counts, slices, batches, quarantine.
+
+Records are counted as they are now (``curation.effective``), so the production shares compare with a dataset
+version's shares made under the same slicing.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
-from curation.browse import BASE_SQL
 from curation.datasets import get_version
+from curation.effective import effective_sql
+from curation.slices import total_variation
 from curation.workspace import Workspace
 
 
@@ -31,11 +36,6 @@ class DatasetComparison:
     dataset: dict[str, float]
     tv_distance: float  # total-variation distance: half the sum of absolute share differences, 0..1
     n_train: int
-
-
-def total_variation(p: dict[str, float], q: dict[str, float]) -> float:
-    """Half the L1 distance between two distributions over slices (missing slices count as 0)."""
-    return 0.5 * sum(abs(p.get(k, 0.0) - q.get(k, 0.0)) for k in set(p) | set(q))
 
 
 def production_shares(slices: list[SliceCount]) -> dict[str, float]:
@@ -71,18 +71,19 @@ class Overview:
 
 def workspace_overview(ws: Workspace) -> Overview:
     """Counts, the slice distribution (production vs accepted) and the import batches."""
+    totals = (
+        "count(*), count(response), count(*) FILTER (WHERE status IN ('accepted', 'rejected')), "
+        "count(*) FILTER (WHERE status = 'accepted'), count(*) FILTER (WHERE status = 'rejected')"
+    )
+    per_slice = (
+        "slice, count(*), count(*) FILTER (WHERE status = 'accepted'), count(*) FILTER (WHERE status = 'rejected'), "
+        "count(*) FILTER (WHERE origin = 'synthetic')"
+    )
+    base, params = effective_sql(ws)
     cur = ws.cursor()
     try:
-        head = cur.execute(
-            "SELECT count(*), count(response), count(*) FILTER (WHERE status IN ('accepted', 'rejected')), "
-            "count(*) FILTER (WHERE status = 'accepted'), count(*) FILTER (WHERE status = 'rejected') "
-            f"FROM ({BASE_SQL}) b"
-        ).fetchall()[0]
-        slices = cur.execute(
-            "SELECT slice, count(*), count(*) FILTER (WHERE status = 'accepted'), "
-            "count(*) FILTER (WHERE status = 'rejected'), count(*) FILTER (WHERE origin = 'synthetic') "
-            f"FROM ({BASE_SQL}) b GROUP BY slice ORDER BY 2 DESC, 1"
-        ).fetchall()
+        head = cur.execute(f"SELECT {totals} FROM ({base}) b", params).fetchall()[0]
+        slices = cur.execute(f"SELECT {per_slice} FROM ({base}) b GROUP BY slice ORDER BY 2 DESC, 1", params).fetchall()
         quarantined = cur.execute("SELECT count(*) FROM quarantine").fetchall()[0][0]
         res = cur.execute(
             "SELECT batch_id, source_file, format, started_at, n_lines, n_imported, n_duplicates, n_quarantined, "

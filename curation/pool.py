@@ -1,7 +1,7 @@
 """The candidate pool every curation operation starts from.
 
-Effective values follow the reviews contract: response = coalesce(reviews.edited_response, records.response),
-slice = coalesce(reviews.slice_override, <slicing assignment>, records.slice). A record is *eligible* for a
+Records are read as they are now (``curation.effective``: effective slice, response and review status under the
+slicing given, by default the active one). A record is *eligible* for a
 dataset version when it has an effective response, is not rejected, was not removed by the latest dedupe run
 of each kind, did not fail a ``drop`` filter (latest run per filter name), is not waiting for review after failing a
 ``review`` filter (until a human accepts it), and does not leak into a held-out split.
@@ -12,42 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from curation.effective import effective_sql, resolve_slicing
 from curation.workspace import Workspace
 
-ACTIVE_SLICING_SETTING = "curation.slicing"
 DEFAULT_SPLIT = "heldout"  # the split `distill split make` freezes, and the one every operation respects by default
-
-
-def active_slicing(ws: Workspace) -> str | None:
-    """The slicing chosen with ``distill slices use`` (None = records' own slice column)."""
-    return ws.get_setting(ACTIVE_SLICING_SETTING)
-
-
-def slicing_exists(ws: Workspace, name: str) -> bool:
-    return bool(ws.scalar("SELECT count(*) FROM slicings WHERE name = ?", [name]))
 
 
 def split_exists(ws: Workspace, name: str) -> bool:
     return bool(ws.scalar("SELECT count(*) FROM splits WHERE name = ?", [name]))
-
-
-def effective_sql(slicing: str | None) -> tuple[str, list[Any]]:
-    """SQL (and params) for a relation of every record with its effective slice/response and review status."""
-    join = ""
-    params: list[Any] = []
-    slice_expr = "coalesce(rv.slice_override, r.slice)"
-    if slicing:
-        join = "LEFT JOIN slicing_assignments sa ON sa.record_id = r.record_id AND sa.slicing = ?"
-        params.append(slicing)
-        slice_expr = "coalesce(rv.slice_override, sa.slice, r.slice)"
-    sql = f"""
-        SELECT r.record_id, {slice_expr} AS slice,
-               coalesce(rv.edited_response, r.response) AS response,
-               rv.status AS review_status, r.mean_logprob, r.min_logprob, r.prompt, r.messages, r.reference,
-               r.origin, coalesce(r.logged_at, r.imported_at) AS seen_at
-        FROM records r LEFT JOIN reviews rv ON rv.record_id = r.record_id {join}
-    """
-    return sql, params
 
 
 def latest_dedupe_runs(ws: Workspace) -> list[int]:
@@ -88,11 +60,15 @@ def load_pool(
     dedupe_runs: list[int] | None = None,
     filter_runs: list[int] | None = None,
 ) -> Pool:
-    """Eligible records. ``None`` for runs means the latest ones; pass ``[]`` to ignore dedupe or filters."""
+    """Eligible records. ``None`` for runs means the latest ones; pass ``[]`` to ignore dedupe or filters.
+
+    ``slicing`` None = the active slicing; ``Pool.slicing`` holds the one applied.
+    """
+    slicing = resolve_slicing(ws, slicing)
     dd = latest_dedupe_runs(ws) if dedupe_runs is None else dedupe_runs
     fr = latest_drop_filter_runs(ws) if filter_runs is None else filter_runs
     rr = latest_drop_filter_runs(ws, "review") if filter_runs is None else []
-    base, params = effective_sql(slicing)
+    base, params = effective_sql(ws, slicing)
     side_sql = "'train'"
     if split:
         side_sql = (
@@ -114,12 +90,12 @@ def load_pool(
         s AS (SELECT e.*, {side_sql} AS side FROM e)
         SELECT record_id, slice, side,
           CASE WHEN response IS NULL THEN 'no_response'
-               WHEN review_status = 'rejected' THEN 'rejected'
+               WHEN status = 'rejected' THEN 'rejected'
                WHEN side = 'train' AND record_id IN (SELECT record_id FROM dedupe_members
                     WHERE NOT kept AND run_id IN (SELECT unnest(?))) THEN 'duplicate'
                WHEN record_id IN (SELECT record_id FROM filter_results
                     WHERE NOT ok AND run_id IN (SELECT unnest(?))) THEN 'filtered'
-               WHEN coalesce(review_status, '') <> 'accepted' AND record_id IN (SELECT record_id FROM filter_results
+               WHEN status <> 'accepted' AND record_id IN (SELECT record_id FROM filter_results
                     WHERE NOT ok AND run_id IN (SELECT unnest(?))) THEN 'pending_review'
                WHEN {leak_sql} THEN 'leak'
                ELSE NULL END AS why

@@ -6,20 +6,22 @@ error in both, never silently ignored).
 
 from __future__ import annotations
 
+from curation import effective
+from curation.errors import UserError
 from curation.options import TextOption
-from curation.pool import DEFAULT_SPLIT, active_slicing, slicing_exists, split_exists
+from curation.pool import DEFAULT_SPLIT, split_exists
 from curation.workspace import Workspace
 
 NO_SPLIT = "-"
 
 
 def resolve_slicing(ws: Workspace, name: str | None) -> str | None:
-    """Blank = the slicing chosen by `distill slices use` (or records' own slice); a named one must exist."""
-    if not name:
-        return active_slicing(ws)
-    if not slicing_exists(ws, name):
-        raise SLICING.error(f"no slicing named {name!r} (see `distill slices list`)")
-    return name
+    """Blank = the slicing chosen by `distill slices use` (or records' own slice); a named one must exist
+    (``curation.effective.resolve_slicing``, its error told against this option)."""
+    try:
+        return effective.resolve_slicing(ws, name)
+    except UserError as exc:
+        raise SLICING.error(str(exc)) from None
 
 
 def resolve_split(ws: Workspace, name: str | None) -> str | None:

@@ -15,10 +15,11 @@ from typing import Any
 import numpy as np
 
 from curation.datasets import Member, VersionInfo, create_version
+from curation.effective import effective_sql
 from curation.errors import UserError
 from curation.option_lists import SharesOption
 from curation.options import ChoiceOption, DateTimeOption, FloatOption, IntOption, OptionSet, TextOption
-from curation.pool import Pool, effective_sql, load_pool
+from curation.pool import Pool, load_pool
 from curation.pool_options import SLICING, SPLIT
 from curation.slices import shares_array, total_variation
 from curation.workspace import Workspace
@@ -105,7 +106,7 @@ class RebalancePlan:
 
 def production_shares(ws: Workspace, *, slicing: str | None = None, since=None, until=None) -> dict[str, float]:
     """Slice shares among imported production records (any response state), optionally within a time window."""
-    base, params = effective_sql(slicing)
+    base, params = effective_sql(ws, slicing)
     where, wp = ["origin = 'import'"], []
     if since is not None:
         where.append("seen_at >= ?")

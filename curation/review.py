@@ -20,7 +20,7 @@ from typing import Any
 
 import duckdb
 
-from curation.browse import ALL_RECORDS, BASE_SQL, RecordFilter, filter_sql
+from curation.browse import ALL_RECORDS, RecordFilter, select_filtered
 from curation.errors import UserError
 from curation.workspace import Workspace
 
@@ -146,12 +146,11 @@ def _bulk(
     reviewer: str | None = None,
 ) -> Decision:
     who = reviewer or reviewer_name()
-    where, params = filter_sql(ws, filt)
+    chosen, params = select_filtered(ws, filt, "record_id, ?, ?, ?, ?, ?, ?")
     with ws.transaction() as cur:
         bulk_id = int(cur.execute("SELECT coalesce(max(bulk_id), 0) + 1 FROM review_events").fetchall()[0][0])
         cur.execute(
-            "INSERT INTO review_events (record_id, action, reason, new_slice, reviewer, created_at, bulk_id) "
-            f"SELECT record_id, ?, ?, ?, ?, ?, ? FROM ({BASE_SQL}) b WHERE {where}",
+            "INSERT INTO review_events (record_id, action, reason, new_slice, reviewer, created_at, bulk_id) " + chosen,
             [action, reason, new_slice, who, datetime.now(), bulk_id, *params],
         )
         n = int(cur.execute("SELECT count(*) FROM review_events WHERE bulk_id = ?", [bulk_id]).fetchall()[0][0])
@@ -270,11 +269,11 @@ class SliceProgress:
 
 def progress_by_slice(ws: Workspace, filt: RecordFilter = ALL_RECORDS) -> list[SliceProgress]:
     """Reviewed / remaining per slice among the records matching ``filt`` (largest slices first)."""
-    where, params = filter_sql(ws, filt)
-    rows = ws.query(
-        "SELECT slice, count(*), count(*) FILTER (WHERE status IN ('accepted', 'rejected')), "
-        "count(*) FILTER (WHERE status = 'accepted'), count(*) FILTER (WHERE status = 'rejected') "
-        f"FROM ({BASE_SQL}) b WHERE {where} GROUP BY slice ORDER BY 2 DESC, 1",
-        params,
+    sql, params = select_filtered(
+        ws,
+        filt,
+        "slice, count(*), count(*) FILTER (WHERE status IN ('accepted', 'rejected')), "
+        "count(*) FILTER (WHERE status = 'accepted'), count(*) FILTER (WHERE status = 'rejected')",
     )
+    rows = ws.query(sql + " GROUP BY slice ORDER BY 2 DESC, 1", params)
     return [SliceProgress(r[0], int(r[1]), int(r[2]), int(r[3]), int(r[4])) for r in rows]

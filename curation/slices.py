@@ -15,15 +15,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import duckdb
 import numpy as np
 
+from curation.effective import ACTIVE_SLICING_SETTING, active_slicing, effective_sql, slicing_exists
 from curation.embeddings import EMBEDDING_MODEL
 from curation.errors import UserError
 from curation.options import IntOption, OptionSet, TextOption
-from curation.pool import ACTIVE_SLICING_SETTING, effective_sql, slicing_exists
 from curation.pool_options import SLICING
 from curation.progress import ProgressFn, report
-from curation.records import NONE_SLICE
+from curation.records import NONE_SLICE, copy_active_slices
 from curation.sql_guard import validate_expression
 from curation.workspace import Workspace
 
@@ -115,12 +116,19 @@ def define_by_expr(ws: Workspace, name: str, expr: str, *, kind: str = "sql", sp
             f"coalesce(CAST({guarded} AS VARCHAR), '{NONE_SLICE}') FROM records r",
             [name],
         )
+        _assigned(ws, cur, name)
         return int(cur.execute("SELECT count(*) FROM slicing_assignments WHERE slicing = ?", [name]).fetchall()[0][0])
 
 
 def define_by_field(ws: Workspace, name: str, field: str) -> int:
     """Store a slicing by a field path (``metadata.product_area``, ``teacher_model``...)."""
     return define_by_expr(ws, name, field_expr(field), kind="field", spec={"field": field})
+
+
+def _assigned(ws: Workspace, cur: duckdb.DuckDBPyConnection, name: str) -> None:
+    """After ``name``'s assignments changed: when it is the slicing in use, refresh the records' copy of them."""
+    if name == active_slicing(ws):
+        copy_active_slices(cur, name)
 
 
 def _replace(cur, name: str, kind: str, spec: dict) -> None:
@@ -211,6 +219,7 @@ def store_clusters(ws: Workspace, cs: ClusterSlicing) -> int:
         cur.register("_cl", tbl)
         cur.execute("INSERT INTO slicing_assignments SELECT ?, record_id, slice FROM _cl", [cs.name])
         cur.unregister("_cl")
+        _assigned(ws, cur, cs.name)
     return len(cs.record_ids)
 
 
@@ -225,15 +234,18 @@ def list_slicings(ws: Workspace) -> list[dict]:
 
 
 def use_slicing(ws: Workspace, name: str | None) -> None:
-    """Make a stored slicing the default for curation operations (None = records' own slice)."""
+    """Make a stored slicing the one every reader of records uses (None = records' own slice): the setting and the
+    records' copy of its assignments change in one transaction."""
     if name is not None and not slicing_exists(ws, name):
         raise UserError(f"no slicing named {name!r} (see `distill slices list`)")
-    ws.set_setting(ACTIVE_SLICING_SETTING, name)
+    with ws.transaction() as cur:
+        copy_active_slices(cur, name)
+        ws.set_setting(ACTIVE_SLICING_SETTING, name, cur=cur)
 
 
 def slice_shares(ws: Workspace, slicing: str | None = None) -> list[SliceShare]:
-    """Records per effective slice, largest first."""
-    base, params = effective_sql(slicing)
+    """Records per effective slice under ``slicing`` (default: the active one), largest first."""
+    base, params = effective_sql(ws, slicing)
     rows = ws.query(f"SELECT slice, count(*), count(response) FROM ({base}) GROUP BY 1 ORDER BY 2 DESC, 1", params)
     total = sum(int(r[1]) for r in rows) or 1
     return [SliceShare(str(s), int(n), int(n) / total, int(nr)) for s, n, nr in rows]

@@ -18,11 +18,12 @@ from typing import Any
 import numpy as np
 
 from curation.dedupe import DEFAULT_THRESHOLD, THRESHOLD, normalised_hash, numbers_of
+from curation.effective import effective_sql, resolve_slicing
 from curation.embeddings import EMBEDDING_MODEL
 from curation.errors import UserError
 from curation.neighbors import components, cross_pairs, self_pairs
 from curation.options import FlagOption, FloatOption, IntOption, OptionSet, TextOption
-from curation.pool import DEFAULT_SPLIT, effective_sql, split_exists
+from curation.pool import DEFAULT_SPLIT, split_exists
 from curation.pool_options import SLICING
 from curation.progress import ProgressFn, report
 from curation.workspace import Workspace
@@ -121,9 +122,9 @@ def plan_split(
     """Choose held-out records per slice (whole clusters at a time), seeded. Stores nothing."""
     _new_split(ws, name)
     SPLIT_MAKE["share"].check(share)
-    base, params = effective_sql(slicing)
+    base, params = effective_sql(ws, slicing)
     rows = ws.query(
-        f"SELECT record_id, slice, coalesce(prompt, ''), response IS NOT NULL AND coalesce(review_status, '') <> "
+        f"SELECT record_id, slice, coalesce(prompt, ''), response IS NOT NULL AND status <> "
         f"'rejected' FROM ({base}) ORDER BY record_id",
         params,
     )
@@ -195,6 +196,7 @@ def freeze_split(ws: Workspace, plan: SplitPlan, *, model: str | None = None, sl
     """Store (freeze) a planned split."""
     import pyarrow as pa
 
+    slicing = resolve_slicing(ws, slicing)  # recorded by name (None = the active one)
     params = {"share": plan.share, "seed": plan.seed, "threshold": plan.threshold, "model": model, "slicing": slicing}
     sides = ["heldout"] * len(plan.heldout) + ["train"] * len(plan.train)
     tbl = pa.table({"record_id": pa.array(plan.heldout + plan.train, pa.int64()), "side": pa.array(sides)})

@@ -15,6 +15,7 @@ checked: ``FROM (<base>) b WHERE <guarded>``, or ``CAST(<guarded> AS VARCHAR)`` 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import duckdb
@@ -94,23 +95,23 @@ def _check_one_expression(text: str, what: str) -> None:
         raise UserError(f"bad {what}: {depth} '(' never closed")
 
 
-def _bind(ws: Workspace, sql: str, what: str) -> None:
+def _bind(ws: Workspace, sql: str, what: str, params: Sequence[Any] = ()) -> None:
     cur = ws.cursor()
     try:
-        cur.execute(sql + " LIMIT 0").fetchall()
+        cur.execute(sql + " LIMIT 0", list(params)).fetchall()
     except duckdb.Error as exc:
         raise UserError(f"bad {what}: {str(exc).splitlines()[0]}") from None
     finally:
         cur.close()
 
 
-def _guard(ws: Workspace, text: str, statement: str, what: str) -> None:
+def _guard(ws: Workspace, text: str, statement: str, what: str, params: Sequence[Any] = ()) -> None:
     doc = _parse(ws, statement)
     if doc.get("error"):
         _check_one_expression(text, what)  # a stray ')' says so, rather than "syntax error at or near ')'"
     _check_tree(ws, doc, what)
     _check_one_expression(text, what)
-    _bind(ws, statement, what)
+    _bind(ws, statement, what, params)
 
 
 def _clean(text: str, what: str) -> str:
@@ -120,13 +121,14 @@ def _clean(text: str, what: str) -> str:
     return out
 
 
-def validate_where(ws: Workspace, clause: str, base_sql: str) -> str:
+def validate_where(ws: Workspace, clause: str, base_sql: str, params: Sequence[Any] = ()) -> str:
     """The guarded form of ``clause`` if it is a safe, valid condition over ``base_sql``; else raise UserError.
 
     Splice the result as ``FROM (<base_sql>) b WHERE <result>`` (alone or joined to other conditions by AND).
+    ``params``: the values of ``base_sql``'s ``?`` placeholders.
     """
     guarded = "(\n" + _clean(clause, "WHERE clause") + "\n)"
-    _guard(ws, guarded[2:-2], f"SELECT 1 FROM ({base_sql}) b WHERE {guarded}", "WHERE clause")
+    _guard(ws, guarded[2:-2], f"SELECT 1 FROM ({base_sql}) b WHERE {guarded}", "WHERE clause", params)
     return guarded
 
 

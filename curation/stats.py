@@ -1,10 +1,15 @@
-"""Workspace summaries: counts per slice, per batch, and the quarantine (for `distill stats` and the overview)."""
+"""Workspace summaries: counts and review progress per slice, per batch, and the quarantine (for `distill stats`).
+
+Records are counted as they are now (``curation.effective``): slices under the active slicing with reviewers'
+relabels, responses with their edits, review status.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
+from curation.effective import active_slicing, effective_sql
 from curation.workspace import Workspace
 
 
@@ -14,6 +19,7 @@ class WorkspaceStats:
 
     path: str
     schema_version: int
+    slicing: str | None  # the active slicing (None = records' own slice)
     records: int
     with_response: int
     synthetic: int
@@ -25,20 +31,26 @@ class WorkspaceStats:
 
 
 def slice_counts(ws: Workspace) -> list[dict[str, Any]]:
-    """Per slice: records, share, how many have a teacher response, mean teacher confidence (mean token logprob)."""
+    """Per effective slice: records, share, with a response, synthetic, mean teacher confidence (mean token
+    logprob), and review progress: unreviewed, needs_review, accepted, rejected (the statuses) and edited."""
+    base, params = effective_sql(ws)
     return ws.query_dicts(
-        """SELECT slice, count(*) AS records, round(count(*) / sum(count(*)) OVER (), 4) AS share,
+        f"""SELECT slice, count(*) AS records, round(count(*) / sum(count(*)) OVER (), 4) AS share,
             count(response) AS with_response, count(*) FILTER (origin = 'synthetic') AS synthetic,
-            round(avg(mean_logprob), 4) AS mean_logprob
-        FROM records GROUP BY slice ORDER BY records DESC, slice"""
+            round(avg(mean_logprob), 4) AS mean_logprob,
+            count(*) FILTER (status = 'unreviewed') AS unreviewed,
+            count(*) FILTER (status = 'needs_review') AS needs_review,
+            count(*) FILTER (status = 'accepted') AS accepted, count(*) FILTER (status = 'rejected') AS rejected,
+            count(*) FILTER (edited) AS edited
+        FROM ({base}) b GROUP BY slice ORDER BY records DESC, slice""",
+        params,
     )
 
 
 def workspace_stats(ws: Workspace, quarantine_sample: int = 10) -> WorkspaceStats:
     """Everything `distill stats` prints."""
-    total, with_resp, synth = ws.query(
-        "SELECT count(*), count(response), count(*) FILTER (origin = 'synthetic') FROM records"
-    )[0]
+    slices = slice_counts(ws)
+    total, with_resp, synth = (sum(int(s[k]) for s in slices) for k in ("records", "with_response", "synthetic"))
     batches = ws.query_dicts(
         """SELECT b.batch_id, b.source_file, b.format, b.status, b.n_lines, b.n_imported, b.n_duplicates,
             b.n_quarantined, b.started_at, (SELECT count(*) FROM records r WHERE r.batch_id = b.batch_id) AS records_now
@@ -56,10 +68,11 @@ def workspace_stats(ws: Workspace, quarantine_sample: int = 10) -> WorkspaceStat
     return WorkspaceStats(
         path=str(ws.path),
         schema_version=ws.schema_version(),
+        slicing=active_slicing(ws),
         records=int(total),
         with_response=int(with_resp),
         synthetic=int(synth),
-        slices=slice_counts(ws),
+        slices=slices,
         batches=batches,
         quarantine_total=int(ws.scalar("SELECT count(*) FROM quarantine")),
         quarantine_reasons=reasons,

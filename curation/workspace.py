@@ -213,13 +213,14 @@ class Workspace:
         row = self.query("SELECT value FROM settings WHERE key = ?", [key])
         return json.loads(row[0][0]) if row else default
 
-    def set_setting(self, key: str, value: Any) -> None:
-        """Store a workspace setting as JSON."""
-        with self.transaction() as cur:
-            cur.execute(
-                "INSERT OR REPLACE INTO settings (key, value, updated_at) VALUES (?, ?, now())",
-                [key, json.dumps(value)],
-            )
+    def set_setting(self, key: str, value: Any, cur: duckdb.DuckDBPyConnection | None = None) -> None:
+        """Store a workspace setting as JSON (in the caller's transaction when ``cur`` is given)."""
+        sql = "INSERT OR REPLACE INTO settings (key, value, updated_at) VALUES (?, ?, now())"
+        if cur is not None:
+            cur.execute(sql, [key, json.dumps(value)])
+            return
+        with self.transaction() as tx:
+            tx.execute(sql, [key, json.dumps(value)])
 
     def table_exists(self, name: str) -> bool:
         """Whether a table (or view) with this name exists in the main schema."""

@@ -80,7 +80,7 @@ def import_fast(
 
     report(progress, cancel, "importing", 0, 100.0, plan.path.name)
     # No other writer may run between the two transactions: it would act on rows without ids, or take them for
-    # duplicates of its own. (Readers are not filtered: `WHERE record_id >= 0` in browse.BASE_SQL made DuckDB 2.0.1
+    # duplicates of its own. (Readers are not filtered: `WHERE record_id >= 0` in the browse relation made DuckDB 2.0.1
     # drop the LIMIT of a keyset page ordered by slice, and the window is a fraction of a second.)
     with ws.exclusive():
         with ThreadPoolExecutor(1) as pool:

@@ -1,7 +1,8 @@
 """Which records a generation run works on: those without a response, a slice, a SQL filter, or given ids.
 
-Records that already hold an output from the teacher being run are always left out, so a re-run only does
-what is left.
+Records are read as they are now (``curation.effective``: the slice under the active slicing and the reviewer's
+relabel, the edited response); a SQL filter is written against the same column names as the studio's. Records that
+already hold an output from the teacher being run are always left out, so a re-run only does what is left.
 """
 
 from __future__ import annotations
@@ -10,11 +11,10 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from curation.effective import effective_sql
 from curation.errors import UserError
 from curation.sql_guard import validate_where
 from curation.workspace import Workspace
-
-EFFECTIVE_SLICE_SQL = "coalesce((SELECT slice_override FROM reviews v WHERE v.record_id = r.record_id), r.slice)"
 
 
 @dataclass
@@ -34,25 +34,25 @@ class Selection:
 
 def select_records(ws: Workspace, teacher: str, sel: Selection) -> list[tuple[int, list[dict[str, Any]]]]:
     """``(record_id, messages)`` for the selected records lacking an output from ``teacher``, by record id."""
-    conds = ["NOT EXISTS (SELECT 1 FROM teacher_outputs o WHERE o.record_id = r.record_id AND o.teacher = ?)"]
+    conds = ["NOT EXISTS (SELECT 1 FROM teacher_outputs o WHERE o.record_id = b.record_id AND o.teacher = ?)"]
     params: list[Any] = [teacher]
     if sel.missing:
-        conds.append("r.response IS NULL")
+        conds.append("b.response IS NULL")
     if sel.slice is not None:
-        conds.append(f"{EFFECTIVE_SLICE_SQL} = ?")
+        conds.append("b.slice = ?")
         params.append(sel.slice)
     if sel.record_ids is not None:
-        conds.append("r.record_id IN (SELECT unnest(?))")
+        conds.append("b.record_id IN (SELECT unnest(?))")
         params.append(list(sel.record_ids))
     if sel.where:
-        base = "SELECT * FROM records"
-        conds.append(f"r.record_id IN (SELECT record_id FROM ({base}) b WHERE {validate_where(ws, sel.where, base)})")
+        conds.append(validate_where(ws, sel.where, *effective_sql(ws)))  # guarded, parenthesised
     if sel.limit is not None and sel.limit < 0:
         raise UserError("--limit must be >= 0")
     limit = f" LIMIT {int(sel.limit)}" if sel.limit is not None else ""
+    where = " AND ".join(conds)
+    base, base_params = effective_sql(ws)
     rows = ws.query(
-        f"SELECT r.record_id, CAST(r.messages AS VARCHAR) FROM records r WHERE {' AND '.join(conds)} "
-        f"ORDER BY r.record_id{limit}",
-        params,
+        f"SELECT b.record_id, CAST(b.messages AS VARCHAR) FROM ({base}) b WHERE {where} ORDER BY b.record_id{limit}",
+        [*base_params, *params],
     )
     return [(int(rid), json.loads(m)) for rid, m in rows]

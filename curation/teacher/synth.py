@@ -14,13 +14,13 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+from curation.effective import effective_sql
 from curation.errors import UserError
 from curation.oversample import close_request
 from curation.progress import Progress, ProgressFn
 from curation.records import finish_batch, insert_records, new_batch
 from curation.teacher.options import SYNTH
 from curation.teacher.requests import TeacherRequest, TeacherSession
-from curation.teacher.selection import EFFECTIVE_SLICE_SQL
 from curation.workspace import Workspace
 
 PURPOSE = "synth"
@@ -88,11 +88,12 @@ def parse_prompts(text: str | None) -> list[str]:
 def _examples(ws: Workspace, slice_: str, k: int, seed: str) -> list[tuple[int, list[dict[str, Any]], str]]:
     """A fresh sample of the slice's real (not synthetic) records for every request: the same examples would
     bring back the same prompts, which the dedupe then drops."""
+    base, params = effective_sql(ws)
     rows = ws.query(
-        f"SELECT r.record_id, CAST(r.messages AS VARCHAR), r.prompt FROM records r "
-        f"WHERE {EFFECTIVE_SLICE_SQL} = ? AND coalesce(r.prompt, '') <> '' "
-        "ORDER BY r.origin = 'synthetic', md5(r.content_hash || ?) LIMIT ?",
-        [slice_, seed, k],
+        f"SELECT record_id, CAST(messages AS VARCHAR), prompt FROM ({base}) b "
+        "WHERE slice = ? AND coalesce(prompt, '') <> '' "
+        "ORDER BY origin = 'synthetic', md5(content_hash || ?) LIMIT ?",
+        [*params, slice_, seed, k],
     )
     return [(int(a), json.loads(b), c) for a, b, c in rows]
 
@@ -242,9 +243,11 @@ def fulfil_requests(
 
 
 def synthetic_share(ws: Workspace) -> list[SliceShare]:
-    """Records and synthetic records per effective slice (reviews' relabels included), largest first."""
+    """Records and synthetic records per effective slice (``curation.effective``), largest first."""
+    base, params = effective_sql(ws)
     rows = ws.query(
-        f"SELECT {EFFECTIVE_SLICE_SQL} AS s, count(*), count(*) FILTER (WHERE r.origin = 'synthetic') "
-        "FROM records r GROUP BY s ORDER BY count(*) DESC, s"
+        f"SELECT slice, count(*), count(*) FILTER (WHERE origin = 'synthetic') FROM ({base}) b "
+        "GROUP BY slice ORDER BY count(*) DESC, slice",
+        params,
     )
     return [SliceShare(s, int(a), int(b), (b / a) if a else 0.0) for s, a, b in rows]

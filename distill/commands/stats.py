@@ -1,4 +1,4 @@
-"""`distill stats`: counts per slice and per batch, and the quarantine."""
+"""`distill stats`: counts and review progress per slice, counts per batch, and the quarantine."""
 
 from __future__ import annotations
 
@@ -14,13 +14,26 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p = sub.add_parser(
         "stats",
         parents=[common],
-        help="records per slice and batch, and the quarantine",
+        help="records and reviews per slice, batches, and the quarantine",
         epilog="examples:\n  distill stats\n  distill stats -w shop.duckdb --json | jq .slices",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--bad-lines", type=int, default=10, metavar="N", help="quarantined lines to show (default 10)")
     add_json_flag(p)
     p.set_defaults(func=cmd_stats)
+
+
+def _print_reviews(slices: list[dict]) -> None:
+    """Review progress per slice (the same effective slices as above), or one line when nothing is reviewed."""
+    if not any(s["unreviewed"] < s["records"] for s in slices):
+        print("Reviews: none yet\n")
+        return
+    print_table(
+        ["slice", "accepted", "rejected", "needs review", "edited", "unreviewed"],
+        [[s["slice"], s["accepted"], s["rejected"], s["needs_review"], s["edited"], s["unreviewed"]] for s in slices],
+        title="Reviews",
+    )
+    print()
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
@@ -41,9 +54,10 @@ def cmd_stats(args: argparse.Namespace) -> int:
                 + ([f"{s['synthetic']:,} ({s['synthetic'] / s['records'] * 100:.0f}%)"] if synth else [])
                 for s in st.slices
             ],
-            title="Slices",
+            title="Slices" + (f" (slicing {st.slicing})" if st.slicing else ""),
         )
         print()
+        _print_reviews(st.slices)
     if st.batches:
         print_table(
             ["batch", "status", "format", "file", "lines", "imported", "dupes", "quarantined"],

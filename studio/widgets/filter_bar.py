@@ -9,7 +9,8 @@ from textual.containers import Horizontal
 from textual.message import Message
 from textual.widgets import Input, Select
 
-from curation.browse import PENDING, STATUSES, RecordFilter
+from curation.browse import PENDING, RecordFilter
+from curation.effective import STATUSES
 
 STATUS_CHOICES: list[tuple[str, tuple[str, ...]]] = [
     ("any status", ()),

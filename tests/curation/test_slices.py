@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
+from curation.effective import active_slicing
 from curation.errors import UserError
-from curation.pool import active_slicing
 from curation.rebalance import Target, plan_rebalance
 from curation.slices import (
     cluster_prompts,
