@@ -24,7 +24,8 @@ from curation.workspace import Workspace
         (b"prompt,response\nhi,hello\n", "CSV"),
         (b"prompt\tresponse\nhi\thello\n", "tab-separated text"),
         (b"just some notes\n", "text"),
-        (gzip.compress(b'{"a": 1}\n'), "gzip-compressed data"),
+        # mtime=0: the same test id in every pytest-xdist worker
+        (gzip.compress(b'{"a": 1}\n', mtime=0), "gzip-compressed data"),
         (b"PAR1" + bytes(100), "a Parquet file"),
         (b"\x00\x01\x02\xff" * 50, "binary data"),
         (b"", "an empty file"),
