@@ -94,9 +94,14 @@ class ServiceClient:
         self._idle: list[Channel] = []
         self._lock = threading.Lock()
         self._closed = False
+        self._service_pid = 0
         # Held open while the workspace is: the service counts its clients by their sockets and stops when idle.
         self._keepalive = self._open_channel()
-        self.service_pid: int = self._service_pid
+
+    @property
+    def service_pid(self) -> int:
+        """The pid of the service this client last connected to."""
+        return self._service_pid
 
     @classmethod
     def open(cls, workspace: Path) -> ServiceClient:
