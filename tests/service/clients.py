@@ -30,7 +30,9 @@ def hold(path: str) -> None:
     ws.set_setting("committed", 1)
     with ws.transaction() as cur:
         cur.execute("INSERT INTO settings VALUES ('uncommitted', '1', now())")
-        cur.execute("INSERT INTO review_events (record_id, action, reviewer, created_at) VALUES (1, 'accept', 'k', now())")
+        cur.execute(
+            "INSERT INTO review_events (record_id, action, reviewer, created_at) VALUES (1, 'accept', 'k', now())"
+        )
         print("in transaction", flush=True)
         time.sleep(600)
 

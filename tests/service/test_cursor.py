@@ -72,7 +72,9 @@ def test_transactions_and_errors(either: Workspace) -> None:
     with ws.exclusive(), ws.exclusive(), ws.transaction() as cur:  # re-entrant in one thread
         cur.execute("INSERT INTO settings VALUES ('z', '1', now())")
     assert ws.get_setting("z") == 1
-    with pytest.raises(UserError, match="bad WHERE clause: Binder Error"):  # a user's bad WHERE keeps its one-line message
+    with pytest.raises(
+        UserError, match="bad WHERE clause: Binder Error"
+    ):  # a user's bad WHERE keeps its one-line message
         count_records(ws, RecordFilter(where="no_such_column = 1"))
 
 

@@ -71,7 +71,7 @@ def test_writers_in_other_processes_wait_for_exclusive(shared: tuple[Path, Works
         assert writer.poll() is None  # waiting for the lock
         assert ws.scalar("SELECT count(*) FROM review_events") == 0
         ws.set_setting("mine", 1)  # this thread's own transactions go on (re-entrant)
-    out, err = writer.communicate(timeout=60)
+    _, err = writer.communicate(timeout=60)
     assert writer.returncode == 0, err
     assert ws.scalar("SELECT count(*) FROM review_events") == 1
 
