@@ -76,6 +76,9 @@ def start(workspace: Path, paths: ServicePaths) -> None:
                                     pass_fds=(write_end,), start_new_session=True, cwd="/", env=_environment())  # fmt: skip
         finally:
             os.close(log_fd)
+    except OSError as exc:  # no log file, or this user may not run the interpreter by its path: no service here
+        os.close(read_end)
+        raise NoSocket(f"cannot start the workspace service: {exc}") from None
     finally:
         os.close(write_end)
     try:

@@ -7,12 +7,15 @@ import dataclasses
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from curation.errors import UserError
 from curation.teacher.config import TeacherConfig, list_teachers, save_teacher
 from curation.workspace import Workspace, artifacts_dir_for, default_workspace_path
 from sample_data import LOGS as SAMPLE
-from sample_data.offline_teacher import process as offline
+
+if TYPE_CHECKING:
+    from sample_data.offline_teacher import process as offline
 
 OFFLINE = "offline"  # the workspace teacher the demo registers
 # The offline teacher is priced like gpt-4o-mini (USD per 1M tokens in/out, list price 2024-07), so the ledger and
@@ -102,6 +105,8 @@ def _offline_teacher(ws: Workspace) -> TeacherConfig | None:
 
 
 def _start_offline_teacher(ws: Workspace) -> None:
+    from sample_data.offline_teacher import process as offline  # (urllib, ssl: not for `distill studio`)
+
     try:
         running, started = offline.start(ws.artifacts_dir)
     except RuntimeError as exc:
@@ -115,6 +120,8 @@ def _start_offline_teacher(ws: Workspace) -> None:
 def cmd_demo(args: argparse.Namespace) -> int:
     path = Path(args.workspace or os.environ.get("DISTILL_DEMO_WORKSPACE") or "demo.duckdb")
     if args.stop_teacher:
+        from sample_data.offline_teacher import process as offline
+
         stopped = offline.stop(artifacts_dir_for(path))
         print(f"stopped the offline teacher (pid {stopped.pid}, port {stopped.port})" if stopped
               else f"no offline teacher running for {path}", file=sys.stderr)  # fmt: skip
