@@ -14,6 +14,7 @@ socket, ends the sessions (rolling back), checkpoints and closes DuckDB, then dr
 from __future__ import annotations
 
 import os
+import select
 import signal
 import socket
 import sys
@@ -302,6 +303,7 @@ class Service:
                 with self._state:
                     if not self._sessions and time.monotonic() - self._idle_since >= self.idle_s:
                         break
+                self._interrupt_orphans()
                 continue
             conn.settimeout(None)
             with self._state:
@@ -310,6 +312,22 @@ class Service:
                 self._sessions[s.number] = s
             threading.Thread(target=s.run, name=f"session-{s.number}", daemon=True).start()
         self.shutdown()
+
+    def _interrupt_orphans(self) -> None:
+        """Interrupt statements whose client has gone: a client waiting for an answer sends nothing, so a socket
+        that reads as ready while its statement runs was closed (a killed import would otherwise run to its end,
+        holding the write lock, before its session rolls it back)."""
+        with self._state:
+            running = [s for s in self._sessions.values() if s.running and s.cur is not None]
+        if not running:
+            return
+        try:
+            ready = select.select([s.sock for s in running], [], [], 0)[0]
+        except (OSError, ValueError):
+            return
+        for s in running:
+            if s.sock in ready and s.running and s.cur is not None:
+                s.cur.interrupt()
 
     def shutdown(self) -> None:
         """Stop listening (a client connecting now starts a new service), end the sessions, close DuckDB."""

@@ -37,6 +37,14 @@ def hold(path: str) -> None:
         time.sleep(600)
 
 
+def long_write(path: str) -> None:
+    """Inside a write transaction, run a statement that would take minutes."""
+    ws = Workspace.open(path)
+    with ws.transaction() as cur:
+        print("running", flush=True)
+        cur.execute("SELECT count(*) FROM range(1000000000000) a WHERE a % 7 = 3").fetchall()
+
+
 def exclusive(path: str) -> None:
     """As the fast import between its two transactions: the lock held, a batch committed as 'importing'."""
     ws = Workspace.open(path)
@@ -57,4 +65,4 @@ def hold_file(path: str) -> None:
 
 if __name__ == "__main__":
     action, *rest = sys.argv[1:]
-    {"review": review, "hold": hold, "exclusive": exclusive, "hold-file": hold_file}[action](*rest)
+    {"review": review, "hold": hold, "long-write": long_write, "exclusive": exclusive, "hold-file": hold_file}[action](*rest)

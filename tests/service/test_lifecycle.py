@@ -50,6 +50,17 @@ def test_killed_client_loses_only_its_uncommitted_work(shared: tuple[Path, Works
     assert ws.get_setting("after") == 2
 
 
+def test_killed_client_mid_statement_frees_the_lock_at_once(shared: tuple[Path, Workspace]) -> None:
+    path, ws = shared
+    writer = run_py("tests.service.clients", "long-write", str(path))
+    assert writer.stdout is not None and writer.stdout.readline().strip() == "running"
+    time.sleep(0.5)  # the statement has started (it would run for minutes)
+    _kill(writer)
+    started = time.monotonic()
+    ws.set_setting("next", 1)  # the service saw the client go, interrupted its statement, rolled back
+    assert time.monotonic() - started < 20
+
+
 def test_dead_holder_of_the_write_lock_leaves_no_half_import(shared: tuple[Path, Workspace]) -> None:
     path, ws = shared
     holder = run_py("tests.service.clients", "exclusive", str(path))
