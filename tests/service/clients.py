@@ -65,4 +65,6 @@ def hold_file(path: str) -> None:
 
 if __name__ == "__main__":
     action, *rest = sys.argv[1:]
-    {"review": review, "hold": hold, "long-write": long_write, "exclusive": exclusive, "hold-file": hold_file}[action](*rest)
+    {"review": review, "hold": hold, "long-write": long_write, "exclusive": exclusive, "hold-file": hold_file}[action](
+        *rest
+    )
