@@ -15,7 +15,7 @@ import pytest
 from curation.service import IDLE_ENV, SERVICE_ENV
 from curation.service.paths import ServicePaths
 from curation.workspace import Workspace
-from tests.studio.conftest import build_workspace
+from tests.studio.conftest import build_workspace, notes  # noqa: F401  (notes: the studio tests' fixture, used here too)
 
 ROOT = Path(__file__).resolve().parents[2]
 IDLE_S = "3"  # services of these tests stop 3 s after their last client
