@@ -42,6 +42,19 @@ def artifacts_dir_for(path: str | os.PathLike[str]) -> Path:
     return p.with_name(p.stem + ".artifacts")
 
 
+def _running_service(p: Path) -> ServiceClient | None:
+    """A client of the service that holds ``p`` now, or None when none answers (none is started)."""
+    from curation.service.client import ServiceClient
+    from curation.service.launch import dial
+    from curation.service.paths import NoSocket, ServicePaths
+
+    try:
+        dial(ServicePaths.for_workspace(p).socket).close()
+    except (NoSocket, OSError):
+        return None
+    return ServiceClient.open(p)
+
+
 class InProcess:
     """The DuckDB connection held by this process (``DISTILL_SERVICE=off``, tests, and the service itself)."""
 
@@ -136,7 +149,13 @@ class Workspace:
             else:
                 ws._make_artifacts_dir()
                 return ws
-        return cls._open_in_process(p)
+        try:
+            return cls._open_in_process(p)
+        except WorkspaceLockedError:
+            running = _running_service(p) if service is None else None  # off by $DISTILL_SERVICE, not by the caller
+            if running is None:
+                raise
+            return cls(p, running)  # the file is held by its service: go through it rather than fail
 
     @classmethod
     def _open_in_process(cls, p: Path) -> Workspace:

@@ -145,3 +145,14 @@ def test_file_held_in_process_is_refused_clearly(tmp_path: Path, served: list[in
             Workspace.open(path)
     finally:
         _kill(holder)
+
+
+def test_in_process_mode_goes_through_a_running_service(
+    shared: tuple[Path, Workspace], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path, ws = shared
+    monkeypatch.setenv("DISTILL_SERVICE", "off")  # this process would open the file itself, but the service holds it
+    with Workspace.open(path) as other:
+        assert other.served and other._backend.service_pid == ws._backend.service_pid  # type: ignore[union-attr]
+    with pytest.raises(WorkspaceLockedError):  # a caller that must hold the file alone still cannot
+        Workspace.open(path, service=False)
