@@ -38,7 +38,10 @@ def _cpu_seconds(pid: int) -> float:
 
 def stop_service(path: Path) -> None:
     """Stop the workspace's service if one runs (SIGTERM, then wait for it to go)."""
-    from curation.service.paths import ServicePaths
+    try:
+        from curation.service.paths import ServicePaths
+    except ImportError:
+        return  # code without the service
     from curation.workspace import Workspace
 
     if not ServicePaths.for_workspace(path).socket.exists():
