@@ -76,7 +76,15 @@ def _listen(path: Path) -> socket.socket:
     return listener
 
 
+def _detach() -> None:
+    """Fork, and let the parent exit at once: the service is then no child of the client that started it (which
+    reaps that parent right away), so when it stops no zombie waits for the client to exit."""
+    if os.fork():
+        os._exit(0)
+
+
 def main(argv: list[str] | None = None) -> int:
+    _detach()  # first: before DuckDB starts threads
     ap = argparse.ArgumentParser(prog="python -m curation.service", description=__doc__)
     ap.add_argument("workspace", type=Path)
     ap.add_argument("--ready-fd", type=int, default=-1)

@@ -85,6 +85,7 @@ def start(workspace: Path, paths: ServicePaths) -> None:
         reply = _ready(read_end, proc, paths)
     finally:
         os.close(read_end)
+        proc.wait()  # the process we started forked the service and exited (``__main__._detach``)
     if "error" in reply:
         raise reply["error"]
 
@@ -100,7 +101,6 @@ def _ready(fd: int, proc: subprocess.Popen[bytes], paths: ServicePaths) -> dict[
                 break  # written and closed (or died)
             data += chunk
     else:
-        proc.kill()
         raise WorkspaceServiceLost(
             f"the workspace service did not start within {START_TIMEOUT_S:.0f} s (log: {paths.log})"
         )
@@ -108,10 +108,8 @@ def _ready(fd: int, proc: subprocess.Popen[bytes], paths: ServicePaths) -> dict[
         reply: dict[str, Any] = pickle.loads(bytes(data))
         return reply
     except Exception:
-        proc.wait(timeout=5)
         raise WorkspaceServiceLost(
-            f"the workspace service exited while starting (code {proc.returncode}: {last_line(paths.log)}; "
-            f"log: {paths.log})"
+            f"the workspace service exited while starting ({last_line(paths.log)}; log: {paths.log})"
         ) from None
 
 
