@@ -30,7 +30,7 @@ VARIANTS = ("service-cold", "service-warm", "in-process", "default")
 _ANSI = re.compile(rb"\x1b(\[[0-9;?<>=]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)|[PX^_][^\x1b]*\x1b\\|[@-Z\\-_])")
 
 
-def _cpu_seconds(pid: int) -> float:
+def cpu_seconds(pid: int) -> float:
     """utime + stime of a live process (Linux)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -81,7 +81,7 @@ def run_once(path: Path, marker: str, root: Path, env: dict[str, str], size: tup
                 except OSError:
                     raise RuntimeError(f"the studio exited: {_ANSI.sub(b'', seen)[-500:]!r}") from None
                 if wanted in _ANSI.sub(b"", seen[-20000:]):
-                    elapsed, cpu = time.perf_counter() - started, _cpu_seconds(proc.pid)
+                    elapsed, cpu = time.perf_counter() - started, cpu_seconds(proc.pid)
                     break
         os.write(master, b"\x11")  # ctrl+q
         deadline = time.monotonic() + 20
