@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from curation.effective import effective_sql
+from curation.slices import total_variation
 from curation.workspace import Workspace
 
 
@@ -48,7 +49,6 @@ def dataset_comparison(ws: Workspace, slices: list[SliceCount], version: str | N
     if not names:
         return None
     from curation.datasets import get_version  # (pyarrow: not needed to open the studio on its overview)
-    from curation.slices import total_variation  # (numpy: likewise)
 
     info = get_version(ws, version if version in names else names[0])
     prod = production_shares(slices)
