@@ -122,7 +122,8 @@ def _cpu(ws: Workspace) -> float:
     """CPU seconds used so far by this process and, when the workspace is served, by its service: a machine shared
     with other jobs stretches wall times, much less these."""
     used = time.process_time()
-    return used + (fresh_start.cpu_seconds(ws._backend.service_pid) if ws.served else 0.0)  # type: ignore[union-attr]
+    served = getattr(ws, "served", False)  # (a checkout without the service has no such attribute)
+    return used + (fresh_start.cpu_seconds(ws._backend.service_pid) if served else 0.0)  # type: ignore[union-attr]
 
 
 async def bench_studio(ws: Workspace, repeats: int) -> dict[str, list[float]]:
