@@ -9,6 +9,7 @@ the targets: first frame <= 1.5 s headless and <= 1 s from the command, page <= 
 With ``--baseline`` it also times Textual's DataTable holding N rows, the approach the virtual list replaces.
 
     nice python bench/tui_bench.py                 # 1,000,000 records in bench/out/tui_1m.duckdb (kept)
+    nice python bench/tui_bench.py --slicing       # the same under an active slicing (slices read through its join)
     nice python bench/tui_bench.py --records 200000 --baseline 50000
     nice python bench/tui_bench.py --modes service --fresh 5
     nice python bench/tui_bench.py --modes none --fresh 5 --variants default --root ../main   # another checkout
@@ -29,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from textual import events
 
 from bench import fresh_start
+from curation.slices import define_by_expr, use_slicing
 from curation.workspace import Workspace
 from studio.app import DistillStudio
 from studio.widgets.filter_bar import FilterBar
@@ -71,6 +73,18 @@ def generate(path: Path, n: int) -> None:
                 [batch, n],
             )
         print(f"generated {n:,} records in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+
+
+BENCH_SLICING = "bench_shift"
+
+
+def set_slicing(path: Path, active: bool) -> None:
+    """With ``active``, a stored slicing that moves every record to another area is the one in use; else none is."""
+    with Workspace.open(path) as ws:
+        assigned = ws.scalar("SELECT count(*) FROM slicing_assignments WHERE slicing = ?", [BENCH_SLICING])
+        if active and assigned != ws.scalar("SELECT count(*) FROM records"):  # none yet, or records regenerated
+            define_by_expr(ws, BENCH_SLICING, "'area_' || ((r.source_line + 4) % 12)")
+        use_slicing(ws, BENCH_SLICING if active else None)
 
 
 def _open(path: Path, served: bool | None) -> Workspace:
@@ -227,6 +241,7 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=20)
     ap.add_argument("--workspace", type=Path, default=Path(__file__).parent / "out" / "tui_1m.duckdb")
     ap.add_argument("--baseline", type=int, default=0, metavar="N", help="also time a DataTable holding N rows")
+    ap.add_argument("--slicing", action="store_true", help="measure under an active slicing of every record")
     ap.add_argument("--modes", default="in-process,service", help="in-process,service (or none)")
     ap.add_argument(
         "--fresh", type=int, default=0, metavar="N", help="time N fresh `distill studio` starts per variant"
@@ -236,6 +251,8 @@ def main() -> int:
     args = ap.parse_args()
     args.workspace.parent.mkdir(parents=True, exist_ok=True)
     generate(args.workspace, args.records)
+    set_slicing(args.workspace, args.slicing)
+    sliced = f", active slicing {BENCH_SLICING}" if args.slicing else ""
     ok = True
     for mode in [m for m in args.modes.split(",") if m in MODES]:
         fresh_start.stop_service(args.workspace)
@@ -245,7 +262,7 @@ def main() -> int:
         first = asyncio.run(bench_first_frame(args.workspace, max(3, args.repeats // 4), MODES[mode]))
         with _open(args.workspace, MODES[mode]) as ws:
             times = {"first frame": first, **asyncio.run(bench_studio(ws, args.repeats))}
-            print(f"studio on {ws.scalar('SELECT count(*) FROM records'):,} records, terminal {SIZE[0]}x{SIZE[1]}, "
+            print(f"studio on {ws.scalar('SELECT count(*) FROM records'):,} records{sliced}, terminal {SIZE[0]}x{SIZE[1]}, "
                   f"workspace {mode}")  # fmt: skip
             ok &= _report(times)
             if args.baseline:

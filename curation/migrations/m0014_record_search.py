@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import duckdb
 
-VERSION = 14  # (10-13 are being taken by features landing in parallel; the gap fills in on open)
+VERSION = 14  # (12, 13 are taken by features landing in parallel; a gap fills in on open)
 DESCRIPTION = "record_search: lower-cased prompt and response per record for free-text search"
 
 
