@@ -26,10 +26,11 @@ def service_env(**extra: str) -> dict[str, str]:
     return {**os.environ, SERVICE_ENV: "on", IDLE_ENV: IDLE_S, "PYTHONPATH": str(ROOT), **extra}
 
 
-def run_py(module: str, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-    """``python -m module args...`` as a client process (stdout piped, text)."""
+def run_py(module: str, *args: str, env: dict[str, str] | None = None, stdin: bool = False) -> subprocess.Popen[str]:
+    """``python -m module args...`` as a client process (stdout piped, text; stdin piped with ``stdin``)."""
     return subprocess.Popen([sys.executable, "-m", module, *args], env=env or service_env(), cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+                            stdin=subprocess.PIPE if stdin else subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
 
 
 def service_pid(path: Path) -> int | None:
