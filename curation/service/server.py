@@ -64,9 +64,29 @@ class WriteLock:
             self._owner = None
             self._cond.notify_all()
 
+    def acquire_for_statement(self, client: str) -> bool:
+        """Wait for other clients' writes, for one write outside a transaction; False (nothing taken) when this
+        client holds the lock already (its own transaction or ``exclusive()`` in another thread: waiting would
+        deadlock it)."""
+        with self._cond:
+            while self._owner is not None:
+                if self._owner.startswith(client + ":"):
+                    return False
+                self._cond.wait()
+            self._owner = client + ":statement"
+            self._holds += 1
+            return True
+
     @property
     def owner(self) -> str | None:
         return self._owner
+
+
+# Statements that change nothing stored; any other kind (INSERT, UPDATE, CREATE, COPY, CHECKPOINT...) is a write.
+_READS = frozenset(
+    getattr(duckdb.StatementType, name)
+    for name in ("SELECT", "EXPLAIN", "SET", "VARIABLE_SET", "PRAGMA", "CALL", "TRANSACTION", "PREPARE", "RELATION")
+)
 
 
 class Session:
@@ -142,13 +162,21 @@ class Session:
             pass
         self.service.forget(self)
 
-    def _statement(self, run: Callable[[duckdb.DuckDBPyConnection], Any]) -> Any:
+    def _statement(self, run: Callable[[duckdb.DuckDBPyConnection], Any], sql: str | None = None) -> Any:
+        """Run a statement on this session's cursor. A write outside a transaction (``sql`` given) is serialised
+        with the other clients' writes as a transaction would be: every write goes through ``Workspace.transaction``
+        by rule, and this keeps a stray one from racing a reviewer's transaction (a DuckDB conflict error)."""
         cur = self.cursor()
+        locked = sql is not None and not self.in_transaction and self.service.writes(sql)
+        if locked and not self.service.lock.acquire_for_statement(self.client):
+            locked = False
         self.running = True
         try:
             return run(cur)
         finally:
             self.running = False
+            if locked:
+                self.service.lock.release()
 
     # -- requests -------------------------------------------------------------------------------------------------
 
@@ -166,10 +194,10 @@ class Session:
         return {"pid": os.getpid(), "session": self.number}
 
     def op_execute(self, sql: str, params: Any = None) -> dict[str, Any]:
-        return self._prefetch(self._statement(lambda cur: cur.execute(sql, params)))
+        return self._prefetch(self._statement(lambda cur: cur.execute(sql, params), sql))
 
     def op_executemany(self, sql: str, params: Any = None) -> dict[str, Any]:
-        return self._prefetch(self._statement(lambda cur: cur.executemany(sql, params)))
+        return self._prefetch(self._statement(lambda cur: cur.executemany(sql, params), sql))
 
     def _prefetch(self, cur: duckdb.DuckDBPyConnection) -> dict[str, Any]:
         if cur.description is None:
@@ -186,7 +214,7 @@ class Session:
         return self._statement(lambda cur: cur.fetchmany(size))
 
     def op_arrow(self, sql: str, params: Any = None) -> ArrowResult:
-        return ArrowResult(self._statement(lambda cur: cur.sql(sql, params=params).to_arrow_table()))
+        return ArrowResult(self._statement(lambda cur: cur.sql(sql, params=params).to_arrow_table(), sql))
 
     def op_register(self, name: str, table: Any) -> None:
         self.cursor().register(name, table)
@@ -273,6 +301,28 @@ class Service:
         self._numbers = 0
         self._idle_since = time.monotonic()
         self._stop = threading.Event()
+        self._writes: dict[str, bool] = {}  # statement text -> may write (``writes``)
+        self._parsing: duckdb.DuckDBPyConnection | None = None
+
+    def writes(self, sql: str) -> bool:
+        """Whether ``sql`` may change what is stored (parsed once per distinct text: ~0.1-0.7 ms a parse)."""
+        known = self._writes.get(sql)
+        if known is None:
+            try:
+                with self._state:  # (a DuckDB connection object is not for several threads at once)
+                    kinds = [st.type for st in self._parser().extract_statements(sql)]
+            except duckdb.Error:
+                kinds = []  # it fails to parse: running it raises the same error, and writes nothing
+            known = any(k not in _READS for k in kinds)
+            if len(self._writes) >= 4096:
+                self._writes.clear()
+            self._writes[sql] = known
+        return known
+
+    def _parser(self) -> duckdb.DuckDBPyConnection:
+        if self._parsing is None:
+            self._parsing = self.ws.raw_connection().cursor()
+        return self._parsing
 
     def new_cursor(self) -> duckdb.DuckDBPyConnection:
         with self._state:
@@ -351,4 +401,6 @@ class Service:
                 if not self._sessions:
                     break
             time.sleep(0.02)
+        if self._parsing is not None:
+            self._parsing.close()
         self.ws.close()

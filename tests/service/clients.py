@@ -25,11 +25,12 @@ def review(path: str, n: str, offset: str) -> None:
 
 
 def hold(path: str) -> None:
-    """Commit one setting, then stay inside a transaction that wrote another (and a review event)."""
+    """Commit one setting, then stay inside a transaction that changed it, wrote another and a review event."""
     ws = Workspace.open(path)
     ws.set_setting("committed", 1)
     with ws.transaction() as cur:
         cur.execute("INSERT INTO settings VALUES ('uncommitted', '1', now())")
+        cur.execute("UPDATE settings SET value = '2' WHERE key = 'committed'")
         cur.execute(
             "INSERT INTO review_events (record_id, action, reviewer, created_at) VALUES (1, 'accept', 'k', now())"
         )

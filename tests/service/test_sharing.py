@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -80,3 +81,24 @@ def test_reads_do_not_wait_for_a_writer(shared: tuple[Path, Workspace]) -> None:
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_a_write_outside_a_transaction_waits_for_the_writer(shared: tuple[Path, Workspace]) -> None:
+    path, ws = shared
+    holder = run_py("tests.service.clients", "hold", str(path))
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "in transaction"
+    # A statement that writes with no transaction (against the rule) on the row the holder's transaction changed:
+    # without the service's lock it failed at once with a DuckDB write-write conflict.
+    done: list[object] = []
+    stray = threading.Thread(
+        target=lambda: done.append(ws.query("UPDATE settings SET value = '3' WHERE key = 'committed' RETURNING key"))
+    )
+    stray.start()
+    stray.join(timeout=1.0)  # (the time a conflict took to be raised, many times over)
+    waited = stray.is_alive()
+    holder.kill()
+    holder.wait()
+    stray.join(timeout=30)
+    assert waited and done == [[("committed",)]]
+    assert ws.get_setting("committed") == 3
+    assert ws.scalar("SELECT count(*) FROM review_events WHERE reviewer = 'k'") == 0  # the holder's work is gone
