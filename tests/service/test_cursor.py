@@ -78,6 +78,9 @@ def test_transactions_and_errors(either: Workspace) -> None:
         count_records(ws, RecordFilter(where="no_such_column = 1"))
 
 
+# Served only: in-process, tests/foundation/test_fast_import.py checks the progress and tests/studio/test_failures.py
+# the cancel (this test took ~10 s of CPU per mode).
+@pytest.mark.parametrize("either", ["service"], indirect=True)
 def test_import_progress_and_cancel(either: Workspace, tmp_path: Path) -> None:
     ws = either
     n = 40_000
