@@ -40,23 +40,55 @@ def _answers(path: Path) -> bool:
     return True
 
 
-def _take_lock(fd: int, sock: Path) -> bool:
-    """True once this process is the workspace's one service; False if another one answers."""
+def _take_lock(lock: Path, sock: Path) -> int | None:
+    """The flock'd lock file's descriptor once this process is the workspace's one service; None if another one
+    answers.
+
+    A service that stops removes the lock file while it still holds the flock (no litter of one file per workspace
+    ever served): a process that opened the file before that got the flock of a removed file, so the flock counts only
+    while the path still names the file we hold.
+    """
     from curation.service.launch import START_TIMEOUT_S
 
     # A service that is stopping closes DuckDB within seconds; one that is starting answers once migrated.
     deadline = time.monotonic() + START_TIMEOUT_S
     while True:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return True
         except BlockingIOError:
-            pass
+            os.close(fd)
+        else:
+            held, now = os.fstat(fd), _stat(lock)
+            if now is not None and (held.st_dev, held.st_ino) == (now.st_dev, now.st_ino):
+                return fd
+            os.close(fd)  # the file was removed (and maybe made again) meanwhile: try the one there now
+            continue
         if _answers(sock):
-            return False
+            return None
         if time.monotonic() > deadline:
-            raise TimeoutError(f"another service of this workspace neither answers nor exits (lock {fd})")
+            raise TimeoutError(f"another service of this workspace neither answers nor exits (lock {lock})")
         time.sleep(0.05)
+
+
+def _stat(path: Path) -> os.stat_result | None:
+    try:
+        return os.stat(path)
+    except FileNotFoundError:
+        return None
+
+
+def _tidy(lock: Path, log: Path) -> None:
+    """Remove the lock file (its flock still held: see ``_take_lock``) and the log when nothing was written to it."""
+    try:
+        if os.stat(log).st_size == 0:
+            log.unlink()
+    except OSError:
+        pass
+    try:
+        lock.unlink()
+    except OSError:
+        pass
 
 
 def _listen(path: Path) -> socket.socket:
@@ -100,8 +132,8 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         paths = ServicePaths.for_workspace(args.workspace)
-        lock_fd = os.open(paths.lock, os.O_RDWR | os.O_CREAT, 0o600)
-        if not _take_lock(lock_fd, paths.socket):
+        lock_fd = _take_lock(paths.lock, paths.socket)
+        if lock_fd is None:
             _tell(args.ready_fd, {"running": True})
             return 0
         ws = Workspace.open(args.workspace, service=False)
@@ -117,7 +149,8 @@ def main(argv: list[str] | None = None) -> int:
     _tell(args.ready_fd, {"ready": os.getpid()})
     idle = args.idle if args.idle is not None else idle_seconds()
     Service(ws, listener, str(paths.socket), idle).serve()
-    os.close(lock_fd)  # the flock goes with it: the next service may open the file
+    _tidy(paths.lock, paths.log)
+    os.close(lock_fd)  # the flock goes with it: the next service may take it
     return 0
 
 

@@ -127,7 +127,8 @@ def test_idle_service_stops(tmp_path: Path, served: list[int], monkeypatch: pyte
         assert ws.scalar("SELECT 1") == 1  # a connected client keeps it running, however idle
         assert ws._backend.service_pid == pid  # type: ignore[union-attr]
     assert wait_gone(pid, timeout=10)
-    assert not ServicePaths.for_workspace(path).socket.exists()
+    files = ServicePaths.for_workspace(path)
+    assert not files.socket.exists() and not files.lock.exists() and not files.log.exists()  # nothing left behind
     assert service_pid(path) is None
     with Workspace.open(path) as ws:  # the file is closed and checkpointed: it opens in-process too
         served.append(ws._backend.service_pid)  # type: ignore[union-attr]
