@@ -5,7 +5,7 @@ DuckDB lets one process open a file for writing. With the service, that process 
 started on demand by the first ``Workspace.open`` of the file (``launch.py``), stopped when no client has been
 connected for ``DISTILL_SERVICE_IDLE_S`` seconds (default 30). Each client socket is a session with its own DuckDB
 cursor: reads run concurrently (DuckDB's MVCC: they never wait for a writer), write transactions are serialised by
-one lock held from BEGIN to COMMIT (``server.WriteLock``), and a client that dies mid-transaction is rolled back.
+one lock held from BEGIN to COMMIT (``writelock.WriteLock``), and a client that dies mid-transaction is rolled back.
 ``Workspace`` hides all of it (``client.py`` gives cursors with DuckDB's methods).
 
 ``DISTILL_SERVICE`` chooses: ``auto`` (default) uses the service and opens the file in-process only when no socket

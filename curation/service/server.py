@@ -17,7 +17,6 @@ import os
 import select
 import signal
 import socket
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -26,67 +25,10 @@ from typing import Any
 import duckdb
 
 from curation.service import protocol
+from curation.service.writelock import WriteLock, is_write
 from curation.workspace import Workspace
 
 PREFETCH = 2048  # rows sent with an execute's answer; more come with the next fetch
-
-
-class WriteLock:
-    """The one write lock of the workspace, re-entrant per owner (a client's thread), counted in holds."""
-
-    def __init__(self, on_abandoned: Callable[[], None]) -> None:
-        self._cond = threading.Condition()
-        self._owner: str | None = None
-        self._holds = 0
-        self._abandoned = False
-        self._on_abandoned = on_abandoned
-
-    def acquire(self, owner: str) -> None:
-        with self._cond:
-            while self._owner not in (None, owner):
-                self._cond.wait()
-            self._owner = owner
-            self._holds += 1
-
-    def release(self, *, abandoned: bool = False) -> None:
-        """Drop one hold; ``abandoned`` when its session died. The last hold of a dead owner cleans up first."""
-        with self._cond:
-            self._holds -= 1
-            self._abandoned |= abandoned
-            if self._holds:
-                return
-            if self._abandoned:
-                self._abandoned = False
-                try:
-                    self._on_abandoned()  # still under the lock: no other writer sees the half-done work
-                except Exception as exc:
-                    print(f"cleanup after a dead client failed: {type(exc).__name__}: {exc}", file=sys.stderr)
-            self._owner = None
-            self._cond.notify_all()
-
-    def acquire_for_statement(self, client: str) -> bool:
-        """Wait for other clients' writes, for one write outside a transaction; False (nothing taken) when this
-        client holds the lock already (its own transaction or ``exclusive()`` in another thread: waiting would
-        deadlock it)."""
-        with self._cond:
-            while self._owner is not None:
-                if self._owner.startswith(client + ":"):
-                    return False
-                self._cond.wait()
-            self._owner = client + ":statement"
-            self._holds += 1
-            return True
-
-    @property
-    def owner(self) -> str | None:
-        return self._owner
-
-
-# Statements that change nothing stored; any other kind (INSERT, UPDATE, CREATE, COPY, CHECKPOINT...) is a write.
-_READS = frozenset(
-    getattr(duckdb.StatementType, name)
-    for name in ("SELECT", "EXPLAIN", "SET", "VARIABLE_SET", "PRAGMA", "CALL", "TRANSACTION", "PREPARE", "RELATION")
-)
 
 
 class Session:
@@ -313,7 +255,7 @@ class Service:
                     kinds = [st.type for st in self._parser().extract_statements(sql)]
             except duckdb.Error:
                 kinds = []  # it fails to parse: running it raises the same error, and writes nothing
-            known = any(k not in _READS for k in kinds)
+            known = is_write(kinds)
             if len(self._writes) >= 4096:
                 self._writes.clear()
             self._writes[sql] = known
