@@ -132,7 +132,8 @@ def restore_workspace(src: str | Path, new: str | Path) -> RestoreResult:
         if wrong:
             shown = ", ".join(f"{t}: {got} of {want}" for t, (want, got) in sorted(wrong.items())[:5])
             raise UserError(f"the backup in {src} does not restore every row ({shown}); it is damaged")
-        with Workspace.open(building) as ws:  # migrates a backup of an older schema forward
+        # Migrates a backup of an older schema forward; in-process: the file is renamed next, no service may hold it.
+        with Workspace.open(building, service=False) as ws:
             version, records = ws.schema_version(), int(ws.scalar("SELECT count(*) FROM records"))
         building.rename(new)
         shutil.rmtree(building.with_name(building.stem + ".artifacts"), ignore_errors=True)

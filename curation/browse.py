@@ -14,6 +14,7 @@ from typing import Any
 
 import duckdb
 
+from curation import search
 from curation.effective import effective_sql
 from curation.errors import UserError
 from curation.sql_guard import validate_where
@@ -128,9 +129,10 @@ def filter_sql(ws: Workspace, filt: RecordFilter) -> tuple[str, list[Any]]:
         conds.append("batch_id IN (SELECT unnest(?))")
         params.append([int(b) for b in filt.batch_ids])
     if filt.text:
-        conds.append("(prompt ILIKE ? OR response ILIKE ?)")
-        pattern = "%" + filt.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        params += [pattern, pattern]
+        search.refresh(ws)  # records newer than the search index join it first
+        text_cond, text_params = search.condition(filt.text)
+        conds.append(text_cond)
+        params += text_params
     if filt.verifier:
         # Results of curation's filters/verifiers (schema v4); empty until one has run.
         if (

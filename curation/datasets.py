@@ -13,15 +13,20 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from pathlib import Path
-from typing import Any
-
-import pyarrow as pa
-import pyarrow.parquet as pq
+from typing import TYPE_CHECKING, Any
 
 from curation.effective import effective_sql
 from curation.errors import UserError
+from curation.lazy import lazy_module
 from curation.workspace import Workspace
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+else:
+    pa, pq = lazy_module("pyarrow"), lazy_module("pyarrow.parquet")  # when a version is written (see curation.lazy)
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -172,23 +177,27 @@ def full_conversation(messages_json: str, response: str) -> list[dict[str, str]]
     return msgs
 
 
-TRAINING_SCHEMA = pa.schema(
-    [
-        ("record_id", pa.int64()),
-        ("split", pa.string()),
-        ("slice", pa.string()),
-        ("weight", pa.float64()),
-        ("messages", pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))),
-        ("teacher_response", pa.string()),
-        ("reference", pa.string()),
-    ]
-)
+@cache
+def training_schema() -> pa.Schema:
+    """The columns of the Parquet file training reads."""
+    return pa.schema(
+        [
+            ("record_id", pa.int64()),
+            ("split", pa.string()),
+            ("slice", pa.string()),
+            ("weight", pa.float64()),
+            ("messages", pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))),
+            ("teacher_response", pa.string()),
+            ("reference", pa.string()),
+        ]
+    )
 
 
 def export_training_file(ws: Workspace, version_name: str, path: str | Path) -> Path:
     """Write the version as the Parquet file training reads (one row per copy; held-out rows have split='heldout')."""
     tbl = member_rows(ws, version_name)
-    out: dict[str, list[Any]] = {f.name: [] for f in TRAINING_SCHEMA}
+    schema = training_schema()
+    out: dict[str, list[Any]] = {f.name: [] for f in schema}
     for row in tbl.to_pylist():
         conv = full_conversation(row["messages"], row["response"])
         for _ in range(max(1, int(row["copies"]))):
@@ -201,5 +210,5 @@ def export_training_file(ws: Workspace, version_name: str, path: str | Path) -> 
             out["reference"].append(row["reference"])
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.table(out, schema=TRAINING_SCHEMA), p)
+    pq.write_table(pa.table(out, schema=schema), p)
     return p

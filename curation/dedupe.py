@@ -16,17 +16,22 @@ import threading
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from curation.effective import effective_sql, resolve_slicing
 from curation.embeddings import EMBEDDING_MODEL
 from curation.errors import UserError
+from curation.lazy import lazy_module
 from curation.neighbors import Pairs, components, self_pairs
 from curation.options import ChoiceOption, FlagOption, FloatOption, OptionSet
 from curation.pool_options import SLICING, SPLIT
 from curation.progress import ProgressFn, report
 from curation.workspace import Workspace
+
+if TYPE_CHECKING:
+    import numpy as np
+else:
+    np = lazy_module("numpy")  # loaded when a dedupe runs: the CLI reads DEDUPE at every start
 
 # The parameters of a dedupe, declared once for the CLI flags, the studio form and the defaults below.
 THRESHOLD = FloatOption(

@@ -15,15 +15,19 @@ import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
-
-import numpy as np
-import pyarrow as pa
+from typing import TYPE_CHECKING, Any
 
 from curation.errors import UserError
+from curation.lazy import lazy_module
 from curation.options import TextOption
 from curation.progress import ProgressFn, check_cancel, report
 from curation.workspace import Workspace
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pyarrow as pa
+else:
+    np, pa = lazy_module("numpy"), lazy_module("pyarrow")  # loaded by the first embedding (see curation.lazy)
 
 DEFAULT_MODEL_NAME = "all-MiniLM-L6-v2"
 # The embedding model option of every operation that embeds prompts (dedupe, split, cluster slicing).

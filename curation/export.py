@@ -13,10 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-
-from curation.datasets import export_training_file, full_conversation, get_version, member_rows
 from curation.effective import effective_sql
 from curation.errors import UserError
 from curation.options import ChoiceOption, FlagOption, OptionSet, TextOption
@@ -27,6 +23,8 @@ TRAINING = "training"  # the Parquet file `distill train` reads (curation.datase
 
 
 def _existing_version(ws: Workspace, name: str) -> str:
+    from curation.datasets import get_version  # (pyarrow: the CLI reads EXPORT at every start, exports are rarer)
+
     try:
         return get_version(ws, name).name
     except UserError as exc:
@@ -111,6 +109,11 @@ def export_version(
     """
     if fmt not in FORMATS:
         raise EXPORT["format"].error(f"export_version writes {', '.join(FORMATS)}, got {fmt!r}")
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from curation.datasets import full_conversation, get_version, member_rows
+
     info = get_version(ws, version)
     out = Path(out_dir) if out_dir else default_out(ws, version, fmt)
     out.mkdir(parents=True, exist_ok=True)
@@ -183,6 +186,10 @@ def default_out(ws: Workspace, version: str, fmt: str) -> Path:
 
 def export_from_options(ws: Workspace, values: dict[str, Any]) -> ExportResult:
     """Export with parsed and resolved options (CLI and studio): the fine-tuning formats or the training file."""
+    import pyarrow.parquet as pq
+
+    from curation.datasets import export_training_file
+
     version, fmt, out = values["version"], values["format"], values.get("out")
     if fmt == TRAINING:
         path = export_training_file(ws, version, out or default_out(ws, version, fmt))

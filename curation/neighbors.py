@@ -13,10 +13,15 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
-
+from curation.lazy import lazy_module
 from curation.progress import ProgressFn, check_cancel, report
+
+if TYPE_CHECKING:
+    import numpy as np
+else:
+    np = lazy_module("numpy")  # loaded by the first search (see curation.lazy)
 
 EXACT_LIMIT = 20_000
 HNSW_M = 12

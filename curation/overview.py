@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from curation.datasets import get_version
 from curation.effective import effective_sql
 from curation.slices import total_variation
 from curation.workspace import Workspace
@@ -49,6 +48,8 @@ def dataset_comparison(ws: Workspace, slices: list[SliceCount], version: str | N
     names = [r[0] for r in ws.query("SELECT name FROM dataset_versions ORDER BY created_at DESC, name")]
     if not names:
         return None
+    from curation.datasets import get_version  # (pyarrow: not needed to open the studio on its overview)
+
     info = get_version(ws, version if version in names else names[0])
     prod = production_shares(slices)
     shares = {str(k): float(v) for k, v in info.shares.items()}

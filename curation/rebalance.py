@@ -12,8 +12,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import numpy as np
-
 from curation.datasets import Member, VersionInfo, create_version
 from curation.effective import effective_sql
 from curation.errors import UserError
@@ -191,6 +189,8 @@ def plan_rebalance(
     )
     want = _target_counts(target, counts, size, prod)
     target_shares = shares_array(want)
+    import numpy as np  # here: the CLI reads REBALANCE's options at every start
+
     rng = np.random.default_rng(seed)
     members: list[Member] = []
     rows: list[SliceRow] = []

@@ -16,7 +16,6 @@ from datetime import datetime
 from typing import Any
 
 import duckdb
-import numpy as np
 
 from curation.effective import ACTIVE_SLICING_SETTING, active_slicing, effective_sql, slicing_exists
 from curation.embeddings import EMBEDDING_MODEL
@@ -260,6 +259,8 @@ def shares_array(counts: dict[str, float]) -> dict[str, float]:
 def total_variation(p: dict[str, float], q: dict[str, float]) -> float:
     """Total variation distance between two distributions over slices (0 = equal, 1 = disjoint)."""
     keys = set(p) | set(q)
+    import numpy as np  # (the CLI reads this module's options at every start)
+
     return 0.5 * float(np.sum([abs(p.get(k, 0.0) - q.get(k, 0.0)) for k in keys]))
 
 

@@ -13,20 +13,24 @@ import json
 import threading
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from curation.dedupe import DEFAULT_THRESHOLD, THRESHOLD, normalised_hash, numbers_of
 from curation.effective import effective_sql, resolve_slicing
 from curation.embeddings import EMBEDDING_MODEL
 from curation.errors import UserError
+from curation.lazy import lazy_module
 from curation.neighbors import components, cross_pairs, self_pairs
 from curation.options import FlagOption, FloatOption, IntOption, OptionSet, TextOption
 from curation.pool import DEFAULT_SPLIT, split_exists
 from curation.pool_options import SLICING
 from curation.progress import ProgressFn, report
 from curation.workspace import Workspace
+
+if TYPE_CHECKING:
+    import numpy as np
+else:
+    np = lazy_module("numpy")  # when a split is made: the CLI reads SPLIT's options at every start
 
 
 def _new_split(ws: Workspace, name: str) -> str:

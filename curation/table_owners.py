@@ -45,7 +45,12 @@ OWNERS: dict[str, str] = {
     "evaluations": "train/store.py",
     "eval_slices": "train/store.py",
     "eval_items": "train/store.py",
+    "record_search": "curation/search.py",
 }
+
+# Tables derived from records that no work depends on (an index): an undo neither counts their rows as work attached
+# to a batch nor deletes them (their owner prunes the rows of records that are gone).
+DERIVED: set[str] = {"record_search"}
 
 # (table, module) -> why that module writes a table it does not own. Each is a known exception inside curation,
 # kept because the write must share the caller's transaction with rows only it has; none crosses a layer.
@@ -80,5 +85,6 @@ def may_write(module: str, table: str) -> bool:
 
 
 def curation_tables() -> set[str]:
-    """The tables curation owns (an undo's cascade stays inside these; train's evaluations keep their items)."""
-    return {t for t, m in OWNERS.items() if m.startswith("curation/")}
+    """The tables curation owns that hold work on records (an undo's cascade stays inside these; train's evaluations
+    keep their items), without the derived ones."""
+    return {t for t, m in OWNERS.items() if m.startswith("curation/") and t not in DERIVED}

@@ -11,11 +11,12 @@ the traceback behind it is one key away, ``app.show_error``), and the user's key
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
@@ -27,44 +28,63 @@ from curation.teacher.config import TeacherConfig, list_teachers
 from curation.workspace import Workspace
 from studio.failures import Failure, WorkFailed, describe, is_benign
 from studio.keymap import Keymap, binding_ids, keymap_path, load_keymap
-from studio.screens.curation import CurationScreen
-from studio.screens.evaluation import EvaluationScreen
-from studio.screens.help import HelpScreen
-from studio.screens.import_file import DataChanged, ImportScreen
-from studio.screens.overview import OverviewScreen
-from studio.screens.records import RecordsScreen
-from studio.screens.review import ReviewScreen
-from studio.screens.teacher import TeacherScreen
-from studio.screens.training import TrainingScreen
 from studio.widgets.modals import TracebackModal
+
+if TYPE_CHECKING:
+    from studio.screens.import_file import DataChanged
 
 
 @dataclass(frozen=True)
 class ScreenSpec:
-    """One top-level screen: ``factory(workspace)`` builds it; ``hotkey`` switches to it."""
+    """One top-level screen: ``factory(workspace)`` builds it; ``hotkey`` switches to it.
+
+    ``factory`` may name the class as ``"module:Class"``: it is imported when the screen is first shown, so the
+    studio's start imports only the screen it opens on (all eight cost ~0.5 s of imports: training and evaluation
+    code, the teacher client, plotext).
+    """
 
     key: str
     title: str
     hotkey: str
-    factory: Callable[[Workspace], Screen[Any]]
+    factory: Callable[[Workspace], Screen[Any]] | str
     description: str = ""
 
     @property
     def screen_class(self) -> type | None:
-        """The screen class when the factory is one (for the help screen's binding lists)."""
+        """The screen class when the factory is one (imported now if named), for the help screen's binding lists."""
+        if isinstance(self.factory, str):
+            module, _, name = self.factory.partition(":")
+            return getattr(importlib.import_module(module), name)
         return self.factory if isinstance(self.factory, type) else None
+
+    @property
+    def class_path(self) -> str | None:
+        """``module:Class`` of the screen class, without importing it."""
+        if isinstance(self.factory, str):
+            return self.factory
+        return f"{self.factory.__module__}:{self.factory.__qualname__}" if isinstance(self.factory, type) else None
+
+    def build(self, workspace: Workspace) -> Screen[Any]:
+        """A new screen on ``workspace``."""
+        factory = self.screen_class if isinstance(self.factory, str) else self.factory
+        assert factory is not None
+        return factory(workspace)
 
 
 SCREENS: list[ScreenSpec] = [
-    ScreenSpec("overview", "Overview", "1", OverviewScreen, "counts, slices, batches, quarantine"),
-    ScreenSpec("records", "Records", "2", RecordsScreen, "browse, sort and filter records"),
-    ScreenSpec("review", "Review", "3", ReviewScreen, "review queue: accept, reject, edit, relabel"),
-    ScreenSpec("import", "Import", "4", ImportScreen, "import a file into the workspace"),
-    ScreenSpec("curation", "Curation", "5", CurationScreen, "slices, rebalance, dedupe, split, filters, versions"),
-    ScreenSpec("teacher", "Teacher", "6", TeacherScreen, "generate teacher outputs and synthetic inputs"),
-    ScreenSpec("training", "Training", "7", TrainingScreen, "launch and follow LoRA training runs"),
-    ScreenSpec("evaluation", "Evaluation", "8", EvaluationScreen, "student vs teacher per slice, against the bar"),
-]
+    ScreenSpec("overview", "Overview", "1", "studio.screens.overview:OverviewScreen", "counts, slices, batches, quarantine"),
+    ScreenSpec("records", "Records", "2", "studio.screens.records:RecordsScreen", "browse, sort and filter records"),
+    ScreenSpec("review", "Review", "3", "studio.screens.review:ReviewScreen", "review queue: accept, reject, edit, relabel"),
+    ScreenSpec("import", "Import", "4", "studio.screens.import_file:ImportScreen", "import a file into the workspace"),
+    ScreenSpec("curation", "Curation", "5", "studio.screens.curation:CurationScreen",
+               "slices, rebalance, dedupe, split, filters, versions"),
+    ScreenSpec("teacher", "Teacher", "6", "studio.screens.teacher:TeacherScreen",
+               "generate teacher outputs and synthetic inputs"),
+    ScreenSpec("training", "Training", "7", "studio.screens.training:TrainingScreen",
+               "launch and follow LoRA training runs"),
+    ScreenSpec("evaluation", "Evaluation", "8", "studio.screens.evaluation:EvaluationScreen",
+               "student vs teacher per slice, against the bar"),
+]  # fmt: skip
 
 
 class DistillStudio(App[None]):
@@ -101,15 +121,16 @@ class DistillStudio(App[None]):
         self.last_failure: Failure | None = None  # the newest one with a traceback (what show_error opens)
         self._teachers: list[TeacherConfig] = []
         for spec in self.screen_specs:
-            self.add_mode(spec.key, partial(spec.factory, workspace))
+            self.add_mode(spec.key, partial(spec.build, workspace))
             self.bind(spec.hotkey, f"switch_mode('{spec.key}')", description=spec.title, show=False)
         self.sub_title = workspace.path.name
 
     def on_mount(self) -> None:
-        # Read once: teachers are only added by the CLI, which cannot open the workspace while the studio holds it.
         self._teachers = list_teachers(self.workspace)
         if self.keymap_file is not None:
-            self.keymap = load_keymap(self.keymap_file, binding_ids())
+            # The binding ids come from importing every studio module: only when there is a file to check.
+            known = binding_ids() if self.keymap_file.exists() else set()
+            self.keymap = load_keymap(self.keymap_file, known)
             self.set_keymap(self.keymap.bindings)
             for problem in self.keymap.problems:
                 self.notify(problem, title="Keymap", severity="warning", timeout=self.ERROR_TIMEOUT_S, markup=False)
@@ -120,14 +141,20 @@ class DistillStudio(App[None]):
     def _where(self, node: Any) -> str:
         """The title of the screen a worker's node belongs to (its class name when it is not a registered one)."""
         screen = node if isinstance(node, Screen) else next((n for n in node.ancestors if isinstance(n, Screen)), None)
-        titles = {spec.screen_class: spec.title for spec in self.screen_specs}
-        return titles.get(type(screen), type(screen).__name__) if screen is not None else type(node).__name__
+        if screen is None:
+            return type(node).__name__
+        path = f"{type(screen).__module__}:{type(screen).__qualname__}"
+        return next((spec.title for spec in self.screen_specs if spec.class_path == path), type(screen).__name__)
 
     def on_work_failed(self, message: WorkFailed) -> None:
         """A worker ended in error: say so, unless its method declared the failure benign."""
         worker = message.worker
         if worker.error is None or is_benign(worker):
             return
+        try:  # again: the CLI may have added a teacher (and its key) while the studio is open (one service)
+            self._teachers = list_teachers(self.workspace)
+        except Exception:
+            pass  # the workspace itself failed: redact with the teachers read before
         failure = describe(self._where(worker.node), worker, self._teachers)
         if failure.traceback is None:  # a UserError: its message is the whole story
             self.notify(failure.message, title=failure.where, severity="error", markup=False)
@@ -147,6 +174,8 @@ class DistillStudio(App[None]):
 
     def action_help(self) -> None:
         """Show every binding."""
+        from studio.screens.help import HelpScreen
+
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen(self.screen))
 
@@ -157,6 +186,8 @@ class DistillStudio(App[None]):
 
     def open_review(self, filt: RecordFilter, order: str, start_key: tuple[Any, ...] | None) -> None:
         """Review the records of ``filt`` (pushed over the current screen; ``b`` goes back)."""
+        from studio.screens.review import ReviewScreen
+
         self.push_screen(ReviewScreen(self.workspace, filt, order, start_key))
 
     def on_data_changed(self, message: DataChanged) -> None:

@@ -14,6 +14,9 @@ from curation.workspace import Workspace
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# Tests open workspaces in-process (each test's file is its own; a service per test would add a process start to
+# each). tests/service/ runs the service; `DISTILL_SERVICE=on pytest ...` runs any test through it.
+os.environ.setdefault("DISTILL_SERVICE", "off")
 
 
 @pytest.fixture

@@ -10,11 +10,12 @@ import json
 import random
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from curation.errors import UserError
+
+if TYPE_CHECKING:
+    import torch  # imported where tensors are made: the studio and the CLI read examples without it (~1-3 s)
 
 IGNORE = -100
 
@@ -143,6 +144,8 @@ def batch_order(lengths: list[int], batch_size: int, seed: int, epoch: int, grou
 
 def collate(items: list[Encoded], pad_id: int) -> dict[str, torch.Tensor]:
     """Right-padded tensors: input_ids, attention_mask, labels (IGNORE on padding), weights."""
+    import torch
+
     width = max(len(e.input_ids) for e in items)
     ids = torch.full((len(items), width), pad_id, dtype=torch.long)
     labels = torch.full((len(items), width), IGNORE, dtype=torch.long)
@@ -158,6 +161,8 @@ def collate(items: list[Encoded], pad_id: int) -> dict[str, torch.Tensor]:
 
 def weighted_loss(logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     """Mean over examples of (record weight x mean token loss over the example's answer tokens)."""
+    import torch
+
     shift_logits = logits[:, :-1, :].float()
     shift_labels = labels[:, 1:]
     tok = torch.nn.functional.cross_entropy(
@@ -177,6 +182,8 @@ def forward_loss(model: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     """The weighted answer-only loss of a right-padded batch (``collate``), computing vocabulary logits only at
     answer positions. The answer is a small
     part of each sequence, and the LM head over a 49k vocabulary is a fifth of the compute and most of the memory."""
+    import torch
+
     idx = answer_positions(batch["labels"])
     # No attention mask: rows are right-padded, so under the causal mask a real token never sees a pad (pads come
     # after it) and its positions start at 0 as without padding. The outputs at real tokens are the same, and

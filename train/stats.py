@@ -24,8 +24,14 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
+from curation.lazy import lazy_module
+
+if TYPE_CHECKING:
+    import numpy as np
+else:
+    np = lazy_module("numpy")  # at the first bootstrap: every CLI command imports this module's callers at start
 
 Z95 = 1.959963984540054  # the normal quantile at 0.975: two-sided 95%
 RESOLVE_HALF_WIDTH = 0.03  # "would resolve +-3 points"

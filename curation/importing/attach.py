@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import duckdb
 
+from curation import search
+
 ANSWER_COLUMNS = (
     "response", "response_logprobs", "teacher_model", "finish_reason", "prompt_tokens", "completion_tokens",
     "latency_ms", "mean_logprob", "min_logprob",
@@ -78,6 +80,7 @@ def attach_answers(cur: duckdb.DuckDBPyConnection, batch_id: int) -> tuple[int, 
             FROM (SELECT a.old_id, r.* FROM _attach a JOIN records r ON r.record_id = a.new_id) n
             WHERE records.record_id = n.old_id"""
         )
+        search.reindex(cur, "SELECT old_id FROM _attach")
         cur.execute("DELETE FROM records WHERE record_id IN (SELECT new_id FROM _attach)")
     cur.execute("DROP TABLE _attach")
     return int(n), int(dup)
@@ -102,5 +105,6 @@ def detach_answers(cur: duckdb.DuckDBPyConnection, batch_id: int) -> int:
         f"UPDATE records SET {sets} FROM attached_answers a WHERE a.batch_id = ? AND records.record_id = a.record_id",
         [batch_id],
     ).fetchall()[0][0]
+    search.reindex(cur, attached_records_sql(batch_id))
     cur.execute("DELETE FROM attached_answers WHERE batch_id = ?", [batch_id])
     return int(n)

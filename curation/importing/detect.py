@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from curation.errors import UserError
-from curation.importing.arrays import looks_like_array, sniff_elements
 from curation.importing.nesting import MAX_DEPTH, too_deep
 from curation.importing.pyrepr import convert
 from curation.importing.streams import is_gzip, open_binary
@@ -55,6 +54,8 @@ def sniff_objects(path: Path, limit: int = 50, python_repr: bool = False) -> tup
     raw head of the file. Lines nested deeper than ``nesting.MAX_DEPTH`` are skipped (a recursive parser fails);
     with ``python_repr``, lines that are Python reprs count as the objects they convert to.
     """
+    from curation.importing.arrays import looks_like_array, sniff_elements  # (numpy, pyarrow: not at CLI start)
+
     head = read_head(path)
     if looks_like_array(head):
         return sniff_elements(head, limit), head
@@ -178,6 +179,8 @@ def detect_format(path: str | Path, accept_python_repr: bool = False) -> Detecti
         return _detect_table(p, "csv", compressed)
     if p.stat().st_size == 0:
         return Detection(p, "log", compressed, problem="file is empty")
+    from curation.importing.arrays import looks_like_array
+
     objs, head = sniff_objects(p, python_repr=accept_python_repr)
     array = looks_like_array(head)
     if not objs:

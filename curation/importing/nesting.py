@@ -8,8 +8,10 @@ measured here first. Real logs nest under 20 levels (tool schemas included), so 
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 MAX_DEPTH = 100
 
@@ -56,6 +58,8 @@ def deep_lines(data: np.ndarray, starts: np.ndarray, ends: np.ndarray, limit: in
     Only lines with more than ``limit`` opening brackets can; those few are measured exactly (``too_deep``). The
     count is one pass over the chunk: ``b | 0x20`` maps ``[`` to ``{``, so one comparison finds both.
     """
+    import numpy as np  # here: detecting a format (the CLI's start) needs no numpy
+
     out = np.zeros(len(starts), bool)
     full = np.flatnonzero(ends > starts)  # reduceat needs increasing start offsets inside the data
     if len(full) == 0:

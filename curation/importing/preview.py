@@ -9,10 +9,7 @@ from typing import Any
 
 import duckdb
 
-from curation.importing.arrays import iter_element_chunks
 from curation.importing.detect import detect_format
-from curation.importing.lines import StreamEnd
-from curation.importing.load import import_file
 from curation.importing.plan import MAX_LINE_MB
 from curation.importing.sql import sql_str
 from curation.importing.streams import open_binary
@@ -21,6 +18,9 @@ from curation.workspace import Workspace
 
 def _head(path: Path, dest: Path, limit: int, fmt: str, array: bool) -> Path:
     if array:  # the first elements as an array of their own (a cut through a pretty-printed array is not JSON)
+        from curation.importing.arrays import iter_element_chunks  # (numpy, pyarrow: loaded when used)
+        from curation.importing.lines import StreamEnd
+
         out = dest / path.name.removesuffix(".gz")
         elements: list[bytes] = []
         for table, _ in iter_element_chunks(path, None, StreamEnd(), MAX_LINE_MB * 1024 * 1024):
@@ -57,13 +57,15 @@ def preview(
     limit: int = 20,
 ) -> list[dict[str, Any]]:
     """The first ``limit`` lines as they would import: line_no, prompt, response, slice, reference, error."""
+    from curation.importing.load import import_file  # (numpy, pyarrow: loaded when used)
+
     p = Path(path)
     det = detect_format(p)
     fmt = fmt or det.format
     tmp = Path(tempfile.mkdtemp(prefix="distill-preview-"))
     try:
         head = _head(p, tmp, limit, fmt, det.array)
-        with Workspace.open(tmp / "preview.duckdb") as ws:
+        with Workspace.open(tmp / "preview.duckdb", service=False) as ws:  # a scratch file: no one else uses it
             import_file(
                 ws, head, fmt=fmt, slice_field=slice_field or det.slice_field, mapping=mapping,
                 batch_input=batch_input or det.batch_input,

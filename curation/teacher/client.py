@@ -15,13 +15,13 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
-
-import httpx2  # the openai client's HTTP library (its raw response type)
-import openai
+from typing import TYPE_CHECKING, Any
 
 from curation.teacher.config import TeacherConfig, api_key, redact
 from curation.teacher.store import Answer
+
+if TYPE_CHECKING:
+    import openai
 
 CHAT_PATH = "/chat/completions"
 RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504}
@@ -48,6 +48,9 @@ def make_client(cfg: TeacherConfig, concurrency: int | None = None) -> openai.Op
     Its connection pool keeps a connection alive per request in flight: the default keeps only 100, so a
     higher concurrency would open and close connections all the time.
     """
+    import httpx2  # the openai client's HTTP library
+    import openai  # here, not at the top: ~0.5-1.5 s that every CLI command and the studio paid at start
+
     n = max(concurrency or cfg.concurrency, 1)
     return openai.OpenAI(
         base_url=cfg.base_url,
@@ -142,6 +145,9 @@ def call_chat(
 ) -> CallOutcome:
     """Send one request, retrying transient failures up to ``cfg.max_retries`` times. After a timeout the retry
     is sent only if ``retry_timeout()`` (when given) says yes."""
+    import httpx2  # (its raw response type); both are loaded already: make_client made ``client``
+    import openai
+
     rng = rng or random.Random()
     status: int | None = None
     error = "not attempted"

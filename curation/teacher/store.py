@@ -18,6 +18,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from curation import search
 from curation.records import compact_json
 from curation.workspace import Workspace
 
@@ -108,6 +109,7 @@ def write_many(
                 mean_logprob = v.mean, min_logprob = v.low
             FROM _teacher_out v WHERE records.record_id = v.rid AND records.response IS NULL"""
         )
+        search.reindex(cur, "SELECT rid FROM _teacher_out")
     finally:
         cur.unregister("_teacher_out")
     return int(n)
@@ -192,6 +194,7 @@ def write_finished(
                 mean_logprob = v.mean, min_logprob = v.low
             FROM ({per_record}) v WHERE records.record_id = v.rid AND records.response IS NULL"""
         )
+        search.reindex(cur, f"SELECT rid FROM ({per_record})")
         cur.execute(
             f"INSERT INTO teacher_ledger ({LEDGER_COLS}, created_at) SELECT run, ?, kind, ck, "
             "CASE WHEN ok THEN 'ok' ELSE 'failed' END, http, attempts, pt, ct, cost, lat, err, ? FROM _teacher_done "

@@ -7,8 +7,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from curation.importing import FORMATS, ImportResult, import_file, list_batches, undo_import
-from curation.importing.plan import MAX_LINE_MB
+from curation.importing.detect import FORMATS
+from curation.importing.plan import MAX_LINE_MB, ImportResult
 from curation.importing.pyrepr import CONVERTED_MARK
 from distill.common import add_json_flag, open_workspace
 from distill.output import CliProgress, print_json, print_table
@@ -111,6 +111,8 @@ def _summary(r: ImportResult) -> str:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
+    from curation.importing import import_file  # (numpy, pyarrow: only for the commands that import)
+
     results: list[ImportResult] = []
     mapping = _mapping(args)
     slice_field = args.slice_field or mapping.get("slice")
@@ -144,6 +146,8 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_batches(args: argparse.Namespace) -> int:
+    from curation.importing import list_batches
+
     with open_workspace(args) as ws:
         rows = list_batches(ws)
     if args.json:
@@ -174,6 +178,8 @@ def cmd_batches(args: argparse.Namespace) -> int:
 
 
 def cmd_undo(args: argparse.Namespace) -> int:
+    from curation.importing import list_batches, undo_import
+
     with open_workspace(args) as ws:
         emptied = next((b["n_attached"] for b in list_batches(ws) if b["batch_id"] == args.batch_id), 0)
         removed = undo_import(ws, args.batch_id, force=args.force)

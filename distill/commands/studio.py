@@ -6,13 +6,17 @@ import argparse
 import dataclasses
 import os
 import sys
+import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from curation.errors import UserError
 from curation.teacher.config import TeacherConfig, list_teachers, save_teacher
 from curation.workspace import Workspace, artifacts_dir_for, default_workspace_path
 from sample_data import LOGS as SAMPLE
-from sample_data.offline_teacher import process as offline
+
+if TYPE_CHECKING:
+    from sample_data.offline_teacher import process as offline
 
 OFFLINE = "offline"  # the workspace teacher the demo registers
 # The offline teacher is priced like gpt-4o-mini (USD per 1M tokens in/out, list price 2024-07), so the ledger and
@@ -58,6 +62,14 @@ def _run(ws: Workspace, start: str = "overview") -> None:
     run_studio(ws, start=start)
 
 
+def _preload_studio() -> None:
+    try:
+        import studio.app
+        import studio.screens.overview  # noqa: F401
+    except Exception:
+        pass  # imported again where used, which raises it there
+
+
 def cmd_studio(args: argparse.Namespace) -> int:
     named = args.path or args.workspace or os.environ.get("DISTILL_WORKSPACE")
     path = Path(named or default_workspace_path())
@@ -71,6 +83,9 @@ def cmd_studio(args: argparse.Namespace) -> int:
     created = not path.exists()
     if created and not sys.stdout.isatty():
         raise UserError("the studio needs a terminal (stdout is not a TTY)")  # before creating anything
+    # Textual and the screens load while the workspace opens (its service, if none runs, starts in another
+    # process): the two took ~0.4 s each, one after the other.
+    threading.Thread(target=_preload_studio, daemon=True).start()
     with Workspace.open(path) as ws:
         if created:
             print(f"created empty workspace {path}", file=sys.stderr)
@@ -102,6 +117,8 @@ def _offline_teacher(ws: Workspace) -> TeacherConfig | None:
 
 
 def _start_offline_teacher(ws: Workspace) -> None:
+    from sample_data.offline_teacher import process as offline  # (urllib, ssl: not for `distill studio`)
+
     try:
         running, started = offline.start(ws.artifacts_dir)
     except RuntimeError as exc:
@@ -115,6 +132,8 @@ def _start_offline_teacher(ws: Workspace) -> None:
 def cmd_demo(args: argparse.Namespace) -> int:
     path = Path(args.workspace or os.environ.get("DISTILL_DEMO_WORKSPACE") or "demo.duckdb")
     if args.stop_teacher:
+        from sample_data.offline_teacher import process as offline
+
         stopped = offline.stop(artifacts_dir_for(path))
         print(f"stopped the offline teacher (pid {stopped.pid}, port {stopped.port})" if stopped
               else f"no offline teacher running for {path}", file=sys.stderr)  # fmt: skip

@@ -11,7 +11,6 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from curation.errors import UserError
-from curation.teacher.batch import batch_status, collect_batch, list_batch_jobs, submit_batch
 from curation.teacher.budget import POSSIBLY_BILLED_NOTE, possibly_billed_text
 from curation.teacher.config import (
     DEFAULT_PARAMS,
@@ -21,10 +20,7 @@ from curation.teacher.config import (
     remove_teacher,
     save_teacher,
 )
-from curation.teacher.engine import generate
 from curation.teacher.options import BATCH_SUBMIT, GENERATE, SYNTH, SYNTH_FULFIL, selection_from_options
-from curation.teacher.store import ledger_summary
-from curation.teacher.synth import fulfil_requests, synth_inputs, synthetic_share
 from distill.common import add_json_flag, open_workspace, read_options
 from distill.output import CliProgress, print_json, print_table
 
@@ -210,6 +206,8 @@ def cmd_add(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    from curation.teacher.store import ledger_summary  # (pyarrow; here so that every command starts fast)
+
     with open_workspace(args) as ws:
         rows = [(t.public_dict(), ledger_summary(ws, t.name)) for t in list_teachers(ws)]
     if args.json:
@@ -237,6 +235,8 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
+    from curation.teacher.store import ledger_summary
+
     with open_workspace(args) as ws:
         t = get_teacher(ws, args.name).public_dict()
         spend = ledger_summary(ws, args.name)
@@ -294,6 +294,8 @@ UNREACHABLE_SQL = "SELECT count(*) FROM teacher_ledger WHERE run_id = ? AND stat
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
+    from curation.teacher.engine import generate
+
     bar = CliProgress(enabled=not args.json)
     with open_workspace(args) as ws:
         v = read_options(GENERATE, args, ws)
@@ -345,6 +347,8 @@ BUDGET_NOTE = "stopped before exceeding the budget; raise --budget and run again
 
 
 def cmd_synth_run(args: argparse.Namespace) -> int:
+    from curation.teacher.synth import synth_inputs, synthetic_share
+
     with open_workspace(args) as ws:
         v = read_options(SYNTH, args, ws)
         res = synth_inputs(ws, v["teacher"], v["slice"], v["n"], n_examples=v["examples"], budget_usd=v["budget"])
@@ -368,6 +372,8 @@ def cmd_synth_run(args: argparse.Namespace) -> int:
 
 
 def cmd_synth_fulfil(args: argparse.Namespace) -> int:
+    from curation.teacher.synth import fulfil_requests
+
     with open_workspace(args) as ws:
         v = read_options(SYNTH_FULFIL, args, ws)
         results = fulfil_requests(ws, v["teacher"], budget_usd=v["budget"])
@@ -387,6 +393,8 @@ def cmd_synth_fulfil(args: argparse.Namespace) -> int:
 
 
 def cmd_synth_share(args: argparse.Namespace) -> int:
+    from curation.teacher.synth import synthetic_share
+
     with open_workspace(args) as ws:
         rows = synthetic_share(ws)
     if args.json:
@@ -401,6 +409,8 @@ def cmd_synth_share(args: argparse.Namespace) -> int:
 
 
 def cmd_batch_submit(args: argparse.Namespace) -> int:
+    from curation.teacher.batch import submit_batch
+
     with open_workspace(args) as ws:
         v = read_options(BATCH_SUBMIT, args, ws)
         job = submit_batch(ws, v["teacher"], selection_from_options(v), budget_usd=v["budget"])
@@ -415,6 +425,8 @@ def cmd_batch_submit(args: argparse.Namespace) -> int:
 
 
 def cmd_batch_status(args: argparse.Namespace) -> int:
+    from curation.teacher.batch import batch_status, list_batch_jobs
+
     with open_workspace(args) as ws:
         jobs = [batch_status(ws, args.job)] if args.job is not None else list_batch_jobs(ws)
     if args.json:
@@ -427,6 +439,8 @@ def cmd_batch_status(args: argparse.Namespace) -> int:
 
 
 def cmd_batch_collect(args: argparse.Namespace) -> int:
+    from curation.teacher.batch import collect_batch
+
     with open_workspace(args) as ws:
         job, _ = run_cancellable(
             lambda cancel: collect_batch(ws, args.job, wait=args.wait, poll_s=args.poll, cancel=cancel)

@@ -1,0 +1,42 @@
+"""A studio whose service was killed carries on: the next action starts a new service and reconnects."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+from curation.workspace import Workspace
+from studio.app import DistillStudio
+from tests.service.conftest import wait_gone
+from tests.studio.conftest import Note, settle
+
+pytestmark = pytest.mark.timeout(180)
+
+
+async def test_studio_survives_a_service_restart(
+    shared: tuple[Path, Workspace], served: list[int], notes: list[Note]
+) -> None:
+    path, ws = shared
+    with Workspace.open(path) as mine:
+        app = DistillStudio(mine, start="review")
+        async with app.run_test(size=(140, 40)) as pilot:
+            await settle(pilot)
+            first = app.screen.current.record_id
+            await pilot.press("a")
+            await settle(pilot)
+            old = mine._backend.service_pid  # type: ignore[union-attr]
+            os.kill(old, signal.SIGKILL)
+            assert wait_gone(old)
+            second = app.screen.current.record_id
+            await pilot.press("a")  # the decision reconnects: a new service starts, the WAL replays
+            await settle(pilot)
+            served.append(mine._backend.service_pid)  # type: ignore[union-attr]
+            assert mine._backend.service_pid != old  # type: ignore[union-attr]
+            await pilot.press("end")
+            await settle(pilot)
+    assert [n for n in notes if n.severity == "error"] == []
+    accepted = {r for (r,) in ws.query("SELECT record_id FROM reviews WHERE status = 'accepted'")}
+    assert {first, second} <= accepted
