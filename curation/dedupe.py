@@ -1,8 +1,11 @@
 """Exact and semantic de-duplication of prompts, with a keep rule and a guard for rare slices.
 
 Exact: a hash of the normalised prompt (case, Unicode form, whitespace and punctuation folded).
-Semantic: cached sentence embeddings of the prompt, neighbours via faiss, pairs at or above the threshold
-joined into clusters. In each cluster one record is kept: an accepted review first, then the highest teacher
+Semantic: cached sentence embeddings of the prompt, neighbours via faiss, pairs at or above the threshold that
+pass the token rule (``curation.near_dupes``: no number, negation, qualifier ... differs) joined into clusters.
+With answers that must agree (``curation.label_conflicts``), only pairs whose teacher answers agree merge; a
+cluster of near-duplicate prompts with different answers is a label conflict, queued for review when applied.
+In each group of agreeing members one record is kept: an accepted review first, then the highest teacher
 confidence (mean token logprob), then the earliest. Held-out records are frozen: they are always kept, and
 train records clustered with one are removed as leaks. ``find_duplicates`` only previews; ``apply_dedupe``
 stores the run (records are never deleted; dataset versions leave removed records out).
@@ -22,10 +25,21 @@ from curation.effective import effective_sql, resolve_slicing
 from curation.embeddings import EMBEDDING_MODEL
 from curation.errors import UserError
 from curation.lazy import lazy_module
+from curation.label_conflicts import (
+    ANSWERS,
+    LABEL_FIELD,
+    LabelConflict,
+    conflict_of,
+    labels_of,
+    resolve_rule,
+    split_by_answer,
+)
+from curation.near_dupes import TokenRule
 from curation.neighbors import Pairs, components, self_pairs
 from curation.options import ChoiceOption, FlagOption, FloatOption, OptionSet
 from curation.pool_options import SLICING, SPLIT
 from curation.progress import ProgressFn, report
+from curation.review import queue_records
 from curation.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -76,31 +90,29 @@ DEDUPE = OptionSet(
             help="refuse to remove more than this share of a rare slice",
         ),
         FlagOption(
-            name="numbers_must_match",
+            name="token_check",
             default=True,
-            flag="--any-numbers",
-            help="keep near-duplicates apart when they mention different numbers (order ids, amounts); "
-            "--any-numbers merges them anyway",
+            flag="--similarity-only",
+            help="keep near-duplicates apart when they differ in a token that carries meaning (a number or code, a "
+            "negation, LH/RH and other qualifiers or opposites, a unit; any content word of a line without function "
+            "words, as in a parts catalogue); --similarity-only merges on similarity alone",
         ),
+        ANSWERS,
+        LABEL_FIELD,
         FlagOption(name="force", help="apply even when a rare slice would lose too much"),
     ),
 )
 DEFAULT_THRESHOLD: float = THRESHOLD.default
+CONFLICT_REASON = "label conflict: near-duplicate prompts answered differently"
 PREVIEW_BAND = 0.05  # show pairs this far below the threshold in the preview
 _PUNCT = re.compile(r"[^\w\s]", re.UNICODE)
 _SPACE = re.compile(r"\s+")
-_NUMBER = re.compile(r"\d+")
 
 
 def normalise(text: str) -> str:
     """Text folded for exact matching: NFKC, lower case, punctuation dropped, whitespace collapsed."""
     t = unicodedata.normalize("NFKC", text or "").casefold()
     return _SPACE.sub(" ", _PUNCT.sub(" ", t)).strip()
-
-
-def numbers_of(text: str) -> tuple[str, ...]:
-    """The numbers a text mentions (order ids, amounts), sorted: prompts that differ here are different requests."""
-    return tuple(sorted(_NUMBER.findall(text or "")))
 
 
 def normalised_hash(text: str) -> str:
@@ -117,6 +129,7 @@ class PairExample:
     similarity: float
     prompt_a: str
     prompt_b: str
+    reason: str = ""  # why the token rule keeps them apart (empty: it does not)
 
 
 @dataclass
@@ -147,6 +160,10 @@ class DedupeResult:
     method: str = ""
     split: str | None = None
     params: dict = field(default_factory=dict)
+    kept_apart: dict[str, int] = field(default_factory=dict)  # pairs >= threshold the token rule kept apart, by why
+    apart: list[PairExample] = field(default_factory=list)  # examples of them, most similar first
+    answer_rule: str = ""  # what decides on answers (said in the preview)
+    conflicts: list[LabelConflict] = field(default_factory=list)  # near-duplicate prompts with different answers
 
     @property
     def n_removed(self) -> int:
@@ -179,11 +196,17 @@ def find_duplicates(
     rare_share: float = DEDUPE.default("rare_share"),
     max_rare_removal: float = DEDUPE.default("max_rare_removal"),
     exact_search: bool | None = None,
-    numbers_must_match: bool = DEDUPE.default("numbers_must_match"),
+    token_check: bool = DEDUPE.default("token_check"),
+    answers: str = DEDUPE.default("answers"),
+    label_field: str | None = None,
+    bar_label: tuple[bool, str | None] | None = None,
     progress: ProgressFn | None = None,
     cancel: threading.Event | None = None,
 ) -> DedupeResult:
-    """Preview a dedupe over every non-rejected record. Nothing is stored."""
+    """Preview a dedupe over every non-rejected record. Nothing is stored.
+
+    ``bar_label`` is what the quality bar says about labels (``train.bars.bar_label``: labelled, field); it decides
+    ``answers="auto"``."""
     DEDUPE["kind"].check(kind)
     THRESHOLD.check(threshold)
     slicing = resolve_slicing(ws, slicing)  # recorded with the run
@@ -216,6 +239,8 @@ def find_duplicates(
     pairs = Pairs(np.array(ei, dtype=np.int64), np.array(ej, dtype=np.int64), np.ones(len(ei), np.float32), "hash")
     above: list[PairExample] = []
     below: list[PairExample] = []
+    apart_ex: list[PairExample] = []
+    kept_apart: dict[str, int] = {}
     method = "hash"
     if kind == "semantic" and n > 1:
         from curation.embeddings import embed_texts
@@ -226,14 +251,16 @@ def find_duplicates(
         cand = self_pairs(vecs, threshold - PREVIEW_BAND, exact=exact_search, progress=progress, cancel=cancel)
         cand = Pairs(reps[cand.i], reps[cand.j], cand.sim, cand.method)
         method = cand.method
-        if numbers_must_match:
-            # Embeddings barely see digits: "order #123 is late" ~ "order #456 is late" at 0.98, yet they are
-            # different tickets. Only pairs that mention the same numbers can be duplicates.
-            nums = [numbers_of(t) for t in texts]
-            same = np.array([nums[a] == nums[b] for a, b in zip(cand.i.tolist(), cand.j.tolist(), strict=True)], bool)
-            cand = Pairs(cand.i[same], cand.j[same], cand.sim[same], cand.method)
-        hit = cand.sim >= threshold
-        near = (~hit) & (hashes_differ(hashes, cand))
+        apart = np.zeros(len(cand.i), dtype=bool)
+        if token_check:
+            rule = TokenRule(texts)
+            why = [rule.reason(a, b) for a, b in zip(cand.i.tolist(), cand.j.tolist(), strict=True)]
+            apart = np.array([w is not None for w in why], dtype=bool)
+            for k in np.where(apart & (cand.sim >= threshold))[0].tolist():
+                kept_apart[why[k]] = kept_apart.get(why[k], 0) + 1
+            apart_ex = _examples(rows, cand, np.where(apart & (cand.sim >= threshold))[0], lowest=False, why=why)
+        hit = (cand.sim >= threshold) & ~apart
+        near = (~hit) & ~apart & (hashes_differ(hashes, cand))
         pairs = Pairs(
             np.concatenate([pairs.i, cand.i[hit]]),
             np.concatenate([pairs.j, cand.j[hit]]),
@@ -242,12 +269,16 @@ def find_duplicates(
         )
         above = _examples(rows, cand, np.where(hit & hashes_differ(hashes, cand))[0], lowest=True)
         below = _examples(rows, cand, np.where(near)[0], lowest=False)
+    responses = [r["response"] for r in rows]
+    ans = resolve_rule(answers, label_field, bar_label, responses)
+    answer_labels = labels_of(ans, responses) if ans.agree else []
     labels = components(n, pairs.i, pairs.j)
     groups: dict[int, list[int]] = {}
     for idx, lab in enumerate(labels.tolist()):
         groups.setdefault(lab, []).append(idx)
     clusters: list[list[int]] = []
     kept: dict[int, tuple[bool, str]] = {}
+    conflicts: list[LabelConflict] = []
     for members in groups.values():
         if len(members) < 2:
             continue
@@ -258,12 +289,18 @@ def find_duplicates(
                 is_held = rows[m]["side"] == "heldout"
                 kept[rows[m]["record_id"]] = (is_held, "held-out" if is_held else "leak: near-duplicate of held-out")
             continue
-        ordered = sorted(members, key=lambda m: _keep_order(rows[m]))
-        top = rows[ordered[0]]
-        why = "accepted" if top["status"] == "accepted" else "most confident / earliest"
-        kept[top["record_id"]] = (True, why)
-        for m in ordered[1:]:
-            kept[rows[m]["record_id"]] = (False, f"duplicate of {top['record_id']}")
+        # Clusters of near-duplicate prompts are what is stored (and kept on one side of a split); inside one whose
+        # answers disagree, each answer's group keeps one record and the kept ones go to review.
+        parts = split_by_answer(members, answer_labels) if ans.agree else [members]
+        for part in parts:
+            ordered = sorted(part, key=lambda m: _keep_order(rows[m]))
+            top = rows[ordered[0]]
+            why_kept = "accepted" if top["status"] == "accepted" else "most confident / earliest"
+            kept[top["record_id"]] = (True, why_kept if len(parts) == 1 else "label conflict: kept for review")
+            for m in ordered[1:]:
+                kept[rows[m]["record_id"]] = (False, f"duplicate of {top['record_id']}")
+        if len(parts) > 1 and (c := conflict_of(rows, members, answer_labels, kept)) is not None:
+            conflicts.append(c)
     per_slice = _per_slice(rows, kept, rare_share, max_rare_removal)
     report(progress, cancel, "dedupe", n, n)
     return DedupeResult(
@@ -282,8 +319,15 @@ def find_duplicates(
             "rare_share": rare_share,
             "max_rare_removal": max_rare_removal,
             "slicing": slicing,
-            "numbers_must_match": numbers_must_match,
+            "token_check": token_check,
+            "answers": answers,
+            "label_field": ans.field,
+            "answers_agree": ans.agree,
         },
+        kept_apart,
+        apart_ex,
+        ans.why,
+        conflicts,
     )
 
 
@@ -292,15 +336,20 @@ def hashes_differ(hashes: list[str], cand: Pairs) -> np.ndarray:
     return np.array([hashes[a] != hashes[b] for a, b in zip(cand.i.tolist(), cand.j.tolist(), strict=True)], dtype=bool)
 
 
-def _examples(rows: list[dict], cand: Pairs, idx: np.ndarray, *, lowest: bool, limit: int = 5) -> list[PairExample]:
+def _examples(
+    rows: list[dict], cand: Pairs, idx: np.ndarray, *, lowest: bool, limit: int = 5, why: list | None = None
+) -> list[PairExample]:
     order = idx[np.argsort(cand.sim[idx])]
     if not lowest:
         order = order[::-1]
     out = []
     for k in order[:limit].tolist():
         a, b = rows[int(cand.i[k])], rows[int(cand.j[k])]
+        reason = (why[k] or "") if why is not None else ""
         out.append(
-            PairExample(a["record_id"], b["record_id"], float(cand.sim[k]), a["prompt"] or "", b["prompt"] or "")
+            PairExample(
+                a["record_id"], b["record_id"], float(cand.sim[k]), a["prompt"] or "", b["prompt"] or "", reason
+            )
         )
     return out
 
@@ -359,6 +408,8 @@ def apply_dedupe(ws: Workspace, result: DedupeResult, *, force: bool = False) ->
         cur.register("_dm", tbl)
         cur.execute("INSERT INTO dedupe_members SELECT ?, cluster_id, record_id, kept, reason FROM _dm", [run_id])
         cur.unregister("_dm")
+        conflicted = sorted({r for c in result.conflicts for r in c.to_review})
+        queue_records(cur, conflicted, f"{CONFLICT_REASON} (dedupe run {run_id})", "dedupe")
     return int(run_id)
 
 

@@ -15,11 +15,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from curation.dedupe import DEFAULT_THRESHOLD, THRESHOLD, normalised_hash, numbers_of
+from curation.dedupe import DEFAULT_THRESHOLD, THRESHOLD, normalised_hash
 from curation.effective import effective_sql, resolve_slicing
 from curation.embeddings import EMBEDDING_MODEL
 from curation.errors import UserError
 from curation.lazy import lazy_module
+from curation.near_dupes import TokenRule, why_different
 from curation.neighbors import components, cross_pairs, self_pairs
 from curation.options import FlagOption, FloatOption, IntOption, OptionSet, TextOption
 from curation.pool import DEFAULT_SPLIT, split_exists
@@ -156,9 +157,9 @@ def plan_split(
 
         vecs = embed_texts(ws, texts, model=model, progress=progress, cancel=cancel)
         p = self_pairs(vecs, threshold, progress=progress, cancel=cancel)
-        nums = [numbers_of(t) for t in texts]  # same near-duplicate definition as dedupe
+        rule = TokenRule(texts)  # same near-duplicate definition as dedupe
         for a, b in zip(p.i.tolist(), p.j.tolist(), strict=True):
-            if nums[a] == nums[b]:
+            if rule.reason(a, b) is None:
                 ei.append(a)
                 ej.append(b)
     labels = components(n, np.array(ei, dtype=np.int64), np.array(ej, dtype=np.int64))
@@ -258,8 +259,8 @@ def check_leakage(
         tv = embed_texts(ws, [t for _, t in train], model=model, progress=progress, cancel=cancel)
         p = cross_pairs(tv, hv, threshold)
         for a, b, s in zip(p.i.tolist(), p.j.tolist(), p.sim.tolist(), strict=True):
-            if numbers_of(train[a][1]) != numbers_of(held[b][1]):
-                continue  # same near-duplicate definition as dedupe: different numbers, different requests
+            if why_different(train[a][1], held[b][1]) is not None:
+                continue  # same near-duplicate definition as dedupe: a number, negation ... differs
             key = (held[b][0], train[a][0])
             if key not in leaks:
                 leaks[key] = LeakPair(key[0], key[1], float(s), "semantic")

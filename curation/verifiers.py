@@ -55,6 +55,20 @@ def get_field(doc: Any, path: str) -> Any:
     return cur
 
 
+NO_LABEL = "(none)"
+
+
+def answer_label(text: str | None, field: str | None) -> str:
+    """The label of an answer: its (dotted) JSON field, or the whole answer, normalised as the metrics compare
+    labels (case and surrounding space ignored); ``(none)`` when it has none. Evaluation stratifies by it, dedupe
+    compares near-duplicates' answers by it."""
+    value: Any = text if field is None else get_field(parse_json(text), field)
+    if not isinstance(value, str | int | float | bool | list | dict):  # None, or the field is missing
+        return NO_LABEL
+    s = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    return s.strip().casefold() or NO_LABEL
+
+
 def _as_text(v: Any) -> str:
     return v if isinstance(v, str) else json.dumps(v, ensure_ascii=False, sort_keys=True)
 

@@ -16,6 +16,7 @@ from curation.option_lists import ListOption, SharesOption
 from curation.options import FloatOption, OptionSet, TextOption
 from curation.workspace import Workspace
 from train.metrics import metric_name, metric_text, parse_metric, split_metrics, validate_metric
+from train.sampling import label_field
 
 METRIC_HELP = ("exact:FIELD | json_f1 | valid_json | exact | label_in_set:FIELD=a|b | regex:RE | json_schema:FILE | "
                "verifier:json | verifier:label:FIELD=a|b | verifier:regex:[FIELD=]RE | verifier:exact_match[:FIELD] | "
@@ -209,3 +210,10 @@ def require_bar(ws: Workspace, name: str = "default") -> QualityBar:
     if bar is None:
         raise UserError(f"no quality bar {name!r} yet; set one first with `distill bar set`")
     return bar
+
+
+def bar_label(ws: Workspace, name: str = "default") -> tuple[bool, str | None]:
+    """Whether the current bar compares a label, and its field (``train.sampling.label_field``); (False, None)
+    without a bar. Curation's dedupe takes it as an argument (``answers=auto``) and never reads the bar itself."""
+    bar = get_bar(ws, name)
+    return label_field(bar.metrics) if bar is not None else (False, None)

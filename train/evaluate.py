@@ -20,6 +20,7 @@ from typing import Any
 
 from curation.errors import UserError
 from curation.progress import ProgressFn, report
+from curation.verifiers import answer_label
 from curation.workspace import Workspace
 from train import store
 from train.bars import QualityBar, require_bar
@@ -36,7 +37,7 @@ from train.eval_reads import (
 )
 from train.gold import GoldSet
 from train.metrics import metric_name
-from train.sampling import answer_label, label_field, stratified_sample
+from train.sampling import label_field, stratified_sample
 from train.scoring import Item, SliceScore, cost_per_1k, macro_for, percentile, score_all, verdict
 from train.stats import MacroAverage
 

@@ -10,16 +10,11 @@ within each (slice, label) stratum. The same examples, limit and seed always giv
 
 from __future__ import annotations
 
-import json
 import random
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from curation.verifiers import get_field
-from train.metrics import parse_json
-
 T = TypeVar("T")
-NO_LABEL = "(none)"
 
 
 def label_field(metrics: Sequence[dict[str, Any]]) -> tuple[bool, str | None]:
@@ -37,16 +32,6 @@ def label_field(metrics: Sequence[dict[str, Any]]) -> tuple[bool, str | None]:
             if v.get("type") == "label" or (v.get("type") == "exact_match" and v.get("field")):
                 return True, v.get("field")
     return False, None
-
-
-def answer_label(text: str | None, field: str | None) -> str:
-    """The label of an answer: its (dotted) JSON field, or the whole answer, normalised as the metrics compare
-    labels (case and surrounding space ignored); ``(none)`` when it has none."""
-    value: Any = text if field is None else get_field(parse_json(text), field)
-    if not isinstance(value, str | int | float | bool | list | dict):  # None, or the field is missing
-        return NO_LABEL
-    s = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
-    return s.strip().casefold() or NO_LABEL
 
 
 def _one_each(keys: list[str], total: int, rng: random.Random) -> dict[str, int]:

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import argparse
 
-from curation.dedupe import DEDUPE, apply_dedupe, find_duplicates, list_runs
+from curation.dedupe import DEDUPE, DedupeResult, apply_dedupe, find_duplicates, list_runs
 from curation.options import omit
 from distill.common import RAW, add_dry_run, add_json_flag, open_workspace, read_options
 from distill.output import CliProgress, pct, print_json, print_table
+from train.bars import bar_label
 
+CONFLICTS_SHOWN = 10
 EXAMPLES = """examples:
   distill dedupe --exact
   distill dedupe --dry-run            # semantic, threshold {threshold:g}: pairs near the threshold, removal per slice
   distill dedupe --threshold 0.93 --force
+  distill dedupe --answers agree --label-field intent --dry-run   # near-duplicates with other intents: to review
   distill dedupe --list"""
 
 
@@ -36,13 +39,15 @@ def cmd_dedupe(args: argparse.Namespace) -> int:
             return 0
         v = read_options(DEDUPE, args, ws)
         prog = CliProgress(not args.json)
-        res = find_duplicates(ws, **omit(v, "force"), progress=prog)
+        res = find_duplicates(ws, **omit(v, "force"), bar_label=bar_label(ws), progress=prog)
         prog.close()
         run_id = None if args.dry_run else apply_dedupe(ws, res, force=v["force"])
     if args.json:
         print_json({"kind": res.kind, "threshold": res.threshold, "method": res.method, "n_records": res.n_records,
                     "n_clusters": len(res.clusters), "n_removed": res.n_removed, "per_slice": res.per_slice,
-                    "above": res.above, "below": res.below, "blocked": res.blocked, "run_id": run_id})  # fmt: skip
+                    "above": res.above, "below": res.below, "blocked": res.blocked, "kept_apart": res.kept_apart,
+                    "apart": res.apart, "answer_rule": res.answer_rule, "conflicts": res.conflicts,
+                    "run_id": run_id})  # fmt: skip
         return 0
     print(f"{res.kind} dedupe over {res.n_records:,} records ({res.method}): {len(res.clusters):,} clusters, "
           f"{res.n_removed:,} would be removed")  # fmt: skip
@@ -56,5 +61,30 @@ def cmd_dedupe(args: argparse.Namespace) -> int:
             print(title + ":")
             for pr in pairs:
                 print(f"  {pr.similarity:.3f}  #{pr.a} {pr.prompt_a[:60]!r}  ~  #{pr.b} {pr.prompt_b[:60]!r}")
+    print_apart_and_conflicts(res, stored=run_id is not None)
     print(f"stored dedupe run {run_id}" if run_id else "dry run: nothing stored")
     return 0
+
+
+def print_apart_and_conflicts(res: DedupeResult, *, stored: bool) -> None:
+    """Pairs the token rule kept apart (by reason, with examples) and the label conflicts with every answer."""
+    if res.kept_apart:
+        why = ", ".join(f"{k} {n:,}" for k, n in sorted(res.kept_apart.items(), key=lambda kv: -kv[1]))
+        print(f"kept apart although similar ({sum(res.kept_apart.values()):,} pairs: {why}):")
+        for pr in res.apart:
+            print(
+                f"  {pr.similarity:.3f}  {pr.reason:<14} #{pr.a} {pr.prompt_a[:50]!r}  ~  #{pr.b} {pr.prompt_b[:50]!r}"
+            )
+    print(f"answers: {res.answer_rule}")
+    if not res.conflicts:
+        return
+    n = sum(len(c.to_review) for c in res.conflicts)
+    print(f"label conflicts: {len(res.conflicts):,} clusters of near-duplicate prompts with different answers; "
+          f"{n:,} records {'queued' if stored else 'go'} to review" + ("" if stored else " when applied"))  # fmt: skip
+    for c in res.conflicts[:CONFLICTS_SHOWN]:
+        for a in c.answers:
+            ids = ", ".join(f"#{r}" for r in a.record_ids[:4]) + (" ..." if len(a.record_ids) > 4 else "")
+            print(f"  {a.label[:30]!r:<32} {ids:<24} {a.prompt[:50]!r}")
+        print()
+    if len(res.conflicts) > CONFLICTS_SHOWN:
+        print(f"  ... {len(res.conflicts) - CONFLICTS_SHOWN:,} more (--json lists them all)")

@@ -96,8 +96,9 @@ def apply_define(ws: Workspace, p: sl.SlicingPreview, v: Values) -> str:
 
 def preview_dedupe(ws: Workspace, v: Values, progress: ProgressFn, cancel: threading.Event) -> tuple[Any, Any]:
     from curation.dedupe import find_duplicates
+    from train.bars import bar_label
 
-    res = find_duplicates(ws, **omit(v, "force"), progress=progress, cancel=cancel)
+    res = find_duplicates(ws, **omit(v, "force"), bar_label=bar_label(ws), progress=progress, cancel=cancel)
     t = _table(
         f"{res.kind} dedupe: {len(res.clusters):,} clusters, {res.n_removed:,} to remove ({res.method})",
         ["slice", "records", "removed", "rate", "guard"],
@@ -115,14 +116,36 @@ def preview_dedupe(ws: Workspace, v: Values, progress: ProgressFn, cancel: threa
             for x in xs
         ],
     )
-    return res, Group(t, pairs)
+    return res, Group(t, pairs, *_apart_and_conflicts(res))
+
+
+def _apart_and_conflicts(res: Any) -> list[Any]:
+    """Pairs the token rule kept apart, what decides on answers, and label conflicts with every answer."""
+    out: list[Any] = []
+    if res.kept_apart:
+        why = ", ".join(f"{k} {n:,}" for k, n in sorted(res.kept_apart.items(), key=lambda kv: -kv[1]))
+        out.append(_table(f"kept apart although similar ({why})", ["sim", "reason", "prompt"],
+                          [[x.similarity, x.reason, f"{x.prompt_a[:50]!r} ~ {x.prompt_b[:50]!r}"] for x in res.apart]))  # fmt: skip
+    out.append(Text(f"answers: {res.answer_rule}"))
+    if res.conflicts:
+        n = sum(len(c.to_review) for c in res.conflicts)
+        out.append(_table(
+            f"label conflicts: {len(res.conflicts):,} clusters with different answers; apply queues {n:,} for review",
+            ["cluster", "answer", "records", "prompt"],
+            [[str(k + 1), a.label[:30], ", ".join(f"#{r}" for r in a.record_ids[:4]), a.prompt[:60]]
+             for k, c in enumerate(res.conflicts[:20]) for a in c.answers],
+        ))  # fmt: skip
+    return out
 
 
 def apply_dedupe_op(ws: Workspace, res: Any, v: Values) -> str:
     from curation.dedupe import apply_dedupe
 
     run = apply_dedupe(ws, res, force=v["force"])
-    return f"stored dedupe run {run}: {res.n_removed:,} records left out of new versions"
+    queued = sum(len(c.to_review) for c in res.conflicts)
+    return f"stored dedupe run {run}: {res.n_removed:,} records left out of new versions" + (
+        f"; {queued:,} label conflicts queued for review" if queued else ""
+    )
 
 
 def preview_split(ws: Workspace, v: Values, progress: ProgressFn, cancel: threading.Event) -> tuple[Any, Any]:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from collections import Counter
 
+from curation.verifiers import answer_label
 from train.bars import QualityBar
 from train.data import Example
 from train.evaluate import sample_examples
-from train.sampling import answer_label, label_field, stratified_sample
+from train.sampling import label_field, stratified_sample
 
 # File order: slice by slice, label by label, so "the first N rows" would be one slice and one label.
 MIX = {"a": {"billing": 50, "refund": 10}, "b": {"login": 20, "reset": 5}, "c": {"late": 4, "lost": 1}}
