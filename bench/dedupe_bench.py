@@ -13,13 +13,19 @@ Quick: ``--n-texts 800 --n 30000`` (~3 minutes); ``--steps 3`` skips the exact b
    step 1 plus noise, with 5% planted near-duplicates (noisy copies, cosine ~0.93-0.99).
 3. Re-run with the cache: the same 100k synthetic prompts as records whose vectors are in the cache; time of
    ``embed_texts`` (all hits) and of a full semantic ``find_duplicates`` preview (target <= 10 s for 100k).
-4. Precision / recall of ``find_duplicates`` at the default threshold on bench/paraphrase_set.py (pairs).
+4. Precision / recall of ``find_duplicates`` (pairs in one cluster) on two labelled sets, the token rule
+   (``curation.near_dupes``) against the rule before it (only the numbers a text mentions must match), at the
+   default threshold and around it: bench/paraphrase_set.py (paraphrases that should merge, near-miss families
+   that should not) and bench/template_set.py (parts-catalogue lines, order tickets and yes/no statements one
+   meaningful token apart: LH / RH, a part noun, a number, a unit, a negation; variants by case, punctuation,
+   word order and typos that should merge). ``--steps 4`` runs only this (~2 minutes).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import tempfile
 import time
@@ -31,7 +37,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from bench.paraphrase_set import GROUPS
+import curation.dedupe as dedupe_module
+from bench.paraphrase_set import GROUPS as PARAPHRASES
+from bench.template_set import GROUPS as TEMPLATES
 from curation.dedupe import DEFAULT_THRESHOLD, find_duplicates
 from curation.embeddings import _write_cache, embed_texts, encode, load_model, native_bf16, resolve_model, text_hash
 from curation.neighbors import self_pairs
@@ -213,7 +221,7 @@ def bench_cache_rerun(vecs: np.ndarray, tmp: Path) -> None:
         )
         finish_batch(cur, b, n_lines=n, n_imported=n, n_duplicates=0, n_quarantined=0)
     _, t_embed = timed(embed_texts, ws, texts)
-    res, t_full = timed(find_duplicates, ws, kind="semantic", threshold=DEFAULT_THRESHOLD, numbers_must_match=False)
+    res, t_full = timed(find_duplicates, ws, kind="semantic", threshold=DEFAULT_THRESHOLD, token_check=False)
     ws.close()
     print(
         f"[3] re-run with the cache, {n:,} prompts: embed_texts (all cached) {t_embed:.1f} s; full semantic dedupe "
@@ -221,27 +229,51 @@ def bench_cache_rerun(vecs: np.ndarray, tmp: Path) -> None:
     )
 
 
-def bench_quality(tmp: Path) -> None:
-    ws = Workspace.open(tmp / "quality.duckdb")
-    rows, gid = [], []
-    for g, group in enumerate(GROUPS):
-        for text in group:
-            rows.append({"messages": [{"role": "user", "content": text}], "response": "{}", "slice": "x"})
-            gid.append(g)
-    with ws.transaction() as cur:
-        ids = insert_records(cur, new_batch(cur, "paraphrases", "log"), rows)
-    group_of = dict(zip(ids, gid, strict=True))
+class SameNumbers:
+    """The near-duplicate rule before the token rule: only the numbers a text mentions had to match."""
+
+    def __init__(self, texts: list[str]) -> None:
+        self.nums = [tuple(sorted(re.findall(r"\d+", t))) for t in texts]
+
+    def reason(self, i: int, j: int) -> str | None:
+        return None if self.nums[i] == self.nums[j] else "number"
+
+
+def quality(ws: Workspace, groups: list[list[str]], thr: float, rule: type | None) -> tuple[float, float, int, int]:
+    """(precision, recall, predicted pairs, true pairs) of a semantic dedupe of ``groups``' texts (inserted once)."""
+    ids = [r for (r,) in ws.query("SELECT record_id FROM records ORDER BY record_id")]
+    group_of = dict(zip(ids, [g for g, group in enumerate(groups) for _ in group], strict=True))
     truth = {(a, b) for a, b in combinations(ids, 2) if group_of[a] == group_of[b]}
-    for thr in sorted({DEFAULT_THRESHOLD, 0.8, 0.9, 0.95}):
-        res = find_duplicates(ws, kind="semantic", threshold=thr, rare_share=0)
-        pred = {(min(a, b), max(a, b)) for c in res.clusters for a, b in combinations(c, 2)}
-        tp = len(pred & truth)
-        mark = "  <- default" if thr == DEFAULT_THRESHOLD else ""
-        print(
-            f"    threshold {thr:.2f}: precision {tp / max(1, len(pred)):.3f}, recall {tp / len(truth):.3f} "
-            f"({len(pred)} predicted pairs, {len(truth)} true){mark}"
-        )
-    ws.close()
+    real = dedupe_module.TokenRule
+    dedupe_module.TokenRule = rule or real  # the old rule, swapped in for the comparison only
+    try:
+        res = find_duplicates(ws, kind="semantic", threshold=thr, rare_share=0, answers="ignore")
+    finally:
+        dedupe_module.TokenRule = real
+    pred = {(min(a, b), max(a, b)) for c in res.clusters for a, b in combinations(c, 2)}
+    tp = len(pred & truth)
+    return tp / max(1, len(pred)), tp / max(1, len(truth)), len(pred), len(truth)
+
+
+def bench_quality(tmp: Path) -> None:
+    for name, groups in (("paraphrase set", PARAPHRASES), ("templates that must stay apart", TEMPLATES)):
+        ws = Workspace.open(tmp / f"quality-{len(groups)}.duckdb")
+        rows = [
+            {"messages": [{"role": "user", "content": t}], "response": "{}", "slice": "x"} for g in groups for t in g
+        ]
+        with ws.transaction() as cur:
+            insert_records(cur, new_batch(cur, name, "log"), rows)
+        n_pairs = sum(len(g) * (len(g) - 1) // 2 for g in groups)
+        print(f"    {name} ({len(rows)} texts, {len(groups)} groups, {n_pairs} duplicate pairs):")
+        for thr in sorted({DEFAULT_THRESHOLD, 0.8, 0.9, 0.95}):
+            old = quality(ws, groups, thr, SameNumbers)
+            new = quality(ws, groups, thr, None)
+            mark = "  <- default" if thr == DEFAULT_THRESHOLD else ""
+            print(
+                f"      threshold {thr:.2f}: same numbers (old) precision {old[0]:.3f} recall {old[1]:.3f} "
+                f"({old[2]} pairs) | token rule (new) precision {new[0]:.3f} recall {new[1]:.3f} ({new[2]} pairs){mark}"
+            )
+        ws.close()
 
 
 def main() -> None:
@@ -249,11 +281,12 @@ def main() -> None:
     ap.add_argument("--n-texts", type=int, default=2000)
     ap.add_argument("--n", type=int, default=100_000)
     ap.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD)
-    ap.add_argument("--steps", default="1234", help="which steps after [1] to run, e.g. 24 (default all)")
+    ap.add_argument("--steps", default="1234", help="which steps to run, e.g. 4 (default all; 2 and 3 need 1)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
-        real = bench_throughput(synthetic_texts(args.n_texts), tmp)
+        if "1" in args.steps or "2" in args.steps or "3" in args.steps:
+            real = bench_throughput(synthetic_texts(args.n_texts), tmp)
         if "2" in args.steps or "3" in args.steps:
             vecs = synthetic_vectors(real, args.n)
             if "2" in args.steps:
@@ -261,10 +294,7 @@ def main() -> None:
             if "3" in args.steps:
                 bench_cache_rerun(vecs, tmp)
         if "4" in args.steps:
-            print(
-                f"[4] dedupe quality on the labelled paraphrase set "
-                f"({sum(map(len, GROUPS))} prompts, {len(GROUPS)} groups):"
-            )
+            print("[4] dedupe precision / recall (pairs in one cluster) on two labelled sets, old rule vs token rule:")
             bench_quality(tmp)
 
 
