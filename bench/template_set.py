@@ -2,8 +2,9 @@
 
 Short, templated texts (a parts catalogue, order tickets, yes/no statements) where one token carries the meaning:
 a side (LH / RH, FRONT / REAR), a part noun (TAIL LAMP BODY SIDE / TAIL DOOR SIDE), a number or part code, a unit,
-a negation. Sentence embeddings score such pairs 0.85-0.99, so a threshold alone merges them. Each group is one
-item written several ways that a reader takes as the same (case, punctuation, spacing, one typo, a contraction):
+a negation. Sentence embeddings score such pairs from the default threshold up to 0.99, so a threshold alone
+merges them. Each group is one item written several ways that a reader takes as the same (case, punctuation,
+spacing, one typo, a contraction):
 pairs inside a group are duplicates, pairs across groups must stay apart. ``template_groups(seed)`` draws them.
 """
 

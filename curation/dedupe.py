@@ -218,7 +218,7 @@ def find_duplicates(
         )
         params = [*params, split]
     rows = ws.query_dicts(
-        "SELECT e.record_id, e.slice, e.prompt, e.status, e.mean_logprob, e.seen_at, "
+        "SELECT e.record_id, e.slice, e.prompt, e.response, e.status, e.mean_logprob, e.seen_at, "
         f"{side} AS side FROM ({base}) e WHERE e.status <> 'rejected' "
         "ORDER BY record_id",
         params,

@@ -124,9 +124,7 @@ def conflict_of(rows: list[dict], members: list[int], labels: Sequence[str], kep
     ids = [rows[m]["record_id"] for m in members]
     # A human's accept stands (the caller left rejected records out already).
     review = [
-        rows[m]["record_id"]
-        for m in members
-        if kept[rows[m]["record_id"]][0] and rows[m]["status"] != "accepted"
+        rows[m]["record_id"] for m in members if kept[rows[m]["record_id"]][0] and rows[m]["status"] != "accepted"
     ]
     out = LabelConflict(ids, to_review=review)
     for lab, ms in sorted(by_label.items(), key=lambda kv: -len(kv[1]))[:CONFLICT_SHOWN]:

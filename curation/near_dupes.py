@@ -2,8 +2,8 @@
 
 A sentence embedding is dominated by the words two texts share and barely moves for the one that differs:
 "TAIL LAMP BODY SIDE LH" ~ "... RH", "order #48213" ~ "order #77120", "I can log in" ~ "I can't log in" all score
-0.85-0.99 with all-MiniLM-L6-v2. So a pair above the similarity threshold is a duplicate only when the tokens in which
-the two texts differ are ones that do not change the request:
+from the default threshold to 0.99 with all-MiniLM-L6-v2. So a pair above the similarity threshold is a duplicate
+only when the tokens in which the two texts differ are ones that do not change the request:
 - noise: case, punctuation, spacing, function and politeness words (``NOISE_WORDS``), inflection (``-s``, ``-ed``,
   ``-ing``), typos (Damerau-Levenshtein 1 for words of 4-7 letters, 2 from 8);
 - never noise: a number or the digits of a code, a negation (the count of not / no / never must match), a position
@@ -13,7 +13,7 @@ the two texts differ are ones that do not change the request:
   word must match (up to noise), since "TAIL LAMP SIDE" ~ "TAIL LAMP BODY SIDE" (0.95) name different parts.
 Any other difference (synonyms in a sentence: "charged twice" / "billed two times") is left to the embedding.
 
-Measured with ``bench/dedupe_bench.py`` step 4 at the default threshold 0.85 (old rule = same numbers only):
+Measured with ``bench/dedupe_bench.py`` step 4 at the default threshold (old rule = same numbers only):
 templates that must stay apart (bench/template_set.py) precision 0.206 -> 1.000, recall 0.751 -> 0.746; paraphrase
 set precision 0.867 -> 0.862, recall 0.619 -> 0.595. In a trial on 3,000 banking77 messages (77 intents; not part
 of the bench) the share of merged pairs with the same intent rose 0.706 -> 0.765 and the removal fell 50% -> 45%.
