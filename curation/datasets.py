@@ -50,7 +50,7 @@ class VersionInfo:
     created_at: datetime
     recipe: list[dict[str, Any]]
     split: str | None
-    n_train: int
+    n_train: int  # training rows as training receives them: one per copy (versions before 2026-12 counted records)
     n_heldout: int
     shares: dict[str, float]
 
@@ -111,12 +111,31 @@ def create_version(
             [name, *params],
         )
         cur.unregister("_members")
-        n_train = sum(1 for m in members if m.side == "train")
+        n_train = sum(m.copies for m in members if m.side == "train")  # what export_training_file writes
+        n_heldout = sum(1 for m in members if m.side != "train")
         cur.execute(
             "INSERT INTO dataset_versions VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [name, now, json.dumps(recipe), split, n_train, len(members) - n_train, json.dumps(shares)],
+            [name, now, json.dumps(recipe), split, n_train, n_heldout, json.dumps(shares)],
         )
-    return VersionInfo(name, now, recipe, split, n_train, len(members) - n_train, shares)
+    return VersionInfo(name, now, recipe, split, n_train, n_heldout, shares)
+
+
+def describe_rows(ws: Workspace, name: str) -> str:
+    """What training receives from a version, in words: rows, the records behind them, copies and weights."""
+    info = get_version(ws, name)
+    records, rows, weighted, lo, hi = ws.query(
+        "SELECT count(*), coalesce(sum(copies), 0), count(*) FILTER (WHERE weight <> 1), "
+        "min(weight) FILTER (WHERE weight <> 1), max(weight) FILTER (WHERE weight <> 1) "
+        "FROM dataset_members WHERE version = ? AND side = 'train'",
+        [name],
+    )[0]
+    parts = [f"{int(records):,} records"]
+    if rows > records:
+        parts.append(f"{int(rows - records):,} extra copies")
+    if weighted:
+        span = f"x{lo:g}" if lo == hi else f"x{lo:g}-x{hi:g}"
+        parts.append(f"{int(weighted):,} weighted {span} on the loss")
+    return f"{int(rows):,} training rows ({', '.join(parts)}), {info.n_heldout:,} held-out"
 
 
 def get_version(ws: Workspace, name: str) -> VersionInfo:

@@ -19,6 +19,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from curation.effective import effective_sql
 from curation.errors import UserError
 from curation.options import ChoiceOption, FloatOption, OptionSet, TextOption
@@ -147,6 +149,16 @@ class FilterReport:
     per_slice: list[tuple[str, int, int]]  # slice, checked, failed
     sample: list[dict[str, Any]] = field(default_factory=list)
     run_id: int | None = None
+    score_quantiles: dict[str, float] = field(default_factory=dict)  # confidence filters: min, p5, median, max
+
+    @property
+    def range_hint(self) -> str:
+        """When a confidence cut-off catches nothing: where the scores actually are, so the next one can."""
+        q = self.score_quantiles
+        if self.n_failed or not q:
+            return ""
+        return (f"no record is below the cut-off: scores range {q['min']:.3f} .. {q['max']:.3f} (5th percentile "
+                f"{q['p5']:.3f}, median {q['median']:.3f})")  # fmt: skip
 
 
 def _check_spec(spec: dict[str, Any]) -> Verifier | None:
@@ -226,6 +238,10 @@ def run_filter(
         sorted(((s, c[0], c[1]) for s, c in per.items()), key=lambda x: -x[2]),
         [{"record_id": r, "score": s, "reason": w, "prompt": (prompts[r] or "")[:120]} for r, _o, s, w in failed[:10]],
     )
+    scores = [r[2] for r in results if r[2] is not None]
+    if scores:
+        qs = np.quantile(np.array(scores, dtype=np.float64), [0.0, 0.05, 0.5, 1.0]).tolist()
+        rep.score_quantiles = dict(zip(("min", "p5", "median", "max"), qs, strict=True))
     report(progress, cancel, f"filter {name}", len(rows), len(rows))
     if apply:
         rep.run_id = _store(ws, name, spec, policy, results, to_queue)

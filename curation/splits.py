@@ -23,7 +23,7 @@ from curation.lazy import lazy_module
 from curation.near_dupes import TokenRule, why_different
 from curation.neighbors import components, cross_pairs, self_pairs
 from curation.options import FlagOption, FloatOption, IntOption, OptionSet, TextOption
-from curation.pool import DEFAULT_SPLIT, split_exists
+from curation.pool import DEFAULT_SPLIT, load_pool, split_exists
 from curation.pool_options import SLICING
 from curation.progress import ProgressFn, report
 from curation.workspace import Workspace
@@ -97,7 +97,7 @@ class SplitPlan:
     threshold: float | None
     heldout: list[int]
     train: list[int]
-    per_slice: list[tuple[str, int, int]]  # slice, n, n_heldout
+    per_slice: list[tuple[str, int, int, int]]  # slice, usable, usable held out, not usable (own column)
     n_clusters_joined: int
 
 
@@ -128,15 +128,14 @@ def plan_split(
     _new_split(ws, name)
     SPLIT_MAKE["share"].check(share)
     base, params = effective_sql(ws, slicing)
-    rows = ws.query(
-        f"SELECT record_id, slice, coalesce(prompt, ''), response IS NOT NULL AND status <> "
-        f"'rejected' FROM ({base}) ORDER BY record_id",
-        params,
-    )
+    rows = ws.query(f"SELECT record_id, slice, coalesce(prompt, '') FROM ({base}) ORDER BY record_id", params)
     n = len(rows)
     ids = [int(r[0]) for r in rows]
     texts = [str(r[2]) for r in rows]
-    eligible = [bool(r[3]) for r in rows]
+    # Usable = what the curation pool would train on (not removed as a duplicate, filtered, rejected or unanswered):
+    # the others still join clusters (so a held-out record's duplicates stay on its side) but are not counted.
+    usable_ids = {rid for rid, _ in load_pool(ws, slicing=slicing).train}
+    eligible = [rid in usable_ids for rid in ids]
     index = {rid: k for k, rid in enumerate(ids)}
     ei: list[int] = []
     ej: list[int] = []
@@ -166,14 +165,15 @@ def plan_split(
     clusters: dict[int, list[int]] = {}
     for k, lab in enumerate(labels.tolist()):
         clusters.setdefault(lab, []).append(k)
-    # A cluster's stratum is the slice of its first member; only clusters with an eligible member count.
+    # A cluster's stratum is the slice of its first usable member; only clusters with a usable member count.
     by_slice: dict[str, list[list[int]]] = {}
     for members in clusters.values():
-        if any(eligible[m] for m in members):
-            by_slice.setdefault(str(rows[members[0]][1]), []).append(members)
+        first_usable = next((m for m in members if eligible[m]), None)
+        if first_usable is not None:
+            by_slice.setdefault(str(rows[first_usable][1]), []).append(members)
     rng = np.random.default_rng(seed)
     held: set[int] = set()
-    per_slice: list[tuple[str, int, int]] = []
+    n_strata = 0
     for s in sorted(by_slice):
         units = sorted(by_slice[s], key=lambda m: ids[m[0]])
         n_s = sum(sum(eligible[m] for m in u) for u in units)
@@ -189,8 +189,18 @@ def plan_split(
                 continue  # this cluster would overshoot more than it helps
             held.update(u)
             got += size
-        per_slice.append((s, n_s, got))
-        report(progress, cancel, "stratifying", len(per_slice), len(by_slice))
+        n_strata += 1
+        report(progress, cancel, "stratifying", n_strata, len(by_slice))
+    # Counted per record in its own slice (a cluster can span slices), so a slice's counts never exceed its records.
+    counts: dict[str, list[int]] = {}
+    for m in range(n):
+        c = counts.setdefault(str(rows[m][1]), [0, 0, 0])
+        if eligible[m]:
+            c[0] += 1
+            c[1] += m in held
+        else:
+            c[2] += 1
+    per_slice = [(s, *c) for s, c in sorted(counts.items())]
     heldout = sorted(ids[m] for m in held)
     train = sorted(ids[m] for m in range(n) if m not in held)
     joined = sum(1 for m in clusters.values() if len(m) > 1)

@@ -16,6 +16,7 @@ from curation.errors import UserError
 from curation.importing import careful, fast, tables
 from curation.importing.detect import FORMATS, Detection, detect_format
 from curation.importing.plan import MAX_LINE_MB, ImportPlan, ImportResult
+from curation.importing.slice_check import slice_warnings
 from curation.importing.streams import open_binary
 from curation.progress import ProgressFn
 from curation.records import finish_batch, new_batch
@@ -69,6 +70,7 @@ def import_file(
     if plan.batch_input is not None and not plan.batch_input.exists():
         raise UserError(f"batch input file {plan.batch_input} does not exist")
     result = _run(ws, plan, det, progress, cancel)
+    result.warnings.extend(slice_warnings(ws, plan, det, result))
     result.seconds = time.monotonic() - started
     return result
 

@@ -46,6 +46,8 @@ def cmd_filter(args: argparse.Namespace) -> int:
         return 0
     print(f"filter {rep.name} ({rep.policy}): {rep.n_failed:,} of {rep.n_checked:,} fail"
           + (f"; {rep.n_unscored:,} had no logprobs (not judged)" if rep.n_unscored else ""))  # fmt: skip
+    if rep.range_hint:
+        print(rep.range_hint)
     print_table(["slice", "checked", "failed"], rep.per_slice)
     for s in rep.sample[:5]:
         print(f"  #{s['record_id']} {s['reason']}: {s['prompt'][:70]!r}")

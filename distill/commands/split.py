@@ -72,8 +72,10 @@ def cmd_make(args: argparse.Namespace) -> int:
         print_json({"name": plan.name, "n_heldout": len(plan.heldout), "n_train": len(plan.train),
                     "per_slice": plan.per_slice, "dry_run": args.dry_run})  # fmt: skip
         return 0
-    print_table(["slice", "eligible", "held-out", "share"],
-                [[s, n, h, pct(h / n if n else 0)] for s, n, h in plan.per_slice])  # fmt: skip
+    print_table(["slice", "usable", "held-out", "share", "not usable"],
+                [[s, n, h, pct(h / n if n else 0), x] for s, n, h, x in plan.per_slice])  # fmt: skip
+    print("usable: what a version could train on; not usable: removed as duplicates, filtered, rejected or without "
+          "a response (they stay on their near-duplicates' side)")  # fmt: skip
     print(f"{len(plan.heldout)} held-out / {len(plan.train)} train; {plan.n_clusters_joined} near-duplicate "
           "clusters kept on one side")  # fmt: skip
     print("dry run: nothing stored" if args.dry_run else f"split {plan.name!r} frozen")

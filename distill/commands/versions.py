@@ -53,11 +53,11 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
 def cmd_show(args: argparse.Namespace) -> int:
     with open_workspace(args) as ws:
         info = ds.get_version(ws, args.name)
+        rows = ds.describe_rows(ws, args.name)
     if args.json:
         print_json(info)
         return 0
-    print(f"{info.name}  created {info.created_at:%Y-%m-%d %H:%M}  split {info.split or '-'}  "
-          f"{info.n_train} train / {info.n_heldout} held-out")  # fmt: skip
+    print(f"{info.name}  created {info.created_at:%Y-%m-%d %H:%M}  split {info.split or '-'}  {rows}")
     print_table(["slice", "weighted share"], [[s, pct(x)] for s, x in info.shares.items()])
     print("recipe:\n" + json.dumps(info.recipe, indent=2))
     return 0

@@ -18,6 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from curation import slices as sl
+from curation.datasets import describe_rows
 from curation.dedupe import DEDUPE
 from curation.export import EXPORT
 from curation.filters import FILTER
@@ -154,8 +155,8 @@ def preview_split(ws: Workspace, v: Values, progress: ProgressFn, cancel: thread
     plan = plan_split(ws, **split_kwargs(v), progress=progress, cancel=cancel)
     return plan, _table(
         f"held-out {len(plan.heldout):,} / train {len(plan.train):,} ({plan.n_clusters_joined:,} clusters kept whole)",
-        ["slice", "eligible", "held-out", "share"],
-        [[s, n, h, _pct(h / n if n else 0)] for s, n, h in plan.per_slice],
+        ["slice", "usable", "held-out", "share", "not usable"],
+        [[s, n, h, _pct(h / n if n else 0), x] for s, n, h, x in plan.per_slice],
     )
 
 
@@ -178,7 +179,7 @@ def preview_filter(ws: Workspace, v: Values, progress: ProgressFn, cancel: threa
                      cancel=cancel)  # fmt: skip
     t = _table(
         f"{rep.name}: {rep.n_failed:,} of {rep.n_checked:,} fail; policy {rep.policy} -> queue {rep.n_to_queue:,}"
-        f", {rep.n_protected:,} human decisions kept",
+        f", {rep.n_protected:,} human decisions kept" + (f"\n{rep.range_hint}" if rep.range_hint else ""),
         ["slice", "checked", "failed"],
         [list(r) for r in rep.per_slice],
     )
@@ -203,15 +204,17 @@ def apply_filter(ws: Workspace, rep: Any, v: Values) -> str:
 def preview_rebalance(ws: Workspace, v: Values, progress: ProgressFn, cancel: threading.Event) -> tuple[Any, Any]:
     from curation.rebalance import plan_from_options
 
-    plan = plan_from_options(ws, v)
+    plan = plan_from_options(ws, v, progress=progress, cancel=cancel)
     t = _table(
-        f"rebalance to {v['to']}: total variation {plan.tv_before:.3f} -> {plan.tv_after:.3f}",
-        ["slice", "before", "before %", "target %", "after", "after %", "action"],
+        f"rebalance to {v['to']}: total variation {plan.tv_before:.3f} -> {plan.tv_after:.3f}; "
+        f"{plan.train_rows:,} training rows",
+        ["slice", "before", "before %", "target %", "records", "rows", "weight", "after %", "action"],
         [
-            [r.slice, r.before_n, _pct(r.before_share), _pct(r.target_share), r.after_n, _pct(r.after_share), r.action]
+            [r.slice, r.before_n, _pct(r.before_share), _pct(r.target_share), r.after_n, r.rows, f"{r.weight:g}",
+             _pct(r.after_share), r.action]
             for r in plan.rows
         ],
-    )
+    )  # fmt: skip
     note = Text(
         f"held-out {len(plan.pool.heldout):,} (split {plan.pool.split or 'none'}); excluded "
         f"{plan.pool.excluded or 'none'}; records without a response need the teacher first\n"
@@ -226,7 +229,7 @@ def apply_rebalance_op(ws: Workspace, plan: Any, v: Values) -> str:
     if not v["name"]:
         raise REBALANCE["name"].error("give a name to write the plan as a dataset version")
     info = apply_rebalance(ws, plan, v["name"])
-    return f"wrote dataset version {info.name}: {info.n_train:,} train, {info.n_heldout:,} held-out"
+    return f"wrote dataset version {info.name}: {describe_rows(ws, info.name)}"
 
 
 def preview_oversample(ws: Workspace, v: Values, progress: ProgressFn, cancel: threading.Event) -> tuple[Any, Any]:

@@ -76,7 +76,7 @@ def test_embedding_cache_computes_once(ws, minilm):
 
 def test_split_is_stratified_cluster_whole_and_frozen(ws, minilm):
     plan = plan_split(ws, share=0.25, seed=3, threshold=0.88)
-    per = {s: (n, h) for s, n, h in plan.per_slice}
+    per = {s: (n, h) for s, n, h, _ in plan.per_slice}
     assert per["security"][1] == 1 and per["billing"][1] in (3, 4)  # 25% of 12, +1 when a pair goes whole
     held = set(plan.heldout)
     assert ({1, 2} <= held) or not ({1, 2} & held)  # the paraphrase pair never straddles
