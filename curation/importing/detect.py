@@ -16,7 +16,8 @@ FORMATS = ("log", "batch", "batch_input", "finetune", "table", "csv", "parquet")
 
 SLICE_CANDIDATES = (
     "metadata.slice", "metadata.product_area", "metadata.category", "metadata.intent", "metadata.topic",
-    "metadata.task", "slice", "category", "intent", "topic", "product_area", "motivation_app",
+    "metadata.task", "metadata.domain", "slice", "category", "intent", "topic", "product_area", "domain",
+    "motivation_app",
 )  # fmt: skip
 REFERENCE_CANDIDATES = ("metadata.reference", "reference", "target", "gold", "expected", "ground_truth")
 PROMPT_COLUMNS = ("prompt", "text", "input", "question", "instruction", "query", "message", "user")
