@@ -58,7 +58,8 @@ def slice_warnings(ws: Workspace, plan: ImportPlan, det: Detection, result: Impo
             listed = ", ".join(f"{f} ({d:,} values)" for f, d in cands[:CANDIDATES_SHOWN])
             out.append(
                 f"every record landed in slice {NONE_SLICE}: no slice field was found"
-                + (f"; candidate fields: {listed}; slice by one without re-importing: {_define_hint(cands[0][0])}"
+                + (f"; candidate fields: {listed}; slice by the one you choose without re-importing: "
+                   "distill slices define NAME --field PATH && distill slices use NAME"
                    if cands else "; give --slice-field PATH, or slice later with distill slices define")
             )  # fmt: skip
     if plan.slice_field and result.n_duplicates:

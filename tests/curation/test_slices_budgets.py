@@ -36,7 +36,7 @@ def test_import_warns_when_every_record_lands_in_none_and_names_the_fields_that_
     r = import_file(ws, log)
     (warning,) = [w for w in r.warnings if "(none)" in w]
     assert "metadata.queue (3 values)" in warning and "request_id" not in warning  # an id is no slice
-    assert "distill slices define queue --field metadata.queue && distill slices use queue" in warning
+    assert "distill slices define NAME --field PATH && distill slices use NAME" in warning
     # Given for records already imported, the slice field would add nothing: say how to slice them instead.
     again = import_file(ws, log, slice_field="metadata.queue")
     assert again.n_imported == 0 and again.n_duplicates == 12
