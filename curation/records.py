@@ -157,6 +157,11 @@ def new_batch(
     return int(batch_id)
 
 
+def set_batch_warnings(cur: duckdb.DuckDBPyConnection, batch_id: int, warnings: list[str]) -> None:
+    """Replace a finished batch's warnings (checks made after its records were in, such as slice_check's)."""
+    cur.execute("UPDATE import_batches SET warnings = ? WHERE batch_id = ?", [compact_json(warnings), batch_id])
+
+
 def finish_batch(
     cur: duckdb.DuckDBPyConnection,
     batch_id: int,

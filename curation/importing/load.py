@@ -19,7 +19,7 @@ from curation.importing.plan import MAX_LINE_MB, ImportPlan, ImportResult
 from curation.importing.slice_check import slice_warnings
 from curation.importing.streams import open_binary
 from curation.progress import ProgressFn
-from curation.records import finish_batch, new_batch
+from curation.records import finish_batch, new_batch, set_batch_warnings
 from curation.workspace import Workspace
 
 __all__ = ["ImportResult", "import_file"]
@@ -70,7 +70,11 @@ def import_file(
     if plan.batch_input is not None and not plan.batch_input.exists():
         raise UserError(f"batch input file {plan.batch_input} does not exist")
     result = _run(ws, plan, det, progress, cancel)
-    result.warnings.extend(slice_warnings(ws, plan, det, result))
+    extra = slice_warnings(ws, plan, det, result)
+    if extra and result.batch_id is not None:
+        result.warnings.extend(extra)
+        with ws.transaction() as cur:
+            set_batch_warnings(cur, result.batch_id, result.warnings)
     result.seconds = time.monotonic() - started
     return result
 
