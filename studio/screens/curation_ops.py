@@ -308,7 +308,8 @@ OPERATIONS: list[Operation] = [
     Operation("filter", "Filter", FILTER, preview_filter, apply_filter,
               "a confidence metric with a minimum, or a verifier; policy drop | review | keep"),
     Operation("rebalance", "Rebalance", REBALANCE, preview_rebalance, apply_rebalance_op,
-              "towards production shares (since/until window), explicit shares or a minimum count; writes a version"),
+              "towards production shares (since/until window), explicit or equal (uniform) shares or a minimum count; "
+              "a budget sizes it exactly; writes a version"),
     Operation("oversample", "Oversample", OVERSAMPLE, preview_oversample, apply_oversample_op,
               "weight or duplicate slices of a version, or queue new inputs for the teacher"),
     Operation("export", "Export", EXPORT, preview_export, apply_export,

@@ -57,7 +57,7 @@ def slice_chart(
     c = comparison
     head = Text("production (blue) vs dataset ", style="bold")
     head.append(c.version, style="bold magenta")
-    head.append(f" (magenta, {c.n_train:,} train records)", style="bold")
+    head.append(f" (magenta, {c.n_train:,} training rows)", style="bold")
     head.append("\ntotal-variation distance ")
     head.append(f"{c.tv_distance:.3f}", style="bold yellow")
     if len(c.versions) > 1:
