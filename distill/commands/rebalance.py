@@ -45,8 +45,8 @@ def cmd_rebalance(args: argparse.Namespace) -> int:
         info = apply_rebalance(ws, plan, v["name"]) if v["name"] and not args.dry_run else None
         written = describe_rows(ws, info.name) if info else ""
     if args.json:
-        print_json({"rows": plan.rows, "tv_before": plan.tv_before, "tv_after": plan.tv_after,
-                    "excluded": plan.pool.excluded, "warnings": plan.warnings, "version": info})  # fmt: skip
+        print_json({"rows": plan.rows, "train_rows": plan.train_rows, "tv_before": plan.tv_before,
+                    "tv_after": plan.tv_after, "excluded": plan.pool.excluded, "warnings": plan.warnings, "version": info})  # fmt: skip
         return 0
     print_plan_rows(plan.rows)
     print(f"training rows: {plan.train_rows:,} (one per copy; a weight scales a row's loss)"

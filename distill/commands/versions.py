@@ -69,7 +69,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     if args.json:
         print_json(vs)
         return 0
-    print_table(["name", "created", "split", "train", "held-out", "ops"],
+    print_table(["name", "created", "split", "train rows", "held-out", "ops"],
                 [[v.name, v.created_at, v.split, v.n_train, v.n_heldout, " > ".join(s["op"] for s in v.recipe)]
                  for v in vs])  # fmt: skip
     return 0

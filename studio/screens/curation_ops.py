@@ -283,7 +283,7 @@ def preview_export(ws: Workspace, v: Values, progress: ProgressFn, cancel: threa
         for v_ in list_versions(ws)
     ]  # fmt: skip
     return v["version"], _table(f"export {v['version']} as {v['format']}",
-                                ["version", "train", "held-out", "split", "recipe"], rows)  # fmt: skip
+                                ["version", "train rows", "held-out", "split", "recipe"], rows)  # fmt: skip
 
 
 def apply_export(ws: Workspace, name: str, v: Values) -> str:
