@@ -46,7 +46,8 @@ def cmd_rebalance(args: argparse.Namespace) -> int:
         written = describe_rows(ws, info.name) if info else ""
     if args.json:
         print_json({"rows": plan.rows, "train_rows": plan.train_rows, "tv_before": plan.tv_before,
-                    "tv_after": plan.tv_after, "excluded": plan.pool.excluded, "warnings": plan.warnings, "version": info})  # fmt: skip
+                    "tv_after": plan.tv_after, "excluded": plan.pool.excluded, "warnings": plan.warnings,
+                    "version": info})  # fmt: skip
         return 0
     print_plan_rows(plan.rows)
     print(f"training rows: {plan.train_rows:,} (one per copy; a weight scales a row's loss)"
