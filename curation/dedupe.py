@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING
 from curation.effective import effective_sql, resolve_slicing
 from curation.embeddings import EMBEDDING_MODEL
 from curation.errors import UserError
-from curation.lazy import lazy_module
 from curation.label_conflicts import (
     ANSWERS,
     LABEL_FIELD,
@@ -34,6 +33,7 @@ from curation.label_conflicts import (
     resolve_rule,
     split_by_answer,
 )
+from curation.lazy import lazy_module
 from curation.near_dupes import TokenRule
 from curation.neighbors import Pairs, components, self_pairs
 from curation.options import ChoiceOption, FlagOption, FloatOption, OptionSet

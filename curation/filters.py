@@ -19,8 +19,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from curation.effective import effective_sql
 from curation.errors import UserError
 from curation.options import ChoiceOption, FloatOption, OptionSet, TextOption
@@ -240,8 +238,9 @@ def run_filter(
     )
     scores = [r[2] for r in results if r[2] is not None]
     if scores:
-        qs = np.quantile(np.array(scores, dtype=np.float64), [0.0, 0.05, 0.5, 1.0]).tolist()
-        rep.score_quantiles = dict(zip(("min", "p5", "median", "max"), qs, strict=True))
+        scores.sort()  # nearest-rank quantiles: numpy stays unloaded (the CLI reads FILTER at every start)
+        at = {"min": 0.0, "p5": 0.05, "median": 0.5, "max": 1.0}
+        rep.score_quantiles = {k: scores[round(q * (len(scores) - 1))] for k, q in at.items()}
     report(progress, cancel, f"filter {name}", len(rows), len(rows))
     if apply:
         rep.run_id = _store(ws, name, spec, policy, results, to_queue)
