@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from curation.effective import effective_sql
 from curation.errors import UserError
 from curation.lazy import lazy_module
+from curation.soft_labels import LabelSpec, soft_columns
 from curation.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -193,12 +194,40 @@ def training_schema() -> pa.Schema:
     )
 
 
-def export_training_file(ws: Workspace, version_name: str, path: str | Path) -> Path:
-    """Write the version as the Parquet file training reads (one row per copy; held-out rows have split='heldout')."""
+@cache
+def soft_schema() -> pa.Schema:
+    """The columns a soft-label run's file adds (``curation.soft_labels``; read by ``train.data``)."""
+    lp = pa.struct([("token", pa.string()), ("logprob", pa.float64())])
+    return pa.schema(
+        [
+            ("label_field", pa.string()),
+            ("candidates", pa.list_(pa.struct([("value", pa.string()), ("answer", pa.string()),
+                                               ("prob", pa.float64()), ("hard", pa.bool_())]))),
+            ("teacher_tokens", pa.list_(pa.struct([*lp, ("top", pa.list_(lp))]))),
+        ]
+    )  # fmt: skip
+
+
+def export_training_file(
+    ws: Workspace,
+    version_name: str,
+    path: str | Path,
+    *,
+    labels: LabelSpec | None = None,
+    teacher_tokens: bool = False,
+) -> Path:
+    """Write the version as the Parquet file training reads (one row per copy; held-out rows have split='heldout').
+
+    With ``labels`` (the checkable field) or ``teacher_tokens``, the file also carries what soft-label training
+    needs (``soft_schema()``, computed by ``curation.soft_labels``): the candidate answers with the teachers'
+    probabilities, and the teacher's token logprobs of the curated answer where it is the teacher's own."""
     tbl = member_rows(ws, version_name)
-    schema = training_schema()
+    soft = labels is not None or teacher_tokens
+    schema = pa.schema([*training_schema(), *soft_schema()]) if soft else training_schema()
     out: dict[str, list[Any]] = {f.name: [] for f in schema}
-    for row in tbl.to_pylist():
+    rows = tbl.to_pylist()
+    extra = soft_columns(ws, rows, labels, teacher_tokens) if soft else []
+    for i, row in enumerate(rows):
         conv = full_conversation(row["messages"], row["response"])
         for _ in range(max(1, int(row["copies"]))):
             out["record_id"].append(row["record_id"])
@@ -208,6 +237,8 @@ def export_training_file(ws: Workspace, version_name: str, path: str | Path) -> 
             out["messages"].append(conv)
             out["teacher_response"].append(row["response"])
             out["reference"].append(row["reference"])
+            for k, v in (extra[i] if soft else {}).items():
+                out[k].append(v)
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(pa.table(out, schema=schema), p)
