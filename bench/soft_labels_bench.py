@@ -9,10 +9,11 @@ a snapshot version. The quality bar: exact:intent, plus a label verifier naming 
 set). Every configuration trains the same student on the same version for the same step budget, seeded (one run
 each), through the product's launcher (``train.launcher.run_training``), and is evaluated by
 ``train.evaluate.evaluate_model`` on the same held-out rows twice: free, and with answers kept inside the label
-set (``--constrain-labels trie``). Printed per configuration: score vs the teacher (the bar's primary metric) with a
-Wilson 95% interval, score vs the references, the share of answers naming an intent outside the set, and the
-expected calibration error (10 bins) of the student's probability for the intent it gave, judged against the
-reference where there is one, else the teacher; then the same score per slice. The configurations:
+set (``--constrain-labels trie``), on a seeded sample stratified by slice and label. Printed per configuration:
+the score vs the teacher (the bar's primary metric) with its 95% Wilson interval, the score vs the references, the
+share of answers naming an intent outside the set, and the evaluation's expected calibration error (the student's
+confidence = exp(mean token logprob) of its answer vs its score); then the score and ECE per slice. Intervals and
+calibration are the evaluation's own (``train.stats``). The configurations:
   hard       labels as curated (the teacher's answers), soft labels off (the product default before this bench)
   hard-ref   candidates with alpha 0: the hard term alone, on the reference's intent where there is one
   soft-t1    candidates, T 1, alpha 0.5
@@ -24,7 +25,6 @@ reference where there is one, else the teacher; then the same score per slice. T
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 import tempfile
 import time
@@ -42,28 +42,6 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "soft-t4": {"soft_labels": "candidates", "soft_temperature": 4.0, "soft_alpha": 0.5},
     "soft-t2-s": {"soft_labels": "candidates", "soft_temperature": 2.0, "soft_alpha": 0.8, "soft_alpha_end": 0.2},
 }
-
-
-def wilson(k: float, n: int, z: float = 1.96) -> tuple[float, float]:
-    """Wilson score interval of a proportion k/n. (Replace with the evaluation's intervals once they are on main.)"""
-    if n == 0:
-        return 0.0, 1.0
-    p = k / n
-    d = 1 + z * z / n
-    c = (p + z * z / (2 * n)) / d
-    h = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
-    return max(0.0, c - h), min(1.0, c + h)
-
-
-def ece(conf: list[float], correct: list[bool], bins: int = 10) -> float:
-    """Expected calibration error: per equal-width confidence bin, |accuracy - mean confidence| weighted by size."""
-    total = 0.0
-    for b in range(bins):
-        idx = [i for i, c in enumerate(conf) if (b / bins < c <= (b + 1) / bins) or (b == 0 and c == 0)]
-        if idx:
-            acc = sum(correct[i] for i in idx) / len(idx)
-            total += abs(acc - sum(conf[i] for i in idx) / len(idx)) * len(idx)
-    return total / max(1, len(conf))
 
 
 def curate(ws: Any, sample: Path) -> str:
@@ -90,78 +68,30 @@ def soft_rows(data_path: str) -> int:
     return sum(1 for r in t if r["split"] == "train" and r["candidates"] and len(r["candidates"]) > 1)
 
 
-def confidences(model: Any, tok: Any, rows: list[dict], device: str) -> list[float | None]:
-    """The student's probability of the intent it wrote: the product of its probabilities of the tokens that spell
-    the value, given the prompt and the answer before them (one forward pass per answer, batched)."""
-    import torch
-
-    from curation.filters import answer_span
-    from train.data import prompt_text
-
-    out: list[float | None] = []
-    for s in range(0, len(rows), 16):
-        chunk = rows[s : s + 16]
-        for r in chunk:
-            span = answer_span(r["answer"], "intent")
-            if span is None:
-                out.append(None)
-                continue
-            prompt = prompt_text(tok, r["messages"])
-            p_ids = tok(prompt, add_special_tokens=False)["input_ids"]
-            enc = tok(r["answer"], add_special_tokens=False, return_offsets_mapping=True)
-            ids = p_ids + enc["input_ids"]
-            with torch.inference_mode():
-                lp = torch.log_softmax(model(input_ids=torch.tensor([ids], device=device)).logits[0].float(), -1)
-            total = 0.0
-            for j, (a, b) in enumerate(enc["offset_mapping"]):
-                if b > span[0] and a < span[1]:
-                    k = len(p_ids) + j
-                    total += float(lp[k - 1, ids[k]])
-            out.append(math.exp(total))
-    return out
-
-
 def measure(
-    ws: Any, run: dict, bar: Any, args: argparse.Namespace, constrain: str | None, student: tuple
+    ws: Any, run: dict, bar: Any, args: argparse.Namespace, constrain: str | None, models: dict
 ) -> dict[str, Any]:
-    """One evaluation of a run's best adapter (``student``: it loaded for the confidences) and the numbers the bench
-    prints."""
-    from curation.soft_labels import field_value, reference_value
-    from train.data import load_examples
+    """One evaluation of a run's best adapter (``train.evaluate.evaluate_model``: intervals and calibration are the
+    evaluation's own) and the share of answers naming an intent outside the label set."""
+    from curation.soft_labels import field_value
     from train.evaluate import evaluate_model
 
     res = evaluate_model(ws, base_model=run["base_model"], data_path=run["data_path"], bar=bar,
-                         adapter_path=run["adapter_path"], run_id=run["run_id"], limit=args.limit,
-                         max_new_tokens=args.max_new_tokens, batch_size=16, constrain=constrain)  # fmt: skip
-    items = ws.query_dicts(
-        "SELECT record_id, slice, student_output, teacher_output, reference FROM eval_items WHERE eval_id = ?",
-        [res.eval_id],
-    )
-    held = {e.record_id: e for e in load_examples(run["data_path"]) if e.split != "train"}
+                         adapter_path=run["adapter_path"], run_id=run["run_id"], limit=args.limit, seed=args.seed,
+                         max_new_tokens=args.max_new_tokens, constrain=constrain, models=models)  # fmt: skip
+    said = [field_value(t, "intent") for (t,) in ws.query(
+        "SELECT student_output FROM eval_items WHERE eval_id = ?", [res.eval_id])]  # fmt: skip
+    n_ref = ws.scalar("SELECT count(*) FROM eval_items WHERE eval_id = ? AND reference IS NOT NULL", [res.eval_id])
     labels = set(bar.label_spec().labels or [])
-    model, tok, dev = student
-    rows = [{"messages": held[it["record_id"]].prompt_messages, "answer": it["student_output"]} for it in items]
-    conf = confidences(model, tok, rows, dev)
-    said = [field_value(it["student_output"], "intent") for it in items]
-    truth = [reference_value(it["reference"], "intent") or field_value(it["teacher_output"], "intent") for it in items]
-    pairs = [(c, s == t) for c, s, t in zip(conf, said, truth, strict=True) if c is not None and s is not None]
-    refs = [(s, reference_value(it["reference"], "intent")) for s, it in zip(said, items, strict=True)
-            if it["reference"] is not None]  # fmt: skip
-    return {
-        "overall": (res.overall.score, res.overall.n),
-        "slices": {s.slice: (s.score, s.n) for s in res.slices},
-        "vs_ref": (sum(a == b for a, b in refs) / len(refs) if refs else float("nan"), len(refs)),
-        "invalid": sum(s not in labels for s in said) / max(1, len(said)),
-        "ece": ece([c for c, _ in pairs], [k for _, k in pairs]),
-        "changed": (res.constrain or {}).get("changed", 0),
-    }
+    return {"res": res, "n_ref": n_ref, "invalid": sum(v not in labels for v in said) / max(1, len(said)),
+            "changed": (res.constrain or {}).get("changed", 0)}  # fmt: skip
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--steps", type=int, default=16, help="optimizer steps per run (the fixed budget)")
     p.add_argument("--batch", type=int, default=8)
-    p.add_argument("--limit", type=int, default=35, help="held-out rows evaluated (round-robin over slices)")
+    p.add_argument("--limit", type=int, default=35, help="held-out rows evaluated (stratified by slice and label)")
     p.add_argument("--max-new-tokens", type=int, default=48)
     p.add_argument("--model", default="smollm2")
     p.add_argument("--seed", type=int, default=0)
@@ -181,7 +111,6 @@ def main() -> None:
     from train import store
     from train.bars import QualityBar, set_bar
     from train.config import RunConfig, format_alpha
-    from train.generate import load_for_inference
     from train.launcher import run_training
     from train.models import resolve_model
 
@@ -208,7 +137,7 @@ def main() -> None:
         print(f"sample -> exact dedupe, json drop filter, 15% held-out split -> {version}: {n_train} train / "
               f"{n_held} held-out records ({time.perf_counter() - t0:.0f} s)")  # fmt: skip
         print(f"model {args.model}, {args.steps} steps x batch {args.batch}, lr {RunConfig().learning_rate:g}, "
-              f"seed {args.seed}; evaluation: {args.limit} held-out rows (round-robin over slices), primary metric "
+              f"seed {args.seed}; evaluation: {args.limit} held-out rows (stratified by slice and label), primary metric "
               f"exact:intent vs the teacher; label set: {len(INTENTS)} intents", flush=True)  # fmt: skip
         results: dict[str, dict[str, Any]] = {}
         for name in names:
@@ -223,50 +152,57 @@ def main() -> None:
             train_s = time.perf_counter() - t1
             run = store.get_run(ws, r.run_id)
             soft = soft_rows(run["data_path"]) if cfg.soft_labels != "off" else None
-            student = load_for_inference(run["base_model"], run["adapter_path"])
+            models: dict = {}  # the student loads once for both evaluations
             results[name] = {"train_s": train_s, "n_soft": soft, "loss": r.best_eval_loss,
                              "alpha": format_alpha((cfg.soft_alpha, cfg.soft_alpha_end)),
-                             "off": measure(ws, run, bar, args, None, student),
-                             "on": measure(ws, run, bar, args, "trie", student)}  # fmt: skip
-            del student
+                             "off": measure(ws, run, bar, args, None, models),
+                             "on": measure(ws, run, bar, args, "trie", models)}  # fmt: skip
+            models.clear()
             o = results[name]
             print(f"  {name}: trained in {train_s:.0f} s (+ evaluations {time.perf_counter() - t1 - train_s:.0f} s), "
                   f"held-out loss {r.best_eval_loss:.4f}, score "
-                  f"{o['off']['overall'][0]:.3f} free / {o['on']['overall'][0]:.3f} constrained", flush=True)  # fmt: skip
+                  f"{o['off']['res'].overall.score:.3f} free / {o['on']['res'].overall.score:.3f} constrained",
+                  flush=True)  # fmt: skip
         report(results, args)
         print(f"\ntotal {time.perf_counter() - t0:.0f} s")
         ws.close()
 
 
-def _cell(score: float, n: int) -> str:
-    lo, hi = wilson(score * n, n)
-    return f"{score:.3f} [{lo:.2f},{hi:.2f}]"
+def _cell(s: Any) -> str:
+    from train.stats import interval_text
+
+    return interval_text(s.score, s.score_low, s.score_high)
+
+
+def _num(x: float | None) -> str:
+    return "-" if x is None else f"{x:.3f}"
 
 
 def report(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> None:
     """The comparison tables."""
     print()
-    head = (f"{'config':<10}{'rows soft':>10}{'alpha':>9}{'loss':>8}  {'decoding':<12}{'score vs teacher [95%]':<24}"
-            f"{'vs ref (n)':<13}{'outside set':>12}{'ECE':>7}")  # fmt: skip
+    head = (f"{'config':<10}{'soft rows':>10}{'alpha':>9}{'loss':>8}  {'decoding':<14}{'vs teacher [95% CI]':<22}"
+            f"{'vs ref (n)':<14}{'outside set':>12}{'ECE':>7}")  # fmt: skip
     print(head)
     print("-" * len(head))
     for name, o in results.items():
         for mode in ("off", "on"):
-            m = o[mode]
-            lead = (f"{name:<10}{o['n_soft'] if o['n_soft'] is not None else '-':>10}{o['alpha'] if o['n_soft'] is not None else '-':>9}"
-                    f"{o['loss']:>8.4f}") if mode == "off" else " " * 37  # fmt: skip
+            m, res = o[mode], o[mode]["res"]
+            soft = o["n_soft"] is not None
+            lead = (f"{name:<10}{o['n_soft'] if soft else '-':>10}{o['alpha'] if soft else '-':>9}{o['loss']:>8.4f}"
+                    if mode == "off" else " " * 37)  # fmt: skip
             label = "free" if mode == "off" else f"trie ({m['changed']} chg)"
-            print(f"{lead}  {label:<12}{_cell(*m['overall']):<24}{m['vs_ref'][0]:.3f} ({m['vs_ref'][1]:<3})  "
-                  f"{m['invalid']:>11.3f}{m['ece']:>7.3f}")  # fmt: skip
-    slices = sorted({s for o in results.values() for s in o["off"]["slices"]})
+            print(f"{lead}  {label:<14}{_cell(res.overall):<22}{_num(res.overall.student_vs_reference)} "
+                  f"({m['n_ref']:<3})   {m['invalid']:>11.3f}{_num(res.overall.ece):>7}")  # fmt: skip
     print()
-    print("score vs teacher per slice [Wilson 95%], free / constrained")
+    print("vs teacher per slice [95% CI] (ECE), free / constrained")
     for name, o in results.items():
         print(f"{name}:")
-        for s in slices:
-            f_, c_ = o["off"]["slices"].get(s), o["on"]["slices"].get(s)
-            if f_ and c_:
-                print(f"  {s:<14} n={f_[1]:<4} {_cell(*f_):<22} / {_cell(*c_)}")
+        on = {s.slice: s for s in o["on"]["res"].slices}
+        for s in o["off"]["res"].slices:
+            c = on.get(s.slice)
+            if c is not None:
+                print(f"  {s.slice:<14} n={s.n:<4} {_cell(s):<20} ({_num(s.ece)}) / {_cell(c):<20} ({_num(c.ece)})")
 
 
 if __name__ == "__main__":
