@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -41,6 +41,24 @@ class Member:
     slice: str
     weight: float = 1.0
     copies: int = 1
+
+
+@dataclass(frozen=True)
+class ChosenAnswer:
+    """The answer a teacher policy gives a member: whose, the text, and (a vote) the share of teachers agreeing."""
+
+    teacher: str
+    response: str
+    agreement: float | None = None
+
+
+def _chosen_columns(ids: Sequence[int], answers: Mapping[int, ChosenAnswer]) -> dict[str, pa.Array]:
+    got = [answers.get(i) for i in ids]
+    return {
+        "teacher": pa.array([a.teacher if a else None for a in got], pa.string()),
+        "chosen": pa.array([a.response if a else None for a in got], pa.string()),
+        "agreement": pa.array([a.agreement if a else None for a in got], pa.float64()),
+    }
 
 
 @dataclass
@@ -74,8 +92,12 @@ def create_version(
     *,
     split: str | None,
     slicing: str | None = None,
+    answers: Mapping[int, ChosenAnswer] | None = None,
+    in_transaction: Callable[[Any], None] | None = None,
 ) -> VersionInfo:
-    """Write a new immutable version, snapshotting each member's effective response now."""
+    """Write a new immutable version, snapshotting each member's effective response now, or the teacher's answer
+    ``answers`` names for it (a teacher policy, ``train.teacher_policy``). ``in_transaction(cursor)`` runs inside the
+    version's transaction (the vote queues its disagreements for review in the same write)."""
     if not _NAME_RE.match(name):
         raise UserError(f"version name {name!r}: start with a letter or digit; letters, digits, _ . - (max 64)")
     if not members:
@@ -91,6 +113,7 @@ def create_version(
             "slice": pa.array([m.slice for m in members], pa.string()),
             "weight": pa.array([float(m.weight) for m in members], pa.float64()),
             "copies": pa.array([int(m.copies) for m in members], pa.int32()),
+            **_chosen_columns(ids, answers or {}),
         }
     )
     base, params = effective_sql(ws, slicing)
@@ -107,8 +130,9 @@ def create_version(
         if bad:
             raise UserError(f"{bad} records have no response or were rejected; they cannot be in a version")
         cur.execute(
-            f"INSERT INTO dataset_members SELECT ?, m.record_id, m.side, m.slice, m.weight, m.copies, e.response "
-            f"FROM _members m JOIN ({base}) e USING (record_id)",
+            "INSERT INTO dataset_members (version, record_id, side, slice, weight, copies, response, teacher, "
+            "agreement) SELECT ?, m.record_id, m.side, m.slice, m.weight, m.copies, coalesce(m.chosen, e.response), "
+            f"m.teacher, m.agreement FROM _members m JOIN ({base}) e USING (record_id)",
             [name, *params],
         )
         cur.unregister("_members")
@@ -117,6 +141,8 @@ def create_version(
             "INSERT INTO dataset_versions VALUES (?, ?, ?, ?, ?, ?, ?)",
             [name, now, json.dumps(recipe), split, n_train, len(members) - n_train, json.dumps(shares)],
         )
+        if in_transaction is not None:
+            in_transaction(cur)
     return VersionInfo(name, now, recipe, split, n_train, len(members) - n_train, shares)
 
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from curation.filters import answer_span
 from curation.lazy import lazy_module
+from curation.teacher_answers import TEACHER_ANSWERS_SQL
 from curation.verifiers import _MISSING, get_field, parse_json
 from curation.workspace import Workspace
 
@@ -223,30 +224,23 @@ _LOGPROBS_SQL = (
 
 
 def teacher_sources(ws: Workspace, record_ids: Sequence[int]) -> dict[int, list[tuple[str | None, list | None]]]:
-    """Per record, each distinct teacher answer with its logprobs: the record's own response first, then every
-    other teacher's output (``teacher_outputs``); an output identical to the record's (the teacher that filled it)
-    counts once."""
+    """Per record, each teacher's answer with its logprobs (``curation.teacher_answers``): the record's own
+    response first, then every other teacher's output by name."""
     if not record_ids:
         return {}
     cur = ws.cursor()
     try:
         cur.register("_ids", pa.table({"record_id": pa.array(sorted(set(record_ids)), pa.int64())}))
-        own = cur.sql(
-            f"SELECT r.record_id, r.response, {_LOGPROBS_SQL.format(col='r.response_logprobs')} AS lp "
-            "FROM records r JOIN _ids USING (record_id)"
-        ).to_arrow_table()
-        others = cur.sql(
-            f"SELECT o.record_id, o.response, {_LOGPROBS_SQL.format(col='o.response_logprobs')} AS lp "
-            "FROM teacher_outputs o JOIN _ids USING (record_id) ORDER BY o.record_id, o.teacher"
+        rows = cur.sql(
+            f"SELECT t.record_id, t.response, {_LOGPROBS_SQL.format(col='t.response_logprobs')} AS lp "
+            f"FROM ({TEACHER_ANSWERS_SQL}) t JOIN _ids USING (record_id) ORDER BY t.record_id, t.own DESC, t.teacher"
         ).to_arrow_table()
         cur.unregister("_ids")
     finally:
         cur.close()
     out: dict[int, list[tuple[str | None, list | None]]] = {}
-    for row in [*own.to_pylist(), *others.to_pylist()]:
-        src = out.setdefault(int(row["record_id"]), [])
-        if (row["response"], row["lp"]) not in src:
-            src.append((row["response"], row["lp"]))
+    for row in rows.to_pylist():
+        out.setdefault(int(row["record_id"]), []).append((row["response"], row["lp"]))
     return out
 
 

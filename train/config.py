@@ -33,6 +33,7 @@ def format_alpha(value: tuple[float, float | None]) -> str:
     start, end = value
     return f"{start:g}" if end is None else f"{start:g}:{end:g}"
 
+
 # What a user sets for a run (CLI flags of `distill train`, the training screen's fields); RunConfig takes its
 # defaults from here. Defaults suit SmolLM2-135M on a 2-core CPU.
 TRAIN = OptionSet(
