@@ -176,7 +176,8 @@ def version_members(ws: Workspace, name: str) -> list[Member]:
 
 
 def member_rows(ws: Workspace, name: str, side: str | None = None) -> pa.Table:
-    """Members joined with their conversation (messages before the teacher turn) and reference, as Arrow."""
+    """Members joined with their conversation (messages before the teacher turn) and reference, as Arrow; with the
+    teacher a policy chose and the vote's agreement (NULL without a policy)."""
     get_version(ws, name)
     where = "AND m.side = $side" if side else ""
     params: dict[str, Any] = {"name": name, **({"side": side} if side else {})}
@@ -184,7 +185,7 @@ def member_rows(ws: Workspace, name: str, side: str | None = None) -> pa.Table:
     try:
         return cur.sql(
             "SELECT m.record_id, m.side, m.slice, m.weight, m.copies, m.response, CAST(r.messages AS VARCHAR) AS "
-            "messages, r.reference FROM dataset_members m JOIN records r USING (record_id) "
+            "messages, r.reference, m.teacher, m.agreement FROM dataset_members m JOIN records r USING (record_id) "
             f"WHERE m.version = $name {where} ORDER BY m.side DESC, m.record_id",
             params=params,
         ).to_arrow_table()

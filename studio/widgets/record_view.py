@@ -93,9 +93,9 @@ def teachers_panel(d: RecordDetail, selected: int, base: int) -> RenderableType:
     highlighted and diffed against ``base`` (another teacher's answer, or -1: the record's current answer)."""
     table = Table("", "teacher", "conf", "answer", box=None, padding=(0, 1), header_style="bold", expand=True)
     for i, a in enumerate(d.answers):
-        mark = "▶" if i == selected else ""
+        mark = ("▶" if i == selected else " ") + ("●" if a.response == d.response else " ")
         conf = "-" if a.confidence is None else f"{a.confidence:.2f}"
-        name = a.teacher + (" (record's)" if a.own else "") + (" = current" if a.response == d.response else "")
+        name = a.teacher + (" (import)" if a.own else "")
         table.add_row(mark, name, conf, Text(a.response), style="reverse" if i == selected else "")
     parts: list[RenderableType] = [table]
     if 0 <= selected < len(d.answers):
@@ -108,8 +108,8 @@ def teachers_panel(d: RecordDetail, selected: int, base: int) -> RenderableType:
             Text(f"word diff: {base_name} → {sel.teacher}", style="bold"),
             word_diff_text(base_text, sel.response),
         ]
-    keys = "t next teacher · d diff against another · T use this teacher's answer (review)"
-    return Panel(Group(*parts), title=f"teachers ({len(d.answers)}) — {keys}", title_align="left", border_style="blue")
+    parts.append(Text("● = the record's current answer · t next teacher · d diff against · T take it (review)", "dim"))
+    return Panel(Group(*parts), title=f"teachers ({len(d.answers)})", title_align="left", border_style="blue")
 
 
 def render_record(d: RecordDetail, selected: int = 0, base: int = -1) -> RenderableType:

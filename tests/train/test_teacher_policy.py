@@ -11,6 +11,7 @@ import pytest
 
 from curation.datasets import member_rows
 from curation.errors import UserError
+from curation.export import export_version
 from curation.importing import import_file
 from curation.rebalance import snapshot_version
 from curation.workspace import Workspace
@@ -73,6 +74,10 @@ def test_vote_stores_agreement_and_queues_disagreements(wsv: Workspace) -> None:
     assert _chosen(wsv, "vote") == [("qa1", "gpt4", "x", 1.0), ("qa2", "gpt4", "y", pytest.approx(2 / 3)),
                                     ("qb1", "claude", "z", pytest.approx(2 / 3)), ("qb2", None, "no", None)]  # fmt: skip
     assert plan.ties == 1  # qb2: no, w, nah
+    out = export_version(wsv, "vote", wsv.path.parent / "out", fmt="jsonl")
+    docs = [json.loads(x) for x in (wsv.path.parent / "out" / "vote.train.jsonl").read_text().splitlines()]
+    assert [(d.get("teacher"), d.get("agreement")) for d in docs][:2] == [("gpt4", 1.0), ("gpt4", pytest.approx(2 / 3))]
+    assert out.version == "vote"
     queued = wsv.query(
         "SELECT r.prompt FROM reviews v JOIN records r USING (record_id) WHERE v.status = 'needs_review' ORDER BY 1"
     )
