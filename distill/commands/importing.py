@@ -197,6 +197,6 @@ def cmd_undo(args: argparse.Namespace) -> int:
     if args.json:
         print_json(doc)
     else:
-        also = f", {emptied:,} attached answers emptied again" if emptied else ""
+        also = f", {emptied:,} answers it attached to earlier records removed again" if emptied else ""
         print(f"batch {args.batch_id} undone: {removed:,} records removed{also}")
     return 0
