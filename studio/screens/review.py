@@ -71,7 +71,7 @@ class ReviewScreen(LoudWorkers, Screen[None]):
         Binding("o", "cycle_order", "Order", id="review.order"),
         Binding("t", "next_teacher", "Next teacher", id="review.next_teacher"),
         Binding("d", "diff_base", "Diff against", show=False, id="review.diff_base"),
-        Binding("T", "use_teacher", "Use teacher's answer", id="review.use_teacher"),
+        Binding("T", "use_teacher", "Use teacher's answer", show=False, id="review.use_teacher"),
         Binding("slash", "focus_filter", "Filter", show=False, id="review.filter"),
         Binding("escape", "focus_queue", "Back to queue", show=False, id="review.focus_queue"),
         Binding("b", "back", "Back", show=False, id="review.back"),
