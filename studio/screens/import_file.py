@@ -83,7 +83,7 @@ class ImportScreen(LoudWorkers, Screen[None]):
                     yield Label("slice field ")
                     yield Select([(NO_SLICE, NO_SLICE)], value=NO_SLICE, allow_blank=False, id="import-slice")
                     # Another teacher's answers to prompts already here join those records (curation attach.py).
-                    yield Input(placeholder="teacher name (else the answers' model)", id="import-teacher")
+                    yield Input(placeholder="teacher (optional)", id="import-teacher")
                     yield Button("Import", variant="primary", id="import-start", disabled=True)
                     yield Button("Cancel", variant="error", id="import-cancel", disabled=True)
                 yield ProgressBar(total=100, show_eta=False, id="import-progress")
