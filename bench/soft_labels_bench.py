@@ -163,6 +163,8 @@ def main() -> None:
                   f"held-out loss {r.best_eval_loss:.4f}, score "
                   f"{o['off']['res'].overall.score:.3f} free / {o['on']['res'].overall.score:.3f} constrained",
                   flush=True)  # fmt: skip
+            if name != names[-1]:  # the tables so far: a run cut short on a busy machine still shows them
+                report(results, args)
         report(results, args)
         print(f"\ntotal {time.perf_counter() - t0:.0f} s")
         ws.close()
@@ -203,6 +205,7 @@ def report(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> None
             c = on.get(s.slice)
             if c is not None:
                 print(f"  {s.slice:<14} n={s.n:<4} {_cell(s):<20} ({_num(s.ece)}) / {_cell(c):<20} ({_num(c.ece)})")
+    sys.stdout.flush()
 
 
 if __name__ == "__main__":
