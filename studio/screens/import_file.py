@@ -82,8 +82,6 @@ class ImportScreen(LoudWorkers, Screen[None]):
                 with Horizontal(classes="row"):
                     yield Label("slice field ")
                     yield Select([(NO_SLICE, NO_SLICE)], value=NO_SLICE, allow_blank=False, id="import-slice")
-                    # Another teacher's answers to prompts already here join those records (curation attach.py).
-                    yield Input(placeholder="teacher (optional)", id="import-teacher")
                     yield Button("Import", variant="primary", id="import-start", disabled=True)
                     yield Button("Cancel", variant="error", id="import-cancel", disabled=True)
                 yield ProgressBar(total=100, show_eta=False, id="import-progress")
@@ -176,8 +174,7 @@ class ImportScreen(LoudWorkers, Screen[None]):
         self.query_one("#import-cancel", Button).disabled = False
         self.query_one("#import-progress", ProgressBar).update(total=100, progress=0)
         self.query_one("#import-summary", Static).update("importing …")
-        teacher = self.query_one("#import-teacher", Input).value.strip() or None
-        self._import(self.detection, self._slice_field(), self._cancel, teacher)
+        self._import(self.detection, self._slice_field(), self._cancel)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # With no import running, esc is not ours: it falls through to the app (leave the path field).
@@ -189,9 +186,7 @@ class ImportScreen(LoudWorkers, Screen[None]):
             self.query_one("#import-summary", Static).update("cancelling …")
 
     @work(thread=True, exclusive=True, group="import-run", exit_on_error=False)
-    def _import(
-        self, det: Detection, slice_field: str | None, cancel: threading.Event, teacher: str | None = None
-    ) -> None:
+    def _import(self, det: Detection, slice_field: str | None, cancel: threading.Event) -> None:
         last = 0.0
 
         def progress(p: Progress) -> None:
@@ -203,13 +198,7 @@ class ImportScreen(LoudWorkers, Screen[None]):
 
         try:
             result = import_file(
-                self.workspace,
-                det.path,
-                fmt=det.format,
-                slice_field=slice_field,
-                teacher=teacher,
-                progress=progress,
-                cancel=cancel,
+                self.workspace, det.path, fmt=det.format, slice_field=slice_field, progress=progress, cancel=cancel
             )
         except Cancelled:
             self.post_message(ImportFinished(None, cancelled=True))

@@ -105,19 +105,3 @@ async def test_path_field_has_focus_so_a_path_can_be_typed_at_once(tmp_path: Pat
             await pilot.press(*str(file), "enter")
             await settle(pilot)
             assert "format log" in str(app.screen.query_one("#import-detected").render())
-
-
-async def test_a_second_teacher_named_on_the_screen_joins_the_records(tmp_path: Path) -> None:
-    first = write_log(tmp_path / "a.jsonl", 4, bad=0)
-    second = tmp_path / "b.jsonl"
-    second.write_text(first.read_text().replace("track", "late"))
-    with Workspace.open(tmp_path / "w.duckdb") as ws:
-        app = DistillStudio(ws, start="import")
-        async with app.run_test(size=(150, 45)) as pilot:
-            for path, teacher in ((first, ""), (second, "other-teacher")):
-                await _open_import(app, pilot, path)
-                app.screen.query_one("#import-teacher").value = teacher
-                await pilot.click("#import-start")
-                await settle(pilot)
-        assert ws.scalar("SELECT count(*) FROM records") == 4
-        assert ws.query("SELECT DISTINCT teacher FROM teacher_outputs") == [("other-teacher",)]
