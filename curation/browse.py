@@ -18,6 +18,7 @@ from curation import search
 from curation.effective import effective_sql
 from curation.errors import UserError
 from curation.sql_guard import validate_where
+from curation.teacher_answers import DISTINCT_ANSWERS_SQL, TeacherAnswer, record_answers
 from curation.workspace import Workspace
 
 # Sort orders: name -> (label, leading sort expression). record_id always breaks ties, so keys are unique.
@@ -25,6 +26,8 @@ ORDERS: dict[str, tuple[str, str]] = {
     "import": ("import order", "record_id"),
     "confidence": ("lowest confidence first", "coalesce(mean_logprob, 'infinity'::DOUBLE)"),
     "slice": ("by slice", "slice"),
+    # Most distinct teachers' answers first (curation.teacher_answers); records one teacher answered come last.
+    "disagree": ("teachers disagree first", f"-{DISTINCT_ANSWERS_SQL.format(rid='b.record_id')}"),
 }
 
 PENDING = ("unreviewed", "needs_review")  # what the review queue shows
@@ -107,6 +110,7 @@ class RecordDetail:
     reviewer: str | None
     reviewed_at: Any
     events: list[dict[str, Any]] = field(default_factory=list)
+    answers: list[TeacherAnswer] = field(default_factory=list)  # every teacher's answer, the record's own first
 
 
 def filter_sql(ws: Workspace, filt: RecordFilter) -> tuple[str, list[Any]]:
@@ -306,6 +310,7 @@ def get_record(ws: Workspace, record_id: int) -> RecordDetail:
         reviewer=r[17],
         reviewed_at=r[18],
         events=[dict(zip(names, e, strict=True)) for e in events],
+        answers=record_answers(ws, int(record_id)),
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from curation.effective import effective_sql
 from curation.errors import UserError
 from curation.lazy import lazy_module
+from curation.soft_labels import LabelSpec, soft_columns
 from curation.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -40,6 +41,24 @@ class Member:
     slice: str
     weight: float = 1.0
     copies: int = 1
+
+
+@dataclass(frozen=True)
+class ChosenAnswer:
+    """The answer a teacher policy gives a member: whose, the text, and (a vote) the share of teachers agreeing."""
+
+    teacher: str
+    response: str
+    agreement: float | None = None
+
+
+def _chosen_columns(ids: Sequence[int], answers: Mapping[int, ChosenAnswer]) -> dict[str, pa.Array]:
+    got = [answers.get(i) for i in ids]
+    return {
+        "teacher": pa.array([a.teacher if a else None for a in got], pa.string()),
+        "chosen": pa.array([a.response if a else None for a in got], pa.string()),
+        "agreement": pa.array([a.agreement if a else None for a in got], pa.float64()),
+    }
 
 
 @dataclass
@@ -73,8 +92,12 @@ def create_version(
     *,
     split: str | None,
     slicing: str | None = None,
+    answers: Mapping[int, ChosenAnswer] | None = None,
+    in_transaction: Callable[[Any], None] | None = None,
 ) -> VersionInfo:
-    """Write a new immutable version, snapshotting each member's effective response now."""
+    """Write a new immutable version, snapshotting each member's effective response now, or the teacher's answer
+    ``answers`` names for it (a teacher policy, ``train.teacher_policy``). ``in_transaction(cursor)`` runs inside the
+    version's transaction (the vote queues its disagreements for review in the same write)."""
     if not _NAME_RE.match(name):
         raise UserError(f"version name {name!r}: start with a letter or digit; letters, digits, _ . - (max 64)")
     if not members:
@@ -90,6 +113,7 @@ def create_version(
             "slice": pa.array([m.slice for m in members], pa.string()),
             "weight": pa.array([float(m.weight) for m in members], pa.float64()),
             "copies": pa.array([int(m.copies) for m in members], pa.int32()),
+            **_chosen_columns(ids, answers or {}),
         }
     )
     base, params = effective_sql(ws, slicing)
@@ -106,8 +130,9 @@ def create_version(
         if bad:
             raise UserError(f"{bad} records have no response or were rejected; they cannot be in a version")
         cur.execute(
-            f"INSERT INTO dataset_members SELECT ?, m.record_id, m.side, m.slice, m.weight, m.copies, e.response "
-            f"FROM _members m JOIN ({base}) e USING (record_id)",
+            "INSERT INTO dataset_members (version, record_id, side, slice, weight, copies, response, teacher, "
+            "agreement) SELECT ?, m.record_id, m.side, m.slice, m.weight, m.copies, coalesce(m.chosen, e.response), "
+            f"m.teacher, m.agreement FROM _members m JOIN ({base}) e USING (record_id)",
             [name, *params],
         )
         cur.unregister("_members")
@@ -117,6 +142,8 @@ def create_version(
             "INSERT INTO dataset_versions VALUES (?, ?, ?, ?, ?, ?, ?)",
             [name, now, json.dumps(recipe), split, n_train, n_heldout, json.dumps(shares)],
         )
+        if in_transaction is not None:
+            in_transaction(cur)
     return VersionInfo(name, now, recipe, split, n_train, n_heldout, shares)
 
 
@@ -168,7 +195,8 @@ def version_members(ws: Workspace, name: str) -> list[Member]:
 
 
 def member_rows(ws: Workspace, name: str, side: str | None = None) -> pa.Table:
-    """Members joined with their conversation (messages before the teacher turn) and reference, as Arrow."""
+    """Members joined with their conversation (messages before the teacher turn) and reference, as Arrow; with the
+    teacher a policy chose and the vote's agreement (NULL without a policy)."""
     get_version(ws, name)
     where = "AND m.side = $side" if side else ""
     params: dict[str, Any] = {"name": name, **({"side": side} if side else {})}
@@ -176,7 +204,7 @@ def member_rows(ws: Workspace, name: str, side: str | None = None) -> pa.Table:
     try:
         return cur.sql(
             "SELECT m.record_id, m.side, m.slice, m.weight, m.copies, m.response, CAST(r.messages AS VARCHAR) AS "
-            "messages, r.reference FROM dataset_members m JOIN records r USING (record_id) "
+            "messages, r.reference, m.teacher, m.agreement FROM dataset_members m JOIN records r USING (record_id) "
             f"WHERE m.version = $name {where} ORDER BY m.side DESC, m.record_id",
             params=params,
         ).to_arrow_table()
@@ -212,12 +240,40 @@ def training_schema() -> pa.Schema:
     )
 
 
-def export_training_file(ws: Workspace, version_name: str, path: str | Path) -> Path:
-    """Write the version as the Parquet file training reads (one row per copy; held-out rows have split='heldout')."""
+@cache
+def soft_schema() -> pa.Schema:
+    """The columns a soft-label run's file adds (``curation.soft_labels``; read by ``train.data``)."""
+    lp = pa.struct([("token", pa.string()), ("logprob", pa.float64())])
+    return pa.schema(
+        [
+            ("label_field", pa.string()),
+            ("candidates", pa.list_(pa.struct([("value", pa.string()), ("answer", pa.string()),
+                                               ("prob", pa.float64()), ("hard", pa.bool_())]))),
+            ("teacher_tokens", pa.list_(pa.struct([*lp, ("top", pa.list_(lp))]))),
+        ]
+    )  # fmt: skip
+
+
+def export_training_file(
+    ws: Workspace,
+    version_name: str,
+    path: str | Path,
+    *,
+    labels: LabelSpec | None = None,
+    teacher_tokens: bool = False,
+) -> Path:
+    """Write the version as the Parquet file training reads (one row per copy; held-out rows have split='heldout').
+
+    With ``labels`` (the checkable field) or ``teacher_tokens``, the file also carries what soft-label training
+    needs (``soft_schema()``, computed by ``curation.soft_labels``): the candidate answers with the teachers'
+    probabilities, and the teacher's token logprobs of the curated answer where it is the teacher's own."""
     tbl = member_rows(ws, version_name)
-    schema = training_schema()
+    soft = labels is not None or teacher_tokens
+    schema = pa.schema([*training_schema(), *soft_schema()]) if soft else training_schema()
     out: dict[str, list[Any]] = {f.name: [] for f in schema}
-    for row in tbl.to_pylist():
+    rows = tbl.to_pylist()
+    extra = soft_columns(ws, rows, labels, teacher_tokens) if soft else []
+    for i, row in enumerate(rows):
         conv = full_conversation(row["messages"], row["response"])
         for _ in range(max(1, int(row["copies"]))):
             out["record_id"].append(row["record_id"])
@@ -227,6 +283,8 @@ def export_training_file(ws: Workspace, version_name: str, path: str | Path) -> 
             out["messages"].append(conv)
             out["teacher_response"].append(row["response"])
             out["reference"].append(row["reference"])
+            for k, v in (extra[i] if soft else {}).items():
+                out[k].append(v)
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(pa.table(out, schema=schema), p)

@@ -152,6 +152,10 @@ def export_version(
                 "weight": float(r["weight"]),
                 "record_id": int(r["record_id"]),
             }
+            if r["teacher"] is not None:  # a teacher policy chose this answer (train.teacher_policy)
+                doc["teacher"] = r["teacher"]
+                if r["agreement"] is not None:
+                    doc["agreement"] = r["agreement"]
             if include_notes and r["record_id"] in notes:
                 doc.update(notes[r["record_id"]])
             if include_metadata:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from curation.effective import active_slicing, effective_sql
+from curation.teacher_answers import teacher_names
 from curation.workspace import Workspace
 
 
@@ -28,6 +29,7 @@ class WorkspaceStats:
     quarantine_total: int = 0
     quarantine_reasons: list[dict[str, Any]] = field(default_factory=list)
     quarantine_sample: list[dict[str, Any]] = field(default_factory=list)
+    teachers: list[dict[str, Any]] = field(default_factory=list)  # each teacher with answers, and how many records
 
 
 def slice_counts(ws: Workspace) -> list[dict[str, Any]]:
@@ -77,4 +79,5 @@ def workspace_stats(ws: Workspace, quarantine_sample: int = 10) -> WorkspaceStat
         quarantine_total=int(ws.scalar("SELECT count(*) FROM quarantine")),
         quarantine_reasons=reasons,
         quarantine_sample=sample,
+        teachers=[{"teacher": t, "records": n} for t, n in teacher_names(ws)],
     )

@@ -61,6 +61,8 @@ ALSO_WRITTEN_BY: dict[tuple[str, str], str] = {
     ("records", "curation/workspace.py"): "opening a workspace discards an import a kill left half-done",
     ("import_batches", "curation/workspace.py"): "opening a workspace discards an import a kill left half-done",
     ("import_batches", "curation/importing/"): "undo marks the batch undone",
+    ("teacher_outputs", "curation/importing/"): "an imported answer to a prompt another teacher answered attaches as "
+    "this teacher's output in the import's transaction (attach.py); undo-import removes it again",
     ("records", "curation/teacher/store.py"): "a teacher answer fills the record's empty response with its output",
     ("records", "curation/teacher/batch.py"): "a Batch answer imported as a new record is folded into the asked one",
     ("import_batches", "curation/teacher/batch.py"): "the Batch import's counts after folding its answers",

@@ -14,6 +14,7 @@ from typing import Any
 from curation.errors import UserError
 from curation.option_lists import ListOption, SharesOption
 from curation.options import FloatOption, OptionSet, TextOption
+from curation.soft_labels import LabelSpec
 from curation.workspace import Workspace
 from train.metrics import metric_name, metric_text, parse_metric, split_metrics, validate_metric
 from train.sampling import label_field
@@ -108,6 +109,24 @@ class QualityBar:
     def bar_for(self, slice_name: str) -> float:
         """The threshold for a slice (its own bar if it is a critical slice, else the overall one)."""
         return self.slice_bars.get(slice_name, self.threshold)
+
+    def label_spec(self) -> LabelSpec | None:
+        """The answers' labelled JSON field (``train.sampling.label_field``: the first metric naming one), with the
+        label set of a label metric on that field when the bar has one (else None: the references' values). None
+        when the bar names no labelled field of a JSON answer. Labels compare case- and space-insensitively, as
+        the metrics do."""
+        from train.sampling import label_field
+
+        labelled, name = label_field(self.metrics)
+        if not labelled or name is None:
+            return None
+        for m in self.metrics:
+            v = m.get("verifier") or {}
+            if m["kind"] == "label_in_set" and m.get("field") == name and m.get("labels"):
+                return LabelSpec(name, tuple(m["labels"]))
+            if m["kind"] == "verifier" and v.get("type") == "label" and v.get("field") == name and v.get("allowed"):
+                return LabelSpec(name, tuple(v["allowed"]))
+        return LabelSpec(name)
 
     def validate(self) -> None:
         """Raise ``UserError`` on a bar that cannot be applied."""

@@ -1,14 +1,16 @@
 """Training files in, token batches out: assistant-only labels, record weights, length-grouped batches.
 
 A training file (Parquet or JSONL) has one row per example: record_id, split ('train' | 'heldout'), slice, weight,
-messages (the whole conversation, ending with the curated assistant answer), teacher_response, reference.
+messages (the whole conversation, ending with the curated assistant answer), teacher_response, reference; and, in a
+file exported for soft-label training (``curation.datasets.soft_schema``), label_field, candidates and
+teacher_tokens (``train.soft`` reads them).
 """
 
 from __future__ import annotations
 
 import json
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +33,8 @@ class Example:
     messages: list[dict[str, str]]
     teacher_response: str | None
     reference: str | None
+    candidates: list[dict[str, Any]] | None = None  # value, answer, prob, hard (curation.soft_labels.Candidate)
+    teacher_tokens: list[dict[str, Any]] | None = None  # token, logprob, top [{token, logprob}] of the answer
 
     @property
     def prompt_messages(self) -> list[dict[str, str]]:
@@ -41,6 +45,10 @@ class Example:
     def answer(self) -> str:
         """The curated final assistant answer (the training target)."""
         return self.messages[-1]["content"]
+
+    def with_answer(self, answer: str) -> Example:
+        """The same example with another final assistant answer (a soft-label candidate)."""
+        return replace(self, messages=[*self.messages[:-1], {"role": "assistant", "content": answer}])
 
     @property
     def teacher(self) -> str:
@@ -74,6 +82,8 @@ def load_examples(path: str | Path) -> list[Example]:
                 messages=[{"role": m["role"], "content": m.get("content") or ""} for m in msgs],
                 teacher_response=r.get("teacher_response"),
                 reference=r.get("reference"),
+                candidates=r.get("candidates") or None,
+                teacher_tokens=r.get("teacher_tokens") or None,
             )
         )
     return out
@@ -178,20 +188,27 @@ def answer_positions(labels: torch.Tensor) -> torch.Tensor:
     return (labels[:, 1:] != IGNORE).any(dim=0).nonzero().squeeze(1)
 
 
-def forward_loss(model: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    """The weighted answer-only loss of a right-padded batch (``collate``), computing vocabulary logits only at
-    answer positions. The answer is a small
-    part of each sequence, and the LM head over a 49k vocabulary is a fifth of the compute and most of the memory."""
-    import torch
-
+def answer_logits(model: Any, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Vocabulary logits (fp32) of a right-padded batch (``collate``) only at answer positions: logits [B, P, V],
+    the token each predicts [B, P] (IGNORE where that row has no answer token) and the positions [P]. The answer
+    is a small part of each sequence, and the LM head over a 49k vocabulary is a fifth of the compute and most of
+    the memory."""
     idx = answer_positions(batch["labels"])
     # No attention mask: rows are right-padded, so under the causal mask a real token never sees a pad (pads come
     # after it) and its positions start at 0 as without padding. The outputs at real tokens are the same, and
     # attention takes the plain causal path instead of building and applying a padded 4-D mask.
     logits = model(input_ids=batch["input_ids"], logits_to_keep=idx).logits
-    targets = batch["labels"][:, idx + 1]
+    return logits.float(), batch["labels"][:, idx + 1], idx
+
+
+def forward_loss(model: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The weighted answer-only loss of a right-padded batch (``collate``), computing vocabulary logits only at
+    answer positions (``answer_logits``)."""
+    import torch
+
+    logits, targets, _ = answer_logits(model, batch)
     tok = torch.nn.functional.cross_entropy(
-        logits.float().reshape(-1, logits.size(-1)), targets.reshape(-1), ignore_index=IGNORE, reduction="none"
+        logits.reshape(-1, logits.size(-1)), targets.reshape(-1), ignore_index=IGNORE, reduction="none"
     ).view(targets.shape)
     per_example = tok.sum(dim=1) / (targets != IGNORE).sum(dim=1).clamp(min=1)
     return (per_example * batch["weights"].to(per_example.device)).mean()

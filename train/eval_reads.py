@@ -39,7 +39,9 @@ def get_evaluation(ws: Workspace, eval_id: int) -> dict[str, Any]:
     ev = rows[0]
     ev["summary"] = json.loads(ev["summary"])
     # The same top-level keys as a fresh ``EvalResult`` (asdict), so one renderer shows both.
-    ev.update({k: ev["summary"].get(k) for k in ("overall", "checks", "judges", "macro", "sample", "note")})
+    ev.update(
+        {k: ev["summary"].get(k) for k in ("overall", "checks", "judges", "macro", "sample", "note", "constrain")}
+    )
     ev["bar"] = get_bar_by_id(ws, ev["bar_id"]).to_dict() if ev["bar_id"] is not None else None
     ev["slices"] = ws.query_dicts(
         f"SELECT {_SLICE_COLUMNS} FROM eval_slices WHERE eval_id = ? ORDER BY slice", [eval_id]

@@ -33,6 +33,8 @@ def notes(doc: dict[str, Any]) -> list[str]:
                    f"(seed {sample['seed']})")  # fmt: skip
     if doc.get("note"):
         out.append(f"note: {doc['note']}")
+    if c := doc.get("constrain"):
+        out.append(f"answers kept inside {c['labels']} labels of {c['field']!r} ({c['mode']}): {c['changed']} changed")
     return out
 
 

@@ -13,13 +13,14 @@ import resource
 import sys
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from curation.errors import UserError
 from curation.progress import ProgressFn, report
+from curation.soft_labels import LabelSpec, label_set
 from curation.verifiers import answer_label
 from curation.workspace import Workspace
 from train import store
@@ -78,6 +79,7 @@ class EvalResult:
     peak_gpu_mb: float | None = None
     sample: dict[str, Any] = field(default_factory=dict)  # {"of": rows, "limit": N, "seed": S}
     note: str | None = None
+    constrain: dict[str, Any] | None = None  # answers kept inside the label set: mode, field, labels, changed
 
 
 def sample_examples(examples: list[Example], bar: QualityBar, limit: int | None, seed: int) -> list[Example]:
@@ -126,12 +128,15 @@ def evaluate_model(
     device: str = "auto",
     precision: str = "auto",
     models: dict[tuple[str, str | None], Any] | None = None,
+    constrain: str | None = None,
     progress: ProgressFn | None = None,
     cancel: threading.Event | None = None,
 ) -> EvalResult:
     """Generate answers for the held-out rows of ``data_path`` (or the rows of ``gold``; a ``limit`` takes a seeded
     stratified sample), score them with ``bar`` and store the evaluation. ``models`` caches loaded models across
-    the evaluations of one command (a model loads once; its load counts in the wall time of the first)."""
+    the evaluations of one command (a model loads once; its load counts in the wall time of the first).
+    ``constrain`` (``train.config.CONSTRAIN_MODES``): keep the answers' label field inside the bar's label set."""
+    from train.constrain import LabelConstraint, score_labels
     from train.generate import generate, load_for_inference
     from train.judge import check_judges
 
@@ -145,6 +150,7 @@ def evaluate_model(
         raise UserError(f"{Path(data_path).name} has no held-out rows to evaluate on")
     if bar.bar_id is None:
         raise UserError("store the quality bar (set_bar) before evaluating against it")
+    spec, labels = eval_labels(bar, rows, constrain)
     check_judges(ws, bar.metrics)
     held = sample_examples(rows, bar, limit, seed)
     key = (base_model, adapter_path)
@@ -156,9 +162,18 @@ def evaluate_model(
         if models is not None:
             models[key] = (model, tok, dev)
     prompts = [prompt_text(tok, e.prompt_messages) for e in held]
+    proc = LabelConstraint(tok, spec.field, labels).processor if spec is not None and constrain == "trie" else None
     t0 = time.perf_counter()
     gens = generate(model, tok, prompts, batch_size=batch_size, max_new_tokens=max_new_tokens, device=dev,
-                    progress=progress, cancel=cancel)  # fmt: skip
+                    progress=progress, cancel=cancel, logits_processor=proc)  # fmt: skip
+    constrained = None
+    if spec is not None:
+        before = [g.text for g in gens]
+        if constrain == "score":  # the confidence stays that of the generated answer
+            gens = [replace(g, text=score_labels(model, tok, e.with_answer(g.text), spec.field, labels, device=dev))
+                    for e, g in zip(held, gens, strict=True)]  # fmt: skip
+        constrained = {"mode": constrain, "field": spec.field, "labels": len(labels),
+                       "changed": sum(a != g.text for a, g in zip(before, gens, strict=True))}  # fmt: skip
     gen_wall = time.perf_counter() - t0
     items = [
         Item(e.record_id, e.slice, e.prompt_messages[-1]["content"] if e.prompt_messages else "", g.text, e.teacher,
@@ -179,10 +194,29 @@ def evaluate_model(
         0, kind, run_id, base_model, len(items), overall, slices, checks, all(checks.values()), p50, p95, rps,
         new_tokens / gen_wall if gen_wall > 0 else 0.0, cost, bar.teacher_price_per_1k, judges, eval_set, source,
         macro_for(items, bar), wall, new_tokens, new_tokens / wall if wall > 0 else 0.0, rss, gpu,
-        {"of": len(rows), "limit": limit, "seed": seed}, gold.note if gold is not None else None,
+        {"of": len(rows), "limit": limit, "seed": seed}, gold.note if gold is not None else None, constrained,
     )  # fmt: skip
     result.eval_id = store_evaluation(ws, result, items, bar, adapter_path)
     return result
+
+
+def eval_labels(bar: QualityBar, rows: list[Example], constrain: str | None) -> tuple[LabelSpec | None, list[str]]:
+    """The label field and set answers are kept in (``constrain``): the bar's label metric, else the values the
+    references name. (None, []) when not constraining; ``UserError`` when there is nothing to constrain to."""
+    from train.config import CONSTRAIN_MODES
+
+    if constrain is None:
+        return None, []
+    if constrain not in CONSTRAIN_MODES:
+        raise UserError(f"keep answers in the label set by one of {', '.join(CONSTRAIN_MODES)}, not {constrain!r}")
+    spec = bar.label_spec()
+    if spec is None:
+        raise UserError("keeping answers in the label set needs a bar metric on a JSON field (exact:FIELD or a "
+                        "label verifier on a field)")  # fmt: skip
+    labels = label_set(spec, (e.reference for e in rows))
+    if not labels:
+        raise UserError(f"no label set for {spec.field!r}: the bar names none and no reference gives one")
+    return spec, labels
 
 
 def judge_all(
@@ -222,7 +256,7 @@ def store_evaluation(ws: Workspace, r: EvalResult, items: list[Item], bar: Quali
     the eval id."""
     summary = {"overall": asdict(r.overall), "checks": r.checks, "primary_metric": bar.primary_name,
                "judges": r.judges, "macro": asdict(r.macro) if r.macro else None, "sample": r.sample,
-               "note": r.note}  # fmt: skip
+               "note": r.note, "constrain": r.constrain}  # fmt: skip
     evaluation = {
         "run_id": r.run_id, "kind": r.kind, "base_model": r.base_model, "adapter_path": adapter_path,
         "bar_id": bar.bar_id, "data_path": r.data_path, "n_items": r.n_items, "score": r.overall.score,

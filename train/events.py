@@ -47,6 +47,7 @@ class TrainingStarted:
     model_path: str
     hardware: dict[str, Any]
     trainable_params: int
+    n_soft: int | None = None  # soft-label runs: training rows with a soft target (the rest train on hard labels)
 
 
 @dataclass(frozen=True)

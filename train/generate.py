@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -109,6 +109,7 @@ def generate(
     device: str = "cpu",
     progress: ProgressFn | None = None,
     cancel: threading.Event | None = None,
+    logits_processor: Callable[[int], Any] | None = None,
 ) -> list[Generation]:
     """Answers for ``prompts`` (in their order), generated in batches of similar length (left-padded, so every row
     continues at the same position; a batch stops when all its rows have ended). Greedy at ``temperature`` 0, else
@@ -116,7 +117,9 @@ def generate(
     is cut at its own). Token logprobs are the model's own distribution (raw logits, whatever the sampling
     temperature), with the ``top_logprobs`` best alternatives per token when asked; they are computed from the
     logits ``generate`` keeps per step (steps x rows x vocabulary floats: 63 MB for 8 rows of 40 tokens on
-    SmolLM2's 49k vocabulary)."""
+    SmolLM2's 49k vocabulary). ``logits_processor``: given a batch's prompt width (where its generated tokens
+    start), the transformers logits processor(s) for it (``train.constrain.LabelConstraint.processor``); the
+    logprobs stay the model's own, before any processor."""
     caps = [max_new_tokens] * len(prompts) if isinstance(max_new_tokens, int) else list(max_new_tokens)
     ids = tokenizer(prompts, add_special_tokens=False)["input_ids"]  # once; batches are built from these
     order = sorted(range(len(prompts)), key=lambda i: len(ids[i]))
@@ -143,6 +146,7 @@ def generate(
                 input_ids=input_ids.to(device), attention_mask=mask.to(device),
                 max_new_tokens=max(caps[i] for i in idx), eos_token_id=stop_ids, pad_token_id=pad,
                 output_logits=True, return_dict_in_generate=True, **sampling,
+                logits_processor=logits_processor(width) if logits_processor is not None else None,
             )  # fmt: skip
             new_t = res.sequences[:, width:]
             chosen, top = _token_logprobs(res.logits, new_t, top_logprobs)

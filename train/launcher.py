@@ -17,6 +17,7 @@ from pathlib import Path
 
 from curation.errors import UserError
 from curation.progress import Progress, ProgressFn
+from curation.soft_labels import LabelSpec
 from curation.workspace import Workspace
 from train import events as ev
 from train import store
@@ -41,13 +42,51 @@ class RunResult:
     error: str | None = None
 
 
-def export_dataset(ws: Workspace, version: str, dest: Path) -> Path:
-    """Export a curation dataset version to the run folder (needs ``curation.datasets``)."""
+def export_dataset(ws: Workspace, version: str, dest: Path, cfg: RunConfig | None = None) -> Path:
+    """Export a curation dataset version to the run folder (needs ``curation.datasets``), with the soft-label
+    columns when ``cfg`` asks for soft labels."""
     try:
         from curation.datasets import export_training_file  # type: ignore[import-not-found]
     except ImportError:
         raise UserError("dataset versions need curation.datasets, which this build lacks; pass --data FILE") from None
-    return Path(export_training_file(ws, version, dest))
+    spec = soft_label_spec(ws, cfg) if cfg is not None and cfg.soft_labels != "off" else None
+    tokens = cfg is not None and cfg.soft_labels == "tokens"
+    return Path(export_training_file(ws, version, dest, labels=spec, teacher_tokens=tokens))
+
+
+def soft_label_spec(ws: Workspace, cfg: RunConfig) -> LabelSpec | None:
+    """The checkable field soft labels are built on: ``cfg.label_field`` if given, else the quality bar's (with its
+    label set when the bar names one). Records the field and labels in ``cfg``. ``UserError`` when candidates are
+    asked for and no field is known."""
+    from train.bars import get_bar
+
+    bar = get_bar(ws)
+    spec = bar.label_spec() if bar is not None else None
+    if cfg.label_field and (spec is None or spec.field != cfg.label_field):
+        spec = LabelSpec(cfg.label_field)
+    if spec is None and cfg.soft_labels == "candidates":
+        raise UserError("soft labels need the answers' checkable field: set a bar with exact:FIELD or a label "
+                        "verifier on a field (`distill bar set`), or pass --label-field")  # fmt: skip
+    if spec is not None:
+        cfg.label_field, cfg.labels = spec.field, list(spec.labels) if spec.labels else None
+    return spec
+
+
+def check_soft_file(path: Path, cfg: RunConfig) -> None:
+    """A training file given for a soft-label run must carry the soft-label columns (``curation.datasets``); the
+    field they were computed for is recorded in ``cfg``."""
+    import pyarrow.parquet as pq
+
+    need = "candidates" if cfg.soft_labels == "candidates" else "teacher_tokens"
+    if path.suffix != ".parquet":
+        return  # JSON lines are read row by row; the worker says when no row has a soft target
+    names = pq.read_schema(path).names
+    if need not in names:
+        raise UserError(f"{path.name} has no {need!r} column for soft labels ({cfg.soft_labels}); train on a "
+                        "dataset version (--dataset), whose export computes them from the teachers' logprobs")  # fmt: skip
+    if "label_field" in names and not cfg.label_field:
+        fields = pq.read_table(path, columns=["label_field"]).column(0).drop_null().unique().to_pylist()
+        cfg.label_field = fields[0] if len(fields) == 1 else None
 
 
 def start_run(
@@ -61,15 +100,20 @@ def start_run(
     """Record a new run and put its data and ``run.json`` in its folder; return the run id (not started yet)."""
     if (dataset_version is None) == (data is None):
         raise UserError("give either a dataset version or a data file")
+    cfg.check_soft()
     if data is not None and not Path(data).exists():
         raise UserError(f"no training file at {data}")
+    if data is not None and cfg.soft_labels != "off":
+        check_soft_file(Path(data), cfg)
+    if dataset_version is not None and cfg.soft_labels != "off":
+        soft_label_spec(ws, cfg)  # a missing field is said before a run is recorded
     cfg.data_path = str(data or "")
     run_id = store.create_run(ws, cfg, dataset_version=dataset_version, group_id=group_id)
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     try:
         if dataset_version is not None:
-            dest = export_dataset(ws, dataset_version, out / "data.parquet")
+            dest = export_dataset(ws, dataset_version, out / "data.parquet", cfg)
         else:
             src = Path(str(data))
             # A copy, so the run stays reproducible when the source file changes.

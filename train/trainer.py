@@ -21,11 +21,12 @@ import numpy as np
 import torch
 
 from train import events as ev
-from train.config import RunConfig
-from train.data import Encoded, batch_order, collate, encode_all, forward_loss, load_examples
+from train.config import SOFT_MODES, RunConfig
+from train.data import Encoded, Example, batch_order, collate, encode_all, forward_loss, load_examples
 from train.lora_dropout import use_fast_dropout
 from train.models import resolve_model
 from train.sampling import stratified_sample
+from train.soft import SoftEncoded, alpha_at, encode_soft, soft_batch, soft_forward_loss
 
 Emit = Callable[[ev.Event], None]
 
@@ -155,6 +156,7 @@ def train(cfg: RunConfig, emit: Emit) -> ev.RunFinished:
         raise ValueError("the training file has no rows with split = 'train'")
     train_data = encode_all(tokenizer, train_ex, cfg.max_length)
     held_data = encode_all(tokenizer, held_ex, cfg.max_length)
+    soft_data = encode_soft_all(tokenizer, train_ex, cfg)
     pad_id = int(tokenizer.pad_token_id)
     steps_per_epoch = math.ceil(len(train_data) / cfg.batch_size)
     total = max(1, min(cfg.max_steps, math.ceil(cfg.epochs * steps_per_epoch)))
@@ -182,6 +184,7 @@ def train(cfg: RunConfig, emit: Emit) -> ev.RunFinished:
     emit(ev.TrainingStarted(
         total_steps=total, n_train=len(train_data), n_heldout=len(held_data), model_path=model_path,
         hardware=hardware_info(device, precision), trainable_params=sum(p.numel() for p in params),
+        n_soft=sum(1 for s in soft_data if s.has_soft) if soft_data is not None else None,
     ))  # fmt: skip
     model.train()
     stopped_early = False
@@ -214,10 +217,17 @@ def train(cfg: RunConfig, emit: Emit) -> ev.RunFinished:
         if epoch not in epoch_batches:
             epoch_batches = {epoch: batch_order(lengths, cfg.batch_size, cfg.seed, epoch, cfg.group_by_length)}
         idx = epoch_batches[epoch][step % steps_per_epoch]
-        b = {k: v.to(device) for k, v in collate([train_data[i] for i in idx], pad_id).items()}
         t0 = time.monotonic()
-        with autocast(device, precision):
-            loss = forward_loss(model, b)
+        if soft_data is None:
+            b = {k: v.to(device) for k, v in collate([train_data[i] for i in idx], pad_id).items()}
+            with autocast(device, precision):
+                loss = forward_loss(model, b)
+        else:
+            sb = soft_batch([soft_data[i] for i in idx], pad_id)
+            sb.batch = b = {k: v.to(device) for k, v in sb.batch.items()}
+            alpha = alpha_at(step, total, cfg.soft_alpha, cfg.soft_alpha_end)
+            with autocast(device, precision):
+                loss = soft_forward_loss(model, sb, alpha, cfg.soft_temperature)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
@@ -252,6 +262,24 @@ def train(cfg: RunConfig, emit: Emit) -> ev.RunFinished:
     )  # fmt: skip
     emit(done)
     return done
+
+
+def encode_soft_all(tokenizer: Any, train_ex: list[Example], cfg: RunConfig) -> list[SoftEncoded] | None:
+    """The training rows as soft-label sequences (``train.soft``), or None when soft labels are off. Raises
+    ``ValueError`` when no row has a soft target: the file was not exported for soft labels, or (tokens) the
+    teacher's tokens are not the student's."""
+    if cfg.soft_labels == "off":
+        return None
+    if cfg.soft_labels not in SOFT_MODES:
+        raise ValueError(f"soft_labels must be one of {', '.join(SOFT_MODES)}, not {cfg.soft_labels!r}")
+    out = [encode_soft(tokenizer, e, cfg.soft_labels, cfg.max_length, cfg.soft_max_candidates) for e in train_ex]
+    if not any(s.has_soft for s in out):
+        why = ("no row has two candidate answers (train on a dataset version so the export computes them from the "
+               "teachers' logprobs)" if cfg.soft_labels == "candidates" else
+               "no row's teacher tokens are the student's tokens (token-level distillation needs a teacher with the "
+               "student's tokenizer; use candidates)")  # fmt: skip
+        raise ValueError(f"soft labels ({cfg.soft_labels}): {why}")
+    return out
 
 
 def save_checkpoint(

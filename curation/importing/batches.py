@@ -15,7 +15,8 @@ def list_batches(ws: Workspace, include_undone: bool = True) -> list[dict[str, A
     where = "" if include_undone else "WHERE status = 'done'"
     return ws.query_dicts(
         f"""SELECT batch_id, source_file, format, status, started_at, finished_at, n_lines, n_imported,
-            (SELECT count(*) FROM attached_answers a WHERE a.batch_id = b.batch_id) AS n_attached,
+            (SELECT count(*) FROM attached_answers a WHERE a.batch_id = b.batch_id)
+                + (SELECT count(*) FROM teacher_outputs o WHERE o.batch_id = b.batch_id) AS n_attached,
             n_duplicates, n_quarantined, CAST(warnings AS VARCHAR) AS warnings, CAST(options AS VARCHAR) AS options
         FROM import_batches b {where} ORDER BY batch_id DESC"""
     )
@@ -66,6 +67,12 @@ def undo_import(ws: Workspace, batch_id: int, *, force: bool = False) -> int:
         raise UserError(f"batch {batch_id} cannot be undone: {n} of its records are in dataset versions ({t})")
     if used and not force:
         names = {"teacher_outputs": "paid teacher outputs", "attached_answers": "answers attached by later imports"}
+        if "teacher_outputs" in used:  # other teachers' answers that later imports put beside these records
+            imported = ws.scalar(
+                f"SELECT count(*) FROM teacher_outputs WHERE batch_id IS NOT NULL AND record_id IN ({touched})"
+            )
+            if imported:
+                names["teacher_outputs"] = f"teacher outputs ({imported} of them other teachers' imported answers)"
         what = ", ".join(f"{n} {names[t]}" if t in names else f"{n} in {t}" for t, n in used.items())
         kept = " (the cost ledger and teacher cache stay: generating again after a re-import is free)"
         raise UserError(f"batch {batch_id} has work attached ({what}); pass --force to remove it as well"

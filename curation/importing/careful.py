@@ -159,7 +159,9 @@ def import_careful(
                 models.update(batchjoin.model_mismatches(cur))
                 batchjoin.note_seen(cur)
             ok = cur.execute("SELECT count(*) FROM _parsed WHERE err_reason IS NULL").fetchall()[0][0]
-            inserted = cur.execute(insert_records_sql("SELECT * FROM _parsed", batch_id, source)).fetchall()[0][0]
+            inserted = cur.execute(
+                insert_records_sql("SELECT * FROM _parsed", batch_id, source, plan.teacher_sql())
+            ).fetchall()[0][0]
             counts["imported"] += inserted
             counts["duplicates"] += ok - inserted
             report(progress, cancel, "importing", min(consumed, total), total, plan.path.name)

@@ -75,7 +75,7 @@ def import_fast(
     def insert_sql(batch_id: int) -> str:
         # Ids (-1) and line numbers (NULL) are placeholders until _number_rows; rows with a problem are left out,
         # which the count check turns into a fall back.
-        rows = records_select(parsed, batch_id, str(plan.path), "NULL")
+        rows = records_select(parsed, batch_id, str(plan.path), "NULL", plan.teacher_sql())
         return f"INSERT INTO records ({RECORD_INSERT_COLUMNS}, record_id) SELECT *, -1 FROM ({rows})"
 
     report(progress, cancel, "importing", 0, 100.0, plan.path.name)

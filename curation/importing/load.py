@@ -38,6 +38,8 @@ def import_file(
     max_line_mb: float = MAX_LINE_MB,
     accept_python_repr: bool = False,
     attach: bool = True,
+    teacher: str | None = None,
+    teacher_field: str | None = None,
     progress: ProgressFn | None = None,
     cancel: threading.Event | None = None,
 ) -> ImportResult:
@@ -45,8 +47,12 @@ def import_file(
 
     ``accept_python_repr`` converts Python-repr lines instead of quarantining them (``pyrepr.py``); ``attach=False``
     imports answers as new records even when their prompts wait in the workspace (``attach.py``; the teacher's
-    Batch collection attaches its answers itself).
+    Batch collection attaches its answers itself). ``teacher`` names the teacher of every answer in the file (else
+    ``teacher_field``, a metadata field path, else each answer's own ``model``); an answer to a prompt another teacher
+    already answered becomes that teacher's output on the existing record (``attach.py``).
     """
+    if teacher is not None and not teacher.strip():
+        raise UserError("--teacher: give a teacher name")
     started = time.monotonic()
     p = Path(path).resolve()
     det = detect_format(p, accept_python_repr=accept_python_repr)
@@ -66,7 +72,14 @@ def import_file(
         array=det.array,
         accept_python_repr=accept_python_repr,
         attach=attach,
+        teacher=teacher.strip() if teacher else None,
+        teacher_field=teacher_field or None,
     )
+    if plan.fmt == "table":
+        # A table's columns are its fields: --slice-field / --reference-field name columns as --slice-col does.
+        for key, fld in (("slice", plan.slice_field), ("reference", plan.reference_field)):
+            if fld and key not in plan.mapping:
+                plan.mapping[key] = fld
     if plan.batch_input is not None and not plan.batch_input.exists():
         raise UserError(f"batch input file {plan.batch_input} does not exist")
     result = _run(ws, plan, det, progress, cancel)

@@ -57,6 +57,16 @@ class ImportPlan:
     accept_python_repr: bool = False  # convert Python-repr lines instead of quarantining them (pyrepr.py)
     attach: bool = True  # answers to prompts already in the workspace fill those records (attach.py)
     batch_id: int | None = None  # set when the fast path rolled back: the careful path reuses its batch number
+    teacher: str | None = None  # the teacher whose answers these are (``--teacher``), over the answers' own model
+    teacher_field: str | None = None  # or a field path in the record's metadata naming it (``--teacher-field``)
+
+    def teacher_sql(self) -> str | None:
+        """SQL naming each answer's teacher when the import names one (None: the answer's own ``model``)."""
+        if self.teacher:
+            return S.sql_str(self.teacher)
+        if self.teacher_field:
+            return f"json_extract_string(metadata, {S.sql_str('$.' + self.teacher_field)})"
+        return None
 
     def options(self) -> dict[str, Any]:
         """The options recorded with the batch (``import_batches.options``)."""
@@ -65,6 +75,8 @@ class ImportPlan:
             extra["accept_python_repr"] = True
         if not self.attach:
             extra["attach"] = False
+        if self.teacher or self.teacher_field:
+            extra["teacher"] = self.teacher or {"field": self.teacher_field}
         return {
             "slice_field": self.slice_field,
             "reference_field": self.reference_field,
@@ -99,25 +111,31 @@ def keys_for(plan: ImportPlan) -> tuple[str, ...]:
     return S.top_level_keys(base, plan.slice_field, plan.reference_field)
 
 
-def records_select(parsed: str, batch_id: int, source: str, line_sql: str) -> str:
-    """The record columns (``RECORD_INSERT_COLUMNS`` order) of the good rows of ``parsed``; ``h`` is the hash."""
-    h = CONTENT_HASH_SQL.format(m="messages", r="response", md="metadata")
+def records_select(parsed: str, batch_id: int, source: str, line_sql: str, teacher_sql: str | None = None) -> str:
+    """The record columns (``RECORD_INSERT_COLUMNS`` order) of the good rows of ``parsed``; ``h`` is the hash.
+
+    ``teacher_sql`` (``ImportPlan.teacher_sql``) names the teacher; it is then part of the content hash, so another
+    teacher's answer identical to one already here is not taken for a re-import of it (``attach.py`` attaches it).
+    """
+    teacher = f"coalesce({teacher_sql}, teacher_model)" if teacher_sql else "teacher_model"
+    resp = f"concat_ws(chr(31), response, {teacher_sql})" if teacher_sql else "response"
+    h = CONTENT_HASH_SQL.format(m="messages", r=resp, md="metadata")
     return f"""
-    SELECT {batch_id}, {S.sql_str(source)}, {line_sql}, messages, prompt, response, response_logprobs, teacher_model,
+    SELECT {batch_id}, {S.sql_str(source)}, {line_sql}, messages, prompt, response, response_logprobs, {teacher},
         finish_reason, slice, reference, metadata, request_params, prompt_tokens, completion_tokens, latency_ms,
         logged_at, h, list_avg(lps), list_min(lps)
     FROM (SELECT *, {h} AS h, {LOGPROB_LIST_SQL} AS lps FROM ({parsed}) WHERE err_reason IS NULL)
     """
 
 
-def insert_records_sql(parsed: str, batch_id: int, source: str) -> str:
+def insert_records_sql(parsed: str, batch_id: int, source: str, teacher_sql: str | None = None) -> str:
     """INSERT of the good rows of ``parsed``, skipping content already imported by an earlier batch.
 
     Duplicates inside one file are kept (production traffic repeats; exact dedupe is a curation step), so the
     fast and the careful path agree whatever the chunking.
     """
     return f"""
-    INSERT INTO records ({RECORD_INSERT_COLUMNS}) {records_select(parsed, batch_id, source, "line_no")}
+    INSERT INTO records ({RECORD_INSERT_COLUMNS}) {records_select(parsed, batch_id, source, "line_no", teacher_sql)}
     WHERE h NOT IN (SELECT content_hash FROM records WHERE batch_id <> {batch_id})
     """
 

@@ -121,7 +121,9 @@ def import_table_file(
             FROM _parsed WHERE err_reason IS NOT NULL"""
         ).fetchall()[0][0]
         n_rows, ok = cur.execute("SELECT count(*), count(*) FILTER (err_reason IS NULL) FROM _parsed").fetchall()[0]
-        inserted = cur.execute(insert_records_sql("SELECT * FROM _parsed", batch_id, source)).fetchall()[0][0]
+        inserted = cur.execute(
+            insert_records_sql("SELECT * FROM _parsed", batch_id, source, plan.teacher_sql())
+        ).fetchall()[0][0]
         n_dup = ok - inserted
         attached, dup_attached = attach_answers(cur, batch_id) if plan.attach else (0, 0)
         inserted -= attached + dup_attached

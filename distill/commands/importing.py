@@ -23,11 +23,16 @@ IMPORT_EXAMPLES = """examples:
 
   distill import eval_dump.json                              # a JSON array: one record per element
   distill import dump.jsonl --accept-python-repr             # lines printed with Python's repr, converted safely
+  distill import gpt4.json --teacher gpt4 && distill import claude.json --teacher claude
+                                                             # two teachers, same prompts: one record, two answers
+  distill import outputs/*.json --teacher-field generator    # each answer's teacher named in its own field
 
 Bad lines never stop an import: they go to quarantine with file, line and reason (see `distill stats`); in a
 JSON array file the "line" is the element's number (from 1). A gzip file that breaks off imports the lines before
 the break, with a warning. Answers whose prompts are already in the workspace (a Batch output imported after its
-input) fill those records; `distill undo-import` of that import empties them again.
+input) fill those records; answers to prompts another teacher already answered join those records as this teacher's
+(its name: --teacher, else --teacher-field, else the answer's `model`). `distill undo-import` of that import removes
+them again.
 Exit code 0 when something was imported, attached or was already there; 1 when nothing could be imported."""
 
 
@@ -63,6 +68,10 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         action="store_true",
         help="convert lines written with Python's repr ({'a': True}) with ast.literal_eval instead of quarantining "
         f"them; the records get metadata {CONVERTED_MARK}",
+    )
+    p.add_argument("--teacher", metavar="NAME", help="the teacher whose answers the files hold (over each `model`)")
+    p.add_argument(
+        "--teacher-field", metavar="PATH", help="field path naming each answer's teacher (generator, meta.model)"
     )
     add_json_flag(p)
     p.set_defaults(func=cmd_import)
@@ -123,7 +132,8 @@ def cmd_import(args: argparse.Namespace) -> int:
                 r = import_file(
                     ws, f, fmt=args.format, slice_field=slice_field, reference_field=args.reference_field,
                     mapping=mapping or None, batch_input=args.batch_input, system_prompt=args.system,
-                    max_line_mb=args.max_line_mb, accept_python_repr=args.accept_python_repr, progress=progress,
+                    max_line_mb=args.max_line_mb, accept_python_repr=args.accept_python_repr, teacher=args.teacher,
+                    teacher_field=args.teacher_field, progress=progress,
                     cancel=threading.Event(),
                 )  # fmt: skip
             finally:
@@ -187,6 +197,6 @@ def cmd_undo(args: argparse.Namespace) -> int:
     if args.json:
         print_json(doc)
     else:
-        also = f", {emptied:,} attached answers emptied again" if emptied else ""
+        also = f", {emptied:,} answers it attached to earlier records removed again" if emptied else ""
         print(f"batch {args.batch_id} undone: {removed:,} records removed{also}")
     return 0

@@ -69,6 +69,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     st.add_argument("--slice-field", metavar="PATH", help=f"body field with the slice (default {d.slice_field})")
     st.add_argument("--bar", metavar="NAME", help=f"quality bar whose checks gate student answers (default {d.bar})")
     st.add_argument("--no-bar", action="store_true", help="no verifier checks, confidence only")
+    st.add_argument("--constrain-labels", action="store_true",
+                    help="keep a local student's label field inside the bar's label set while it generates")  # fmt: skip
     st.add_argument("--max-batch", type=int, metavar="N", help=f"requests per student call (default {d.max_batch})")
     st.add_argument("--batch-wait-ms", type=float, metavar="MS",
                     help=f"how long a request waits for others to batch with (default {d.batch_wait_ms:g})")  # fmt: skip
@@ -166,6 +168,7 @@ def cmd_start(args: argparse.Namespace, run_id: int | None) -> int:
         batch_wait_ms=pick("batch_wait_ms", d.batch_wait_ms), max_tokens=pick("max_tokens", d.max_tokens),
         shadow_wait_ms=pick("shadow_wait_ms", d.shadow_wait_ms), teacher_budget_usd=args.teacher_budget,
         log_max_bytes=int(args.log_max_mb * 2**20) if args.log_max_mb is not None else d.log_max_bytes,
+        constrain_labels=args.constrain_labels,
     )  # fmt: skip
     cfg.validate()
     with open_workspace(args) as ws:

@@ -58,6 +58,13 @@ def cmd_stats(args: argparse.Namespace) -> int:
         )
         print()
         _print_reviews(st.slices)
+    if len(st.teachers) > 1:
+        print_table(
+            ["teacher", "records answered"],
+            [[t["teacher"], t["records"]] for t in st.teachers],
+            title="Teachers (side by side in the studio's record detail and review; `distill versions teachers`)",
+        )
+        print()
     if st.batches:
         print_table(
             ["batch", "status", "format", "file", "lines", "imported", "dupes", "quarantined"],

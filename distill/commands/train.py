@@ -79,13 +79,15 @@ TRAIN_EXAMPLES = """examples:
   distill train --dataset v3 --eval                      # SmolLM2-135M, evaluate vs bar + baseline
   distill train --data train.parquet --steps 30 --lr 1e-3
   distill train --data train.parquet --model smollm2 --model ./my-360m --eval   # run group, side by side
-  distill train --resume 4                               # after a cancel or a kill"""
+  distill train --resume 4                               # after a cancel or a kill
+  distill train --dataset v3 --soft-labels candidates --temperature 2 --alpha 0.8:0.2   # teachers' probabilities"""
 EVAL_EXAMPLES = """examples:
   distill eval 4                                 # tuned + baseline, per-slice table vs the bar
   distill eval 4 --data gold.csv --reference-field label --slice-field area   # and on a gold set, side by side
   distill eval 4 --limit 200 --seed 1            # a seeded sample stratified by slice and answer label
   distill eval --show 7 --json
   distill eval --show 7 --disagreements --slice billing
+  distill eval 4 --constrain-labels trie         # answers only inside the bar's label set
 
 Every slice shows n, the score with its 95% Wilson interval, the paired difference to the teacher (Newcombe),
 micro and macro averages, the calibration error, and how many more items would resolve +-3 points where the

@@ -43,6 +43,8 @@ class RecordsScreen(LoudWorkers, Screen[None]):
         Binding("o", "cycle_order", "Order", id="records.order"),
         Binding("escape", "focus_list", "List", show=False, id="records.focus_list"),
         Binding("R", "review_here", "Review these", id="records.review"),
+        Binding("t", "next_teacher", "Next teacher", id="records.next_teacher"),
+        Binding("d", "diff_base", "Diff against", show=False, id="records.diff_base"),
     ]
 
     def __init__(self, workspace: Workspace) -> None:
@@ -111,6 +113,15 @@ class RecordsScreen(LoudWorkers, Screen[None]):
         row = self.records.current_row()
         if row is not None and row.record_id == message.detail.record_id:
             self.query_one(RecordView).show(message.detail)
+
+    def action_next_teacher(self) -> None:
+        name = self.query_one(RecordView).next_teacher()
+        self.notify(f"teacher: {name}" if name else "this record has one teacher's answer")
+
+    def action_diff_base(self) -> None:
+        name = self.query_one(RecordView).next_base()
+        if name:
+            self.notify(f"diff against: {name}")
 
     def action_focus_filter(self) -> None:
         self.query_one("#f-text").focus()

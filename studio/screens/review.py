@@ -69,6 +69,9 @@ class ReviewScreen(LoudWorkers, Screen[None]):
         Binding("m", "mark", "Needs review", show=False, id="review.mark"),
         Binding("u", "undo", "Undo", id="review.undo"),
         Binding("o", "cycle_order", "Order", id="review.order"),
+        Binding("t", "next_teacher", "Next teacher", id="review.next_teacher"),
+        Binding("d", "diff_base", "Diff against", show=False, id="review.diff_base"),
+        Binding("T", "use_teacher", "Use teacher's answer", show=False, id="review.use_teacher"),
         Binding("slash", "focus_filter", "Filter", show=False, id="review.filter"),
         Binding("escape", "focus_queue", "Back to queue", show=False, id="review.focus_queue"),
         Binding("b", "back", "Back", show=False, id="review.back"),
@@ -163,6 +166,26 @@ class ReviewScreen(LoudWorkers, Screen[None]):
         self.order = names[(names.index(self.order) + 1) % len(names)]
         self.notify(f"order: {ORDERS[self.order][0]}")
         self.restart()
+
+    def action_next_teacher(self) -> None:
+        name = self.query_one(RecordView).next_teacher()
+        self.notify(f"teacher: {name}" if name else "this record has one teacher's answer")
+
+    def action_diff_base(self) -> None:
+        name = self.query_one(RecordView).next_base()
+        if name:
+            self.notify(f"diff against: {name}")
+
+    def action_use_teacher(self) -> None:
+        """Make the highlighted teacher's answer the record's answer (an edit, undoable like any)."""
+        chosen = self.query_one(RecordView).selected_answer()
+        if chosen is None or self.current is None:
+            self.notify("this record has one teacher's answer", severity="warning")
+            return
+        if chosen.response == self._current_response():
+            self.notify(f"{chosen.teacher}'s answer is already the record's answer")
+            return
+        self._decide(review.edit, chosen.response)
 
     def action_focus_filter(self) -> None:
         self.query_one("#f-text").focus()

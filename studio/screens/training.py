@@ -269,7 +269,8 @@ class TrainingScreen(LoudWorkers, Screen[None]):
         match e:
             case ev.TrainingStarted():
                 self._load_runs()
-                curve.title = f"loss ({Path(e.model_path).name}, {e.n_train} examples, {e.total_steps} steps)"
+                soft = f", {e.n_soft} with soft labels" if e.n_soft is not None else ""
+                curve.title = f"loss ({Path(e.model_path).name}, {e.n_train} examples{soft}, {e.total_steps} steps)"
             case ev.RunResumed():
                 self._load_curve(message.run_id or 0)
             case ev.StepLogged():

@@ -17,6 +17,7 @@ from textual.widgets import Static
 
 from curation.browse import RecordDetail
 from curation.records import content_text
+from curation.teacher_answers import TeacherAnswer, word_diff
 
 LOW_PROB = 0.5  # tokens below this probability are highlighted and listed with their alternatives
 MAX_LISTED = 8
@@ -78,8 +79,41 @@ def edit_diff(original: str | None, edited: str | None) -> RenderableType:
     return out
 
 
-def render_record(d: RecordDetail) -> RenderableType:
-    """Everything about a record as one Rich renderable."""
+def word_diff_text(a: str, b: str) -> Text:
+    """Two answers' word diff (``curation.teacher_answers.word_diff``): words only in the first red, struck through;
+    only in the second green."""
+    out = Text()
+    for op, words in word_diff(a, b):
+        out.append(words + " ", style={"=": "", "-": "red strike", "+": "green"}[op])
+    return out
+
+
+def teachers_panel(d: RecordDetail, selected: int, base: int) -> RenderableType:
+    """Every teacher's answer side by side with its confidence; ``selected`` (an index into ``d.answers``) is
+    highlighted and diffed against ``base`` (another teacher's answer, or -1: the record's current answer)."""
+    table = Table("", "teacher", "conf", "answer", box=None, padding=(0, 1), header_style="bold", expand=True)
+    for i, a in enumerate(d.answers):
+        mark = ("▶" if i == selected else " ") + ("●" if a.response == d.response else " ")
+        conf = "-" if a.confidence is None else f"{a.confidence:.2f}"
+        name = a.teacher + (" (import)" if a.own else "")
+        table.add_row(mark, name, conf, Text(a.response), style="reverse" if i == selected else "")
+    parts: list[RenderableType] = [table]
+    if 0 <= selected < len(d.answers):
+        sel = d.answers[selected]
+        if 0 <= base < len(d.answers) and base != selected:
+            base_name, base_text = d.answers[base].teacher, d.answers[base].response
+        else:
+            base_name, base_text = ("edit" if d.response != d.original_response else "current answer"), d.response or ""
+        parts += [
+            Text(f"word diff: {base_name} → {sel.teacher}", style="bold"),
+            word_diff_text(base_text, sel.response),
+        ]
+    parts.append(Text("● = the record's current answer · t next teacher · d diff against · T take it (review)", "dim"))
+    return Panel(Group(*parts), title=f"teachers ({len(d.answers)})", title_align="left", border_style="blue")
+
+
+def render_record(d: RecordDetail, selected: int = 0, base: int = -1) -> RenderableType:
+    """Everything about a record as one Rich renderable (``selected``/``base``: see ``teachers_panel``)."""
     conv = Text()
     for m in d.messages:
         conv.append(f"{m.get('role', '?')}: ", style="bold magenta")
@@ -111,6 +145,8 @@ def render_record(d: RecordDetail) -> RenderableType:
     ]
     if edited:
         parts.append(Panel(edit_diff(d.original_response, d.response), title="edit diff", title_align="left"))
+    if len(d.answers) > 1:
+        parts.append(teachers_panel(d, selected, base))
     if d.logprobs:
         parts.append(Panel(token_heat_map(d.logprobs), title="token confidence", title_align="left"))
     if d.reference:
@@ -136,6 +172,9 @@ class RecordView(VerticalScroll):
     """
 
     shown_record_id: int | None = None
+    detail: RecordDetail | None = None
+    selected = 0  # the highlighted teacher's answer (index into detail.answers)
+    base = -1  # the answer it is diffed against (-1: the record's current answer)
 
     def compose(self):  # type: ignore[no-untyped-def]
         yield Static("select a record", id="record-body")
@@ -143,6 +182,33 @@ class RecordView(VerticalScroll):
     def show(self, detail: RecordDetail | None) -> None:
         """Display ``detail`` (None clears the pane)."""
         self.shown_record_id = detail.record_id if detail is not None else None
-        body = self.query_one("#record-body", Static)
-        body.update(render_record(detail) if detail is not None else Text("no record", style="dim"))
+        self.detail, self.selected, self.base = detail, 0, -1
+        self._redraw()
         self.scroll_home(animate=False)
+
+    def _redraw(self) -> None:
+        d = self.detail
+        body = self.query_one("#record-body", Static)
+        body.update(render_record(d, self.selected, self.base) if d is not None else Text("no record", style="dim"))
+
+    def next_teacher(self) -> str | None:
+        """Highlight the next teacher's answer; its name (None when the record has one teacher)."""
+        if self.detail is None or len(self.detail.answers) < 2:
+            return None
+        self.selected = (self.selected + 1) % len(self.detail.answers)
+        self._redraw()
+        return self.detail.answers[self.selected].teacher
+
+    def next_base(self) -> str | None:
+        """Diff the highlighted answer against the next one (the current answer, then each teacher's in turn)."""
+        if self.detail is None or len(self.detail.answers) < 2:
+            return None
+        self.base = self.base + 1 if self.base + 1 < len(self.detail.answers) else -1
+        self._redraw()
+        return "current answer" if self.base < 0 else self.detail.answers[self.base].teacher
+
+    def selected_answer(self) -> TeacherAnswer | None:
+        """The highlighted teacher's answer (None when the record has one teacher)."""
+        if self.detail is None or len(self.detail.answers) < 2:
+            return None
+        return self.detail.answers[self.selected]

@@ -112,3 +112,56 @@ def curate_version(ws: Workspace, name: str, *, share: float = 0.25, edits: int 
                         split="heldout")  # fmt: skip
     apply_rebalance(ws, rb, name)
     return {"heldout": set(plan.heldout), "edited": edited, "rejected": set(rejected)}
+
+
+def soft_rows(n: int, heldout: int, seed: int = 0) -> list[dict]:
+    """``triage_rows`` with soft-label columns: each row's teacher answer at 0.7 and another intent at 0.3; the hard
+    target is the reference's intent where there is one (every other row), else the teacher's."""
+    rows = triage_rows(n, heldout, seed)
+    for i, r in enumerate(rows):
+        answer = r["messages"][-1]["content"]
+        doc = json.loads(answer)
+        other = sorted(set(INTENTS) - {doc["intent"]})[i % 2]
+        r["label_field"] = "intent"
+        r["candidates"] = [
+            {"value": doc["intent"], "answer": answer, "prob": 0.7, "hard": True},
+            {"value": other, "answer": json.dumps({**doc, "intent": other}), "prob": 0.3, "hard": False},
+        ]
+        r["teacher_tokens"] = None
+    return rows
+
+
+def write_soft_parquet(rows: list[dict], path: Path) -> Path:
+    """Write rows with the training-file schema plus curation's soft-label columns."""
+    from curation.datasets import soft_schema, training_schema
+
+    pq.write_table(pa.Table.from_pylist(rows, schema=pa.schema([*training_schema(), *soft_schema()])), path)
+    return path
+
+
+def logprob_workspace(ws: Workspace, n: int, wrong_every: int = 4) -> list[int]:
+    """``n`` triage records whose teacher answers carry OpenAI-shaped token logprobs (the sample generator's): every
+    ``wrong_every``-th answer names a wrong intent with a low logprob and the right one among its top alternatives."""
+    from curation.records import finish_batch, insert_records, new_batch
+    from sample_data.generate import mark_weak, token_logprobs, tokens
+
+    rng = random.Random(5)
+    rows = []
+    for i, r in enumerate(triage_rows(n, 0, seed=4)):
+        right = json.loads(r["teacher_response"])
+        said = dict(right)
+        weak: set[int] = set()
+        alts: dict[int, str] = {}
+        if i % wrong_every == 0:
+            said["intent"] = sorted(set(INTENTS) - {right["intent"]})[0]
+        answer = json.dumps(said)
+        if said != right:
+            mark_weak(tokens(answer), said["intent"], right["intent"], weak, alts)
+        rows.append({"messages": r["messages"][:-1], "response": answer, "slice": r["slice"],
+                     "reference": r["reference"], "teacher_model": "big",
+                     "response_logprobs": token_logprobs(rng, answer, weak, alts)})  # fmt: skip
+    with ws.transaction() as cur:
+        b = new_batch(cur, "triage-logprobs.jsonl", "log")
+        ids = insert_records(cur, b, rows)
+        finish_batch(cur, b, n_lines=n, n_imported=len(ids), n_duplicates=0, n_quarantined=0)
+    return list(ids)

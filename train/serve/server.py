@@ -55,6 +55,25 @@ def student_source(ws: Workspace, spec: StudentSpec) -> tuple[str, str | None]:
     return spec.base_model, spec.adapter
 
 
+def served_labels(ws: Workspace, cfg: ServeConfig, spec: StudentSpec) -> tuple[str, list[str]]:
+    """The label field and set a served student's answers are kept in: the bar's label metric, else the references
+    of the run's training file (``train.evaluate.eval_labels``, as an evaluation with --constrain-labels)."""
+    from train.bars import require_bar
+    from train.data import load_examples
+    from train.evaluate import eval_labels
+
+    if spec.url:
+        raise UserError("--constrain-labels works on a local student (this process generates), not --student-url")
+    rows = []
+    if spec.run_id is not None:
+        from train.store import get_run
+
+        rows = load_examples(get_run(ws, spec.run_id)["data_path"])
+    label_spec, labels = eval_labels(require_bar(ws, cfg.bar or "default"), rows, "trie")
+    assert label_spec is not None  # eval_labels raises when there is none
+    return label_spec.field, labels
+
+
 @dataclass
 class Built:
     """A built gateway and what closes it (the student, the teacher's pool and session, the log: reverse order of
@@ -90,10 +109,16 @@ def build(ws: Workspace, cfg: ServeConfig, spec: StudentSpec) -> Built:
             from train.generate import load_for_inference
 
             base, adapter = student_source(ws, spec)
+            labels = served_labels(ws, cfg, spec) if cfg.constrain_labels else None
             model, tok, dev = load_for_inference(base, adapter, spec.device, spec.precision)
+            proc = None
+            if labels is not None:
+                from train.constrain import LabelConstraint
+
+                proc = LabelConstraint(tok, *labels).processor
             student = LocalStudent(model, tok, dev, cfg.served_model, max_batch=cfg.max_batch,
                                    wait_ms=cfg.batch_wait_ms, timeout_s=cfg.student_timeout_s,
-                                   on_batch=metrics.batch_size.observe)  # fmt: skip
+                                   on_batch=metrics.batch_size.observe, logits_processor=proc)  # fmt: skip
         stack.callback(student.close)
         gw = Gateway(cfg, Router(cfg, checks), student, teacher, log, metrics, pool)
         owned = stack.pop_all()  # from here the Built closes them

@@ -111,6 +111,7 @@ class ServeConfig:
     slice_header: str = "X-Slice"
     slice_field: str = "metadata.slice"
     bar: str | None = "default"  # the quality bar whose checks (valid JSON, labels...) gate the student's answers
+    constrain_labels: bool = False  # a local student's label field kept inside the bar's label set (train.constrain)
     max_batch: int = 8
     # How long a free model waits for the callers of the last batch to come back (answer logged with an fsync of
     # ~5 ms, sent, the next request parsed): only while traffic is concurrent, so a lone caller never pays it.
@@ -133,6 +134,8 @@ class ServeConfig:
             raise UserError(f"--port must be 1-65535 (or 0 for any free port), got {self.port}")
         if self.max_batch < 1 or self.batch_wait_ms < 0 or self.max_tokens < 1:
             raise UserError("--max-batch and --max-tokens must be >= 1 and --batch-wait-ms >= 0")
+        if self.constrain_labels and not self.bar:
+            raise UserError("--constrain-labels needs the quality bar that names the label field (not --no-bar)")
         if self.shadow_wait_ms < 0 or self.student_timeout_s <= 0 or self.log_max_bytes < 4096:
             raise UserError("--shadow-wait-ms must be >= 0, the student timeout > 0, the log size >= 4 KB")
 

@@ -58,10 +58,11 @@ class LocalStudent:
 
     def __init__(
         self, model: Any, tokenizer: Any, device: str, name: str, *, max_batch: int, wait_ms: float,
-        timeout_s: float, on_batch: Any = None,
+        timeout_s: float, on_batch: Any = None, logits_processor: Any = None,
     ) -> None:  # fmt: skip
         self.model, self.tokenizer, self.device, self.name = model, tokenizer, device, name
         self.timeout_s = timeout_s
+        self.logits_processor = logits_processor  # train.generate's per-batch factory (answers inside a label set)
         self.batcher = MicroBatcher(self._run, max_batch, wait_ms, on_batch)
 
     def _run(self, jobs: list[StudentJob]) -> list[Generation]:
@@ -69,7 +70,7 @@ class LocalStudent:
         return generate(
             self.model, self.tokenizer, [j.prompt for j in jobs], batch_size=len(jobs),
             max_new_tokens=[j.max_tokens for j in jobs], temperature=head.temperature, top_p=head.top_p,
-            top_logprobs=max(j.top_logprobs for j in jobs), device=self.device,
+            top_logprobs=max(j.top_logprobs for j in jobs), device=self.device, logits_processor=self.logits_processor,
         )  # fmt: skip
 
     async def answer(self, messages: list[dict[str, Any]], sampling: Sampling) -> StudentAnswer:
