@@ -37,3 +37,24 @@ async def test_sql_error_keeps_focus_in_the_where_box_and_a_good_filter_moves_it
             await pilot.press("enter")
             await settle(pilot)
             assert isinstance(app.focused, RecordList) and app.focused.total == 6
+
+
+async def test_digits_switch_screens_from_import_unless_the_path_is_being_typed(tmp_path) -> None:
+    with Workspace.open(build_workspace(tmp_path / "w.duckdb", n=6)) as ws:
+        app = DistillStudio(ws, start="overview")
+        async with app.run_test(size=(160, 48)) as pilot:
+            await settle(pilot)
+            await pilot.press("4")
+            await settle(pilot)
+            assert app.current_mode == "import"
+            await pilot.press("5")
+            await settle(pilot)
+            assert app.current_mode == "curation"
+            await pilot.press("4")
+            await settle(pilot)
+            await pilot.click("#import-path")
+            await pilot.press("5")
+            assert app.screen.query_one("#import-path").value == "5" and app.current_mode == "import"
+            await pilot.press("escape", "2")  # esc leaves the field, then digits switch again
+            await settle(pilot)
+            assert app.current_mode == "records"
