@@ -25,6 +25,12 @@ ORDERS: dict[str, tuple[str, str]] = {
     "import": ("import order", "record_id"),
     "confidence": ("lowest confidence first", "coalesce(mean_logprob, 'infinity'::DOUBLE)"),
     "slice": ("by slice", "slice"),
+    # The review queue's own order: records flagged for review (a filter queued them, a reviewer marked them) before
+    # the unreviewed rest, each part lowest confidence first (mean_logprob <= 0, so 1e6 keeps the parts apart).
+    "queue": (
+        "flagged first, then lowest confidence",
+        "(status <> 'needs_review')::DOUBLE * 1e6 + coalesce(mean_logprob, 1e5)",
+    ),
 }
 
 PENDING = ("unreviewed", "needs_review")  # what the review queue shows

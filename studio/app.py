@@ -202,6 +202,8 @@ class DistillStudio(App[None]):
             b = active.binding
             if not b.description or b.action in seen or b.action.startswith("switch_mode"):
                 continue
+            if not isinstance(active.node, Screen | App):  # a widget's own keys (cursor moves): not commands
+                continue
             seen.add(b.action)
             where = type(active.node).__name__
             help_text = f"{where} · key {self.get_key_display(b)}" + (f" · {b.id}" if b.id else "")

@@ -36,6 +36,7 @@ class ProgressLoaded(Message):
 
     rows: list[review.SliceProgress]
     remaining: int
+    flagged: int  # of those, flagged for review (needs_review)
 
 
 @dataclass
@@ -66,22 +67,22 @@ class ReviewScreen(LoudWorkers, Screen[None]):
         Binding("e", "edit", "Edit", id="review.edit"),
         Binding("E", "edit_external", "Edit in $EDITOR", show=False, id="review.edit_external"),
         Binding("l", "relabel", "Relabel", id="review.relabel"),
-        Binding("m", "mark", "Needs review", show=False, id="review.mark"),
+        Binding("m", "mark", "Needs review", id="review.mark"),
         Binding("u", "undo", "Undo", id="review.undo"),
         Binding("o", "cycle_order", "Order", id="review.order"),
         Binding("slash", "focus_filter", "Filter", show=False, id="review.filter"),
         Binding("escape", "focus_queue", "Back to queue", show=False, id="review.focus_queue"),
-        Binding("b", "back", "Back", show=False, id="review.back"),
-        Binding("A", "bulk_accept", "Accept all", show=False, id="review.bulk_accept"),
-        Binding("X", "bulk_reject", "Reject all", show=False, id="review.bulk_reject"),
-        Binding("L", "bulk_relabel", "Relabel all", show=False, id="review.bulk_relabel"),
+        Binding("b", "back", "Back", id="review.back"),
+        Binding("A", "bulk_accept", "Accept all", id="review.bulk_accept"),
+        Binding("X", "bulk_reject", "Reject all", id="review.bulk_reject"),
+        Binding("L", "bulk_relabel", "Relabel all", id="review.bulk_relabel"),
     ]
 
     def __init__(
         self,
         workspace: Workspace,
         filt: RecordFilter | None = None,
-        order: str = "confidence",
+        order: str = "queue",
         start_key: tuple[Any, ...] | None = None,
     ) -> None:
         super().__init__()
@@ -171,9 +172,14 @@ class ReviewScreen(LoudWorkers, Screen[None]):
         self.query_one("#review-record").focus()
 
     def on_filter_bar_changed(self, message: FilterBar.Changed) -> None:
+        # Focus stays in the field: keys typed after Enter must not become decisions (" and" accepted and skipped a
+        # record); esc goes back to the queue.
         self.filter = message.filter
         self.restart()
-        self.action_focus_queue()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # "Back" only where there is somewhere to go back to (a review pushed from the records browser).
+        return len(self.app.screen_stack) > 1 if action == "back" else True
 
     def action_back(self) -> None:
         """Leave a review pushed from the records browser."""
@@ -342,7 +348,12 @@ class ReviewScreen(LoudWorkers, Screen[None]):
     @work(thread=True, exclusive=True, group="review-progress", exit_on_error=False)
     def _load_progress(self, filt: RecordFilter) -> None:
         rows = review.progress_by_slice(self.workspace, dataclasses.replace(filt, statuses=()))
-        self.post_message(ProgressLoaded(rows, count_records(self.workspace, filt)))
+        flagged = (
+            count_records(self.workspace, dataclasses.replace(filt, statuses=("needs_review",)))
+            if not filt.statuses or "needs_review" in filt.statuses
+            else 0
+        )
+        self.post_message(ProgressLoaded(rows, count_records(self.workspace, filt), flagged))
 
     def on_progress_loaded(self, message: ProgressLoaded) -> None:
         table = Table("slice", "done", "left", "✓", "✗", box=None, padding=(0, 1), header_style="bold")
@@ -350,5 +361,6 @@ class ReviewScreen(LoudWorkers, Screen[None]):
             table.add_row(p.slice[:18], f"{p.reviewed:,}", f"{p.remaining:,}", f"{p.accepted:,}", f"{p.rejected:,}")
         total = sum(p.total for p in message.rows)
         done = sum(p.reviewed for p in message.rows)
-        table.title = f"{done:,} / {total:,} reviewed · {message.remaining:,} in queue"
+        flagged = f"{message.flagged:,} flagged first · " if message.flagged else ""
+        table.title = f"{done:,} / {total:,} reviewed · {flagged}{message.remaining:,} in queue"
         self.query_one("#review-progress", Static).update(table)

@@ -139,7 +139,9 @@ def render_record(d: RecordDetail) -> RenderableType:
     if d.reference:
         parts.append(Panel(_json_or_text(d.reference), title="reference", title_align="left"))
     if d.metadata:
-        parts.append(Panel(wrapped_json(json.dumps(d.metadata)), title="metadata", title_align="left", border_style="dim"))
+        parts.append(
+            Panel(wrapped_json(json.dumps(d.metadata)), title="metadata", title_align="left", border_style="dim")
+        )
     live = [e for e in d.events if not e["undone"]]
     if d.events:
         hist = Text()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from rich.console import Console
+from textual.widgets import Static
 
 from curation.workspace import Workspace
 from studio.app import DistillStudio
@@ -58,3 +60,77 @@ async def test_digits_switch_screens_from_import_unless_the_path_is_being_typed(
             await pilot.press("escape", "2")  # esc leaves the field, then digits switch again
             await settle(pilot)
             assert app.current_mode == "records"
+
+
+async def test_review_queue_shows_flagged_records_first_and_counts_them(tmp_path) -> None:
+    from curation import review
+
+    with Workspace.open(build_workspace(tmp_path / "w.duckdb", n=30)) as ws:
+        for rid in (25, 28):  # high ids, high confidence: last in a confidence order
+            review.queue(ws, rid, "filter low-conf", reviewer="filter")
+        app = DistillStudio(ws, start="review")
+        async with app.run_test(size=(160, 48)) as pilot:
+            await settle(pilot)
+            assert app.screen.current is not None and app.screen.current.record_id in (25, 28)
+            panel = app.screen.query_one("#review-progress", Static).content
+            assert "2 flagged first · 30 in queue" in str(panel.title)
+
+
+async def test_keys_typed_after_applying_a_review_filter_stay_in_the_field(tmp_path) -> None:
+    from curation.browse import RecordFilter, count_records
+
+    with Workspace.open(build_workspace(tmp_path / "w.duckdb", n=12)) as ws:
+        app = DistillStudio(ws, start="review")
+        async with app.run_test(size=(160, 48)) as pilot:
+            await settle(pilot)
+            await pilot.click("#f-text")
+            await pilot.press(*"ticket", "enter", *" and")
+            await settle(pilot)
+            assert app.screen.query_one("#f-text").value == "ticket and"
+            assert count_records(ws, RecordFilter(statuses=("accepted",))) == 0
+            await pilot.press("escape", "a")  # esc back to the queue: now a decides
+            await settle(pilot)
+            assert count_records(ws, RecordFilter(statuses=("accepted",))) == 1
+
+
+async def test_overview_batches_table_fits_its_pane_and_the_legend_names_no_colour(tmp_path) -> None:
+    from textual.widgets import DataTable
+
+    with Workspace.open(build_workspace(tmp_path / "w.duckdb", n=6)) as ws:
+        app = DistillStudio(ws, start="overview")
+        async with app.run_test(size=(160, 48)) as pilot:
+            await settle(pilot)
+            table = app.screen.query_one("#batches", DataTable)
+            assert table.virtual_size.width <= table.scrollable_content_region.width
+            assert "status" in [str(c.label) for c in table.columns.values()][:2]
+            console = Console(width=100, record=True, color_system=None)
+            console.print(app.screen.query_one("#overview-chart", Static).content)
+            chart = console.export_text()
+            assert "██ production   ██ accepted" in chart and "blue" not in chart and "green" not in chart
+
+
+async def test_empty_evaluation_and_teacher_screens_say_what_to_do(tmp_path) -> None:
+    from studio.screens.evaluation import NO_EVALUATIONS
+    from studio.screens.teacher import NO_TEACHER
+
+    with Workspace.open(build_workspace(tmp_path / "w.duckdb", n=6)) as ws:
+        app = DistillStudio(ws, start="evaluation")
+        async with app.run_test(size=(160, 48)) as pilot:
+            await settle(pilot)
+            assert status_text(app, "#eval-status") == NO_EVALUATIONS
+            await pilot.press("6")
+            await settle(pilot)
+            assert status_text(app, "#teacher-summary") == NO_TEACHER.plain
+
+
+async def test_palette_lists_screens_and_actions_not_widget_keys(tmp_path) -> None:
+    with Workspace.open(build_workspace(tmp_path / "w.duckdb", n=6)) as ws:
+        app = DistillStudio(ws, start="overview")
+        async with app.run_test(size=(160, 48)) as pilot:
+            await settle(pilot)
+            app.screen.query_one("#batches").focus()
+            await pilot.pause()
+            commands = list(app.get_system_commands(app.screen))
+            titles = [c.title for c in commands]
+            assert "Go to Review" in titles and "Refresh" in titles
+            assert not [c for c in commands if "DataTable" in c.help or c.title == "Cursor down"]

@@ -109,7 +109,7 @@ async def test_bulk_on_filter_with_confirmation(tmp_path: Path) -> None:
         async with app.run_test(size=(140, 40)) as pilot:
             await settle(pilot)
             await pilot.click("#f-slice")
-            await pilot.press(*"login", "enter")
+            await pilot.press(*"login", "enter", "escape")  # esc: back to the queue (focus stays in the field)
             await settle(pilot)
             assert app.screen.current.slice == "login"
             await pilot.press("X")
