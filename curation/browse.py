@@ -17,6 +17,7 @@ import duckdb
 from curation import search
 from curation.effective import effective_sql
 from curation.errors import UserError
+from curation.reviewer_sql import CONFLICT_IDS, PENDING_FOR_IDS
 from curation.sql_guard import validate_where
 from curation.workspace import Workspace
 
@@ -48,6 +49,8 @@ class RecordFilter:
     text: str | None = None  # case-insensitive substring of prompt or effective response
     where: str | None = None  # a read-only SQL boolean expression over curation.effective's columns
     verifier: str | None = None  # "failed" (some filter/verifier check failed) | "passed" (checked, none failed)
+    pending_for: str | None = None  # only records assigned to this reviewer that they have not decided yet
+    conflicts: bool = False  # only records on which reviewers' verdicts differ
 
     def describe(self) -> str:
         """A short human label for status lines and bulk confirmations."""
@@ -68,6 +71,10 @@ class RecordFilter:
             parts.append(f"where {self.where}")
         if self.verifier:
             parts.append(f"verifier {self.verifier}")
+        if self.pending_for:
+            parts.append(f"assigned to {self.pending_for}")
+        if self.conflicts:
+            parts.append("conflicts")
         return " ".join(parts) or "all records"
 
 
@@ -153,6 +160,11 @@ def filter_sql(ws: Workspace, filt: RecordFilter) -> tuple[str, list[Any]]:
             conds.append(f"record_id IN (SELECT record_id FROM filter_results) AND record_id NOT IN ({failed})")
         else:
             raise UserError(f"unknown verifier filter {filt.verifier!r}; use failed or passed")
+    if filt.pending_for:
+        conds.append(f"record_id IN ({PENDING_FOR_IDS})")
+        params += [filt.pending_for, filt.pending_for]
+    if filt.conflicts:
+        conds.append(f"record_id IN ({CONFLICT_IDS})")
     if filt.where and filt.where.strip():
         conds.append(validate_where(ws, filt.where, *effective_sql(ws)))  # guarded, parenthesised
     return (" AND ".join(conds) or "true"), params
