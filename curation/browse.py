@@ -120,6 +120,7 @@ class RecordDetail:
     reviewer: str | None
     reviewed_at: Any
     events: list[dict[str, Any]] = field(default_factory=list)
+    comments: list[dict[str, Any]] = field(default_factory=list)  # reviewers' comments, oldest first
 
 
 def filter_sql(ws: Workspace, filt: RecordFilter) -> tuple[str, list[Any]]:
@@ -303,6 +304,11 @@ def get_record(ws: Workspace, record_id: int) -> RecordDetail:
         [int(record_id)],
     )
     names = ("event_id", "action", "reason", "new_slice", "reviewer", "created_at", "bulk_id", "undone")
+    notes = _run(
+        ws,
+        "SELECT reviewer, body, created_at FROM review_comments WHERE record_id = ? ORDER BY comment_id",
+        [int(record_id)],
+    )
     return RecordDetail(
         record_id=int(r[0]),
         batch_id=int(r[1]),
@@ -324,6 +330,7 @@ def get_record(ws: Workspace, record_id: int) -> RecordDetail:
         reviewer=r[17],
         reviewed_at=r[18],
         events=[dict(zip(names, e, strict=True)) for e in events],
+        comments=[{"reviewer": c[0], "body": c[1], "created_at": c[2]} for c in notes],
     )
 
 

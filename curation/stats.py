@@ -6,10 +6,11 @@ relabels, responses with their edits, review status.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from curation.effective import active_slicing, effective_sql
+from curation.team import progress_by_reviewer
 from curation.workspace import Workspace
 
 
@@ -28,6 +29,7 @@ class WorkspaceStats:
     quarantine_total: int = 0
     quarantine_reasons: list[dict[str, Any]] = field(default_factory=list)
     quarantine_sample: list[dict[str, Any]] = field(default_factory=list)
+    reviewers: list[dict[str, Any]] = field(default_factory=list)  # per slice and reviewer (``curation.team``)
 
 
 def slice_counts(ws: Workspace) -> list[dict[str, Any]]:
@@ -77,4 +79,5 @@ def workspace_stats(ws: Workspace, quarantine_sample: int = 10) -> WorkspaceStat
         quarantine_total=int(ws.scalar("SELECT count(*) FROM quarantine")),
         quarantine_reasons=reasons,
         quarantine_sample=sample,
+        reviewers=[asdict(p) | {"left": p.left} for p in progress_by_reviewer(ws)],
     )

@@ -18,10 +18,26 @@ from typing import Any
 
 from curation.browse import ALL_RECORDS, RecordFilter, records_from, select_filtered
 from curation.errors import UserError
+from curation.option_lists import ListOption
+from curation.options import ChoiceOption, FloatOption, IntOption, OptionSet, TextOption
 from curation.reviewer_sql import CONFLICT_IDS, REVIEWER_DECISIONS
 from curation.workspace import Workspace
 
 ASSIGN_MODES = ("round_robin", "slice")
+# `distill review assign` (flags generated from this declaration; ``assign`` takes its defaults from it).
+ASSIGN = OptionSet(
+    "review assign",
+    (
+        ListOption(name="reviewers", required=True, repeat=False, metavar="NAME,NAME", help="who reviews"),
+        ChoiceOption(name="by", choices=ASSIGN_MODES, default="round_robin", required=True,
+                     help="round_robin: a stable shuffle dealt in turn; slice: whole slices, largest first"),
+        FloatOption(name="overlap", default=0.0, minimum=0, maximum=1, required=True,
+                    help="share of records also given to a second reviewer (agreement)"),
+        IntOption(name="seed", default=0, required=True, help="the shuffle and overlap draw"),
+        ListOption(name="slices", flag="--slice", metavar="SLICE", help="only these slices (default all records)"),
+        TextOption(name="where", metavar="SQL", help="only records matching this condition (the studio's columns)"),
+    ),
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -52,9 +68,9 @@ def assign(
     reviewers: list[str],
     filt: RecordFilter = ALL_RECORDS,
     *,
-    by: str = "round_robin",
-    overlap: float = 0.0,
-    seed: int = 0,
+    by: str = ASSIGN.default("by"),
+    overlap: float = ASSIGN.default("overlap"),
+    seed: int = ASSIGN.default("seed"),
 ) -> AssignResult:
     """Split the records of ``filt`` between ``reviewers``: ``round_robin`` (a stable shuffle dealt in turn) or
     ``slice`` (whole slices, largest first, each to the reviewer with the fewest records so far); a share
@@ -109,6 +125,12 @@ def assign(
             cur.unregister("_assigned")
     per = Counter(r[1] for r in out)
     return AssignResult(assignment_id, len(rows), sum(1 for r in out if r[2]) // 2, dict(sorted(per.items())))
+
+
+def has_assignments(ws: Workspace, reviewer: str) -> bool:
+    """Whether ``reviewer`` has any record assigned."""
+    return bool(ws.scalar("SELECT count(*) FROM (SELECT 1 FROM review_assignments WHERE reviewer = ? LIMIT 1)",
+                          [reviewer]))  # fmt: skip
 
 
 def assigned_reviewers(ws: Workspace) -> list[str]:
@@ -243,14 +265,6 @@ def add_comment(ws: Workspace, record_id: int, reviewer: str, body: str) -> int:
         return int(cur.execute(
             "INSERT INTO review_comments (record_id, reviewer, body, created_at) VALUES (?, ?, ?, ?) "
             "RETURNING comment_id", [int(record_id), reviewer, body.strip(), datetime.now()]).fetchall()[0][0])  # fmt: skip
-
-
-def comments(ws: Workspace, record_id: int) -> list[dict[str, Any]]:
-    """A record's comments, oldest first."""
-    return ws.query_dicts(
-        "SELECT comment_id, reviewer, body, created_at FROM review_comments WHERE record_id = ? ORDER BY comment_id",
-        [int(record_id)],
-    )
 
 
 # -- label sets -----------------------------------------------------------------------------------------------

@@ -15,19 +15,27 @@ from rich.table import Table
 from textual import work
 from textual.app import ComposeResult, SuspendNotSupported
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal
+from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Footer, Header, Markdown, Select, Static
 
-from curation import review
+from curation import review, team
 from curation.browse import ORDERS, PENDING, RecordFilter, RecordRow, count_records, fetch_page, get_record
 from curation.errors import UserError
 from curation.workspace import Workspace
 from studio.failures import LoudWorkers, benign
-from studio.widgets.filter_bar import FilterBar
-from studio.widgets.modals import ConfirmModal, EditModal, PromptModal
+from studio.reviewer import remember_reviewer
+from studio.widgets.filter_bar import STATUS_CHOICES, FilterBar
+from studio.widgets.modals import ConfirmModal, EditModal, LabelModal, PromptModal
 from studio.widgets.record_view import RecordView
+from train.bars import get_bar
+
+KEYS_CAPTION = (
+    "on every record of the filter: A accept all · X reject all · L relabel all\n"
+    "m flag for review · / filter · esc back to the queue · b back · ? all keys"
+)
+GUIDELINES_MISSING = "No guidelines yet: the quality bar's task text is shown here (`distill bar set --task ...`)."
 
 
 @dataclass
@@ -67,15 +75,18 @@ class ReviewScreen(LoudWorkers, Screen[None]):
         Binding("e", "edit", "Edit", id="review.edit"),
         Binding("E", "edit_external", "Edit in $EDITOR", show=False, id="review.edit_external"),
         Binding("l", "relabel", "Relabel", id="review.relabel"),
-        Binding("m", "mark", "Needs review", id="review.mark"),
+        Binding("m", "mark", "Needs review", show=False, id="review.mark"),
         Binding("u", "undo", "Undo", id="review.undo"),
         Binding("o", "cycle_order", "Order", id="review.order"),
         Binding("slash", "focus_filter", "Filter", show=False, id="review.filter"),
         Binding("escape", "focus_queue", "Back to queue", show=False, id="review.focus_queue"),
-        Binding("b", "back", "Back", id="review.back"),
-        Binding("A", "bulk_accept", "Accept all", id="review.bulk_accept"),
-        Binding("X", "bulk_reject", "Reject all", id="review.bulk_reject"),
-        Binding("L", "bulk_relabel", "Relabel all", id="review.bulk_relabel"),
+        Binding("b", "back", "Back", show=False, id="review.back"),
+        Binding("c", "comment", "Comment", id="review.comment"),
+        Binding("g", "guidelines", "Guidelines", id="review.guidelines"),
+        Binding("Q", "cycle_queue", "Queue", id="review.queue"),
+        Binding("A", "bulk_accept", "Accept all", show=False, id="review.bulk_accept"),
+        Binding("X", "bulk_reject", "Reject all", show=False, id="review.bulk_reject"),
+        Binding("L", "bulk_relabel", "Relabel all", show=False, id="review.bulk_relabel"),
     ]
 
     def __init__(
@@ -88,6 +99,7 @@ class ReviewScreen(LoudWorkers, Screen[None]):
         super().__init__()
         self.workspace = workspace
         self.filter = filt if filt is not None else RecordFilter(statuses=PENDING)
+        self._default_queue = filt is None  # the mode screen: may become "mine" once the reviewer is known
         self.order = order
         self.current: RecordRow | None = None
         self._start_key = start_key
@@ -99,11 +111,64 @@ class ReviewScreen(LoudWorkers, Screen[None]):
         with Horizontal(id="review-body"):
             yield RecordView(id="review-record")
             yield Static("", id="review-progress")
+            with VerticalScroll(id="review-guide"):
+                yield Markdown("", id="review-guide-text")
         yield Static("", id="review-status", classes="status-line")
         yield Footer()
 
     def on_mount(self) -> None:
+        self.query_one("#review-guide").display = False
+        app = self.app
+        if getattr(app, "ask_reviewer", False):
+            app.push_screen(  # once per studio: the answer is remembered for the next start
+                PromptModal("Your reviewer name (remembered for next time):", getattr(app, "reviewer", "")),
+                self._named,
+            )
+        self._start_as(getattr(app, "reviewer", None) or self.reviewer)
+
+    def _named(self, name: str | None) -> None:
+        app: Any = self.app
+        app.ask_reviewer = False
+        if not name:
+            return
+        app.reviewer = name
+        problem = remember_reviewer(name)
+        if problem:
+            self.notify(problem, severity="warning")
+        self._start_as(name)
+
+    def _start_as(self, reviewer: str) -> None:
+        """Review as ``reviewer``: their own queue when they have assignments (on the review screen itself)."""
+        self.reviewer = reviewer
+        if self._default_queue and team.has_assignments(self.workspace, reviewer):
+            self._set_queue("mine")
         self.restart(self._start_key)
+
+    # -- queues ---------------------------------------------------------------------------------------------
+
+    QUEUES = ("to review", "mine", "conflicts")
+
+    def queue_name(self) -> str:
+        """Which queue the filter is: the reviewer's assignments, the conflicts, or every record left."""
+        return "mine" if self.filter.pending_for else "conflicts" if self.filter.conflicts else "to review"
+
+    def _set_queue(self, name: str) -> None:
+        base = self.query_one(FilterBar).current()
+        statuses = PENDING if name == "to review" else ()  # in "mine", another reviewer's verdict must not hide it
+        self.filter = dataclasses.replace(base, statuses=statuses, pending_for=self.reviewer if name == "mine" else None,
+                                          conflicts=name == "conflicts")  # fmt: skip
+        status = self.query_one("#f-status", Select)
+        with self.prevent(Select.Changed):
+            status.value = next(i for i, (_, v) in enumerate(STATUS_CHOICES) if v == statuses)
+
+    def action_cycle_queue(self) -> None:
+        """To review → my assignments (when I have some) → conflicts → to review."""
+        mine = team.has_assignments(self.workspace, self.reviewer)
+        names = [q for q in self.QUEUES if q != "mine" or mine]
+        nxt = names[(names.index(self.queue_name()) + 1) % len(names)] if self.queue_name() in names else names[0]
+        self._set_queue(nxt)
+        self.notify(f"queue: {nxt}" + (f" ({self.reviewer}'s assignments)" if nxt == "mine" else ""))
+        self.restart()
 
     # -- navigation ----------------------------------------------------------------------------------------
 
@@ -173,8 +238,9 @@ class ReviewScreen(LoudWorkers, Screen[None]):
 
     def on_filter_bar_changed(self, message: FilterBar.Changed) -> None:
         # Focus stays in the field: keys typed after Enter must not become decisions (" and" accepted and skipped a
-        # record); esc goes back to the queue.
-        self.filter = message.filter
+        # record); esc goes back to the queue. The queue (mine, conflicts) is not a field: it stays.
+        self.filter = dataclasses.replace(message.filter, pending_for=self.filter.pending_for,
+                                          conflicts=self.filter.conflicts)  # fmt: skip
         self.restart()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -208,7 +274,8 @@ class ReviewScreen(LoudWorkers, Screen[None]):
     def action_reject(self) -> None:
         if self.current is None:
             return
-        self.app.push_screen(PromptModal("Reject: reason?", placeholder="e.g. wrong intent"), self._rejected)
+        self.app.push_screen(LabelModal("Reject: reason?", self._labels("reason"), placeholder="e.g. wrong intent"),
+                             self._rejected)  # fmt: skip
 
     def _rejected(self, reason: str | None) -> None:
         if reason:
@@ -217,11 +284,37 @@ class ReviewScreen(LoudWorkers, Screen[None]):
     def action_relabel(self) -> None:
         if self.current is None:
             return
-        self.app.push_screen(PromptModal("Move to slice:", self.current.slice), self._relabelled)
+        self.app.push_screen(LabelModal("Move to slice:", self._labels("slice")), self._relabelled)
 
     def _relabelled(self, new_slice: str | None) -> None:
         if new_slice and self.current is not None and new_slice != self.current.slice:
             self._decide(review.relabel, new_slice)
+
+    def _labels(self, kind: str) -> list[str]:
+        """The fixed set for a relabel (slices) or a reject reason (earlier reasons, then the bar's labels)."""
+        bar = get_bar(self.workspace) if kind == "reason" else None
+        return team.label_choices(self.workspace, kind, bar.labels() if bar else ())
+
+    def action_comment(self) -> None:
+        """Comment on this record (every reviewer sees it in the record's detail)."""
+        if self.current is None:
+            return
+        self.app.push_screen(PromptModal(f"Comment on record {self.current.record_id}:"), self._commented)
+
+    def _commented(self, body: str | None) -> None:
+        if body and self.current is not None:
+            team.add_comment(self.workspace, self.current.record_id, self.reviewer, body)
+            self._show(self.current)
+
+    def action_guidelines(self) -> None:
+        """Show or hide the guidelines: the quality bar's task text (markdown)."""
+        guide = self.query_one("#review-guide")
+        guide.display = not guide.display
+        self.query_one("#review-progress").display = not guide.display
+        if guide.display:
+            bar = get_bar(self.workspace)
+            text = bar.task if bar else GUIDELINES_MISSING
+            self.query_one("#review-guide-text", Markdown).update(f"## Guidelines\n\n{text}")
 
     def _current_response(self) -> str:
         assert self.current is not None
@@ -309,7 +402,7 @@ class ReviewScreen(LoudWorkers, Screen[None]):
                     lambda: review.bulk_reject(self.workspace, self.filter, reason, reviewer=self.reviewer),
                 )
 
-        self.app.push_screen(PromptModal("Reject all matching: reason?"), asked)
+        self.app.push_screen(LabelModal("Reject all matching: reason?", self._labels("reason")), asked)
 
     def action_bulk_relabel(self) -> None:
         def asked(new_slice: str | None) -> None:
@@ -319,7 +412,7 @@ class ReviewScreen(LoudWorkers, Screen[None]):
                     lambda: review.bulk_relabel(self.workspace, self.filter, new_slice, reviewer=self.reviewer),
                 )
 
-        self.app.push_screen(PromptModal("Move all matching to slice:"), asked)
+        self.app.push_screen(LabelModal("Move all matching to slice:", self._labels("slice")), asked)
 
     @work(thread=True, exclusive=True, group="review-bulk", exit_on_error=False)
     def _run_bulk(self, run: Any) -> None:
@@ -341,7 +434,8 @@ class ReviewScreen(LoudWorkers, Screen[None]):
     def _refresh_progress(self) -> None:
         status = self.query_one("#review-status", Static)
         cur = f"record {self.current.record_id}" if self.current else "queue empty"
-        status.update(f"{cur} · {ORDERS[self.order][0]} · {self.filter.describe()} · reviewer {self.reviewer}")
+        status.update(f"{cur} · queue {self.queue_name()} · {ORDERS[self.order][0]} · {self.filter.describe()} · "
+                      f"reviewer {self.reviewer}")  # fmt: skip
         self._load_progress(self.filter)
 
     @benign(UserError)  # a filter that cannot run: the record fetch (_fetch) has already said so
@@ -363,4 +457,8 @@ class ReviewScreen(LoudWorkers, Screen[None]):
         done = sum(p.reviewed for p in message.rows)
         flagged = f"{message.flagged:,} flagged first · " if message.flagged else ""
         table.title = f"{done:,} / {total:,} reviewed · {flagged}{message.remaining:,} in queue"
+        table.caption, table.caption_justify = (
+            KEYS_CAPTION,
+            "left",
+        )  # the keys the footer has no room for at 160 columns
         self.query_one("#review-progress", Static).update(table)

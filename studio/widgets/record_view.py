@@ -142,6 +142,12 @@ def render_record(d: RecordDetail) -> RenderableType:
         parts.append(
             Panel(wrapped_json(json.dumps(d.metadata)), title="metadata", title_align="left", border_style="dim")
         )
+    if d.comments:
+        notes = Text()
+        for c in d.comments:
+            notes.append(f"{c['reviewer']}: ", style="bold")
+            notes.append(f"{c['body']}\n")
+        parts.append(Panel(notes, title=f"comments ({len(d.comments)})", title_align="left", border_style="cyan"))
     live = [e for e in d.events if not e["undone"]]
     if d.events:
         hist = Text()

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from curation import review, team
-from curation.browse import RecordFilter, count_records
+from curation.browse import RecordFilter, count_records, get_record
 from curation.errors import UserError
 from curation.workspace import Workspace
 from tests.studio.conftest import build_workspace
@@ -81,7 +81,7 @@ def test_fleiss_kappa_matches_the_textbook_example() -> None:
 
 def test_comments_labels_and_export(ws) -> None:
     team.add_comment(ws, 3, "alice", "  ask the billing team  ")
-    assert [c["body"] for c in team.comments(ws, 3)] == ["ask the billing team"]
+    assert [(c["reviewer"], c["body"]) for c in get_record(ws, 3).comments] == [("alice", "ask the billing team")]
     with pytest.raises(UserError):
         team.add_comment(ws, 3, "alice", " ")
     review.reject(ws, 1, "wrong intent", reviewer="alice")

@@ -74,6 +74,7 @@ async def test_review_queue_shows_flagged_records_first_and_counts_them(tmp_path
             assert app.screen.current is not None and app.screen.current.record_id in (25, 28)
             panel = app.screen.query_one("#review-progress", Static).content
             assert "2 flagged first · 30 in queue" in str(panel.title)
+            assert "A accept all · X reject all · L relabel all" in str(panel.caption)  # not only under ?
 
 
 async def test_keys_typed_after_applying_a_review_filter_stay_in_the_field(tmp_path) -> None:
