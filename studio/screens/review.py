@@ -18,24 +18,23 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Markdown, Select, Static
+from textual.widgets import Footer, Header, Markdown, Static
 
-from curation import review, team
+from curation import review
 from curation.browse import ORDERS, PENDING, RecordFilter, RecordRow, count_records, fetch_page, get_record
 from curation.errors import UserError
 from curation.workspace import Workspace
-from studio.failures import LoudWorkers, benign
-from studio.reviewer import remember_reviewer
-from studio.widgets.filter_bar import STATUS_CHOICES, FilterBar
+from studio.failures import benign
+from studio.screens.review_team import TeamReview
+from studio.widgets.filter_bar import FilterBar
 from studio.widgets.modals import ConfirmModal, EditModal, LabelModal, PromptModal
 from studio.widgets.record_view import RecordView
-from train.bars import get_bar
 
 KEYS_CAPTION = (
     "on every record of the filter: A accept all · X reject all · L relabel all\n"
+    "S split between reviewers · Q queue: to review, mine, conflicts\n"
     "m flag for review · / filter · esc back to the queue · b back · ? all keys"
 )
-GUIDELINES_MISSING = "No guidelines yet: the quality bar's task text is shown here (`distill bar set --task ...`)."
 
 
 @dataclass
@@ -62,7 +61,7 @@ class BulkDone(Message):
     error: str | None = None
 
 
-class ReviewScreen(LoudWorkers, Screen[None]):
+class ReviewScreen(TeamReview, Screen[None]):
     """Walk the records of a filter in an order and decide on each one."""
 
     AUTO_FOCUS = "#review-record"  # keys are decisions: no input may swallow them until the user asks (/)
@@ -84,6 +83,7 @@ class ReviewScreen(LoudWorkers, Screen[None]):
         Binding("c", "comment", "Comment", id="review.comment"),
         Binding("g", "guidelines", "Guidelines", id="review.guidelines"),
         Binding("Q", "cycle_queue", "Queue", id="review.queue"),
+        Binding("S", "assign", "Split between reviewers", show=False, id="review.assign"),
         Binding("A", "bulk_accept", "Accept all", show=False, id="review.bulk_accept"),
         Binding("X", "bulk_reject", "Reject all", show=False, id="review.bulk_reject"),
         Binding("L", "bulk_relabel", "Relabel all", show=False, id="review.bulk_relabel"),
@@ -125,50 +125,6 @@ class ReviewScreen(LoudWorkers, Screen[None]):
                 self._named,
             )
         self._start_as(getattr(app, "reviewer", None) or self.reviewer)
-
-    def _named(self, name: str | None) -> None:
-        app: Any = self.app
-        app.ask_reviewer = False
-        if not name:
-            return
-        app.reviewer = name
-        problem = remember_reviewer(name)
-        if problem:
-            self.notify(problem, severity="warning")
-        self._start_as(name)
-
-    def _start_as(self, reviewer: str) -> None:
-        """Review as ``reviewer``: their own queue when they have assignments (on the review screen itself)."""
-        self.reviewer = reviewer
-        if self._default_queue and team.has_assignments(self.workspace, reviewer):
-            self._set_queue("mine")
-        self.restart(self._start_key)
-
-    # -- queues ---------------------------------------------------------------------------------------------
-
-    QUEUES = ("to review", "mine", "conflicts")
-
-    def queue_name(self) -> str:
-        """Which queue the filter is: the reviewer's assignments, the conflicts, or every record left."""
-        return "mine" if self.filter.pending_for else "conflicts" if self.filter.conflicts else "to review"
-
-    def _set_queue(self, name: str) -> None:
-        base = self.query_one(FilterBar).current()
-        statuses = PENDING if name == "to review" else ()  # in "mine", another reviewer's verdict must not hide it
-        self.filter = dataclasses.replace(base, statuses=statuses, pending_for=self.reviewer if name == "mine" else None,
-                                          conflicts=name == "conflicts")  # fmt: skip
-        status = self.query_one("#f-status", Select)
-        with self.prevent(Select.Changed):
-            status.value = next(i for i, (_, v) in enumerate(STATUS_CHOICES) if v == statuses)
-
-    def action_cycle_queue(self) -> None:
-        """To review → my assignments (when I have some) → conflicts → to review."""
-        mine = team.has_assignments(self.workspace, self.reviewer)
-        names = [q for q in self.QUEUES if q != "mine" or mine]
-        nxt = names[(names.index(self.queue_name()) + 1) % len(names)] if self.queue_name() in names else names[0]
-        self._set_queue(nxt)
-        self.notify(f"queue: {nxt}" + (f" ({self.reviewer}'s assignments)" if nxt == "mine" else ""))
-        self.restart()
 
     # -- navigation ----------------------------------------------------------------------------------------
 
@@ -289,32 +245,6 @@ class ReviewScreen(LoudWorkers, Screen[None]):
     def _relabelled(self, new_slice: str | None) -> None:
         if new_slice and self.current is not None and new_slice != self.current.slice:
             self._decide(review.relabel, new_slice)
-
-    def _labels(self, kind: str) -> list[str]:
-        """The fixed set for a relabel (slices) or a reject reason (earlier reasons, then the bar's labels)."""
-        bar = get_bar(self.workspace) if kind == "reason" else None
-        return team.label_choices(self.workspace, kind, bar.labels() if bar else ())
-
-    def action_comment(self) -> None:
-        """Comment on this record (every reviewer sees it in the record's detail)."""
-        if self.current is None:
-            return
-        self.app.push_screen(PromptModal(f"Comment on record {self.current.record_id}:"), self._commented)
-
-    def _commented(self, body: str | None) -> None:
-        if body and self.current is not None:
-            team.add_comment(self.workspace, self.current.record_id, self.reviewer, body)
-            self._show(self.current)
-
-    def action_guidelines(self) -> None:
-        """Show or hide the guidelines: the quality bar's task text (markdown)."""
-        guide = self.query_one("#review-guide")
-        guide.display = not guide.display
-        self.query_one("#review-progress").display = not guide.display
-        if guide.display:
-            bar = get_bar(self.workspace)
-            text = bar.task if bar else GUIDELINES_MISSING
-            self.query_one("#review-guide-text", Markdown).update(f"## Guidelines\n\n{text}")
 
     def _current_response(self) -> str:
         assert self.current is not None

@@ -135,3 +135,13 @@ async def test_palette_lists_screens_and_actions_not_widget_keys(tmp_path) -> No
             titles = [c.title for c in commands]
             assert "Go to Review" in titles and "Refresh" in titles
             assert not [c for c in commands if "DataTable" in c.help or c.title == "Cursor down"]
+
+
+async def test_teacher_form_shows_limit_and_budget_one_row_each(tmp_path) -> None:
+    with Workspace.open(build_workspace(tmp_path / "w.duckdb", n=6)) as ws:
+        app = DistillStudio(ws, start="teacher")
+        async with app.run_test(size=(160, 48)) as pilot:
+            await settle(pilot)
+            teacher, limit, budget = (app.screen.query_one(f"#gen-{n}").region for n in ("teacher", "limit", "budget"))
+            assert limit.height > 0 and budget.height > 0 and budget.bottom <= 48
+            assert budget.y - teacher.y <= 4 * 7  # seven rows of fields, no blank lines between them

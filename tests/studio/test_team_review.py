@@ -99,3 +99,31 @@ async def test_my_queue_conflicts_comments_and_guidelines(tmp_path, monkeypatch)
             await pilot.pause()
             guide = screen.query_one("#review-guide")
             assert guide.display and "valid JSON" in screen.query_one("#review-guide-text")._markdown
+
+
+async def test_split_the_queue_between_reviewers_from_the_keyboard(tmp_path, monkeypatch, notes) -> None:
+    from studio.widgets.option_form import OptionForm
+
+    monkeypatch.setenv("DISTILL_REVIEWER", "bob")
+    with Workspace.open(build_workspace(tmp_path / "w.duckdb", n=12)) as ws:
+        app = DistillStudio(ws, start="review")
+        async with app.run_test(size=(160, 48)) as pilot:
+            await settle(pilot)
+            await pilot.press("S")
+            await pilot.pause()
+            await pilot.press(*"alice,bob", "enter")
+            await settle(pilot)
+            per = dict(ws.query("SELECT reviewer, count(*) FROM review_assignments GROUP BY 1"))
+            assert per == {"alice": 6, "bob": 6}
+            assert app.screen.queue_name() == "mine" and app.screen.filter.pending_for == "bob"
+            await pilot.press("S")
+            await pilot.pause()
+            app.screen.query_one(OptionForm).set_value("overlap", "1.5")  # out of range: said in the dialog
+            await pilot.press(*"solo", "enter")
+            await pilot.pause()
+            assert type(app.screen).__name__ == "AssignModal"
+            app.screen.query_one(OptionForm).set_value("overlap", "0.5")  # valid, but needs two reviewers
+            await pilot.press("enter")
+            await settle(pilot)
+            assert any("an overlap needs at least two reviewers" in n.message for n in notes)
+            assert dict(ws.query("SELECT reviewer, count(*) FROM review_assignments GROUP BY 1")) == per
