@@ -61,7 +61,7 @@ def cmd_status(args: argparse.Namespace) -> int:
                     [[a.slice, ",".join(a.reviewers), a.items, _num(a.observed), _num(a.kappa), a.method,
                       a.conflicts] for a in agreement], title="Agreement (records two or more reviewers decided)")  # fmt: skip
     else:
-        print("Agreement: no record decided by two reviewers yet (assign with --overlap)")
+        print("Agreement: no record decided by two reviewers yet (an assignment's --overlap gives records to two)")
     print(f"\n{conflicts:,} conflict(s): the studio's review queue shows them (Q cycles to 'conflicts')")
     return 0
 
