@@ -17,6 +17,7 @@ import duckdb
 from curation import search
 from curation.effective import effective_sql
 from curation.errors import UserError
+from curation.reviewer_sql import CONFLICT_IDS, PENDING_FOR_IDS
 from curation.sql_guard import validate_where
 from curation.teacher_answers import DISTINCT_ANSWERS_SQL, TeacherAnswer, record_answers
 from curation.workspace import Workspace
@@ -28,6 +29,12 @@ ORDERS: dict[str, tuple[str, str]] = {
     "slice": ("by slice", "slice"),
     # Most distinct teachers' answers first (curation.teacher_answers); records one teacher answered come last.
     "disagree": ("teachers disagree first", f"-{DISTINCT_ANSWERS_SQL.format(rid='b.record_id')}"),
+    # The review queue's own order: records flagged for review (a filter queued them, a reviewer marked them) before
+    # the unreviewed rest, each part lowest confidence first (mean_logprob <= 0, so 1e6 keeps the parts apart).
+    "queue": (
+        "flagged first, then lowest confidence",
+        "(status <> 'needs_review')::DOUBLE * 1e6 + coalesce(mean_logprob, 1e5)",
+    ),
 }
 
 PENDING = ("unreviewed", "needs_review")  # what the review queue shows
@@ -45,6 +52,8 @@ class RecordFilter:
     text: str | None = None  # case-insensitive substring of prompt or effective response
     where: str | None = None  # a read-only SQL boolean expression over curation.effective's columns
     verifier: str | None = None  # "failed" (some filter/verifier check failed) | "passed" (checked, none failed)
+    pending_for: str | None = None  # only records assigned to this reviewer that they have not decided yet
+    conflicts: bool = False  # only records on which reviewers' verdicts differ
 
     def describe(self) -> str:
         """A short human label for status lines and bulk confirmations."""
@@ -65,6 +74,10 @@ class RecordFilter:
             parts.append(f"where {self.where}")
         if self.verifier:
             parts.append(f"verifier {self.verifier}")
+        if self.pending_for:
+            parts.append(f"assigned to {self.pending_for}")
+        if self.conflicts:
+            parts.append("conflicts")
         return " ".join(parts) or "all records"
 
 
@@ -111,6 +124,7 @@ class RecordDetail:
     reviewed_at: Any
     events: list[dict[str, Any]] = field(default_factory=list)
     answers: list[TeacherAnswer] = field(default_factory=list)  # every teacher's answer, the record's own first
+    comments: list[dict[str, Any]] = field(default_factory=list)  # reviewers' comments, oldest first
 
 
 def filter_sql(ws: Workspace, filt: RecordFilter) -> tuple[str, list[Any]]:
@@ -151,6 +165,11 @@ def filter_sql(ws: Workspace, filt: RecordFilter) -> tuple[str, list[Any]]:
             conds.append(f"record_id IN (SELECT record_id FROM filter_results) AND record_id NOT IN ({failed})")
         else:
             raise UserError(f"unknown verifier filter {filt.verifier!r}; use failed or passed")
+    if filt.pending_for:
+        conds.append(f"record_id IN ({PENDING_FOR_IDS})")
+        params += [filt.pending_for, filt.pending_for]
+    if filt.conflicts:
+        conds.append(f"record_id IN ({CONFLICT_IDS})")
     if filt.where and filt.where.strip():
         conds.append(validate_where(ws, filt.where, *effective_sql(ws)))  # guarded, parenthesised
     return (" AND ".join(conds) or "true"), params
@@ -289,6 +308,11 @@ def get_record(ws: Workspace, record_id: int) -> RecordDetail:
         [int(record_id)],
     )
     names = ("event_id", "action", "reason", "new_slice", "reviewer", "created_at", "bulk_id", "undone")
+    notes = _run(
+        ws,
+        "SELECT reviewer, body, created_at FROM review_comments WHERE record_id = ? ORDER BY comment_id",
+        [int(record_id)],
+    )
     return RecordDetail(
         record_id=int(r[0]),
         batch_id=int(r[1]),
@@ -311,6 +335,7 @@ def get_record(ws: Workspace, record_id: int) -> RecordDetail:
         reviewed_at=r[18],
         events=[dict(zip(names, e, strict=True)) for e in events],
         answers=record_answers(ws, int(record_id)),
+        comments=[{"reviewer": c[0], "body": c[1], "created_at": c[2]} for c in notes],
     )
 
 

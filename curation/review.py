@@ -22,20 +22,18 @@ import duckdb
 
 from curation.browse import ALL_RECORDS, RecordFilter, select_filtered
 from curation.errors import UserError
+from curation.reviewer_sql import DECIDES, STATUS_OF
 from curation.workspace import Workspace
 
 ACTIONS = ("accept", "reject", "edit", "relabel", "queue")
-
-_STATUS_OF = "CASE action WHEN 'accept' THEN 'accepted' WHEN 'reject' THEN 'rejected' WHEN 'edit' THEN 'accepted' ELSE 'needs_review' END"
-_DECIDES = "action IN ('accept', 'reject', 'queue', 'edit')"
 
 # Rebuild ``reviews`` rows for the records selected by {affected} (a subquery yielding record_id).
 _REFOLD_DELETE = "DELETE FROM reviews WHERE record_id IN ({affected})"
 _REFOLD_INSERT = f"""
 INSERT INTO reviews (record_id, status, reason, edited_response, slice_override, reviewer, updated_at)
 SELECT record_id,
-       coalesce(arg_max({_STATUS_OF}, event_id) FILTER (WHERE {_DECIDES}), 'needs_review'),
-       arg_max(reason, event_id) FILTER (WHERE {_DECIDES}),
+       coalesce(arg_max({STATUS_OF}, event_id) FILTER (WHERE {DECIDES}), 'needs_review'),
+       arg_max(reason, event_id) FILTER (WHERE {DECIDES}),
        arg_max(new_response, event_id) FILTER (WHERE action = 'edit'),
        arg_max(new_slice, event_id) FILTER (WHERE action = 'relabel'),
        arg_max(reviewer, event_id),

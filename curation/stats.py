@@ -6,11 +6,12 @@ relabels, responses with their edits, review status.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from curation.effective import active_slicing, effective_sql
 from curation.teacher_answers import teacher_names
+from curation.team import progress_by_reviewer
 from curation.workspace import Workspace
 
 
@@ -30,6 +31,7 @@ class WorkspaceStats:
     quarantine_reasons: list[dict[str, Any]] = field(default_factory=list)
     quarantine_sample: list[dict[str, Any]] = field(default_factory=list)
     teachers: list[dict[str, Any]] = field(default_factory=list)  # each teacher with answers, and how many records
+    reviewers: list[dict[str, Any]] = field(default_factory=list)  # per slice and reviewer (``curation.team``)
 
 
 def slice_counts(ws: Workspace) -> list[dict[str, Any]]:
@@ -80,4 +82,5 @@ def workspace_stats(ws: Workspace, quarantine_sample: int = 10) -> WorkspaceStat
         quarantine_reasons=reasons,
         quarantine_sample=sample,
         teachers=[{"teacher": t, "records": n} for t, n in teacher_names(ws)],
+        reviewers=[asdict(p) | {"left": p.left} for p in progress_by_reviewer(ws)],
     )

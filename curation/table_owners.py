@@ -20,6 +20,8 @@ OWNERS: dict[str, str] = {
     "attached_answers": "curation/importing/",
     "reviews": "curation/review.py",
     "review_events": "curation/review.py",
+    "review_assignments": "curation/team.py",
+    "review_comments": "curation/team.py",
     "input_requests": "curation/oversample.py",
     "embeddings": "curation/embeddings.py",
     "slicings": "curation/slices.py",

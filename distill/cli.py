@@ -39,6 +39,7 @@ WORKFLOW_ORDER = (
     "importing",
     "stats",
     "studio",
+    "review",
     "slices",
     "dedupe",
     "split",

@@ -24,10 +24,12 @@ from textual.screen import Screen
 from textual.widgets import Input, TextArea
 
 from curation.browse import RecordFilter
+from curation.review import reviewer_name
 from curation.teacher.config import TeacherConfig, list_teachers
 from curation.workspace import Workspace
 from studio.failures import Failure, WorkFailed, describe, is_benign
 from studio.keymap import Keymap, binding_ids, keymap_path, load_keymap
+from studio.reviewer import known_reviewer
 from studio.widgets.modals import TracebackModal
 
 if TYPE_CHECKING:
@@ -109,9 +111,15 @@ class DistillStudio(App[None]):
         screens: Iterable[ScreenSpec] | None = None,
         start: str = "overview",
         keymap: Path | None = None,
+        reviewer: str | None = None,
+        ask_reviewer: bool = False,
     ):
-        """``keymap``: a keymap file to apply (``run_studio`` passes the user's; tests pass their own or none)."""
+        """``keymap``: a keymap file to apply (``run_studio`` passes the user's; tests pass their own or none).
+        ``reviewer``: whose decisions these are (default ``curation.review.reviewer_name()``); ``ask_reviewer``: ask
+        for the name on the first visit to the review queue and remember it (``studio.reviewer``)."""
         super().__init__()
+        self.reviewer = reviewer or reviewer_name()
+        self.ask_reviewer = ask_reviewer
         self.workspace = workspace
         self.screen_specs = list(screens if screens is not None else SCREENS)
         self.start = start
@@ -202,6 +210,8 @@ class DistillStudio(App[None]):
             b = active.binding
             if not b.description or b.action in seen or b.action.startswith("switch_mode"):
                 continue
+            if not isinstance(active.node, Screen | App):  # a widget's own keys (cursor moves): not commands
+                continue
             seen.add(b.action)
             where = type(active.node).__name__
             help_text = f"{where} · key {self.get_key_display(b)}" + (f" · {b.id}" if b.id else "")
@@ -209,6 +219,12 @@ class DistillStudio(App[None]):
         yield from super().get_system_commands(screen)
 
 
+def make_studio(workspace: Workspace, start: str = "overview") -> DistillStudio:
+    """The studio as a user runs it: their keymap, and their reviewer name (asked once when none is known)."""
+    known = known_reviewer()
+    return DistillStudio(workspace, start=start, keymap=keymap_path(), reviewer=known, ask_reviewer=known is None)
+
+
 def run_studio(workspace: Workspace, start: str = "overview") -> None:
     """Run the studio on an open workspace with the user's keymap (blocks until the user quits)."""
-    DistillStudio(workspace, start=start, keymap=keymap_path()).run()
+    make_studio(workspace, start).run()

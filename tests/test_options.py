@@ -27,6 +27,7 @@ from curation.rebalance import REBALANCE, SNAPSHOT
 from curation.slices import SLICES, SLICES_DEFINE
 from curation.splits import SPLIT_CHECK, SPLIT_MAKE
 from curation.teacher.options import BATCH_SUBMIT, GENERATE, SYNTH, SYNTH_FULFIL
+from curation.team import ASSIGN
 from distill.cli import build_parser, main
 from studio.widgets.option_form import OptionForm
 from train.bars import BAR
@@ -53,6 +54,7 @@ DECLARED: dict[tuple[str, ...], OptionSet] = {
     ("train",): TRAIN,
     ("eval",): EVAL,
     ("bar", "set"): BAR,
+    ("review", "assign"): ASSIGN,
 }
 # Arguments those commands need that are not options of the operation (what to work on).
 EXTRA = {("versions", "snapshot"): ["v1"], ("train",): ["--data", "train.parquet"], ("eval",): ["1"]}

@@ -106,6 +106,17 @@ class QualityBar:
     def primary_name(self) -> str:
         return metric_name(self.primary)
 
+    def labels(self) -> list[str]:
+        """Every label the bar's checks allow (``label_in_set`` labels, ``verifier:label`` allowed values), in order:
+        the review's fixed label set offers them for relabels and reject reasons."""
+        found: list[str] = []
+        for m in self.metrics:
+            found += [str(x) for x in m.get("labels") or []]
+            v = m.get("verifier") if m.get("kind") == "verifier" else None
+            if isinstance(v, dict) and v.get("type") == "label":
+                found += [str(x) for x in v.get("allowed") or []]
+        return list(dict.fromkeys(found))
+
     def bar_for(self, slice_name: str) -> float:
         """The threshold for a slice (its own bar if it is a critical slice, else the overall one)."""
         return self.slice_bars.get(slice_name, self.threshold)

@@ -65,6 +65,11 @@ def cmd_stats(args: argparse.Namespace) -> int:
             title="Teachers (side by side in the studio's record detail and review; `distill versions teachers`)",
         )
         print()
+        if st.reviewers:
+            print_table(["slice", "reviewer", "assigned", "done", "left", "accepted", "rejected"],
+                        [[r["slice"], r["reviewer"], r["assigned"], r["done"], r["left"], r["accepted"], r["rejected"]]
+                         for r in st.reviewers], title="Reviews by reviewer (distill review: agreement)")  # fmt: skip
+            print()
     if st.batches:
         print_table(
             ["batch", "status", "format", "file", "lines", "imported", "dupes", "quarantined"],

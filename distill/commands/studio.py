@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import shlex
 import sys
 import threading
 from pathlib import Path
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from sample_data.offline_teacher import process as offline
 
 OFFLINE = "offline"  # the workspace teacher the demo registers
+WEB_HOST, WEB_PORT = "127.0.0.1", 8000
 # The offline teacher is priced like gpt-4o-mini (USD per 1M tokens in/out, list price 2024-07), so the ledger and
 # the payback estimate have realistic costs to show.
 OFFLINE_PRICE_IN, OFFLINE_PRICE_OUT = 0.15, 0.60
@@ -37,6 +39,12 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     s.add_argument("path", nargs="?", metavar="WORKSPACE", help="workspace file (or use -w)")
+    web = s.add_argument_group("in a browser (textual-serve: each browser tab runs its own studio)")
+    web.add_argument("--web", action="store_true", help="serve the studio over HTTP instead of this terminal")
+    web.add_argument("--host", default=WEB_HOST, help=f"address to listen on (default {WEB_HOST}: this machine only)")
+    web.add_argument("--port", type=int, default=WEB_PORT, help=f"port (default {WEB_PORT})")
+    web.add_argument("--public-url", metavar="URL",
+                     help="the address browsers use, when it differs from http://HOST:PORT (a proxy, 0.0.0.0)")  # fmt: skip
     s.set_defaults(func=cmd_studio)
     d = sub.add_parser(
         "demo",
@@ -54,11 +62,16 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     d.set_defaults(func=cmd_demo)
 
 
+def _has_screen() -> bool:
+    """A terminal, or a browser: textual-serve runs each session's studio with Textual's web driver on pipes."""
+    return sys.stdout.isatty() or "web_driver" in os.environ.get("TEXTUAL_DRIVER", "")
+
+
 def _run(ws: Workspace, start: str = "overview") -> None:
     from studio.app import run_studio  # Textual only when the studio is opened
 
-    if not sys.stdout.isatty():
-        raise UserError("the studio needs a terminal (stdout is not a TTY)")
+    if not _has_screen():
+        raise UserError("the studio needs a terminal (stdout is not a TTY); `distill studio --web` serves a browser")
     run_studio(ws, start=start)
 
 
@@ -68,6 +81,22 @@ def _preload_studio() -> None:
         import studio.screens.overview  # noqa: F401
     except Exception:
         pass  # imported again where used, which raises it there
+
+
+def _serve_web(args: argparse.Namespace, path: Path) -> int:
+    """Serve the studio through textual-serve: each browser session starts `distill studio PATH` in a subprocess."""
+    try:
+        from textual_serve.server import Server
+    except ImportError:
+        raise UserError("`--web` needs textual-serve (pip install textual-serve)") from None
+    with Workspace.open(path):  # it must open (and be migrated) before any browser waits on it; then let it go
+        pass
+    command = shlex.join([sys.executable, "-m", "distill", "studio", str(path.resolve())])
+    server = Server(command, host=args.host, port=args.port, title=f"Distill Studio — {path.name}",
+                    public_url=args.public_url)  # fmt: skip
+    print(f"serving the studio on {server.public_url} (ctrl+c stops)", file=sys.stderr)
+    server.serve()
+    return 0
 
 
 def cmd_studio(args: argparse.Namespace) -> int:
@@ -80,8 +109,12 @@ def cmd_studio(args: argparse.Namespace) -> int:
             f"no workspace at {path}; name one to create it (`distill studio shop.duckdb`), "
             f"import into one (`distill import FILE -w {path}`) or try `distill demo`"
         )
+    if args.web:
+        if not path.exists():
+            raise UserError(f"no workspace at {path}; `--web` serves an existing one (import into it first)")
+        return _serve_web(args, path)
     created = not path.exists()
-    if created and not sys.stdout.isatty():
+    if created and not _has_screen():
         raise UserError("the studio needs a terminal (stdout is not a TTY)")  # before creating anything
     # Textual and the screens load while the workspace opens (its service, if none runs, starts in another
     # process): the two took ~0.4 s each, one after the other.

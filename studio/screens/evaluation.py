@@ -75,7 +75,7 @@ def metric_sources(ws: Workspace) -> str:
 
     teachers = [t.name for t in list_teachers(ws)]
     filters = sorted({f["name"] for f in list_filter_runs(ws) if json.loads(f["spec"]).get("kind") == "verifier"})
-    return (f"teachers: {', '.join(teachers) or '(none; add one on the teacher screen)'}   "
+    return (f"teachers: {', '.join(teachers) or '(none yet: `distill teachers add` adds one)'}   "
             f"verifier filters: {', '.join(filters) or '(none yet)'}")  # fmt: skip
 
 
@@ -91,6 +91,13 @@ def bar_from_fields(values: dict[str, str], name: str = "default") -> QualityBar
 
 def _typed(fields: dict[str, str]) -> dict[str, str]:
     return {o.name: fields[_fid(o.name)] for o in EDITOR if _fid(o.name) in fields}
+
+
+# What an empty screen says (it was blank, with no hint of how to fill it).
+NO_EVALUATIONS = (
+    "No evaluation yet. Set the quality bar first (b), train a student on the Training screen (7), then press e to "
+    "evaluate the newest finished run against the bar (or `distill eval RUN`)."
+)
 
 
 class QualityBarScreen(ModalScreen[int | None]):
@@ -300,6 +307,8 @@ class EvaluationScreen(LoudWorkers, Screen[None]):
     def on_evaluations_loaded(self, message: EvaluationsLoaded) -> None:
         table = self.query_one("#evaluations", DataTable)
         table.clear()
+        if not message.evaluations and self._cancel is None:
+            self.query_one("#eval-status", Static).update(NO_EVALUATIONS)
         for e in message.evaluations:
             verdict = Text("PASS", style="green") if e["passed"] else Text("FAIL", style="red")
             table.add_row(e["eval_id"], e["run_id"] or "", e["kind"], e["eval_set"], e["base_model"], e["n_items"],

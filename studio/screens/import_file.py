@@ -55,7 +55,10 @@ class ImportFinished(Message):
 class ImportScreen(LoudWorkers, Screen[None]):
     """Choose a file, check it, import it in the background."""
 
-    AUTO_FOCUS = "#import-path"  # type a path straight away (the tree is a tab away)
+    # The tree, not the path field: digits are screen hotkeys unless a text field is being edited (they typed into
+    # the path when someone came here with 4 and went on with 5). A studio that opens on Import (a new, empty
+    # workspace) focuses the path instead: typing a path is the one thing to do there.
+    AUTO_FOCUS = "#import-tree"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+o", "check", "Check file", id="import.check"),
         Binding("ctrl+r", "start", "Import", id="import.start"),
@@ -90,6 +93,8 @@ class ImportScreen(LoudWorkers, Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        if getattr(self.app, "start", None) == "import":
+            self.query_one("#import-path", Input).focus()
         table = self.query_one("#import-preview", DataTable)
         for key in ("line", "slice", "prompt", "response", "problem"):
             table.add_column(key, key=key)

@@ -29,6 +29,9 @@ class OverviewLoaded(Message):
     comparison: DatasetComparison | None = None
 
 
+FILE_WIDTH = 22  # the batches table's file column (the full path is in `distill batches`)
+
+
 class OverviewScreen(LoudWorkers, Screen[None]):
     """What is in the workspace."""
 
@@ -60,7 +63,9 @@ class OverviewScreen(LoudWorkers, Screen[None]):
 
     def on_mount(self) -> None:
         batches = self.query_one("#batches", DataTable)
-        for key in ("batch", "file", "format", "lines", "imported", "dupes", "quarantined", "status"):
+        # Status second and the file name cut: all eight columns took 86 cells of the pane's 78 at 160 columns, and
+        # the status (the one to read) was the column cut off.
+        for key in ("batch", "status", "file", "format", "lines", "imported", "dupes", "bad"):
             batches.add_column(key, key=key)
         quarantine = self.query_one("#quarantine", DataTable)
         for key in ("batch", "line", "field", "reason", "raw"):
@@ -111,15 +116,16 @@ class OverviewScreen(LoudWorkers, Screen[None]):
         batches = self.query_one("#batches", DataTable)
         batches.clear()
         for b in o.batches:
+            name = str(b["source_file"]).rsplit("/", 1)[-1]
             batches.add_row(
                 b["batch_id"],
-                str(b["source_file"]).rsplit("/", 1)[-1],
+                b["status"],
+                name if len(name) <= FILE_WIDTH else name[: FILE_WIDTH - 1] + "…",
                 b["format"],
                 b["n_lines"],
                 b["n_imported"],
                 b["n_duplicates"],
                 b["n_quarantined"],
-                b["status"],
             )
         quarantine = self.query_one("#quarantine", DataTable)
         quarantine.clear()

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import ClassVar
 
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -13,6 +14,7 @@ from textual.containers import Horizontal
 from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
+from textual.widget import Widget
 from textual.widgets import Footer, Header, Static
 
 from curation.browse import ORDERS, RecordDetail, get_record
@@ -20,7 +22,7 @@ from curation.errors import UserError
 from curation.workspace import Workspace
 from studio.failures import LoudWorkers, benign
 from studio.widgets.filter_bar import FilterBar
-from studio.widgets.record_list import QueryFailed, RecordList
+from studio.widgets.record_list import STATUS_LEGEND, QueryFailed, RecordList
 from studio.widgets.record_view import RecordView
 
 DETAIL_DELAY_S = 0.08
@@ -52,6 +54,7 @@ class RecordsScreen(LoudWorkers, Screen[None]):
         self.workspace = workspace
         self._detail_timer: Timer | None = None
         self._shown_before = False
+        self._filter_field: Widget | None = None  # the field a filter was applied from, until it ran
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -78,21 +81,28 @@ class RecordsScreen(LoudWorkers, Screen[None]):
     def _update_status(self, error: str | None = None) -> None:
         lst = self.records
         pos = f"{lst.cursor + 1:,}" if lst.total else "0"
-        text = f"{pos} of {lst.total:,} · {ORDERS[lst.order][0]} · {lst.filter.describe()}"
+        text = Text(f"{pos} of {lst.total:,} · {ORDERS[lst.order][0]} · {lst.filter.describe()}   ")
+        text.append(STATUS_LEGEND, style="dim")
         if error:
-            text = f"[red]{error}[/red]  ·  {text}"
+            text = Text.assemble((error, "red"), "  ·  ", text)
         self.query_one("#records-status", Static).update(text)
 
     def on_filter_bar_changed(self, message: FilterBar.Changed) -> None:
+        # The list takes focus only once the filter ran: a bad one leaves the cursor in the field to fix it.
+        self._filter_field = self.focused
         self.records.reload(message.filter)
-        self.records.focus()
 
     def on_record_list_counted(self, message: RecordList.Counted) -> None:
         self._update_status()
+        if self._filter_field is not None and self.focused is self._filter_field:
+            self.records.focus()
+        self._filter_field = None
 
     def on_query_failed(self, message: QueryFailed) -> None:
         self._update_status(message.error)
         self.notify(message.error, severity="error", timeout=6)
+        if self._filter_field is not None:
+            self._filter_field.focus()
 
     def on_record_list_highlighted(self, message: RecordList.Highlighted) -> None:
         self._update_status()

@@ -15,19 +15,26 @@ from rich.table import Table
 from textual import work
 from textual.app import ComposeResult, SuspendNotSupported
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal
+from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Footer, Header, Markdown, Static
 
 from curation import review
 from curation.browse import ORDERS, PENDING, RecordFilter, RecordRow, count_records, fetch_page, get_record
 from curation.errors import UserError
 from curation.workspace import Workspace
-from studio.failures import LoudWorkers, benign
+from studio.failures import benign
+from studio.screens.review_team import TeamReview
 from studio.widgets.filter_bar import FilterBar
-from studio.widgets.modals import ConfirmModal, EditModal, PromptModal
+from studio.widgets.modals import ConfirmModal, EditModal, LabelModal, PromptModal
 from studio.widgets.record_view import RecordView
+
+KEYS_CAPTION = (
+    "on every record of the filter: A accept all · X reject all · L relabel all\n"
+    "S split between reviewers · Q queue: to review, mine, conflicts\n"
+    "m flag for review · / filter · esc back to the queue · b back · ? all keys"
+)
 
 
 @dataclass
@@ -36,6 +43,7 @@ class ProgressLoaded(Message):
 
     rows: list[review.SliceProgress]
     remaining: int
+    flagged: int  # of those, flagged for review (needs_review)
 
 
 @dataclass
@@ -53,7 +61,7 @@ class BulkDone(Message):
     error: str | None = None
 
 
-class ReviewScreen(LoudWorkers, Screen[None]):
+class ReviewScreen(TeamReview, Screen[None]):
     """Walk the records of a filter in an order and decide on each one."""
 
     AUTO_FOCUS = "#review-record"  # keys are decisions: no input may swallow them until the user asks (/)
@@ -75,6 +83,10 @@ class ReviewScreen(LoudWorkers, Screen[None]):
         Binding("slash", "focus_filter", "Filter", show=False, id="review.filter"),
         Binding("escape", "focus_queue", "Back to queue", show=False, id="review.focus_queue"),
         Binding("b", "back", "Back", show=False, id="review.back"),
+        Binding("c", "comment", "Comment", id="review.comment"),
+        Binding("g", "guidelines", "Guidelines", id="review.guidelines"),
+        Binding("Q", "cycle_queue", "Queue", id="review.queue"),
+        Binding("S", "assign", "Split between reviewers", show=False, id="review.assign"),
         Binding("A", "bulk_accept", "Accept all", show=False, id="review.bulk_accept"),
         Binding("X", "bulk_reject", "Reject all", show=False, id="review.bulk_reject"),
         Binding("L", "bulk_relabel", "Relabel all", show=False, id="review.bulk_relabel"),
@@ -84,12 +96,13 @@ class ReviewScreen(LoudWorkers, Screen[None]):
         self,
         workspace: Workspace,
         filt: RecordFilter | None = None,
-        order: str = "confidence",
+        order: str = "queue",
         start_key: tuple[Any, ...] | None = None,
     ) -> None:
         super().__init__()
         self.workspace = workspace
         self.filter = filt if filt is not None else RecordFilter(statuses=PENDING)
+        self._default_queue = filt is None  # the mode screen: may become "mine" once the reviewer is known
         self.order = order
         self.current: RecordRow | None = None
         self._start_key = start_key
@@ -101,11 +114,20 @@ class ReviewScreen(LoudWorkers, Screen[None]):
         with Horizontal(id="review-body"):
             yield RecordView(id="review-record")
             yield Static("", id="review-progress")
+            with VerticalScroll(id="review-guide"):
+                yield Markdown("", id="review-guide-text")
         yield Static("", id="review-status", classes="status-line")
         yield Footer()
 
     def on_mount(self) -> None:
-        self.restart(self._start_key)
+        self.query_one("#review-guide").display = False
+        app = self.app
+        if getattr(app, "ask_reviewer", False):
+            app.push_screen(  # once per studio: the answer is remembered for the next start
+                PromptModal("Your reviewer name (remembered for next time):", getattr(app, "reviewer", "")),
+                self._named,
+            )
+        self._start_as(getattr(app, "reviewer", None) or self.reviewer)
 
     # -- navigation ----------------------------------------------------------------------------------------
 
@@ -194,9 +216,15 @@ class ReviewScreen(LoudWorkers, Screen[None]):
         self.query_one("#review-record").focus()
 
     def on_filter_bar_changed(self, message: FilterBar.Changed) -> None:
-        self.filter = message.filter
+        # Focus stays in the field: keys typed after Enter must not become decisions (" and" accepted and skipped a
+        # record); esc goes back to the queue. The queue (mine, conflicts) is not a field: it stays.
+        self.filter = dataclasses.replace(message.filter, pending_for=self.filter.pending_for,
+                                          conflicts=self.filter.conflicts)  # fmt: skip
         self.restart()
-        self.action_focus_queue()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # "Back" only where there is somewhere to go back to (a review pushed from the records browser).
+        return len(self.app.screen_stack) > 1 if action == "back" else True
 
     def action_back(self) -> None:
         """Leave a review pushed from the records browser."""
@@ -225,7 +253,8 @@ class ReviewScreen(LoudWorkers, Screen[None]):
     def action_reject(self) -> None:
         if self.current is None:
             return
-        self.app.push_screen(PromptModal("Reject: reason?", placeholder="e.g. wrong intent"), self._rejected)
+        self.app.push_screen(LabelModal("Reject: reason?", self._labels("reason"), placeholder="e.g. wrong intent"),
+                             self._rejected)  # fmt: skip
 
     def _rejected(self, reason: str | None) -> None:
         if reason:
@@ -234,7 +263,7 @@ class ReviewScreen(LoudWorkers, Screen[None]):
     def action_relabel(self) -> None:
         if self.current is None:
             return
-        self.app.push_screen(PromptModal("Move to slice:", self.current.slice), self._relabelled)
+        self.app.push_screen(LabelModal("Move to slice:", self._labels("slice")), self._relabelled)
 
     def _relabelled(self, new_slice: str | None) -> None:
         if new_slice and self.current is not None and new_slice != self.current.slice:
@@ -326,7 +355,7 @@ class ReviewScreen(LoudWorkers, Screen[None]):
                     lambda: review.bulk_reject(self.workspace, self.filter, reason, reviewer=self.reviewer),
                 )
 
-        self.app.push_screen(PromptModal("Reject all matching: reason?"), asked)
+        self.app.push_screen(LabelModal("Reject all matching: reason?", self._labels("reason")), asked)
 
     def action_bulk_relabel(self) -> None:
         def asked(new_slice: str | None) -> None:
@@ -336,7 +365,7 @@ class ReviewScreen(LoudWorkers, Screen[None]):
                     lambda: review.bulk_relabel(self.workspace, self.filter, new_slice, reviewer=self.reviewer),
                 )
 
-        self.app.push_screen(PromptModal("Move all matching to slice:"), asked)
+        self.app.push_screen(LabelModal("Move all matching to slice:", self._labels("slice")), asked)
 
     @work(thread=True, exclusive=True, group="review-bulk", exit_on_error=False)
     def _run_bulk(self, run: Any) -> None:
@@ -358,14 +387,20 @@ class ReviewScreen(LoudWorkers, Screen[None]):
     def _refresh_progress(self) -> None:
         status = self.query_one("#review-status", Static)
         cur = f"record {self.current.record_id}" if self.current else "queue empty"
-        status.update(f"{cur} · {ORDERS[self.order][0]} · {self.filter.describe()} · reviewer {self.reviewer}")
+        status.update(f"{cur} · queue {self.queue_name()} · {ORDERS[self.order][0]} · {self.filter.describe()} · "
+                      f"reviewer {self.reviewer}")  # fmt: skip
         self._load_progress(self.filter)
 
     @benign(UserError)  # a filter that cannot run: the record fetch (_fetch) has already said so
     @work(thread=True, exclusive=True, group="review-progress", exit_on_error=False)
     def _load_progress(self, filt: RecordFilter) -> None:
         rows = review.progress_by_slice(self.workspace, dataclasses.replace(filt, statuses=()))
-        self.post_message(ProgressLoaded(rows, count_records(self.workspace, filt)))
+        flagged = (
+            count_records(self.workspace, dataclasses.replace(filt, statuses=("needs_review",)))
+            if not filt.statuses or "needs_review" in filt.statuses
+            else 0
+        )
+        self.post_message(ProgressLoaded(rows, count_records(self.workspace, filt), flagged))
 
     def on_progress_loaded(self, message: ProgressLoaded) -> None:
         table = Table("slice", "done", "left", "✓", "✗", box=None, padding=(0, 1), header_style="bold")
@@ -373,5 +408,10 @@ class ReviewScreen(LoudWorkers, Screen[None]):
             table.add_row(p.slice[:18], f"{p.reviewed:,}", f"{p.remaining:,}", f"{p.accepted:,}", f"{p.rejected:,}")
         total = sum(p.total for p in message.rows)
         done = sum(p.reviewed for p in message.rows)
-        table.title = f"{done:,} / {total:,} reviewed · {message.remaining:,} in queue"
+        flagged = f"{message.flagged:,} flagged first · " if message.flagged else ""
+        table.title = f"{done:,} / {total:,} reviewed · {flagged}{message.remaining:,} in queue"
+        table.caption, table.caption_justify = (
+            KEYS_CAPTION,
+            "left",
+        )  # the keys the footer has no room for at 160 columns
         self.query_one("#review-progress", Static).update(table)

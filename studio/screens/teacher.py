@@ -35,6 +35,11 @@ from curation.workspace import Workspace
 from studio.failures import LoudWorkers
 from studio.widgets.option_form import OptionForm
 
+NO_TEACHER = Text(
+    "No teacher yet. Add one in a shell: distill teachers add NAME --base-url URL --model MODEL --key-env VAR "
+    "--ack-terms (or `distill demo` for the offline sample teacher), then come back here.",
+    style="yellow",
+)
 SYNTH_FIELDS = SYNTH.without("teacher")  # the teacher is the one picked for generation, above
 
 
@@ -133,6 +138,8 @@ class TeacherScreen(LoudWorkers, Screen[None]):
 
     def on_teachers_loaded(self, message: TeachersLoaded) -> None:
         self.query_one("#teacher-generate", OptionForm).set_choices("teacher", message.options)
+        if not message.options:
+            self.query_one("#teacher-summary", Static).update(NO_TEACHER)
 
     def on_shares_loaded(self, message: SharesLoaded) -> None:
         shares = ", ".join(f"{x.slice} {x.synthetic}/{x.records} ({x.share:.0%})" for x in message.shares)

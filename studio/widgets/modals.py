@@ -10,6 +10,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
+from textual.suggester import SuggestFromList
 from textual.widgets import Button, Input, Label, Static, TextArea
 
 from studio.failures import Failure
@@ -124,3 +125,42 @@ class TracebackModal(ModalScreen[None]):
 
     def action_close(self) -> None:
         self.dismiss(None)
+
+
+class LabelModal(PromptModal):
+    """A label from a fixed set (a slice, a reject reason), completed as it is typed (→ accepts the
+    suggestion). A label outside the set asks for a confirmation first: a typo (``secruity``) would otherwise make a
+    new slice in every chart."""
+
+    HINT = "enter confirms · → completes · esc cancels"
+
+    def __init__(self, title: str, choices: list[str], value: str = "", placeholder: str = "") -> None:
+        super().__init__(title, value, placeholder)
+        self.choices = choices
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(self.title_text)
+            yield Input(self.value, placeholder=self.placeholder, id="prompt-input",
+                        suggester=SuggestFromList(self.choices, case_sensitive=False))  # fmt: skip
+            shown = ", ".join(self.choices[:12]) + (f" … ({len(self.choices)})" if len(self.choices) > 12 else "")
+            yield Label(Text(f"known: {shown}" if self.choices else "no labels yet"), id="prompt-known", classes="hint")
+            yield Label(self.HINT, id="prompt-hint", classes="hint")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.prevent_default()  # PromptModal's handler would dismiss with the raw text
+        value = event.value.strip()
+        if not value:
+            self.query_one("#prompt-hint", Label).update("[b]type something first[/b] · esc cancels")
+            return
+        known = {c.casefold(): c for c in self.choices}
+        if value.casefold() in known:
+            self.dismiss(known[value.casefold()])
+            return
+        question = f"{value!r} is a new label (not one of the {len(self.choices)} known). Use it?"
+
+        def answered(ok: bool | None) -> None:
+            if ok:
+                self.dismiss(value)  # not returned: the callback's caller would await it from this screen
+
+        self.app.push_screen(ConfirmModal(question), answered)

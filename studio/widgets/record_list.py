@@ -31,6 +31,8 @@ MARGIN = 50  # rows fetched above the viewport, so a page-up after a page-down n
 CACHE_LIMIT = 4000
 
 STATUS_MARK = {"unreviewed": " ", "needs_review": "?", "accepted": "✓", "rejected": "✗"}
+# What the marks mean, for the legend under the list (the list itself has no room for words).
+STATUS_LEGEND = "✓ accepted  ✗ rejected  ? needs review  ✎ edited"
 STATUS_STYLE = {
     "unreviewed": Style(),
     "needs_review": Style(color="yellow"),
@@ -66,6 +68,11 @@ class QueryFailed(Message):
     """The filter could not run (bad SQL); the list keeps showing the previous result."""
 
     error: str
+
+
+def _prompt_width(width: int) -> int:
+    """The prompt column's width in a line of ``width``: 3/5 of what the id, mark, slice and confidence leave."""
+    return max(10, width - 33) * 3 // 5
 
 
 class RecordList(LoudWorkers, ScrollView, can_focus=True):
@@ -124,6 +131,10 @@ class RecordList(LoudWorkers, ScrollView, can_focus=True):
 
     def on_mount(self) -> None:
         self.reload()
+
+    def on_resize(self) -> None:
+        # Column titles in the top border (Textual pads a border title with one space: drop one to stay aligned).
+        self.border_title = self.header()[1:]
 
     def reload(self, filt: RecordFilter | None = None, order: str | None = None, *, keep_cursor: bool = False) -> None:
         """Show records for ``filt`` in ``order`` (defaults: current). Counting and the first page run in a thread;
@@ -234,8 +245,7 @@ class RecordList(LoudWorkers, ScrollView, can_focus=True):
         response = " ".join((row.response or "").split())
         mark = STATUS_MARK.get(row.status, "?") + ("✎" if row.edited else " ")
         head = f"{row.record_id:>9} "
-        text_width = max(10, width - 33)  # what the id, mark, slice and confidence columns leave
-        prompt_width = text_width * 3 // 5
+        prompt_width = _prompt_width(width)
         segs = [
             Segment(head, base + Style(dim=True)),
             Segment(mark + " ", base + STATUS_STYLE.get(row.status, Style())),
@@ -245,6 +255,11 @@ class RecordList(LoudWorkers, ScrollView, can_focus=True):
             Segment(response, base + Style(dim=True)),
         ]
         return Strip(segs).crop_extend(0, width, base)
+
+    def header(self) -> str:
+        """The column titles, laid out as ``render_line`` lays out a row at this width."""
+        width = self.scrollable_content_region.width or self.size.width
+        return f"{'id':>9} {'st':<3}{'slice':<14} {'conf':>5} {'prompt':<{_prompt_width(width)}}response"[:width]
 
     def _announce(self) -> None:
         row = self._rows.get(self.cursor)

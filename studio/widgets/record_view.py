@@ -30,7 +30,16 @@ def _json_or_text(text: str | None) -> RenderableType:
         json.loads(text)
     except ValueError:
         return Text(text)
-    return JSON(text, indent=2)
+    return wrapped_json(text)
+
+
+def wrapped_json(text: str) -> JSON:
+    """Pretty JSON whose long strings wrap: Rich's JSON never wraps and crops at the panel edge (a summary ended
+    mid-word with no sign that more followed)."""
+    rendered = JSON(text, indent=2)
+    rendered.text.no_wrap = False
+    rendered.text.overflow = "fold"
+    return rendered
 
 
 def _heat_style(prob: float) -> str:
@@ -57,15 +66,29 @@ def token_heat_map(logprobs: list[dict[str, Any]]) -> RenderableType:
     if low:
         table = Table("#", "token", "p", "top alternatives", box=None, padding=(0, 1), header_style="bold")
         for prob, i, tok in sorted(low, key=lambda t: t[0])[:MAX_LISTED]:
-            alts = ", ".join(
-                f"{a.get('token', '')!r} {math.exp(a.get('logprob', -99)):.2f}"
-                for a in (tok.get("top_logprobs") or [])[:4]
-            )
+            alts = ", ".join(f"{t!r} {p:.2f}" for t, p in alternatives(tok)[:4])
             table.add_row(str(i), repr(str(tok.get("token", ""))), f"{prob:.2f}", alts)
         parts += [Text(f"{len(low)} token(s) below p={LOW_PROB}:", style="bold"), table]
     else:
         parts.append(Text(f"no token below p={LOW_PROB}", style="dim"))
     return Group(*parts)
+
+
+def alternatives(tok: dict[str, Any]) -> list[tuple[str, float]]:
+    """The other tokens the model weighed, most likely first: providers list the chosen token among its own top
+    alternatives, and two tokens can share a text (different ids); a text equal to the chosen token's is no
+    alternative to show (it read as the chosen token with another probability)."""
+    chosen = str(tok.get("token", ""))
+    seen = {chosen}
+    out: list[tuple[str, float]] = []
+    for a in tok.get("top_logprobs") or []:
+        text = str(a.get("token", ""))
+        lp = a.get("logprob")
+        if text in seen or not isinstance(lp, int | float):
+            continue
+        seen.add(text)
+        out.append((text, math.exp(lp)))
+    return sorted(out, key=lambda x: -x[1])
 
 
 def edit_diff(original: str | None, edited: str | None) -> RenderableType:
@@ -152,7 +175,15 @@ def render_record(d: RecordDetail, selected: int = 0, base: int = -1) -> Rendera
     if d.reference:
         parts.append(Panel(_json_or_text(d.reference), title="reference", title_align="left"))
     if d.metadata:
-        parts.append(Panel(JSON.from_data(d.metadata), title="metadata", title_align="left", border_style="dim"))
+        parts.append(
+            Panel(wrapped_json(json.dumps(d.metadata)), title="metadata", title_align="left", border_style="dim")
+        )
+    if d.comments:
+        notes = Text()
+        for c in d.comments:
+            notes.append(f"{c['reviewer']}: ", style="bold")
+            notes.append(f"{c['body']}\n")
+        parts.append(Panel(notes, title=f"comments ({len(d.comments)})", title_align="left", border_style="cyan"))
     live = [e for e in d.events if not e["undone"]]
     if d.events:
         hist = Text()

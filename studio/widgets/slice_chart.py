@@ -1,8 +1,10 @@
 """Slice distribution charts drawn with block characters (no plotting dependency, stable output).
 
-Without a dataset version: production records per slice (blue) against accepted ones (green).
-With one: each slice's share of production (blue) against its share of the dataset version (magenta),
-headed by the total-variation distance between the two distributions.
+Without a dataset version: production records per slice against accepted ones.
+With one: each slice's share of production against its share of the dataset version, headed by the
+total-variation distance between the two distributions. The legend shows each series as a swatch in its bar's
+colour, never a colour's name: the terminal theme decides how a named colour looks (the legend said "blue" over
+purple bars), so the colours are fixed RGB and the legend draws them.
 """
 
 from __future__ import annotations
@@ -14,6 +16,17 @@ from rich.text import Text
 from curation.overview import DatasetComparison, SliceCount
 
 BLOCKS = " ▏▎▍▌▋▊▉█"
+PRODUCTION, ACCEPTED, DATASET = "#3d8bfd", "#3fb950", "#d163d1"  # the bars' colours (RGB: the same in any theme)
+
+
+def legend(*series: tuple[str, str]) -> Text:
+    """``██ name`` for each (name, colour), in the colour its bars have."""
+    out = Text()
+    for i, (name, colour) in enumerate(series):
+        out.append("   " if i else "")
+        out.append("██ ", style=colour)
+        out.append(name, style="bold")
+    return out
 
 
 def bar(value: float, maximum: float, width: int) -> str:
@@ -37,16 +50,16 @@ def slice_chart(
     table.add_column("slice", no_wrap=True, max_width=24)
     table.add_column("records", justify="right")
     if comparison is None:
-        head = Text("production (blue) vs accepted (green)", style="bold")
+        head = legend(("production", PRODUCTION), ("accepted", ACCEPTED))
         head.append("\nno dataset version yet: build one on the Curation screen (5)", style="dim")
         if synthetic:
             table.add_column("synth", justify="right")
         table.add_column("", no_wrap=True)
         top = max((s.records for s in slices), default=0)
         for s in slices[:limit]:
-            bars = Text(bar(s.records, top, width), style="blue")
+            bars = Text(bar(s.records, top, width), style=PRODUCTION)
             bars.append("\n")
-            bars.append(bar(s.accepted, top, width) or "·", style="green")
+            bars.append(bar(s.accepted, top, width) or "·", style=ACCEPTED)
             synth = [_pct(s.synthetic / s.records) if s.records else ""] if synthetic else []
             table.add_row(s.slice, f"{s.records:,}\n{s.accepted:,} ✓", *synth, bars)
         if len(slices) > limit:
@@ -55,9 +68,8 @@ def slice_chart(
         return Group(head, table)
 
     c = comparison
-    head = Text("production (blue) vs dataset ", style="bold")
-    head.append(c.version, style="bold magenta")
-    head.append(f" (magenta, {c.n_train:,} training rows)", style="bold")
+    head = legend(("production", PRODUCTION), (f"dataset {c.version}", DATASET))
+    head.append(f" ({c.n_train:,} training rows)", style="bold")
     head.append("\ntotal-variation distance ")
     head.append(f"{c.tv_distance:.3f}", style="bold yellow")
     if len(c.versions) > 1:
@@ -73,9 +85,9 @@ def slice_chart(
     for name in names[:limit]:
         s = by_name.get(name)
         prod, ds = c.production.get(name, 0.0), c.dataset.get(name, 0.0)
-        bars = Text(bar(prod, top, width) or "·", style="blue")
+        bars = Text(bar(prod, top, width) or "·", style=PRODUCTION)
         bars.append("\n")
-        bars.append(bar(ds, top, width) or "·", style="magenta")
+        bars.append(bar(ds, top, width) or "·", style=DATASET)
         records = f"{s.records:,}\n{s.accepted:,} ✓" if s else "0"
         synth = [(_pct(s.synthetic / s.records) if s and s.records else "")] if synthetic else []
         table.add_row(name, records, _pct(prod), _pct(ds), *synth, bars)

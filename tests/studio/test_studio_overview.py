@@ -65,7 +65,7 @@ async def test_chart_compares_production_with_versions_and_shows_synthetic(tmp_p
         async with app.run_test(size=(150, 45)) as pilot:
             await settle(pilot)
             text = _chart_text(app)
-            assert "production (blue) vs dataset new" in text
+            assert "██ production   ██ dataset new" in text
             assert f"total-variation distance {expected_new:.3f}" in text
             billing_line = next(line for line in text.splitlines() if line.strip().startswith("billing"))
             # billing: 30 records (10 synthetic = 33.3 %), 33.3 % of production, 25.0 % of "new".
@@ -87,7 +87,7 @@ async def test_chart_without_versions_says_how_to_make_one(tmp_path: Path) -> No
         async with app.run_test(size=(150, 45)) as pilot:
             await settle(pilot)
             text = _chart_text(app)
-            assert "production (blue) vs accepted (green)" in text and "no dataset version yet" in text
+            assert "██ production   ██ accepted" in text and "no dataset version yet" in text
             assert "synth" not in text  # no synthetic records, no column
             await pilot.press("v")
             await settle(pilot)

@@ -31,7 +31,7 @@ async def test_each_action_persists(tmp_path: Path, monkeypatch: pytest.MonkeyPa
             await pilot.press("a")
             decided["reject"] = screen.current.record_id
             await pilot.press("r")
-            await pilot.press(*"wrong intent", "enter")
+            await pilot.press(*"wrong intent", "enter", "y")  # y: a new reason is confirmed once
             await settle(pilot)
             decided["edit"] = screen.current.record_id
             await pilot.press("e")
@@ -44,7 +44,7 @@ async def test_each_action_persists(tmp_path: Path, monkeypatch: pytest.MonkeyPa
             await pilot.press("l")
             await pilot.pause()
             app.screen.query_one("#prompt-input").value = "vip"
-            await pilot.press("enter")
+            await pilot.press("enter", "y")  # a new slice: confirmed
             await settle(pilot)
             decided["mark"] = screen.current.record_id
             await pilot.press("m")
@@ -76,7 +76,7 @@ async def test_reject_with_an_empty_reason_keeps_asking(tmp_path: Path) -> None:
             assert isinstance(app.screen, PromptModal)
             assert "type something first" in str(app.screen.query_one("#prompt-hint").render())
             assert get_record(ws, rid).status == "unreviewed"
-            await pilot.press(*"spam", "enter")
+            await pilot.press(*"spam", "enter", "y")
             await settle(pilot)
             assert not isinstance(app.screen, PromptModal)
             rec = get_record(ws, rid)
@@ -109,11 +109,11 @@ async def test_bulk_on_filter_with_confirmation(tmp_path: Path) -> None:
         async with app.run_test(size=(140, 40)) as pilot:
             await settle(pilot)
             await pilot.click("#f-slice")
-            await pilot.press(*"login", "enter")
+            await pilot.press(*"login", "enter", "escape")  # esc: back to the queue (focus stays in the field)
             await settle(pilot)
             assert app.screen.current.slice == "login"
             await pilot.press("X")
-            await pilot.press(*"duplicate", "enter")
+            await pilot.press(*"duplicate", "enter", "y")  # a new reason, confirmed; then the bulk question
             await pilot.pause()
             question = str(app.screen.query_one("#question").render())
             assert "20 record(s)" in question and "slice=login" in question
@@ -121,7 +121,7 @@ async def test_bulk_on_filter_with_confirmation(tmp_path: Path) -> None:
             await settle(pilot)
             assert ws.scalar("SELECT count(*) FROM review_events") == 0
             await pilot.press("X")
-            await pilot.press(*"duplicate", "enter")
+            await pilot.press(*"duplicate", "enter", "y")  # still new: nothing was stored
             await pilot.pause()
             await pilot.press("y")
             await settle(pilot)
@@ -141,7 +141,7 @@ async def test_review_twenty_by_keyboard_and_reopen(tmp_path: Path) -> None:
             await settle(pilot)
             for i in range(20):
                 if i % 5 == 4:
-                    await pilot.press("r", *"off topic", "enter")
+                    await pilot.press("r", *"off topic", "enter", *(["y"] if i == 4 else []))  # new once
                 else:
                     await pilot.press("a")
             await settle(pilot)

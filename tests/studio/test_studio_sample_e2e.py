@@ -53,6 +53,7 @@ async def test_import_browse_review_twenty_quit_and_reopen(tmp_path: Path, monke
     monkeypatch.setenv("DISTILL_REVIEWER", "rev1")
     path = tmp_path / "ws.duckdb"
     expected: dict[int, tuple[str, str | None]] = {}  # record id -> (status, reason)
+    reasons: set[str] = set()  # reject reasons given so far (a new one is confirmed once)
     edited = relabelled = 0
     with Workspace.open(path) as ws:
         app = DistillStudio(ws, start="import")
@@ -84,7 +85,7 @@ async def test_import_browse_review_twenty_quit_and_reopen(tmp_path: Path, monke
                 elif i == 7:  # relabel to a new slice (clear the prefilled one first)
                     await pilot.press("l")
                     await settle(pilot)
-                    await pilot.press("ctrl+u", *"vip", "enter")
+                    await pilot.press("ctrl+u", *"vip", "enter", "y")  # y: a new slice, confirmed
                     relabelled = rid
                     # relabel moves on without deciding: accept it too, next
                     await settle(pilot)
@@ -100,10 +101,11 @@ async def test_import_browse_review_twenty_quit_and_reopen(tmp_path: Path, monke
                     await pilot.press("u")
                     await settle(pilot)
                     assert screen.current.record_id == rid
-                    await pilot.press("r", *"wrong urgency", "enter")
+                    await pilot.press("r", *"wrong urgency", "enter", "y")  # a new reason, confirmed
                     expected[rid] = ("rejected", "wrong urgency")
                 elif i % 5 == 4:
-                    await pilot.press("r", *"off topic", "enter")
+                    await pilot.press("r", *"off topic", "enter", *([] if "off topic" in reasons else ["y"]))
+                    reasons.add("off topic")
                     expected[rid] = ("rejected", "off topic")
                 else:
                     await pilot.press("a")
