@@ -48,7 +48,9 @@ WORKFLOW_ORDER = (
     "versions",
     "export",
     "teacher",
+    "baseline",
     "train",
+    "checklist",
     "backup",
 )
 

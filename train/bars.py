@@ -75,6 +75,12 @@ BAR = OptionSet(
             label="Student price per hour",
             help="student machine cost per hour",
         ),
+        FloatOption(
+            name="requests_per_day",
+            minimum=0,
+            label="Requests per day",
+            help="traffic for the payback estimate (empty: measured from the logs' timestamps)",
+        ),
     ),
 )
 

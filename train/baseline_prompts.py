@@ -16,14 +16,16 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from curation.errors import UserError
 from curation.progress import ProgressFn
 from curation.workspace import Workspace
-from train.data import Example
+
+if TYPE_CHECKING:
+    from train.data import Example
 
 NEAREST_BLOCK = 512  # query rows per similarity product: 512 x 100k train prompts x 4 bytes = 200 MB at most
 

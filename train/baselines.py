@@ -14,15 +14,17 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from curation.errors import UserError
 from curation.progress import ProgressFn, report
 from curation.workspace import Workspace
-from train.baseline_prompts import choose_shots, few_shot_messages, prompt_spec, save_prompt, shot_of
 from train.bars import QualityBar, require_bar
-from train.data import Example, load_examples, spread_over_slices, write_examples
-from train.evaluate import EvalResult, evaluate_model
+from train.baseline_prompts import choose_shots, few_shot_messages, prompt_spec, save_prompt, shot_of
+
+if TYPE_CHECKING:  # torch comes with these: imported when baselines run, not when the CLI builds its parser
+    from train.data import Example
+    from train.evaluate import EvalResult
 
 KIND_PREFIX = "baseline:"  # evaluations.kind of a phase-1 baseline (a run's untuned baseline is plain 'baseline')
 PURPOSE = "baseline"  # the teacher ledger's kind for a model baseline's requests
@@ -105,6 +107,7 @@ def heldout_and_pool(
     """The version's held-out rows (a ``limit`` spread over slices, as evaluations take it) and its train rows, one
     per record (a rebalance's copies are the same example)."""
     from curation.datasets import export_training_file
+    from train.data import load_examples, spread_over_slices
 
     rows = load_examples(export_training_file(ws, version, folder / "version.parquet"))
     held = spread_over_slices([e for e in rows if e.split != "train"], limit)
@@ -137,6 +140,9 @@ def run_baselines(
 ) -> BaselineReport:
     """Evaluate every asked baseline on the same held-out rows of ``version`` (default: the newest) against the bar;
     store each as an evaluation with its prompt. ``eval_kwargs`` go to ``evaluate_model`` (batch size, tokens)."""
+    from train.data import Example, write_examples
+    from train.evaluate import evaluate_model
+
     bar = require_bar(ws, bar_name)
     if not zero_shot and not ks and not models:
         raise UserError("nothing to run: ask for zero-shot, a few-shot k or a model")
@@ -191,6 +197,7 @@ def _model_baseline(
     """A workspace teacher (a cheaper model) answers the held-out prompts through the one request path; its cost per
     1k is the mean cost of those requests (cache hits count at what they cost when sent)."""
     from curation.teacher.requests import TeacherRequest, TeacherSession
+    from train.evaluate import evaluate_model
     from train.generate import Generation
 
     progress, cancel = common.get("progress"), common.get("cancel")
