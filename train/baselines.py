@@ -34,6 +34,17 @@ K_CHOICES = (2, 4, 8)  # the k values `distill baseline --k 2,4,8` measures; DEF
 DEFAULT_K = 4
 
 
+def parse_ks(text: str) -> tuple[int, ...]:
+    """``"4"`` or ``"2,4,8"`` -> the k values; ``UserError`` on anything else."""
+    try:
+        ks = tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise UserError(f"--k takes numbers separated by commas, got {text!r}") from None
+    if not ks or min(ks) < 1:
+        raise UserError(f"--k needs at least one k >= 1, got {text!r}")
+    return ks
+
+
 def few_shot_name(k: int) -> str:
     return f"few-shot-k{k}"
 

@@ -8,7 +8,6 @@ import threading
 from dataclasses import asdict
 from typing import Any
 
-from curation.errors import UserError
 from distill.common import add_json_flag, open_workspace
 from distill.output import CliProgress, print_json, print_table
 
@@ -52,20 +51,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     ex.set_defaults(func=cmd_export)
 
 
-def parse_ks(text: str) -> tuple[int, ...]:
-    """``"4"`` or ``"2,4,8"`` -> the k values; ``UserError`` on anything else."""
-    try:
-        ks = tuple(int(x) for x in text.split(",") if x.strip())
-    except ValueError:
-        raise UserError(f"--k takes numbers separated by commas, got {text!r}") from None
-    if not ks or min(ks) < 1:
-        raise UserError(f"--k needs at least one k >= 1, got {text!r}")
-    return ks
-
-
 def cmd_baseline(args: argparse.Namespace) -> int:
     from distill.commands.train import _eval_kwargs
-    from train.baselines import run_baselines
+    from train.baselines import parse_ks, run_baselines
 
     ks = () if args.no_few_shot else parse_ks(args.k)
     progress = CliProgress(enabled=not args.json)

@@ -9,17 +9,14 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from trainfix import curate_version, triage_workspace
+from trainfix import KEY, curate_version, fake_teacher_workspace, triage_workspace
 
 from curation.errors import UserError
-from curation.records import finish_batch, insert_records, new_batch
-from curation.splits import freeze_split, plan_split
-from curation.teacher.config import TeacherConfig, save_teacher
 from curation.workspace import Workspace
-from tests.teacher.fake_openai import FakeOpenAI, triage_answer
+from tests.teacher.fake_openai import FakeOpenAI
+from train.bars import QualityBar, set_bar
 from train.baseline_prompts import choose_shots, export_prompt, few_shot_messages, get_prompt, nearest, shot_of
 from train.baselines import latest_baselines, outcome_message, run_baselines
-from train.bars import QualityBar, set_bar
 from train.data import Example
 
 SYSTEM = {"role": "system", "content": "Classify the ticket as JSON."}
@@ -105,61 +102,26 @@ def test_zero_and_few_shot_baselines_of_a_tiny_student(tiny_model: Path, tmp_pat
     ws.close()
 
 
-TICKETS = {"billing": "please refund the charge on invoice {i}", "login": "password login fails for user {i}",
-           "shipping": "package {i} delivery is late"}  # fmt: skip
-KEY_ENV, KEY = "DISTILL_TEST_BASELINE_KEY", "sk-test-baseline-0123456789"
-
-
-def fake_teacher_workspace(path: Path, base_url: str) -> Workspace:
-    """Tickets answered as the fake server answers them (so a model baseline through it agrees with the teacher), a
-    frozen split and a snapshot version; teacher 'cheap' aimed at the fake server."""
-    from curation.rebalance import snapshot_version
-
-    ws = Workspace.open(path)
-    rows = []
-    for i in range(30):
-        s = sorted(TICKETS)[i % 3]
-        text = TICKETS[s].format(i=i)
-        rows.append({"messages": [{"role": "system", "content": "Triage the ticket as JSON."},
-                                  {"role": "user", "content": text}], "response": triage_answer(text), "slice": s})
-    with ws.transaction() as cur:  # fmt: skip
-        b = new_batch(cur, "t.jsonl", "log")
-        ids = insert_records(cur, b, rows)
-        finish_batch(cur, b, n_lines=30, n_imported=len(ids), n_duplicates=0, n_quarantined=0)
-    freeze_split(ws, plan_split(ws, share=0.3, seed=0, threshold=None))
-    snapshot_version(ws, "v1", split="heldout")
-    save_teacher(ws, TeacherConfig(name="cheap", base_url=base_url, model="cheap-model-1", api_key_env=KEY_ENV,
-                                   price_in_per_m=0.1, price_out_per_m=0.4, terms_ack=True, timeout_s=5.0))  # fmt: skip
-    set_bar(ws, QualityBar(task="triage", metrics=[{"kind": "json_field", "field": "intent"}], threshold=0.8))
-    return ws
-
-
-def test_cheaper_model_baseline_through_the_fake_teacher(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(KEY_ENV, KEY)
-    srv = FakeOpenAI(api_key=KEY)
-    srv.start()
-    try:
-        ws = fake_teacher_workspace(tmp_path / "ws.duckdb", srv.base_url)
-        n_held = ws.scalar("SELECT n_heldout FROM dataset_versions WHERE name = 'v1'")
-        rep = run_baselines(ws, zero_shot=False, ks=(), models=("cheap",))
-        (res,) = rep.results
-        assert res.name == "model:cheap" and res.evaluation.passed and res.evaluation.n_items == n_held
-        assert rep.message == "the cheapest outcome: model:cheap already meets the bar; training may not be needed"
-        ev = ws.query_dicts("SELECT kind, base_model, cost_per_1k FROM evaluations")[0]
-        assert ev["kind"] == "baseline:model:cheap" and ev["base_model"] == "cheap-model-1"
-        ledger = ws.query("SELECT kind, status, cost_usd FROM teacher_ledger")
-        assert len(ledger) == n_held and {(k, s) for k, s, _ in ledger} == {("baseline", "ok")}
-        assert ev["cost_per_1k"] == pytest.approx(1000 * sum(c for _, _, c in ledger) / n_held)
-        # Nothing became a teacher output of the records, and no record's response changed.
-        assert ws.scalar("SELECT count(*) FROM teacher_outputs") == 0
-        # Again: every answer from the cache, no new request, the same cost per 1k.
-        asked = srv.total_successes()
-        rep2 = run_baselines(ws, zero_shot=False, ks=(), models=("cheap",))
-        assert ws.scalar("SELECT count(*) FROM teacher_ledger") == n_held
-        assert rep2.results[0].evaluation.cost_per_1k == pytest.approx(ev["cost_per_1k"])
-        assert srv.total_successes() == asked == n_held
-        spec = get_prompt(ws, "model:cheap")["spec"]
-        assert spec["teacher"]["model"] == "cheap-model-1" and KEY not in json.dumps(spec)
-        ws.close()
-    finally:
-        srv.stop()
+def test_cheaper_model_baseline_through_the_fake_teacher(tmp_path: Path, fake_server: FakeOpenAI) -> None:
+    ws = fake_teacher_workspace(tmp_path / "ws.duckdb", fake_server.base_url)
+    n_held = ws.scalar("SELECT n_heldout FROM dataset_versions WHERE name = 'v1'")
+    rep = run_baselines(ws, zero_shot=False, ks=(), models=("cheap",))
+    (res,) = rep.results
+    assert res.name == "model:cheap" and res.evaluation.passed and res.evaluation.n_items == n_held
+    assert rep.message == "the cheapest outcome: model:cheap already meets the bar; training may not be needed"
+    ev = ws.query_dicts("SELECT kind, base_model, cost_per_1k FROM evaluations")[0]
+    assert ev["kind"] == "baseline:model:cheap" and ev["base_model"] == "cheap-model-1"
+    ledger = ws.query("SELECT kind, status, cost_usd FROM teacher_ledger")
+    assert len(ledger) == n_held and {(k, s) for k, s, _ in ledger} == {("baseline", "ok")}
+    assert ev["cost_per_1k"] == pytest.approx(1000 * sum(c for _, _, c in ledger) / n_held)
+    # Nothing became a teacher output of the records.
+    assert ws.scalar("SELECT count(*) FROM teacher_outputs") == 0
+    # Again: every answer from the cache, no new request, the same cost per 1k.
+    asked = fake_server.total_successes()
+    rep2 = run_baselines(ws, zero_shot=False, ks=(), models=("cheap",))
+    assert ws.scalar("SELECT count(*) FROM teacher_ledger") == n_held
+    assert rep2.results[0].evaluation.cost_per_1k == pytest.approx(ev["cost_per_1k"])
+    assert fake_server.total_successes() == asked == n_held
+    spec = get_prompt(ws, "model:cheap")["spec"]
+    assert spec["teacher"]["model"] == "cheap-model-1" and KEY not in json.dumps(spec)
+    ws.close()
