@@ -83,7 +83,7 @@ def describe(p: Payback) -> list[str]:
     """The estimate as lines of text (what is missing, or the payback with its inputs and their sources)."""
     i = p.inputs
     if p.missing:
-        return [f"payback: not estimated; {m}" for m in p.missing]
+        return ["payback: not estimated", *(f"  - {m}" for m in p.missing)]
     assert p.savings_per_day is not None and p.one_off_usd is not None
     assert i.requests_per_day is not None and i.teacher_cost_per_request is not None
     assert i.student_cost_per_request is not None and i.price_per_hour is not None

@@ -69,3 +69,12 @@ async def test_evaluation_screen_runs_a_model_baseline(tmp_path: Path, fake_serv
         evals = screen.query_one("#evaluations", DataTable)
         assert evals.row_count == 1 and evals.get_row_at(0)[2] == "baseline:model:cheap"
     ws.close()
+
+
+def test_bar_editor_takes_requests_per_day() -> None:
+    from studio.screens.evaluation import bar_from_fields, bar_to_fields
+
+    bar = bar_from_fields({"bar-task": "t", "bar-metrics": "valid_json", "bar-threshold": "0.5",
+                           "bar-requests": "1200"})  # fmt: skip
+    assert bar.requests_per_day == 1200 and bar_to_fields(bar)["bar-requests"] == "1200.0"
+    assert bar_from_fields({**bar_to_fields(bar), "bar-requests": ""}).requests_per_day is None

@@ -37,7 +37,7 @@ def test_a_student_dearer_than_the_teacher_never_pays_back() -> None:
 def test_missing_inputs_are_named() -> None:
     p = estimate(PaybackInputs(requests_per_day=100, teacher_cost_per_request=0.01, student_cost_per_request=None))
     assert p.missing == [MISSING_PRICE] and p.payback_days is None and p.one_off_usd is None
-    assert describe(p) == [f"payback: not estimated; {MISSING_PRICE}"]
+    assert describe(p) == ["payback: not estimated", f"  - {MISSING_PRICE}"]
     assert "--student-price" in MISSING_PRICE
     p = estimate(PaybackInputs(teacher_cost_per_request=0.01, price_per_hour=3.0))
     assert p.missing == [MISSING_REQUESTS, MISSING_STUDENT] and p.one_off_usd == 0.0
