@@ -135,7 +135,9 @@ def _teacher_cost(ws: Workspace, bar: QualityBar | None) -> tuple[float | None, 
     if bar is not None and bar.teacher_price_per_1k is not None:
         return bar.teacher_price_per_1k / 1000, "price per 1,000 requests on the bar"
     kinds = ", ".join(f"'{k}'" for k in PRODUCTION_KINDS)
-    n, mean = ws.query(f"SELECT count(*), avg(cost_usd) FROM teacher_ledger WHERE status = 'ok' AND kind IN ({kinds})")[0]
+    n, mean = ws.query(f"SELECT count(*), avg(cost_usd) FROM teacher_ledger WHERE status = 'ok' AND kind IN ({kinds})")[
+        0
+    ]
     if n:
         return float(mean), f"ledger mean of {n:,} requests"
     teacher = _main_teacher(ws)

@@ -41,7 +41,8 @@ def test_every_phase_has_items_and_each_open_item_names_its_next_step(tmp_path: 
     assert {i.key for i in items} == {i.key for i in ITEMS}
     assert all(i.next_step for i in items if i.state == "open")
     assert {i.key: i.detail for i in items if i.phase == "rollout"} == dict.fromkeys(
-        ["serving", "shadow_run", "canary", "monitoring_alarms"], "not started")
+        ["serving", "shadow_run", "canary", "monitoring_alarms"], "not started"
+    )
 
 
 def test_each_step_flips_its_item(tmp_path: Path) -> None:

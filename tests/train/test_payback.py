@@ -46,8 +46,16 @@ def test_missing_inputs_are_named() -> None:
 def test_inputs_from_the_workspace(tmp_path: Path) -> None:
     ws = Workspace.open(tmp_path / "ws.duckdb")
     t0 = datetime(2026, 1, 1)
-    rows = [{"messages": [{"role": "user", "content": f"ticket {i}"}], "response": "ok", "prompt_tokens": 1000,
-             "completion_tokens": 200, "logged_at": t0 + timedelta(days=i * 10 / 49)} for i in range(50)]
+    rows = [
+        {
+            "messages": [{"role": "user", "content": f"ticket {i}"}],
+            "response": "ok",
+            "prompt_tokens": 1000,
+            "completion_tokens": 200,
+            "logged_at": t0 + timedelta(days=i * 10 / 49),
+        }
+        for i in range(50)
+    ]
     rows.append({"messages": [{"role": "user", "content": "made up"}], "origin": "synthetic",
                  "logged_at": t0 + timedelta(days=100)})  # synthetic: not production traffic  # fmt: skip
     with ws.transaction() as cur:
