@@ -113,15 +113,16 @@ def newest_version(ws: Workspace) -> str:
 
 
 def heldout_and_pool(
-    ws: Workspace, version: str, limit: int | None, folder: Path
+    ws: Workspace, version: str, bar: QualityBar, limit: int | None, seed: int, folder: Path
 ) -> tuple[list[Example], list[Example]]:
-    """The version's held-out rows (a ``limit`` spread over slices, as evaluations take it) and its train rows, one
-    per record (a rebalance's copies are the same example)."""
+    """The version's held-out rows (a ``limit`` sampled as evaluations sample it: seeded, stratified by slice and
+    answer label) and its train rows, one per record (a rebalance's copies are the same example)."""
     from curation.datasets import export_training_file
-    from train.data import load_examples, spread_over_slices
+    from train.data import load_examples
+    from train.evaluate import sample_examples
 
     rows = load_examples(export_training_file(ws, version, folder / "version.parquet"))
-    held = spread_over_slices([e for e in rows if e.split != "train"], limit)
+    held = sample_examples([e for e in rows if e.split != "train"], bar, limit, seed)
     if not held:
         raise UserError(f"dataset version {version!r} has no held-out rows (freeze a split before making it)")
     seen: set[int | None] = set()
@@ -143,6 +144,7 @@ def run_baselines(
     models: tuple[str, ...] = (),
     bar_name: str = "default",
     limit: int | None = None,
+    seed: int = 0,
     budget_usd: float | None = None,
     embedding_model: str | None = None,
     progress: ProgressFn | None = None,
@@ -161,9 +163,10 @@ def run_baselines(
         raise UserError("--k must be at least 1")
     version = version or newest_version(ws)
     folder = ws.artifacts_dir / "baselines" / version
-    held, pool = heldout_and_pool(ws, version, limit, folder)
+    held, pool = heldout_and_pool(ws, version, bar, limit, seed, folder)
     heldout_file = write_examples(held, folder / "heldout.parquet")
     common: dict[str, Any] = {"bar": bar, "limit": None, "progress": progress, "cancel": cancel, **eval_kwargs}
+    local = {**common, "models": {}}  # the student loads once for zero-shot and every few-shot k
     results: list[BaselineResult] = []
 
     def done(name: str, ev: EvalResult, spec: dict[str, Any]) -> None:
@@ -171,7 +174,7 @@ def run_baselines(
 
     if zero_shot:
         report(progress, cancel, f"baseline {ZERO_SHOT}", 0, None, student)
-        ev = evaluate_model(ws, base_model=student, data_path=heldout_file, kind=KIND_PREFIX + ZERO_SHOT, **common)
+        ev = evaluate_model(ws, base_model=student, data_path=heldout_file, kind=KIND_PREFIX + ZERO_SHOT, **local)
         done(ZERO_SHOT, ev, prompt_spec(ZERO_SHOT, version, held, student=student))
     if ks:
         report(progress, cancel, "few-shot examples", 0, None)
@@ -187,7 +190,7 @@ def run_baselines(
                                e.teacher_response, e.reference) for e, ix in zip(held, chosen, strict=True)]  # fmt: skip
             path = write_examples(variant, folder / f"{name}.parquet")
             report(progress, cancel, f"baseline {name}", 0, None, student)
-            ev = evaluate_model(ws, base_model=student, data_path=path, kind=KIND_PREFIX + name, **common)
+            ev = evaluate_model(ws, base_model=student, data_path=path, kind=KIND_PREFIX + name, **local)
             spec = prompt_spec(name, version, held, student=student, template="chat-few-shot", k=k,
                                selection="nearest train prompts by embedding cosine, the nearest last",
                                embedding_model=embedding_model or "default",
