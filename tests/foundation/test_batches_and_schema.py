@@ -94,7 +94,7 @@ def test_missing_middle_versions_are_filled_in(tmp_path: Path) -> None:
     con.close()
     with Workspace.open(path) as ws:
         versions = [r[0] for r in ws.query("SELECT version FROM schema_migrations ORDER BY 1")]
-        assert versions == [m.version for m in all_migrations()]  # every known one (versions may have gaps)
+        assert versions == list(range(1, Workspace.code_schema_version() + 1))
         assert ws.table_exists("dataset_versions") and ws.table_exists("teacher_outputs")
 
 
