@@ -5,8 +5,6 @@
 - ``baseline_prompts``: the prompt each baseline was evaluated with (system prompt, few-shot template, the examples
   chosen per held-out prompt, or the model asked), so the one that worked can be exported. Written by
   ``train.baseline_prompts``; the newest row of a name is current, and each row names the evaluation it produced.
-
-(v10 is taken by the evaluation statistics, landing in parallel; versions need not arrive in order.)
 """
 
 from __future__ import annotations
