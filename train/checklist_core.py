@@ -107,9 +107,9 @@ class Context:
 
     @cached_property
     def evaluation(self) -> dict[str, Any] | None:
-        """The newest evaluation of a tuned student."""
+        """The newest evaluation of a tuned student on the held-out split (not on an external gold set)."""
         rows = self.ws.query_dicts("SELECT eval_id, run_id, gap, passed, created_at FROM evaluations "
-                                   "WHERE kind = 'tuned' ORDER BY eval_id DESC LIMIT 1")  # fmt: skip
+                                   "WHERE kind = 'tuned' AND eval_set = 'heldout' ORDER BY eval_id DESC LIMIT 1")  # fmt: skip
         return rows[0] if rows else None
 
     @cached_property
