@@ -17,10 +17,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from curation.errors import UserError
+from curation.option_lists import ListOption
+from curation.options import FlagOption, FloatOption, OptionSet, TextOption, omit
 from curation.progress import ProgressFn, report
 from curation.workspace import Workspace
 from train.bars import QualityBar, require_bar
 from train.baseline_prompts import choose_shots, few_shot_messages, prompt_spec, save_prompt, shot_of
+from train.config import EVAL, eval_kwargs
 
 if TYPE_CHECKING:  # torch comes with these: imported when baselines run, not when the CLI builds its parser
     from train.data import Example
@@ -34,15 +37,57 @@ K_CHOICES = (2, 4, 8)  # the k values `distill baseline --k 2,4,8` measures; DEF
 DEFAULT_K = 4
 
 
-def parse_ks(text: str) -> tuple[int, ...]:
-    """``"4"`` or ``"2,4,8"`` -> the k values; ``UserError`` on anything else."""
+def _k(text: str) -> int:
+    k = int(text)
+    if k < 1:
+        raise UserError("k must be at least 1")
+    return k
+
+
+def _version(ws: Workspace, name: str | None) -> str:
+    from curation.datasets import get_version
+
     try:
-        ks = tuple(int(x) for x in text.split(",") if x.strip())
-    except ValueError:
-        raise UserError(f"--k takes numbers separated by commas, got {text!r}") from None
-    if not ks or min(ks) < 1:
-        raise UserError(f"--k needs at least one k >= 1, got {text!r}")
-    return ks
+        return get_version(ws, name).name if name else newest_version(ws)
+    except UserError as exc:
+        raise BASELINE["version"].error(str(exc)) from None
+
+
+def _teachers(ws: Workspace, names: list[str] | None) -> list[str]:
+    from curation.teacher.config import get_teacher
+
+    try:
+        return [get_teacher(ws, n).name for n in names or []]
+    except UserError as exc:
+        raise BASELINE["models"].error(str(exc)) from None
+
+
+# `distill baseline` and the evaluation screen's baselines form (with the evaluation's limit, seed and tokens).
+BASELINE = OptionSet(
+    "baseline",
+    (
+        TextOption(name="version", flag="--dataset", metavar="VERSION", label="Dataset version", resolve=_version,
+                   help="dataset version whose held-out split to use (empty: the newest)"),
+        TextOption(name="student", default="smollm2", required=True, metavar="MODEL", label="Untuned student",
+                   help="the student as it is: smollm2, a folder, a .gguf or a hub id"),
+        FlagOption(name="zero_shot", default=True, flag="--no-zero-shot", label="Zero-shot",
+                   help="the untuned student on the prompts as logged (--no-zero-shot skips it)"),
+        ListOption(name="ks", flag="--k", metavar="K[,K...]", item=_k, write_item=str, default=(DEFAULT_K,),
+                   label="Few-shot k", shortcuts={"--no-few-shot": ("", "skip the few-shot student")},
+                   help=f"train examples per prompt, nearest by embedding; several to compare "
+                        f"({','.join(map(str, K_CHOICES))}); empty: none"),
+        ListOption(name="models", flag="--model", metavar="TEACHER", label="Cheaper models", resolve=_teachers,
+                   help="cheaper models to evaluate as they are: workspace teachers (distill teachers add)"),
+        FloatOption(name="budget_usd", flag="--budget", minimum=0, metavar="USD", label="Budget (USD)",
+                    help="spend limit for the model baselines' requests"),
+    ),
+)  # fmt: skip
+BASELINE_EVAL = EVAL.without("baseline", operation="baseline")  # limit, seed, tokens, batch: as evaluations take them
+
+
+def baseline_eval_kwargs(values: dict[str, Any]) -> dict[str, Any]:
+    """Parsed ``BASELINE_EVAL`` values -> keywords of ``run_baselines`` (a baseline has no untuned twin to add)."""
+    return omit(eval_kwargs({**values, "baseline": False}), "baseline")
 
 
 def few_shot_name(k: int) -> str:
@@ -138,13 +183,13 @@ def run_baselines(
     ws: Workspace,
     version: str | None = None,
     *,
-    student: str = "smollm2",
-    zero_shot: bool = True,
-    ks: tuple[int, ...] = (DEFAULT_K,),
-    models: tuple[str, ...] = (),
+    student: str = BASELINE.default("student"),
+    zero_shot: bool = BASELINE.default("zero_shot"),
+    ks: tuple[int, ...] | None = BASELINE.default("ks"),
+    models: tuple[str, ...] | list[str] | None = (),
     bar_name: str = "default",
     limit: int | None = None,
-    seed: int = 0,
+    seed: int = EVAL.default("seed"),
     budget_usd: float | None = None,
     embedding_model: str | None = None,
     progress: ProgressFn | None = None,
@@ -157,10 +202,11 @@ def run_baselines(
     from train.evaluate import evaluate_model
 
     bar = require_bar(ws, bar_name)
+    ks, models = tuple(ks or ()), tuple(models or ())
     if not zero_shot and not ks and not models:
         raise UserError("nothing to run: ask for zero-shot, a few-shot k or a model")
     if any(k < 1 for k in ks):
-        raise UserError("--k must be at least 1")
+        raise UserError("k must be at least 1")
     version = version or newest_version(ws)
     folder = ws.artifacts_dir / "baselines" / version
     held, pool = heldout_and_pool(ws, version, bar, limit, seed, folder)

@@ -8,8 +8,9 @@ import threading
 from dataclasses import asdict
 from typing import Any
 
-from distill.common import add_json_flag, open_workspace
+from distill.common import add_json_flag, open_workspace, read_options
 from distill.output import CliProgress, print_json, print_table
+from train.baselines import BASELINE, BASELINE_EVAL, baseline_eval_kwargs
 
 RAW = argparse.RawDescriptionHelpFormatter
 EXAMPLES = """examples:
@@ -23,22 +24,10 @@ Each baseline is stored as an evaluation (kind baseline:NAME; `distill eval --sh
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    from train.baselines import DEFAULT_K
-
     p = sub.add_parser("baseline", help="baselines before training: untuned student zero-/few-shot, a cheaper model",
                        parents=[common], formatter_class=RAW, epilog=EXAMPLES)  # fmt: skip
-    p.add_argument("--dataset", metavar="VERSION", help="dataset version whose held-out split to use (default: newest)")
-    p.add_argument("--student", default="smollm2", metavar="MODEL", help="the untuned student (default smollm2)")
-    p.add_argument("--k", default=str(DEFAULT_K), metavar="K[,K...]",
-                   help=f"few-shot examples per prompt, or several to compare (default {DEFAULT_K})")  # fmt: skip
-    p.add_argument("--no-zero-shot", action="store_true", help="skip the zero-shot student")
-    p.add_argument("--no-few-shot", action="store_true", help="skip the few-shot student")
-    p.add_argument("--model", action="append", default=[], metavar="TEACHER",
-                   help="a cheaper model to evaluate as is: a workspace teacher (`distill teachers add`); repeat")  # fmt: skip
-    p.add_argument("--budget", type=float, metavar="USD", help="spend limit for the model baselines' requests")
-    from distill.commands.train import add_eval_options
-
-    add_eval_options(p)
+    BASELINE.add_to_parser(p)
+    BASELINE_EVAL.add_to_parser(p)
     add_json_flag(p)
     p.set_defaults(func=cmd_baseline)
     bsub = p.add_subparsers(dest="baseline_command", metavar="ACTION")
@@ -52,15 +41,13 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 
 def cmd_baseline(args: argparse.Namespace) -> int:
-    from distill.commands.train import _eval_kwargs
-    from train.baselines import parse_ks, run_baselines
+    from train.baselines import run_baselines
 
-    ks = () if args.no_few_shot else parse_ks(args.k)
     progress = CliProgress(enabled=not args.json)
     with open_workspace(args) as ws:
-        rep = run_baselines(ws, args.dataset, student=args.student, zero_shot=not args.no_zero_shot, ks=ks,
-                            models=tuple(args.model), budget_usd=args.budget, progress=progress,
-                            cancel=threading.Event(), **_eval_kwargs(args))  # fmt: skip
+        v = read_options(BASELINE, args, ws)
+        kw = baseline_eval_kwargs(read_options(BASELINE_EVAL, args, ws))
+        rep = run_baselines(ws, progress=progress, cancel=threading.Event(), **v, **kw)
     progress.close()
     if args.json:
         cheap = rep.cheapest

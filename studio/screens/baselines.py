@@ -1,5 +1,5 @@
-"""Baselines from the studio, before any training: a form (which dataset version, the untuned student, few-shot k,
-cheaper models as workspace teachers) and ``BaselinesRunner``, the evaluation screen's part that runs them in a
+"""Baselines from the studio, before any training: a form built from the declared options (``train.baselines.BASELINE``
+and the evaluation's limit and seed: the same fields, defaults and messages as `distill baseline`) and ``BaselinesRunner``, the evaluation screen's part that runs them in a
 thread worker (``train.baselines.run_baselines``) and posts ``BaselinesProgressed``/``BaselinesFinished``; the
 evaluations it stores show in the screen's list like any other."""
 
@@ -15,45 +15,21 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.screen import ModalScreen
-from textual.widgets import Button, Checkbox, Input, Label, Static
+from textual.widgets import Button, Static
 
 from curation.errors import UserError
+from curation.options import OptionSet, omit
 from curation.progress import Progress
 from curation.workspace import Workspace
 from studio.failures import LoudWorkers
+from studio.widgets.option_form import OptionForm
+from train.baselines import BASELINE, BASELINE_EVAL, baseline_eval_kwargs
+
+FORM = OptionSet("baselines", (*BASELINE, *BASELINE_EVAL.only("limit", "seed")))  # the form's fields
 
 
-@dataclass
-class BaselineRequest:
-    """What to run: ``ks`` empty = no few-shot; ``models`` = workspace teacher names."""
-
-    version: str | None
-    student: str
-    zero_shot: bool = True
-    ks: tuple[int, ...] = ()
-    models: tuple[str, ...] = ()
-    limit: int | None = None
-
-
-def request_from_fields(values: dict[str, str], zero_shot: bool = True) -> BaselineRequest:
-    """Parse the form; ``UserError`` names the field at fault."""
-    from train.baselines import parse_ks
-
-    ks = parse_ks(values["bl-k"]) if values.get("bl-k", "").strip() else ()
-    models = tuple(m.strip() for m in values.get("bl-models", "").split(",") if m.strip())
-    limit_text = values.get("bl-limit", "").strip()
-    try:
-        limit = int(limit_text) if limit_text else None
-    except ValueError:
-        raise UserError(f"held-out rows: {limit_text!r} is not a whole number") from None
-    if limit is not None and limit < 1:
-        raise UserError("held-out rows: give at least 1, or leave it empty for all")
-    student = values.get("bl-student", "").strip() or "smollm2"
-    return BaselineRequest(values.get("bl-version", "").strip() or None, student, zero_shot, ks, models, limit)
-
-
-class BaselineForm(ModalScreen[BaselineRequest | None]):
-    """Ask for the baselines to run."""
+class BaselineForm(ModalScreen[dict[str, Any] | None]):
+    """Ask for the baselines to run; dismissed with the typed values (the workspace checks run in the worker)."""
 
     AUTO_FOCUS = "#bl-version"
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -67,26 +43,14 @@ class BaselineForm(ModalScreen[BaselineRequest | None]):
 
     def compose(self) -> ComposeResult:
         from curation.teacher.config import list_teachers
-        from train.baselines import DEFAULT_K, K_CHOICES
 
         version = self.workspace.scalar("SELECT name FROM dataset_versions ORDER BY created_at DESC, name LIMIT 1")
         teachers = ", ".join(t.name for t in list_teachers(self.workspace)) or "(none; add one on the teacher screen)"
-        fields = [
-            ("bl-version", "Dataset version (its held-out split)", version or ""),
-            ("bl-student", "Untuned student", "smollm2"),
-            ("bl-k", f"Few-shot k, or several to compare ({','.join(map(str, K_CHOICES))}); empty = none",
-             str(DEFAULT_K)),
-            ("bl-models", f"Cheaper models: workspace teachers, comma-separated (known: {teachers})", ""),
-            ("bl-limit", "Held-out rows (empty = all; a limit is spread over slices)", ""),
-        ]  # fmt: skip
         with VerticalScroll(classes="dialog"):
             yield Static("Baselines before training: does an untuned student or a cheaper model already meet the bar?",
                          classes="title")  # fmt: skip
-            for fid, label, value in fields:
-                yield Label(label)
-                yield Input(value=value, id=fid)
-                if fid == "bl-student":
-                    yield Checkbox("Zero-shot", value=True, id="bl-zero")
+            yield OptionForm(FORM, prefix="bl", values={"version": version or ""}, inline_help=False)
+            yield Static(f"teachers: {teachers}", id="bl-teachers", classes="hint")
             with Horizontal(classes="buttons"):
                 yield Button("Run", id="bl-run", variant="primary")
                 yield Button("Close", id="bl-close")
@@ -94,14 +58,18 @@ class BaselineForm(ModalScreen[BaselineRequest | None]):
     def on_button_pressed(self, event: Button.Pressed) -> None:
         self.action_run() if event.button.id == "bl-run" else self.action_close()
 
+    def on_option_form_submitted(self, event: OptionForm.Submitted) -> None:
+        self.action_run()
+
     def action_run(self) -> None:
-        values = {i.id or "": i.value for i in self.query(Input)}
+        form = self.query_one(OptionForm)
         try:
-            req = request_from_fields(values, self.query_one("#bl-zero", Checkbox).value)
+            values = form.values()
         except UserError as exc:
+            form.show_exception(exc)
             self.notify(str(exc), severity="error")
             return
-        self.dismiss(req)
+        self.dismiss(values)
 
     def action_close(self) -> None:
         self.dismiss(None)
@@ -137,13 +105,13 @@ class BaselinesRunner(LoudWorkers):
         self._baselines_cancel.set()
         return True
 
-    def _start_baselines(self, req: BaselineRequest | None) -> None:
-        if req is not None and self._baselines_cancel is None:
+    def _start_baselines(self, values: dict[str, Any] | None) -> None:
+        if values is not None and self._baselines_cancel is None:
             self._baselines_cancel = threading.Event()
-            self._run_baselines(req, self._baselines_cancel)
+            self._run_baselines(values, self._baselines_cancel)
 
     @work(thread=True, exclusive=True, group="baselines", exit_on_error=False)
-    def _run_baselines(self, req: BaselineRequest, cancel: threading.Event) -> None:
+    def _run_baselines(self, values: dict[str, Any], cancel: threading.Event) -> None:
         from train.baselines import run_baselines
 
         def progress(p: Progress) -> None:
@@ -152,8 +120,9 @@ class BaselinesRunner(LoudWorkers):
 
         post: Any = self.post_message  # type: ignore[attr-defined]
         try:
-            rep = run_baselines(self.workspace, req.version, student=req.student, zero_shot=req.zero_shot, ks=req.ks,
-                                models=req.models, limit=req.limit, progress=progress, cancel=cancel)  # fmt: skip
+            v = BASELINE.resolve(self.workspace, {k: v for k, v in values.items() if k in BASELINE.names})
+            kw = baseline_eval_kwargs({**BASELINE_EVAL.parse({}), **omit(values, *BASELINE.names)})
+            rep = run_baselines(self.workspace, progress=progress, cancel=cancel, **v, **kw)
             post(BaselinesFinished(None, rep.message))
         except UserError as exc:
             post(BaselinesFinished(str(exc)))

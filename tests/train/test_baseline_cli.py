@@ -35,7 +35,7 @@ def test_baseline_commands(tmp_path: Path, fake_server: FakeOpenAI, capsys: pyte
     code, _, err = cli(capsys, "baseline", "export", "few-shot-k4", "-o", str(tmp_path / "x.json"), "-w", ws_path)
     assert code == 1 and "no baseline prompt named 'few-shot-k4'; known: model:cheap" in err
     code, _, err = cli(capsys, "baseline", "--k", "2,x", "-w", ws_path)
-    assert code == 1 and "--k takes numbers" in err
+    assert code == 1 and "Few-shot k (--k): cannot read 'x'" in err
 
     # The bar shows the payback once the machine price and the traffic are known.
     code, out, _ = cli(capsys, "bar", "show", "-w", ws_path)

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from textual.widgets import Checkbox, DataTable, Input, Static
 from trainfix import fake_teacher_workspace
 
+from curation.errors import UserError
 from curation.workspace import Workspace
 from studio.app import DistillStudio
 from studio.screens.baselines import BaselineForm
@@ -57,9 +60,9 @@ async def test_evaluation_screen_runs_a_model_baseline(tmp_path: Path, fake_serv
         form = app.screen
         assert isinstance(form, BaselineForm)
         assert form.query_one("#bl-version", Input).value == "v1"
-        form.query_one("#bl-k", Input).value = ""
+        form.query_one("#bl-ks", Input).value = ""
         form.query_one("#bl-models", Input).value = "cheap"
-        form.query_one("#bl-zero", Checkbox).value = False
+        form.query_one("#bl-zero-shot", Checkbox).value = False
         await pilot.press("ctrl+s")
         await settle(pilot, rounds=6)
         screen = app.screen
@@ -75,6 +78,8 @@ def test_bar_editor_takes_requests_per_day() -> None:
     from studio.screens.evaluation import bar_from_fields, bar_to_fields
 
     bar = bar_from_fields({"bar-task": "t", "bar-metrics": "valid_json", "bar-threshold": "0.5",
-                           "bar-requests": "1200"})  # fmt: skip
-    assert bar.requests_per_day == 1200 and bar_to_fields(bar)["bar-requests"] == "1200.0"
-    assert bar_from_fields({**bar_to_fields(bar), "bar-requests": ""}).requests_per_day is None
+                           "bar-requests-per-day": "1200"})  # fmt: skip
+    assert bar.requests_per_day == 1200 and bar_to_fields(bar)["bar-requests-per-day"] == "1200"
+    assert bar_from_fields({**bar_to_fields(bar), "bar-requests-per-day": ""}).requests_per_day is None
+    with pytest.raises(UserError, match=r"Requests per day \(--requests-per-day\): must be >= 0"):
+        bar_from_fields({**bar_to_fields(bar), "bar-requests-per-day": "-3"})
