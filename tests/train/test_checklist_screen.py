@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from textual.widgets import Checkbox, DataTable, Input, Static
 from trainfix import fake_teacher_workspace
 
