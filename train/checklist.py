@@ -46,6 +46,7 @@ NO_BAR = todo("no quality bar yet", "distill bar set --task ... --metric ... --t
 NO_VERSION = todo("no dataset version yet", "distill rebalance --to production --name V")
 NO_RUN = todo("no finished training run", "distill train --dataset V")
 NO_EVAL = todo("no evaluation of a trained student", "distill eval RUN")
+NEXT_ROUND = "distill round next (evaluation screen: n)"
 
 
 # -- 1. scope and justify ------------------------------------------------------------------------------------------
@@ -258,6 +259,9 @@ def gap_measured(c: Context) -> ItemState:
     if c.evaluation is None:
         return NO_EVAL
     e, limit = c.evaluation, c.bar.max_gap if c.bar else None
+    if e["gap"] is None:
+        return todo(f"evaluation {e['eval_id']} has no teacher answers to compare with",
+                    "distill generate TEACHER (the held-out rows), then distill eval RUN")  # fmt: skip
     return ok(f"evaluation {e['eval_id']} (run {e['run_id']}): gap {e['gap']:.3f}"
               + (f" (max {limit:g})" if limit is not None else ""))  # fmt: skip
 
@@ -272,6 +276,26 @@ def per_slice_verdicts(c: Context) -> ItemState:
     if failing:
         return todo(f"failing: {', '.join(failing)}", "distill oversample --flagged, then retrain")
     return ok(f"all {len(rows)} slices pass (evaluation {c.evaluation['eval_id']})")
+
+
+@item("evaluation", "rounds until the bar holds", "evaluation")
+def rounds_until_the_bar_holds(c: Context) -> ItemState:
+    from train.rounds_state import FINISHED, rounds_state
+
+    if c.evaluation is None:
+        return NO_EVAL
+    r, e = rounds_state(c.ws), c.evaluation
+    if r.rounds == 0:
+        if e["passed"]:
+            return ok(f"no round needed: evaluation {e['eval_id']} clears the bar")
+        return todo(f"no round yet; evaluation {e['eval_id']} fails its bar", NEXT_ROUND)
+    if r.status != FINISHED:
+        return todo(f"round {r.number} {r.status} ({r.done} of {r.rounds} rounds done)", NEXT_ROUND)
+    if r.passed:
+        return ok(f"round {r.number} clears the bar (evaluation {r.eval_id}; {r.done} of {r.rounds} rounds done)")
+    if r.stop:
+        return ok(f"stop after round {r.number}: {r.stop}")
+    return todo(f"round {r.number} done; evaluation {r.eval_id} still fails its bar", NEXT_ROUND)
 
 
 @item("evaluation", "disagreements inspected", "evaluation")

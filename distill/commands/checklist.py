@@ -13,9 +13,9 @@ EXAMPLES = """examples:
   distill checklist
   distill checklist --dataset v3 --json
 
-Nothing is ticked by hand: each item reads the workspace (bar, baselines, versions, splits, runs, evaluations, the
-gateway's logs). An open item ends with the command that closes it. `distill train` warns about open items of
-"define success" and "data"; `distill train --strict` refuses to start while any is open."""
+Nothing is ticked by hand: each item reads the workspace (bar, baselines, versions, splits, runs, evaluations,
+rounds, the gateway's logs). An open item ends with the command that closes it. `distill train` warns about open
+items of "define success" and "data"; `distill train --strict` refuses to start while any is open."""
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:

@@ -180,3 +180,40 @@ def test_train_strict_refuses_with_open_items(tmp_path: Path, triage_file: Path,
     assert "checklist: define success / quality bar set: no quality bar yet" in err
     with Workspace.open(ws_path) as ws:
         assert ws.scalar("SELECT count(*) FROM runs") == 0
+
+
+# The columns ``rounds`` has (schema v15, train.rounds) that the checklist reads or that may not be empty; created
+# here only where the workspace's schema does not have the table yet.
+ROUNDS_TABLE = """CREATE TABLE IF NOT EXISTS rounds (round_id BIGINT PRIMARY KEY, number INTEGER NOT NULL,
+    base_eval_id BIGINT NOT NULL, base_run_id BIGINT NOT NULL, base_version VARCHAR NOT NULL, teacher VARCHAR NOT NULL,
+    options JSON NOT NULL, plan JSON NOT NULL, status VARCHAR NOT NULL, eval_id BIGINT, created_at TIMESTAMP NOT NULL)"""
+
+
+def test_rounds_item_follows_the_rounds_table(tmp_path: Path) -> None:
+    def rounds_item() -> tuple[str, str]:
+        r = next(r for r in run(ws) if r.key == "rounds_until_the_bar_holds")
+        return r.state, r.detail
+
+    def evaluation(passed: bool) -> int:
+        return store.insert_evaluation(ws, {"run_id": 1, "kind": "tuned", "base_model": "small", "n_items": 3,
+                                            "passed": passed, "summary": "{}", "created_at": datetime.now()}, [], [])  # fmt: skip
+
+    ws = Workspace.open(tmp_path / "ws.duckdb")
+    assert rounds_item() == ("open", "no evaluation of a trained student")
+    first = evaluation(False)
+    gap = next(r for r in run(ws) if r.key == "gap_measured")  # an evaluation without teacher answers has no gap
+    assert gap.state == "open" and gap.detail == f"evaluation {first} has no teacher answers to compare with"
+    assert rounds_item() == ("open", f"no round yet; evaluation {first} fails its bar")  # no rounds table: no rounds
+    with ws.transaction() as cur:  # (a direct write: train.rounds owns the table; the test plays its part)
+        cur.execute(ROUNDS_TABLE)
+        cur.execute("INSERT INTO rounds (round_id, number, base_eval_id, base_run_id, base_version, teacher, options, "
+                    "plan, status, created_at) VALUES (1, 1, ?, 1, 'v1', 't', '{}', '{}', 'running', now())", [first])  # fmt: skip
+    assert rounds_item() == ("open", "round 1 running (0 of 1 rounds done)")
+    second = evaluation(False)
+    with ws.transaction() as cur:
+        cur.execute("UPDATE rounds SET status = 'done', eval_id = ? WHERE round_id = 1", [second])
+    assert rounds_item() == ("open", f"round 1 done; evaluation {second} still fails its bar")
+    with ws.transaction() as cur:
+        cur.execute("UPDATE evaluations SET passed = true WHERE eval_id = ?", [second])
+    assert rounds_item() == ("ok", f"round 1 clears the bar (evaluation {second}; 1 of 1 rounds done)")
+    ws.close()

@@ -1,4 +1,4 @@
-"""v11: phase-1 baselines and the payback estimate.
+"""v12: phase-1 baselines and the payback estimate.
 
 - ``quality_bars.requests_per_day``: the traffic the payback estimate assumes when the user gives it (NULL: measured
   from the imported logs' ``logged_at``).
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import duckdb
 
-VERSION = 11
+VERSION = 12
 DESCRIPTION = "baselines: their prompts; requests per day on the quality bar"
 
 
