@@ -59,7 +59,10 @@ MISSING_PRICE = "set the student machine's price per hour (`distill bar set --st
 MISSING_REQUESTS = "no request timestamps in the logs; give the traffic (`distill bar set --requests-per-day N`)"
 MISSING_TEACHER = ("no teacher cost known; set `distill bar set --teacher-price X` (per 1,000 requests) or add a "
                    "teacher with prices (`distill teachers add ... --price-in --price-out`)")  # fmt: skip
-MISSING_STUDENT = "no evaluation has measured the student's throughput yet (`distill baseline` or `distill eval RUN`)"
+MISSING_STUDENT = (
+    "no evaluation has measured the student's throughput yet (a zero- or few-shot `distill baseline`, "
+    "or `distill eval RUN`)"
+)
 
 
 def estimate(inputs: PaybackInputs) -> Payback:
