@@ -33,7 +33,8 @@ KIND_PREFIX = "baseline:"  # evaluations.kind of a phase-1 baseline (a run's unt
 PURPOSE = "baseline"  # the teacher ledger's kind for a model baseline's requests
 ZERO_SHOT = "zero-shot"
 K_CHOICES = (2, 4, 8)  # the k values `distill baseline --k 2,4,8` measures; DEFAULT_K was picked among them
-# Measured on the bundled sample (SmolLM2-135M-Instruct, see docs/architecture.md "Baselines"): k=4 scored highest.
+# Not measured yet: the middle of K_CHOICES until `distill baseline --k 2,4,8` on the sample picks one (the shared
+# 2-core machine did not finish even the 24-row zero-shot baseline in 15 minutes).
 DEFAULT_K = 4
 
 
