@@ -148,13 +148,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     with open_workspace(args) as ws:
         evals: dict[int, list[Any]] = {}
         ev = eval_kwargs(read_options(EVAL, args, ws))
-        if args.resume is None:
-            check_before_training(ws, args.dataset, strict=STRICT.from_args(args)["strict"])
         if args.resume is not None:
             results = [execute_run(ws, args.resume, progress=progress, cancel=cancel)]
             group = None
         else:
             cfg, models = config_from_options(read_options(TRAIN, args, ws))
+            # After the options are read: a bad value is the one error line, not after the checklist's warnings.
+            check_before_training(ws, args.dataset, strict=STRICT.from_args(args)["strict"])
             if args.eval:
                 from train.bars import require_bar
 
