@@ -203,11 +203,11 @@ def write_examples(examples: list[Example], path: str | Path) -> Path:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from curation.datasets import TRAINING_SCHEMA
+    from curation.datasets import training_schema
 
     rows = [{"record_id": e.record_id, "split": e.split, "slice": e.slice, "weight": e.weight, "messages": e.messages,
              "teacher_response": e.teacher_response, "reference": e.reference} for e in examples]  # fmt: skip
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.Table.from_pylist(rows, schema=TRAINING_SCHEMA), p)
+    pq.write_table(pa.Table.from_pylist(rows, schema=training_schema()), p)
     return p
