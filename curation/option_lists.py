@@ -57,6 +57,8 @@ class ListOption(Option):
         if self.repeat:
             kw["action"] = "append"
         parser.add_argument(self.flag, dest=self.name, **kw)
+        for flag, (const, text) in self.shortcuts.items():  # as Option.add_to_parser: ``--no-few-shot`` stores ""
+            parser.add_argument(flag, dest=self.name, action="store_const", const=const, help=text)
 
 
 @dataclass(frozen=True, kw_only=True)

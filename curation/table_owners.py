@@ -48,6 +48,7 @@ OWNERS: dict[str, str] = {
     "eval_slices": "train/store.py",
     "eval_items": "train/store.py",
     "record_search": "curation/search.py",
+    "baseline_prompts": "train/baseline_prompts.py",
 }
 
 # Tables derived from records that no work depends on (an index): an undo neither counts their rows as work attached

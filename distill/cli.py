@@ -49,7 +49,9 @@ WORKFLOW_ORDER = (
     "versions",
     "export",
     "teacher",
+    "baseline",
     "train",
+    "checklist",
     "backup",
 )
 

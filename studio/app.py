@@ -86,6 +86,8 @@ SCREENS: list[ScreenSpec] = [
                "launch and follow LoRA training runs"),
     ScreenSpec("evaluation", "Evaluation", "8", "studio.screens.evaluation:EvaluationScreen",
                "student vs teacher per slice, against the bar"),
+    ScreenSpec("checklist", "Checklist", "9", "studio.screens.checklist:ChecklistScreen",
+               "the project's phases, measured: what is still open"),
 ]  # fmt: skip
 
 

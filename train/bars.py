@@ -77,6 +77,12 @@ BAR = OptionSet(
             label="Student price per hour",
             help="student machine cost per hour",
         ),
+        FloatOption(
+            name="requests_per_day",
+            minimum=0,
+            label="Requests per day",
+            help="traffic for the payback estimate (empty: measured from the logs' timestamps)",
+        ),
     ),
 )
 
@@ -94,6 +100,7 @@ class QualityBar:
     max_cost_per_1k: float | None = None
     teacher_price_per_1k: float | None = None
     student_price_per_hour: float | None = None
+    requests_per_day: float | None = None  # traffic for the payback estimate (None: measured from the logs)
     name: str = "default"
     bar_id: int | None = None
     created_at: datetime | None = None
@@ -155,6 +162,7 @@ class QualityBar:
             ("cost", self.max_cost_per_1k),
             ("teacher price", self.teacher_price_per_1k),
             ("student price", self.student_price_per_hour),
+            ("requests per day", self.requests_per_day),
         ]:
             if v is not None and v < 0:
                 raise UserError(f"{name} must not be negative")  # fmt: skip
@@ -164,7 +172,7 @@ class QualityBar:
 
 
 _COLS = ("name", "task", "metrics", "threshold", "slice_bars", "max_gap", "max_latency_p95_ms", "max_cost_per_1k",
-         "teacher_price_per_1k", "student_price_per_hour")  # fmt: skip
+         "teacher_price_per_1k", "student_price_per_hour", "requests_per_day")  # fmt: skip
 
 
 def resolve_metrics(ws: Workspace, bar: QualityBar) -> None:

@@ -212,3 +212,19 @@ def forward_loss(model: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     ).view(targets.shape)
     per_example = tok.sum(dim=1) / (targets != IGNORE).sum(dim=1).clamp(min=1)
     return (per_example * batch["weights"].to(per_example.device)).mean()
+
+
+def write_examples(examples: list[Example], path: str | Path) -> Path:
+    """Write examples as a training file (Parquet, the columns ``load_examples`` reads back): the evaluation input
+    of a prompt variant, e.g. a few-shot baseline's held-out rows."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from curation.datasets import training_schema
+
+    rows = [{"record_id": e.record_id, "split": e.split, "slice": e.slice, "weight": e.weight, "messages": e.messages,
+             "teacher_response": e.teacher_response, "reference": e.reference} for e in examples]  # fmt: skip
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pylist(rows, schema=training_schema()), p)
+    return p

@@ -13,10 +13,11 @@ import resource
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from curation.errors import UserError
 from curation.progress import ProgressFn, report
@@ -46,6 +47,14 @@ __all__ = [  # the evaluation API in one place for its callers (the reads live i
     "EvalResult", "baseline_for", "count_disagreements", "disagreements", "evaluate_model", "evaluate_run",
     "get_evaluation", "heldout_for", "list_evaluations", "request_more_inputs", "sample_examples",
 ]  # fmt: skip
+
+if TYPE_CHECKING:
+    from train.generate import Generation
+
+# Answers from elsewhere than a local model (an API model as a baseline): the generations for the held-out rows, in
+# their order, and the cost of 1,000 such requests when the model is billed per request (None: the bar's machine
+# price over the measured throughput, as for a local student).
+Answerer = Callable[[list[Example]], "tuple[list[Generation], float | None]"]
 
 
 @dataclass
@@ -129,13 +138,15 @@ def evaluate_model(
     precision: str = "auto",
     models: dict[tuple[str, str | None], Any] | None = None,
     constrain: str | None = None,
+    answerer: Answerer | None = None,
     progress: ProgressFn | None = None,
     cancel: threading.Event | None = None,
 ) -> EvalResult:
     """Generate answers for the held-out rows of ``data_path`` (or the rows of ``gold``; a ``limit`` takes a seeded
     stratified sample), score them with ``bar`` and store the evaluation. ``models`` caches loaded models across
     the evaluations of one command (a model loads once; its load counts in the wall time of the first).
-    ``constrain`` (``train.config.CONSTRAIN_MODES``): keep the answers' label field inside the bar's label set."""
+    ``constrain`` (``train.config.CONSTRAIN_MODES``): keep the answers' label field inside the bar's label set.
+    ``answerer`` replaces the local model (``base_model`` is then only the name stored; no constraint applies)."""
     from train.constrain import LabelConstraint, score_labels
     from train.generate import generate, load_for_inference
     from train.judge import check_judges
@@ -154,20 +165,26 @@ def evaluate_model(
     check_judges(ws, bar.metrics)
     held = sample_examples(rows, bar, limit, seed)
     key = (base_model, adapter_path)
-    if models is not None and key in models:
-        model, tok, dev = models[key]
+    billed_per_1k: float | None = None
+    if answerer is not None:
+        dev = "cpu"  # nothing runs on a device here: the peak memory is this process's
+        t0 = time.perf_counter()
+        gens, billed_per_1k = answerer(held)
     else:
-        report(progress, cancel, "load model", 0, None, base_model)
-        model, tok, dev = load_for_inference(base_model, adapter_path, device, precision)
-        if models is not None:
-            models[key] = (model, tok, dev)
-    prompts = [prompt_text(tok, e.prompt_messages) for e in held]
-    proc = LabelConstraint(tok, spec.field, labels).processor if spec is not None and constrain == "trie" else None
-    t0 = time.perf_counter()
-    gens = generate(model, tok, prompts, batch_size=batch_size, max_new_tokens=max_new_tokens, device=dev,
-                    progress=progress, cancel=cancel, logits_processor=proc)  # fmt: skip
+        if models is not None and key in models:
+            model, tok, dev = models[key]
+        else:
+            report(progress, cancel, "load model", 0, None, base_model)
+            model, tok, dev = load_for_inference(base_model, adapter_path, device, precision)
+            if models is not None:
+                models[key] = (model, tok, dev)
+        prompts = [prompt_text(tok, e.prompt_messages) for e in held]
+        proc = LabelConstraint(tok, spec.field, labels).processor if spec is not None and constrain == "trie" else None
+        t0 = time.perf_counter()
+        gens = generate(model, tok, prompts, batch_size=batch_size, max_new_tokens=max_new_tokens, device=dev,
+                        progress=progress, cancel=cancel, logits_processor=proc)  # fmt: skip
     constrained = None
-    if spec is not None:
+    if spec is not None and answerer is None:
         before = [g.text for g in gens]
         if constrain == "score":  # the confidence stays that of the generated answer
             gens = [replace(g, text=score_labels(model, tok, e.with_answer(g.text), spec.field, labels, device=dev))
@@ -185,7 +202,7 @@ def evaluate_model(
     lat = [g.latency_ms for g in gens]
     rps = len(gens) / gen_wall if gen_wall > 0 else 0.0
     p50, p95 = percentile(lat, 50), percentile(lat, 95)
-    cost = cost_per_1k(rps, bar.student_price_per_hour)
+    cost = billed_per_1k if answerer is not None else cost_per_1k(rps, bar.student_price_per_hour)
     checks = verdict(overall, slices, bar, p95, cost)
     new_tokens = sum(g.new_tokens for g in gens)
     wall = time.perf_counter() - started

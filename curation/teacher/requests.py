@@ -30,7 +30,7 @@ from curation.teacher.writer import GroupWriter
 from curation.workspace import Workspace
 
 # What a request is sent for; stored as the ledger's ``kind``. A new user of the path adds its purpose here.
-PURPOSES = ("generate", "synth", "judge", "batch", "serve")
+PURPOSES = ("generate", "synth", "judge", "batch", "serve", "baseline")
 FATAL_STATUS = {401, 403, 404}  # a wrong key, model or base URL: stop instead of failing every request alike
 
 

@@ -7,10 +7,12 @@ import threading
 from dataclasses import asdict
 from typing import Any
 
+from curation.errors import UserError
 from distill.common import add_json_flag, open_workspace, read_options
 from distill.eval_output import print_evaluation, print_evaluation_list, print_gold_beside_heldout, print_totals
 from distill.output import CliProgress, print_json, print_table
 from train.bars import BAR
+from train.checklist_core import STRICT
 from train.config import EVAL, TRAIN, config_from_options, eval_kwargs
 
 RAW = argparse.RawDescriptionHelpFormatter
@@ -25,7 +27,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     BAR.add_to_parser(bset)
     add_json_flag(bset)
     bset.set_defaults(func=cmd_bar_set)
-    bshow = bsub.add_parser("show", help="show the current bar", parents=[common])
+    bshow = bsub.add_parser("show", help="show the current bar and the payback estimate", parents=[common])
     BAR.only("name").add_to_parser(bshow)
     add_json_flag(bshow)
     bshow.set_defaults(func=cmd_bar_show)
@@ -38,6 +40,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     src.add_argument("--resume", type=int, metavar="RUN", help="resume a cancelled or killed run")
     TRAIN.add_to_parser(tr)
     tr.add_argument("--eval", action="store_true", help="evaluate against the bar (and the baseline) afterwards")
+    STRICT.add_to_parser(tr)
     EVAL.add_to_parser(tr)
     add_json_flag(tr)
     tr.set_defaults(func=cmd_train)
@@ -107,9 +110,17 @@ def cmd_bar_set(args: argparse.Namespace) -> int:
 
 def cmd_bar_show(args: argparse.Namespace) -> int:
     from train.bars import require_bar
+    from train.payback import describe, payback
 
     with open_workspace(args) as ws:
-        _print_bar(require_bar(ws, BAR.only("name").from_args(args)["name"]).to_dict(), args.json)
+        bar = require_bar(ws, BAR.only("name").from_args(args)["name"])
+        est = payback(ws, bar)
+    if args.json:
+        print_json({**bar.to_dict(), "payback": est})
+        return 0
+    _print_bar(bar.to_dict(), False)
+    for line in describe(est):
+        print(line)
     return 0
 
 
@@ -125,7 +136,8 @@ def _print_bar(d: dict[str, Any], as_json: bool) -> None:
     for s, v in sorted(d["slice_bars"].items()):
         print(f"  slice {s}: {v}")
     print(f"  p95 latency <= {d['max_latency_p95_ms']} ms   cost/1k <= {d['max_cost_per_1k']}   "
-          f"teacher/1k = {d['teacher_price_per_1k']}   student/hour = {d['student_price_per_hour']}")  # fmt: skip
+          f"teacher/1k = {d['teacher_price_per_1k']}   student/hour = {d['student_price_per_hour']}   "
+          f"requests/day = {d['requests_per_day'] if d['requests_per_day'] is not None else '(from the logs)'}")  # fmt: skip
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -143,6 +155,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             group = None
         else:
             cfg, models = config_from_options(read_options(TRAIN, args, ws))
+            # After the options are read: a bad value is the one error line, not after the checklist's warnings.
+            check_before_training(ws, args.dataset, strict=STRICT.from_args(args)["strict"])
             if args.eval:
                 from train.bars import require_bar
 
@@ -183,6 +197,20 @@ def cmd_train(args: argparse.Namespace) -> int:
                               r["baseline_score"], r["gap"], r["latency_p95_ms"], r["passed"]] for r in rows],
                             title=f"run group {group}")  # fmt: skip
     return 0 if all(r.status == "done" for r in results) else 1
+
+
+def check_before_training(ws: Any, version: str | None, *, strict: bool) -> None:
+    """Warn (on stderr) about open checklist items of 'define success' and 'data'; with ``strict``, refuse."""
+    import sys
+
+    from train.checklist import open_items
+
+    items = open_items(ws, version=version)
+    for it in items:
+        print(f"checklist: {it.phase} / {it.title}: {it.detail} (-> {it.next_step})", file=sys.stderr)
+    if items and strict:
+        raise UserError(f"{len(items)} checklist items of 'define success' and 'data' are open (`distill checklist`); "
+                        "--strict refuses to train")  # fmt: skip
 
 
 def _f(x: float | None) -> str:

@@ -25,6 +25,7 @@ from curation.errors import UserError
 from curation.progress import Progress
 from curation.workspace import Workspace
 from studio.failures import LoudWorkers
+from studio.screens.baselines import BaselinesFinished, BaselinesProgressed, BaselinesRunner
 from studio.screens.evaluation_view import MACRO_KEY, SLICE_COLUMNS, num, slice_rows, summary_text
 from studio.widgets.option_form import OptionForm
 from studio.widgets.reliability_chart import ReliabilityChart
@@ -175,11 +176,12 @@ class EvaluationFinished(Message):
     error: str | None
 
 
-class EvaluationScreen(LoudWorkers, Screen[None]):
+class EvaluationScreen(BaselinesRunner, LoudWorkers, Screen[None]):
     """Per-slice verdicts against the bar, and the disagreements behind them."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("e", "evaluate", "Evaluate newest run", id="evaluation.evaluate"),
+        Binding("l", "baselines", "Baselines (before training)", id="evaluation.baselines"),
         Binding("b", "edit_bar", "Quality bar", id="evaluation.bar"),
         Binding("o", "oversample", "Oversample slice", id="evaluation.oversample"),
         Binding("x", "cancel", "Cancel eval", id="evaluation.cancel"),
@@ -251,6 +253,7 @@ class EvaluationScreen(LoudWorkers, Screen[None]):
     def action_cancel(self) -> None:
         if self._cancel is not None:
             self._cancel.set()
+        self.cancel_baselines()
 
     def action_oversample(self) -> None:
         if self.eval_id is None or self.slice_name is None:
@@ -302,6 +305,15 @@ class EvaluationScreen(LoudWorkers, Screen[None]):
         self.query_one("#eval-status", Static).update(message.error or "evaluation stored")
         if message.error:
             self.notify(message.error, severity="error")
+        self._load_evaluations()
+
+    def on_baselines_progressed(self, message: BaselinesProgressed) -> None:
+        self.query_one("#eval-status", Static).update(message.text)
+
+    def on_baselines_finished(self, message: BaselinesFinished) -> None:
+        self.baselines_finished()
+        self.query_one("#eval-status", Static).update(message.error or message.outcome or "")
+        self.notify(message.error or message.outcome or "", severity="error" if message.error else "information")
         self._load_evaluations()
 
     def on_evaluations_loaded(self, message: EvaluationsLoaded) -> None:

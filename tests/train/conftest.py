@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from trainfix import build_tiny_model, triage_rows, write_parquet
+from trainfix import KEY, KEY_ENV, build_tiny_model, triage_rows, write_parquet
+
+from tests.teacher.fake_openai import FakeOpenAI
 
 
 @pytest.fixture(scope="session")
@@ -16,3 +19,13 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def triage_file(tmp_path: Path) -> Path:
     return write_parquet(triage_rows(48, 16), tmp_path / "train.parquet")
+
+
+@pytest.fixture
+def fake_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOpenAI]:
+    """The fake OpenAI server on 127.0.0.1 with its key in ``KEY_ENV`` (teachers of ``fake_teacher_workspace``)."""
+    monkeypatch.setenv(KEY_ENV, KEY)
+    srv = FakeOpenAI(api_key=KEY)
+    srv.start()
+    yield srv
+    srv.stop()

@@ -165,3 +165,37 @@ def logprob_workspace(ws: Workspace, n: int, wrong_every: int = 4) -> list[int]:
         ids = insert_records(cur, b, rows)
         finish_batch(cur, b, n_lines=n, n_imported=len(ids), n_duplicates=0, n_quarantined=0)
     return list(ids)
+
+
+TICKETS = {"billing": "please refund the charge on invoice {i}", "login": "password login fails for user {i}",
+           "shipping": "package {i} delivery is late"}  # fmt: skip
+KEY_ENV, KEY = "DISTILL_TEST_BASELINE_KEY", "sk-test-baseline-0123456789"
+
+
+def fake_teacher_workspace(path: Path, base_url: str) -> Workspace:
+    """Tickets answered as the fake server answers them (so a model baseline through it agrees with the teacher), a
+    frozen split and a snapshot version; teacher 'cheap' aimed at the fake server."""
+    from curation.rebalance import snapshot_version
+    from curation.records import finish_batch, insert_records, new_batch
+    from curation.splits import freeze_split, plan_split
+    from curation.teacher.config import TeacherConfig, save_teacher
+    from tests.teacher.fake_openai import triage_answer
+    from train.bars import QualityBar, set_bar
+
+    ws = Workspace.open(path)
+    rows = []
+    for i in range(30):
+        s = sorted(TICKETS)[i % 3]
+        text = TICKETS[s].format(i=i)
+        msgs = [{"role": "system", "content": "Triage the ticket as JSON."}, {"role": "user", "content": text}]
+        rows.append({"messages": msgs, "response": triage_answer(text), "slice": s})
+    with ws.transaction() as cur:
+        b = new_batch(cur, "t.jsonl", "log")
+        ids = insert_records(cur, b, rows)
+        finish_batch(cur, b, n_lines=30, n_imported=len(ids), n_duplicates=0, n_quarantined=0)
+    freeze_split(ws, plan_split(ws, share=0.3, seed=0, threshold=None))
+    snapshot_version(ws, "v1", split="heldout")
+    save_teacher(ws, TeacherConfig(name="cheap", base_url=base_url, model="cheap-model-1", api_key_env=KEY_ENV,
+                                   price_in_per_m=0.1, price_out_per_m=0.4, terms_ack=True, timeout_s=5.0))  # fmt: skip
+    set_bar(ws, QualityBar(task="triage", metrics=[{"kind": "json_field", "field": "intent"}], threshold=0.8))
+    return ws
