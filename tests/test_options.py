@@ -13,8 +13,7 @@ from pathlib import Path
 
 import pytest
 from textual.app import App, ComposeResult
-from textual.containers import VerticalScroll
-from textual.widgets import Select, Static
+from textual.widgets import ContentSwitcher, Select, Static
 
 from curation.dedupe import DEDUPE
 from curation.errors import UserError
@@ -92,15 +91,18 @@ def _set(form: OptionForm, name: str, value: str) -> None:
 
 
 class Forms(App[None]):
-    """Every declaration as a studio form, on one screen."""
+    """Every declaration as a studio form, one shown at a time (laying out all of them on each pause took minutes)."""
 
     def compose(self) -> ComposeResult:
-        with VerticalScroll():
+        with ContentSwitcher(initial="form0"):
             for i, opts in enumerate(DECLARED.values()):
                 yield OptionForm(opts, prefix=f"f{i}", id=f"form{i}")
 
     def form(self, path: tuple[str, ...]) -> OptionForm:
-        return self.query_one(f"#form{list(DECLARED).index(path)}", OptionForm)
+        """Show the declaration's form and return it."""
+        name = f"form{list(DECLARED).index(path)}"
+        self.query_one(ContentSwitcher).current = name
+        return self.query_one(f"#{name}", OptionForm)
 
 
 def test_every_cli_command_with_options_uses_a_declaration() -> None:
