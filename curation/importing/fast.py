@@ -128,7 +128,9 @@ def _insert_checked(
         raise Cancelled() from None
     except duckdb.Error:
         raise FallBack() from None
-    if watch.cancelled:
+    # A cancel that arrives while the statement ends (between two polls of the watch) still cancels: the caller
+    # rolls the transaction back instead of keeping an import the user asked to stop.
+    if watch.cancelled or (cancel is not None and cancel.is_set()):
         raise Cancelled()
     try:
         n_lines = n_lines_future.result()
