@@ -129,14 +129,15 @@ async def test_digits_typed_into_inputs_stay_there(tmp_path: Path, worker_errors
             for spec in SCREENS:
                 await pilot.press(spec.hotkey)
                 await settle(pilot)
-                for field in app.screen.query(Input).results():
-                    if not field.display or field.disabled:
-                        continue
+                # Three fields per screen: the keys are routed by the app for every Input alike, and trying each of
+                # the ~100 fields took 75-180 s of CI.
+                shown = [f for f in app.screen.query(Input).results() if f.display and not f.disabled]
+                for field in shown[:3]:
                     field.focus()
                     field.value = ""
                     await pilot.pause()
-                    await pilot.press("1", "8", "?")  # screen hotkeys and help
-                    await settle(pilot)
+                    await pilot.press("1", "8", "?")  # screen hotkeys and help (a key is handled before press returns)
+                    await pilot.pause()
                     assert app.current_mode == spec.key, f"typing in {spec.key} #{field.id} switched screens"
                     assert not isinstance(app.screen, HelpScreen)
                     # Integer/number inputs drop the "?"; every Input keeps the digits.
