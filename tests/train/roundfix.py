@@ -3,13 +3,12 @@ slice failing its bar (the student is a random 2-layer model), with a teacher ai
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 from typing import Any
 
-from curation.records import finish_batch, insert_records, new_batch
 from curation.rebalance import snapshot_version
+from curation.records import finish_batch, insert_records, new_batch
 from curation.splits import freeze_split, plan_split
 from curation.teacher.config import save_teacher
 from curation.teacher.engine import generate
@@ -69,7 +68,3 @@ def heldout_prompts(ws: Workspace) -> dict[int, str]:
     """Held-out record id -> prompt."""
     return {int(r): str(p) for r, p in ws.query("SELECT r.record_id, r.prompt FROM records r JOIN split_members s "
                                                  "USING (record_id) WHERE s.side = 'heldout' ORDER BY 1")}  # fmt: skip
-
-
-def plan_json(out: str) -> dict[str, Any]:
-    return json.loads(out)["plan"]
