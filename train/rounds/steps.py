@@ -19,7 +19,8 @@ from curation.datasets import Member, create_version, get_version, version_membe
 from curation.dedupe import DEFAULT_THRESHOLD, apply_dedupe, find_duplicates
 from curation.errors import UserError
 from curation.filters import run_filter
-from curation.pool import effective_sql, latest_dedupe_runs, latest_drop_filter_runs, load_pool
+from curation.effective import effective_sql
+from curation.pool import latest_dedupe_runs, latest_drop_filter_runs, load_pool
 from curation.progress import Progress, ProgressFn, check_cancel
 from curation.splits import check_leakage
 from curation.teacher import store as tstore
@@ -127,8 +128,9 @@ def generate_step(ctx: RoundContext) -> StepOutcome:
         ctx.save({**out, "teacher_runs": [*out.get("teacher_runs", []), run_id]})
 
     res = generate(ctx.ws, ctx.plan.teacher, Selection(record_ids=ids), session=ctx.session(), on_run=on_run)
-    answered = int(ctx.ws.scalar("SELECT count(*) FROM records WHERE record_id IN (SELECT unnest(?)) "
-                                 "AND response IS NOT NULL", [ids]))  # fmt: skip
+    base, params = effective_sql(ctx.ws)
+    answered = int(ctx.ws.scalar(f"SELECT count(*) FROM ({base}) e WHERE record_id IN (SELECT unnest(?)) "
+                                 "AND response IS NOT NULL", [*params, ids]))  # fmt: skip
     detail = f"{answered} of {len(ids)} answered ({res.cached} from the cache, {res.failed} failed)"
     stop = res.status if res.status in ("cancelled", "budget") else None
     if res.status == "failed":
@@ -235,9 +237,9 @@ def version_step(ctx: RoundContext) -> StepOutcome:
         return StepOutcome({"version": plan.version, "added": last["added"]}, f"version {plan.version} (made before)")
     base = get_version(ws, plan.base_version)
     prev = version_members(ws, plan.base_version)
-    sql, params = effective_sql(_slicing(ctx))
+    sql, params = effective_sql(ws, _slicing(ctx))
     gone = {int(r) for (r,) in ws.query(f"SELECT record_id FROM ({sql}) e WHERE record_id IN (SELECT unnest(?)) AND "
-                                        "(response IS NULL OR review_status = 'rejected')",
+                                        "(response IS NULL OR status = 'rejected')",
                                         [*params, [m.record_id for m in prev]])}  # fmt: skip
     weight = {s.slice: s.weight for s in plan.slices}
     slice_of = {rid: s for s, ids in ctx.new_records().items() for rid in ids}

@@ -7,6 +7,7 @@ import json
 from datetime import datetime
 from typing import Any
 
+from curation.effective import effective_sql
 from curation.workspace import Workspace
 
 # A round that ended without being done; `distill round next` continues the newest of them.
@@ -107,9 +108,10 @@ def update_step(
 def round_records(ws: Workspace, round_id: int) -> dict[str, list[int]]:
     """The records a round's synth inserted, by slice (found by the round id stored with their batches, so a kill
     between the insert and the step's record loses none)."""
+    base, params = effective_sql(ws)
     rows = ws.query(
-        "SELECT r.slice, list(r.record_id ORDER BY r.record_id) FROM records r JOIN import_batches b USING (batch_id) "
+        f"SELECT e.slice, list(e.record_id ORDER BY e.record_id) FROM ({base}) e JOIN import_batches b USING (batch_id) "
         "WHERE b.format = 'synthetic' AND b.status = 'done' AND CAST(b.options->>'round' AS BIGINT) = ? GROUP BY 1",
-        [round_id],
+        [*params, round_id],
     )
     return {str(s): [int(i) for i in ids] for s, ids in rows}

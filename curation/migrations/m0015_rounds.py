@@ -1,4 +1,4 @@
-"""v11: rounds, the loop from an evaluation's failing slices back to the data and a new evaluation.
+"""v15: rounds, the loop from an evaluation's failing slices back to the data and a new evaluation.
 
 - ``rounds``: one row per round: the evaluation it starts from (and that evaluation's run and dataset version), the
   teacher, the options and the plan (failing slices, their wrong items as seed prompts, new inputs and weight per
@@ -7,14 +7,14 @@
   status and outputs (batches and records, teacher runs, filter and dedupe runs, version, run id, eval id), so a
   round killed or cancelled halfway continues from its first unfinished step.
 
-Written by ``train.rounds.store``. (v10 is the evaluation statistics.)
+Written by ``train.rounds.store``. (v11 is records.active_slice; v12-v14 and v16-v17 are assigned to other features.)
 """
 
 from __future__ import annotations
 
 import duckdb
 
-VERSION = 11
+VERSION = 15
 DESCRIPTION = "rounds: failing slices -> seeded synthetic inputs -> teacher answers -> new version -> train -> evaluate"
 
 
