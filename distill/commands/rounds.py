@@ -107,7 +107,7 @@ def cmd_round_next(args: argparse.Namespace) -> int:
 def _print_result(ws: Any, res: Any) -> None:
     from curation.teacher.budget import possibly_billed_text
     from train.rounds.history import round_history
-    from train.rounds.text import slice_table
+    from train.rounds.text import slice_table, stop_text
 
     c = res.cost
     cost = f"teacher ${c.cost_usd:.4f}{possibly_billed_text(c.possibly_billed_usd)} over {c.requests} requests"
@@ -123,13 +123,12 @@ def _print_result(ws: Any, res: Any) -> None:
     h = round_history(ws)
     headers, rows = slice_table(h)
     print_table(headers, rows, title="per slice: score [95% CI] and change from the start (* = beyond its interval)")
-    if h.stop is not None:
-        print(h.stop.message)
+    print(stop_text(h))
 
 
 def cmd_round_history(args: argparse.Namespace) -> int:
     from train.rounds.history import round_history
-    from train.rounds.text import HISTORY_HEADERS, chart_lines, history_rows, slice_table
+    from train.rounds.text import HISTORY_HEADERS, chart_lines, history_rows, slice_table, stop_text
 
     with open_workspace(args) as ws:
         v = read_options(HISTORY, args, ws)
@@ -151,8 +150,7 @@ def cmd_round_history(args: argparse.Namespace) -> int:
     for line in chart_lines(h):
         print("  " + line)
     print()
-    print(h.stop.message if h.stop is not None else "no stop signal: slices still move, and the remaining errors are "
-          "mostly ones the teacher gets right")  # fmt: skip
+    print(stop_text(h))
     return 0
 
 

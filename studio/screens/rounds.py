@@ -31,7 +31,7 @@ from train.rounds.history import RoundHistory, round_history
 from train.rounds.options import ROUND
 from train.rounds.run import RoundResult, StepEvent, next_round, nothing_to_do, pending
 from train.rounds.store import get_steps
-from train.rounds.text import PLAN_HEADERS, chart_lines, history_rows, plan_head, plan_lines, plan_rows
+from train.rounds.text import PLAN_HEADERS, chart_lines, history_rows, plan_head, plan_lines, plan_rows, stop_text
 
 
 def plan_text(ws: Workspace, values: dict[str, Any]) -> str:
@@ -42,8 +42,11 @@ def plan_text(ws: Workspace, values: dict[str, Any]) -> str:
     if why is not None:
         return why
     steps = get_steps(ws, int(rnd["round_id"])) if rnd is not None else {}
-    rows = [" ".join(str(c) for c in PLAN_HEADERS)] + [" ".join(f"{c:.3f}" if isinstance(c, float) else str(c)
-                                                                for c in r) for r in plan_rows(plan)]  # fmt: skip
+    cells = [[str(c) for c in PLAN_HEADERS]] + [[f"{c:.3f}" if isinstance(c, float) else str(c) for c in r]
+                                                for r in plan_rows(plan)]  # fmt: skip
+    widths = [max(len(r[i]) for r in cells) for i in range(len(PLAN_HEADERS))]
+    rows = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
+            for r in cells]  # fmt: skip
     return "\n".join([plan_head(plan, rnd), *rows, *plan_lines(plan, steps)])
 
 
@@ -186,8 +189,7 @@ class RoundPanel(LoudWorkers, VerticalScroll):
             text = Text("no rounds yet: n plans the next one from the newest evaluation", style="dim")
         else:
             text = Text()
-            if h.stop is not None:
-                text.append(h.stop.message + "\n", style="bold yellow")
+            text.append(stop_text(h) + "\n", style="bold yellow" if h.stop is not None else "dim")
             for r in history_rows(h):
                 usd = f" ${r[7]}" if r[7] else ""
                 change = f" ({r[5]})" if r[5] else ""

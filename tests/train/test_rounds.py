@@ -98,7 +98,12 @@ def test_a_round_chains_the_operations_records_every_step_and_keeps_heldout_near
         # and punctuation (an exact duplicate once normalised); synth's own check (case and spaces) lets both in.
         near = held[hid].replace("ticket", "Ticket").replace(":", " - my") + ", thanks!"
         exact = held[hid].upper() + "."
-        fake.planted = (near, exact)
+        # And a copy of a train record's prompt: a duplicate of an older record, never a new input.
+        tid = min(
+            r for (r,) in ws.query("SELECT record_id FROM dataset_members WHERE version = 'v1' AND side = 'train'")
+        )
+        older = str(ws.scalar("SELECT prompt FROM records WHERE record_id = ?", [tid])).upper() + "!"
+        fake.planted = (near, exact, older)
         events: list[StepEvent] = []
         res = next_round(ws, _values(ws, n=6, examples=3), on_step=events.append)
         assert res.status == "done", res.error
@@ -108,13 +113,18 @@ def test_a_round_chains_the_operations_records_every_step_and_keeps_heldout_near
         new = round_records(ws, res.round_id)
         ids = sorted(i for v in new.values() for i in v)
         assert steps["synth"]["outputs"]["records"] == {k: len(v) for k, v in new.items()}
-        planted = dict(ws.query("SELECT prompt, record_id FROM records WHERE prompt IN (?, ?)", [near, exact]))
-        assert set(planted) == {near, exact} and set(planted.values()) <= set(ids)  # synth let them in
+        planted = dict(
+            ws.query("SELECT prompt, record_id FROM records WHERE prompt IN (?, ?, ?)", [near, exact, older])
+        )
+        assert set(planted) == {near, exact, older} and set(planted.values()) <= set(ids)  # synth let them in
         dd = steps["dedupe"]["outputs"]
         assert {(h, t) for h, t, _, _ in dd["leaks"]} >= {(hid, planted[near]), (hid, planted[exact])}
         assert {k for h, t, s, k in dd["leaks"] if t == planted[exact]} == {"exact"}
         assert dd["dropped"].get("leak: near-duplicate of held-out", 0) >= 2
         assert planted[near] not in dd["added"] and planted[exact] not in dd["added"]
+        assert planted[older] not in dd["added"]
+        # Only the new inputs were checked: no workspace-wide dedupe run (its rare-slice guard stopped rounds).
+        assert dd["dedupe_runs"] == [] and ws.scalar("SELECT count(*) FROM dedupe_runs") == 0
 
         # The version: v1 plus the records kept, weighted by their slice's gap; no held-out near-duplicate in it.
         members = {r: (side, w) for r, side, w in ws.query(

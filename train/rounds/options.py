@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from curation.dedupe import DEDUPE
 from curation.errors import UserError
 from curation.options import ChoiceOption, FloatOption, IntOption, OptionSet, TextOption
 from curation.teacher.config import get_teacher, list_teachers
@@ -84,11 +83,6 @@ ROUND = OptionSet(
             name="version",
             metavar="VERSION",
             help="name of the new dataset version (default: the previous version's name + -rN)",
-        ),
-        replace(
-            DEDUPE["force"],
-            help="apply the version's dedupe even when a rare slice would lose too much "
-            "(given when a round is continued, it applies then)",
         ),
         EVAL["max_new_tokens"],
         EVAL["gen_batch_size"],

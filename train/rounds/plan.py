@@ -29,7 +29,7 @@ STEP_TEXT = {
     "synth": "ask the teacher for new inputs like the failing prompts",
     "generate": "answer the new inputs with the teacher",
     "filter": "re-run the version's filters (confidence, verifiers)",
-    "dedupe": "re-run the version's dedupe; drop near-duplicates of the workspace and of held-out prompts",
+    "dedupe": "drop new inputs that repeat a workspace record (the version's dedupe rule) or a held-out prompt",
     "version": "next version = previous version + the new records (weighted by gap)",
     "train": "train with the previous run's config",
     "evaluate": "evaluate on the held-out split (same sample as the start)",
@@ -108,7 +108,7 @@ def newest_tuned_eval(ws: Workspace) -> int:
                         "AND run_id IS NOT NULL")  # fmt: skip
     if eval_id is None:
         raise UserError("no tuned evaluation on the held-out split yet: train and evaluate first (`distill train "
-                        "--dataset VERSION --eval`)")  # fmt: skip
+                        "--dataset VERSION --eval`; in the studio: Training, then e on Evaluation)")  # fmt: skip
     return int(eval_id)
 
 

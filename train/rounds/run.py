@@ -95,7 +95,7 @@ def next_round(
 ) -> RoundResult:
     """Continue the unfinished round, or plan and start a new one (parsed and resolved ``ROUND`` values), and run
     its steps to the end. A continued round keeps its plan and options, except a ``budget`` (the round's total)
-    or ``force`` given now."""
+    given now."""
     plan, rnd = pending(ws, values)
     if rnd is None:
         why = nothing_to_do(plan)
@@ -107,8 +107,6 @@ def next_round(
         round_id, options = int(rnd["round_id"]), dict(rnd["options"])
         if values.get("budget") is not None:
             options["budget"] = values["budget"]
-        if values.get("force"):
-            options["force"] = True
         update_round(ws, round_id, options=options, status="running", error=None, finished_at=None)
     return _run(ws, round_id, plan, options, rnd is not None, progress, cancel, on_step)
 

@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from curation.datasets import Member, create_version, get_version, version_members
-from curation.dedupe import DEFAULT_THRESHOLD, apply_dedupe, find_duplicates
+from curation.dedupe import DEDUPE, DEFAULT_THRESHOLD
+from curation.effective import effective_sql
 from curation.errors import UserError
 from curation.filters import run_filter
-from curation.effective import effective_sql
 from curation.pool import latest_dedupe_runs, latest_drop_filter_runs, load_pool
 from curation.progress import Progress, ProgressFn, check_cancel
 from curation.splits import check_leakage
@@ -33,6 +33,7 @@ from train import store
 from train.config import RunConfig
 from train.evaluate import evaluate_run
 from train.launcher import execute_run, start_run
+from train.rounds.novelty import older_near_duplicates
 from train.rounds.plan import RoundPlan
 from train.rounds.store import round_records, update_step
 
@@ -180,29 +181,21 @@ def version_dedupes(ws: Workspace, recipe: list[dict[str, Any]]) -> list[dict[st
 
 
 def dedupe_step(ctx: RoundContext) -> StepOutcome:
-    """The version's dedupe again over the workspace (semantic at its defaults when the version had none), then
-    which new records may enter: eligible in the pool (answered, not filtered, not a duplicate, not a leak), not
-    clustered with a record older than the round, and no exact or semantic near-duplicate of a held-out prompt."""
+    """Which new records may enter: eligible in the pool (answered, not filtered, not a leak), no duplicate of an
+    older record or an earlier new one by the version's dedupe definition (``novelty``; semantic at the default
+    threshold when the version had no dedupe), and no exact or semantic near-duplicate of a held-out prompt. No
+    workspace-wide dedupe run is stored: the older records are as the version's own dedupe left them."""
     ws, plan = ctx.ws, ctx.plan
     new = sorted(i for v in ctx.new_records().values() for i in v)
-    runs = version_dedupes(ws, get_version(ws, plan.base_version).recipe) or [
-        {"kind": "semantic", "model": None, "threshold": DEFAULT_THRESHOLD, "params": "{}"}]  # fmt: skip
-    fresh = set(new)
-    older: dict[int, int] = {}  # new record -> an older record it was clustered with
-    made, threshold, model = [], DEFAULT_THRESHOLD, None
-    for r in runs:
-        p = json.loads(r["params"] or "{}")
-        res = find_duplicates(ws, kind=r["kind"], threshold=r["threshold"] or DEFAULT_THRESHOLD, model=r["model"],
-                              slicing=p.get("slicing"), split=plan.split, progress=ctx.progress, cancel=ctx.cancel,
-                              **{k: p[k] for k in ("rare_share", "max_rare_removal", "numbers_must_match") if k in p})  # fmt: skip
-        made.append(apply_dedupe(ws, res, force=bool(ctx.options.get("force") or p.get("force"))))
-        if r["kind"] == "semantic":
-            threshold, model = r["threshold"] or DEFAULT_THRESHOLD, r["model"]
-        for cluster in res.clusters:
-            old = [m for m in cluster if m not in fresh]
-            for m in cluster:
-                if m in fresh and old:
-                    older.setdefault(m, old[0])
+    runs = version_dedupes(ws, get_version(ws, plan.base_version).recipe)
+    semantic = next((r for r in reversed(runs) if r["kind"] == "semantic"), None)
+    threshold = (semantic["threshold"] if semantic else None) or (DEFAULT_THRESHOLD if semantic or not runs else None)
+    model = semantic["model"] if semantic else None
+    p = json.loads((semantic or (runs[-1] if runs else {})).get("params") or "{}")
+    numbers = bool(p.get("numbers_must_match", DEDUPE.default("numbers_must_match")))
+    older = older_near_duplicates(ws, new, threshold=threshold, model=model, numbers_must_match=numbers,
+                                  progress=ctx.progress, cancel=ctx.cancel)  # fmt: skip
+    threshold = DEFAULT_THRESHOLD if threshold is None else threshold  # held-out: always semantic too
     check_cancel(ctx.cancel)
     pool = load_pool(ws, slicing=_slicing(ctx), split=plan.split, explain=new)
     leaks = check_leakage(ws, plan.split, threshold=threshold, model=model, record_ids=new, progress=ctx.progress,
@@ -219,7 +212,7 @@ def dedupe_step(ctx: RoundContext) -> StepOutcome:
             added.append(rid)
         else:
             dropped[why] = dropped.get(why, 0) + 1
-    out = {"dedupe_runs": made, "added": added, "dropped": dropped,
+    out = {"dedupe_runs": [r["run_id"] for r in runs], "added": added, "dropped": dropped,
            "leaks": [[lp.heldout_id, lp.train_id, round(lp.similarity, 4), lp.kind] for lp in leaks]}  # fmt: skip
     why = ", ".join(f"{n} {k}" for k, n in sorted(dropped.items()))
     return StepOutcome(out, f"{len(added)} of {len(new)} new records kept" + (f" (dropped: {why})" if why else ""))

@@ -14,6 +14,16 @@ from train.stats import interval_text
 PLAN_HEADERS = ("slice", "n", "score [95% CI]", "bar", "gap", "wrong", "new", "weight")
 
 
+def stop_text(h: RoundHistory) -> str:
+    """The stop signal's message, or why there is none yet (the CLI and the round panel say the same)."""
+    if h.stop is not None:
+        return h.stop.message
+    if not any(e.number > 0 and e.slices for e in h.entries):
+        return "no stop signal yet: no round has been evaluated"
+    return ("no stop signal yet: the last round moved a slice beyond its interval, and the remaining errors are "
+            "mostly ones the teacher gets right: another round (n, or `distill round next`) may help")  # fmt: skip
+
+
 def plan_rows(plan: RoundPlan) -> list[list[Any]]:
     """One row per failing slice: its score against the bar, its wrong items (the seeds), new inputs, weight."""
     return [[s.slice, s.n_items, interval_text(s.score, s.score_low, s.score_high), s.bar, s.gap, s.n_wrong, s.n_new,
