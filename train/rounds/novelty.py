@@ -2,9 +2,10 @@
 new ones among themselves), by dedupe's own definitions (``curation.dedupe``: the same normalised prompt, or
 semantic similarity at the threshold with the same numbers), without storing a workspace-wide dedupe run.
 
-A round whose version had no dedupe used to run one over the whole workspace; on the sample that stored a run
-every later version inherits and stopped at the rare-slice guard (security would lose 20 of 44 records) before a
-single new input was checked. This asks only the question the round has: is this new input new?
+A round whose version had no dedupe used to run one over the whole workspace and store it (every later pool
+inherits it); on the sample after `distill demo`, split and rebalance, that preview is blocked by the rare-slice
+guard (security; it would remove 2,514 records in all), so the round stopped before a single new input was checked.
+This asks only the question the round has: is this new input new?
 """
 
 from __future__ import annotations

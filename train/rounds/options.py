@@ -37,9 +37,9 @@ def only_teacher(ws: Workspace) -> str:
 
 
 # The weight rule, said once: the CLI help, the studio form and the plan's text all show this.
-GAP_RULE = ("gap: a failing slice's new inputs weigh 1 + (max weight - 1) x its gap to the teacher / the largest "
-            "gap among the failing slices (a gap below 0 counts as 0), so the slice furthest behind weighs the max "
-            "weight; equal: weight 1")  # fmt: skip
+GAP_RULE = ("a failing slice's new inputs weigh 1 + (max weight - 1) x its gap to the teacher / the largest gap "
+            "among the failing slices (a gap below 0 counts as 0), so the slice furthest behind weighs the max "
+            "weight")  # fmt: skip
 ROUND = OptionSet(
     "round next",
     (
@@ -66,7 +66,13 @@ ROUND = OptionSet(
             help="new inputs asked for each failing slice",
         ),
         replace(SYNTH["examples"], help="failing prompts shown to the teacher per request"),
-        ChoiceOption(name="weights", choices=("gap", "equal"), default="gap", required=True, help=GAP_RULE),
+        ChoiceOption(
+            name="weights",
+            choices=("gap", "equal"),
+            default="gap",
+            required=True,
+            help=f"gap: {GAP_RULE}; equal: weight 1",
+        ),
         FloatOption(
             name="max_weight",
             default=3.0,

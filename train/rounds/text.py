@@ -40,7 +40,7 @@ def plan_head(plan: RoundPlan, rnd: dict[str, Any] | None) -> str:
 def plan_lines(plan: RoundPlan, steps: dict[str, dict[str, Any]] | None = None) -> list[str]:
     """The weight rule, the steps (with their state in a continued round) and the estimated teacher cost."""
     steps = steps or {}
-    lines = [f"weights ({plan.weights_rule}): {GAP_RULE}" if plan.weights_rule == "gap" else "weights: equal (1)"]
+    lines = [f"weights (gap): {GAP_RULE}" if plan.weights_rule == "gap" else "weights: equal (1)"]
     if plan.skipped:
         lines.append(f"left out (no wrong item with a record to seed from): {', '.join(plan.skipped)}")
     for i, name in enumerate(plan.steps, 1):
