@@ -184,7 +184,14 @@ class RoundPanel(LoudWorkers, VerticalScroll):
         self.post_message(HistoryLoaded(round_history(self.workspace)))
 
     def on_history_loaded(self, message: HistoryLoaded) -> None:
-        self.history = h = message.history
+        self.history = message.history
+        self._show(message.history)
+
+    def on_resize(self) -> None:
+        if self.history is not None:  # the chart's width follows the panel's (0 before the first layout)
+            self._show(self.history)
+
+    def _show(self, h: RoundHistory) -> None:
         if not h.entries:
             text = Text("no rounds yet: n plans the next one from the newest evaluation", style="dim")
         else:
