@@ -150,11 +150,10 @@ def report(h: Any, walls: dict[int, float], times: dict[str, float]) -> None:
 
     print()
     headers, rows = slice_table(h)
+    rows.append(["(all)", "", *(f"{e.score:.3f}" + (f" {e.delta:+.3f}" if e.delta is not None else "")
+                                for e in h.entries if e.slices)])  # fmt: skip
     print_table(headers, rows, title="per slice: score [95% CI] (vs the teacher's intent) and change from the round "
-                "before (* = beyond its interval)")  # fmt: skip
-    overall = ["(all)", "", *(f"{e.score:.3f}" + (f" {e.delta:+.3f}" if e.delta is not None else "")
-                              for e in h.entries if e.slices)]  # fmt: skip
-    print("  ".join(str(c) for c in overall))
+                "before (* = beyond its interval); (all): every item pooled")  # fmt: skip
     print()
     table = []
     for e in h.entries:
