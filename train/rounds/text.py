@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from curation.teacher.budget import possibly_billed_text
-from train.rounds.history import HistoryEntry, RoundHistory
+from train.rounds.history import TEACHER_STEPS, HistoryEntry, RoundHistory
 from train.rounds.options import GAP_RULE
 from train.rounds.plan import STEP_TEXT, RoundPlan
 from train.stats import interval_text
@@ -47,6 +47,9 @@ def plan_lines(plan: RoundPlan, steps: dict[str, dict[str, Any]] | None = None) 
         st = steps.get(name)
         state = f"  [{st['status']}{': ' + st['detail'] if st.get('detail') else ''}]" if st else ""
         lines.append(f"  {i}. {name}: {STEP_TEXT[name]}{state}")
+    if all(steps.get(s, {}).get("status") == "done" for s in TEACHER_STEPS):
+        lines.append("teacher: nothing more to ask (its steps are done; `distill round history` shows what they cost)")
+        return lines
     lines.append(f"estimated teacher cost: at most ${plan.estimate_usd:.4f} over {plan.estimate_requests} requests "
                  f"({plan.n_new} new inputs: synth requests, then one answer each; every input byte counted as a "
                  "token and every request at its output cap)")  # fmt: skip
