@@ -212,7 +212,9 @@ def _distill(*args: str) -> subprocess.Popen[str]:
                             stderr=subprocess.PIPE, text=True, start_new_session=True)  # fmt: skip
 
 
-def test_a_round_killed_mid_training_continues_from_its_first_unfinished_step(wpath: Path, fake: FakeOpenAI) -> None:
+def test_a_round_killed_mid_training_continues_from_its_first_unfinished_step(
+    wpath: Path, fake: FakeOpenAI, capsys: pytest.CaptureFixture[str]
+) -> None:
     proc = _distill("round", "next", "-w", str(wpath), "-n", "4")
     assert proc.stderr is not None
     seen = []
@@ -231,6 +233,10 @@ def test_a_round_killed_mid_training_continues_from_its_first_unfinished_step(wp
         made = round_records(ws, 1)
         versions = ws.scalar("SELECT count(*) FROM dataset_versions")
     asked = dict(fake.attempts)
+    assert main(["round", "next", "-w", str(wpath), "--dry-run"]) == 0  # the plan of the round it continues
+    out = capsys.readouterr().out
+    assert "round 1 (continued: running)" in out and "6. train: " in out and "[running" in out
+    assert "teacher: nothing more to ask" in out and "estimated teacher cost" not in out
     proc = _distill("round", "next", "-w", str(wpath), "--json")
     out, err = proc.communicate(timeout=600)
     assert proc.returncode == 0, err

@@ -32,7 +32,7 @@ def plan_rows(plan: RoundPlan) -> list[list[Any]]:
 
 def plan_head(plan: RoundPlan, rnd: dict[str, Any] | None) -> str:
     """Which round, from where, with which teacher, into which version."""
-    how = f"continued ({rnd['status']})" if rnd is not None else "new"
+    how = f"continued: {rnd['status']}" if rnd is not None else "new"
     return (f"round {plan.number} ({how}) from evaluation {plan.base_eval_id} (run {plan.base_run_id}, version "
             f"{plan.base_version}); teacher {plan.teacher}; next version {plan.version}")  # fmt: skip
 
