@@ -24,6 +24,7 @@ from distill.cli import main
 from tests.teacher.conftest import KEY, KEY_ENV
 from tests.teacher.fake_openai import FakeOpenAI
 from train import store
+from train.checklist import run as checklist
 from train.rounds.history import round_cost, round_history
 from train.rounds.options import ROUND
 from train.rounds.plan import STEPS, RoundPlan, estimate, weights_from_gap, wrong_sql
@@ -165,6 +166,13 @@ def test_a_round_chains_the_operations_records_every_step_and_keeps_heldout_near
         h = round_history(ws)
         assert [(e.number, e.eval_id) for e in h.entries] == [(0, base["eval_id"]), (1, res.eval_id)]
         assert h.entries[1].n_added == res.n_added and h.entries[1].cost == res.cost
+        # The checklist's rounds item reads the same rounds and says the history's stop signal.
+        item = next(r for r in checklist(ws) if r.key == "rounds_until_the_bar_holds")
+        assert (
+            h.stop is not None
+            and item.state == "ok"
+            and item.detail == "stop after round 1: " + h.stop.message.removeprefix("stop: ")
+        )
     assert main(["round", "history", "-w", str(wpath)]) == 0
     out = capsys.readouterr().out
     assert "round 0" in out and "round 1" in out and "95% intervals" in out

@@ -1,6 +1,7 @@
 """Whether a round's new inputs repeat what the workspace has: each new record against every older one (and the
 new ones among themselves), by dedupe's own definitions (``curation.dedupe``: the same normalised prompt, or
-semantic similarity at the threshold with the same numbers), without storing a workspace-wide dedupe run.
+semantic similarity at the threshold where ``curation.near_dupes``' token rule finds no meaningful difference),
+without storing a workspace-wide dedupe run.
 
 A round whose version had no dedupe used to run one over the whole workspace and store it (every later pool
 inherits it); on the sample after `distill demo`, split and rebalance, that preview is blocked by the rare-slice
@@ -15,8 +16,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from curation.dedupe import DEDUPE, DEFAULT_THRESHOLD, normalised_hash, numbers_of
+from curation.dedupe import DEDUPE, DEFAULT_THRESHOLD, normalised_hash
 from curation.effective import effective_sql
+from curation.near_dupes import why_different
 from curation.neighbors import cross_pairs, self_pairs
 from curation.progress import ProgressFn, check_cancel
 from curation.workspace import Workspace
@@ -28,7 +30,7 @@ def older_near_duplicates(
     *,
     threshold: float | None = DEFAULT_THRESHOLD,
     model: str | None = None,
-    numbers_must_match: bool = DEDUPE.default("numbers_must_match"),
+    token_check: bool = DEDUPE.default("token_check"),
     progress: ProgressFn | None = None,
     cancel: threading.Event | None = None,
 ) -> dict[int, int]:
@@ -70,7 +72,7 @@ def older_near_duplicates(
     prompt = dict(rows)
     for i, other in sorted(candidates):
         rid, text = rest[i]
-        if rid in found or (numbers_must_match and numbers_of(text) != numbers_of(str(prompt[other]))):
+        if rid in found or (token_check and why_different(text, str(prompt[other])) is not None):
             continue
         found[rid] = other
     return found

@@ -192,8 +192,8 @@ def dedupe_step(ctx: RoundContext) -> StepOutcome:
     threshold = (semantic["threshold"] if semantic else None) or (DEFAULT_THRESHOLD if semantic or not runs else None)
     model = semantic["model"] if semantic else None
     p = json.loads((semantic or (runs[-1] if runs else {})).get("params") or "{}")
-    numbers = bool(p.get("numbers_must_match", DEDUPE.default("numbers_must_match")))
-    older = older_near_duplicates(ws, new, threshold=threshold, model=model, numbers_must_match=numbers,
+    token_check = bool(p.get("token_check", DEDUPE.default("token_check")))
+    older = older_near_duplicates(ws, new, threshold=threshold, model=model, token_check=token_check,
                                   progress=ctx.progress, cancel=ctx.cancel)  # fmt: skip
     threshold = DEFAULT_THRESHOLD if threshold is None else threshold  # held-out: always semantic too
     check_cancel(ctx.cancel)
