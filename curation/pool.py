@@ -9,6 +9,7 @@ of each kind, did not fail a ``drop`` filter (latest run per filter name), is no
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,6 +51,7 @@ class Pool:
     review_runs: list[int] = field(default_factory=list)  # failed records wait for a human accept
     split: str | None = None
     slicing: str | None = None
+    reasons: dict[int, str] = field(default_factory=dict)  # why each record asked about was left out
 
 
 def load_pool(
@@ -59,10 +61,12 @@ def load_pool(
     split: str | None = None,
     dedupe_runs: list[int] | None = None,
     filter_runs: list[int] | None = None,
+    explain: Collection[int] = (),
 ) -> Pool:
     """Eligible records. ``None`` for runs means the latest ones; pass ``[]`` to ignore dedupe or filters.
 
-    ``slicing`` None = the active slicing; ``Pool.slicing`` holds the one applied.
+    ``slicing`` None = the active slicing; ``Pool.slicing`` holds the one applied. ``explain``: records whose reason
+    for being left out, if they are, goes into ``Pool.reasons``.
     """
     slicing = resolve_slicing(ws, slicing)
     dd = latest_dedupe_runs(ws) if dedupe_runs is None else dedupe_runs
@@ -104,9 +108,12 @@ def load_pool(
     # Params in textual order: slicing, side (split), then dedupe runs, filter runs, review runs, leak params.
     rows = ws.query(sql, [*params, dd, fr, rr, *leak_params])
     pool = Pool(dedupe_runs=dd, filter_runs=fr, review_runs=rr, split=split, slicing=slicing)
+    wanted = set(explain)
     for rid, slc, side, why in rows:
         if why is not None:
             pool.excluded[why] = pool.excluded.get(why, 0) + 1
+            if rid in wanted:
+                pool.reasons[int(rid)] = str(why)
         elif side == "heldout":
             pool.heldout.append((int(rid), str(slc)))
         else:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -240,12 +241,14 @@ def check_leakage(
     *,
     threshold: float | None = DEFAULT_THRESHOLD,
     model: str | None = None,
+    record_ids: Sequence[int] | None = None,
     progress: ProgressFn | None = None,
     cancel: threading.Event | None = None,
 ) -> list[LeakPair]:
     """Held-out/train pairs that are exact (normalised prompt) or semantic (>= threshold) duplicates.
 
-    Train = every record not on the held-out side, including records added after the split.
+    Train = every record not on the held-out side, including records added after the split; with ``record_ids``,
+    only those of them (a round checks its new inputs before they enter a version).
     """
     _frozen_split(ws, split)
     rows = ws.query(
@@ -254,7 +257,8 @@ def check_leakage(
         [split],
     )
     held = [(int(r[0]), str(r[1])) for r in rows if r[2] == "heldout"]
-    train = [(int(r[0]), str(r[1])) for r in rows if r[2] != "heldout"]
+    only = None if record_ids is None else set(record_ids)
+    train = [(int(r[0]), str(r[1])) for r in rows if r[2] != "heldout" and (only is None or int(r[0]) in only)]
     leaks: dict[tuple[int, int], LeakPair] = {}
     by_hash: dict[str, list[int]] = {}
     for rid, t in held:

@@ -49,6 +49,8 @@ OWNERS: dict[str, str] = {
     "eval_items": "train/store.py",
     "record_search": "curation/search.py",
     "baseline_prompts": "train/baseline_prompts.py",
+    "rounds": "train/rounds/store.py",
+    "round_steps": "train/rounds/store.py",
 }
 
 # Tables derived from records that no work depends on (an index): an undo neither counts their rows as work attached

@@ -51,6 +51,7 @@ WORKFLOW_ORDER = (
     "teacher",
     "baseline",
     "train",
+    "rounds",
     "checklist",
     "backup",
 )

@@ -31,6 +31,7 @@ from distill.cli import build_parser, main
 from studio.widgets.option_form import OptionForm
 from train.bars import BAR
 from train.config import EVAL, TRAIN
+from train.rounds.options import HISTORY, ROUND
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -54,6 +55,8 @@ DECLARED: dict[tuple[str, ...], OptionSet] = {
     ("eval",): EVAL,
     ("bar", "set"): BAR,
     ("review", "assign"): ASSIGN,
+    ("round", "next"): ROUND,
+    ("round", "history"): HISTORY,
 }
 # Arguments those commands need that are not options of the operation (what to work on).
 EXTRA = {("versions", "snapshot"): ["v1"], ("train",): ["--data", "train.parquet"], ("eval",): ["1"]}

@@ -1,6 +1,6 @@
-"""What the rounds have done so far, for the checklist: read from the ``rounds`` table (``train.rounds`` writes it,
-schema v15) and nothing else. A workspace whose schema has no ``rounds`` table yet, or that never ran a round, reads
-as "no rounds"; nothing here starts, continues or judges a round.
+"""What the rounds have done so far, for the checklist, read through ``train.rounds`` (its store and its history's
+stop signal, so the checklist says what `distill round history` says); nothing here starts, continues or judges a
+round. A workspace that never ran a round reads as "no rounds".
 """
 
 from __future__ import annotations
@@ -22,20 +22,21 @@ class RoundsState:
     status: str | None = None
     eval_id: int | None = None  # the newest round's evaluation (None until it finished)
     passed: bool | None = None  # whether that evaluation clears the bar
-    stop: str | None = None  # the stop signal's message when the rounds' history gives one
+    stop: str | None = None  # the stop signal's message (without its "stop: ") when the rounds' history gives one
 
 
 def rounds_state(ws: Workspace) -> RoundsState:
-    """The rounds as the ``rounds`` table shows them (empty when the table does not exist yet)."""
-    if not ws.table_exists("rounds"):
+    """The rounds as ``train.rounds`` records them (abandoned ones left out), and the history's stop signal."""
+    from train.rounds.history import round_history
+    from train.rounds.store import list_rounds
+
+    rounds = list_rounds(ws)
+    if not rounds:
         return RoundsState()
-    rows = ws.query(
-        "SELECT r.number, r.status, r.eval_id, e.passed, count(*) OVER (), "
-        "count(*) FILTER (WHERE r.status = ?) OVER () FROM rounds r LEFT JOIN evaluations e USING (eval_id) "
-        "ORDER BY r.round_id DESC LIMIT 1",
-        [FINISHED],
-    )
-    if not rows:
-        return RoundsState()
-    number, status, eval_id, passed, n, done = rows[0]
-    return RoundsState(int(n), int(done), int(number), str(status), eval_id, None if passed is None else bool(passed))
+    last = rounds[-1]
+    eval_id = last["eval_id"]
+    passed = None if eval_id is None else ws.scalar("SELECT passed FROM evaluations WHERE eval_id = ?", [eval_id])
+    stop = round_history(ws).stop
+    return RoundsState(len(rounds), sum(r["status"] == FINISHED for r in rounds), int(last["number"]),
+                       str(last["status"]), eval_id, None if passed is None else bool(passed),
+                       stop.message.removeprefix("stop: ") if stop is not None else None)  # fmt: skip

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -256,11 +257,18 @@ def finish_run(ws: Workspace, run_id: int, status: str, done: int, failed: int, 
         )
 
 
-def ledger_summary(ws: Workspace, teacher: str | None = None) -> dict[str, Any]:
-    """Requests, failures, tokens and USD spent (all teachers, or one). ``possibly_billed_usd`` is apart: the
-    worst-case cost of attempts abandoned after a timeout, which the provider may or may not bill; spent plus it
-    is an upper bound on the bill."""
-    where, params = ("WHERE teacher = ?", [teacher]) if teacher else ("", [])
+def ledger_summary(ws: Workspace, teacher: str | None = None, run_ids: Sequence[int] | None = None) -> dict[str, Any]:
+    """Requests, failures, tokens and USD spent (all teachers, or one; all requests, or those of ``run_ids``).
+    ``possibly_billed_usd`` is apart: the worst-case cost of attempts abandoned after a timeout, which the provider
+    may or may not bill; spent plus it is an upper bound on the bill."""
+    conds, params = [], []
+    if teacher:
+        conds.append("teacher = ?")
+        params.append(teacher)
+    if run_ids is not None:
+        conds.append("run_id IN (SELECT unnest(?))")
+        params.append(list(run_ids))
+    where = f"WHERE {' AND '.join(conds)}" if conds else ""
     row = ws.query(
         f"SELECT count(*) FILTER (WHERE {BILLED_SQL}), count(*) FILTER (WHERE status = 'ok'), "
         "count(*) FILTER (WHERE status = 'failed'), coalesce(sum(prompt_tokens), 0), "

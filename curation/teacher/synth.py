@@ -1,6 +1,8 @@
 """Synthetic inputs for a weak slice: the teacher writes new prompts in the style of sampled examples.
 
-New prompts are deduplicated against the whole workspace (normalised text: case and whitespace folded) and
+Examples are a fresh random sample of the slice's records per request, or, with ``seed_records``, a sample of the
+given records (a round seeds the teacher with the prompts the student got wrong, not with random examples). New
+prompts are deduplicated against the whole workspace (normalised text: case and whitespace folded) and
 against each other, then inserted as a new batch with ``origin='synthetic'`` and no response (``distill generate``
 answers them). An input request (``input_requests``) is marked done with the number made.
 """
@@ -11,6 +13,7 @@ import json
 import random
 import re
 import threading
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +28,7 @@ from curation.workspace import Workspace
 
 PURPOSE = "synth"
 PER_REQUEST = 25  # prompts asked for in one request; larger asks are split
+EXTRA_REQUESTS = 2  # duplicates are dropped, so the shortfall is asked again: at most this many requests more
 NORM_SQL = r"lower(trim(regexp_replace(coalesce(r.prompt, ''), '\s+', ' ', 'g')))"
 SYSTEM = (
     'You write new user inputs for a dataset. Reply with only a JSON object {{"prompts": [...]}} holding exactly '
@@ -85,17 +89,49 @@ def parse_prompts(text: str | None) -> list[str]:
     return [p.strip() for p in doc if isinstance(p, str) and p.strip() and len(p) <= 8000]
 
 
-def _examples(ws: Workspace, slice_: str, k: int, seed: str) -> list[tuple[int, list[dict[str, Any]], str]]:
+def max_requests(n: int) -> int:
+    """The most requests a synth of ``n`` prompts sends: enough for ``n`` at ``PER_REQUEST`` each, plus the
+    shortfall asked again (``EXTRA_REQUESTS``)."""
+    return -(-n // PER_REQUEST) + EXTRA_REQUESTS
+
+
+def synth_request(slice_: str, examples: Sequence[str], want: int, set_no: int, *, seeded: bool) -> TeacherRequest:
+    """The request for ``want`` new prompts in the style of ``examples`` (seeded: inputs a student got wrong)."""
+    shown = "\n".join("- " + " ".join(e.split()) for e in examples)
+    head = (f"Inputs of '{slice_}' that a student model answered wrongly (set {set_no}); write new ones like them"
+            if seeded else f"Examples of '{slice_}' inputs (set {set_no})")  # fmt: skip
+    messages = [{"role": "system", "content": SYSTEM.format(n=want)}, {"role": "user", "content": f"{head}:\n{shown}"}]
+    return TeacherRequest(messages, {"temperature": 1.0, "max_tokens": max(256, want * 120)})
+
+
+def _examples(
+    ws: Workspace, slice_: str, k: int, seed: str, seeds: Sequence[int] | None = None
+) -> list[tuple[int, list[dict[str, Any]], str]]:
     """A fresh sample of the slice's real (not synthetic) records for every request: the same examples would
-    bring back the same prompts, which the dedupe then drops."""
+    bring back the same prompts, which the dedupe then drops. With ``seeds``: a sample of those records only."""
     base, params = effective_sql(ws)
+    where, more = ("slice = ?", [slice_]) if seeds is None else ("record_id IN (SELECT unnest(?))", [list(seeds)])
     rows = ws.query(
         f"SELECT record_id, CAST(messages AS VARCHAR), prompt FROM ({base}) b "
-        "WHERE slice = ? AND coalesce(prompt, '') <> '' "
+        f"WHERE {where} AND coalesce(prompt, '') <> '' "
         "ORDER BY origin = 'synthetic', md5(content_hash || ?) LIMIT ?",
-        [*params, slice_, seed, k],
+        [*params, *more, seed, k],
     )
     return [(int(a), json.loads(b), c) for a, b, c in rows]
+
+
+@dataclass(frozen=True)
+class _Ask:
+    """What one synth run asks for (the arguments ``_synth`` needs besides the session)."""
+
+    slice: str
+    n: int
+    n_examples: int
+    request_id: int | None
+    seed: str | None
+    seeds: tuple[int, ...] | None
+    batch_options: Mapping[str, Any]
+    run_id: int | None
 
 
 def synth_inputs(
@@ -108,6 +144,9 @@ def synth_inputs(
     request_id: int | None = None,
     budget_usd: float | None = None,
     seed: str | None = None,
+    seed_records: Sequence[int] | None = None,
+    batch_options: Mapping[str, Any] | None = None,
+    run_id: int | None = None,
     session: TeacherSession | None = None,
     progress: ProgressFn | None = None,
     cancel: threading.Event | None = None,
@@ -116,63 +155,55 @@ def synth_inputs(
 
     Requests go through the request path (terms, cache, budget, retries, ledger). Each request shows a fresh random
     sample of examples; with ``seed`` the samples, and so the requests, are the same on every run (a re-run after a
-    kill comes from the cache). ``session`` shares one budget, client and cancel across calls (``fulfil_requests``,
-    a round); ``budget_usd`` and ``cancel`` are then the session's."""
+    kill comes from the cache). ``seed_records``: the examples come from these records only (a round's failing
+    prompts). ``batch_options`` are stored with the new batch (a round finds its records by them); ``run_id`` is the
+    teacher run the ledger rows belong to. ``session`` shares one budget, client and cancel across calls
+    (``fulfil_requests``, a round); ``budget_usd`` and ``cancel`` are then the session's."""
     if n < 1:
         raise UserError("-n must be >= 1")
     if session is not None and session.cfg.name != teacher:
         raise ValueError(f"session is for teacher {session.cfg.name!r}, not {teacher!r}")
     own = session is None
     s = session or TeacherSession(ws, teacher, budget_usd=budget_usd, cancel=cancel)
+    seeds = None if seed_records is None else tuple(seed_records)
+    ask = _Ask(slice_, n, max(1, n_examples), request_id, seed, seeds, dict(batch_options or {}), run_id)
     try:
-        return _synth(ws, s, slice_, n, n_examples, request_id, seed, progress)
+        return _synth(ws, s, ask, progress)
     finally:
         if own:
             s.close()
 
 
-def _synth(
-    ws: Workspace,
-    s: TeacherSession,
-    slice_: str,
-    n: int,
-    n_examples: int,
-    request_id: int | None,
-    seed: str | None,
-    progress: ProgressFn | None,
-) -> SynthResult:
-    cfg = s.cfg
-    rng = random.Random(seed)
-    examples = _examples(ws, slice_, max(1, n_examples), str(rng.random()))
+def _synth(ws: Workspace, s: TeacherSession, ask: _Ask, progress: ProgressFn | None) -> SynthResult:
+    cfg, slice_, n = s.cfg, ask.slice, ask.n
+    rng = random.Random(ask.seed)
+    examples = _examples(ws, slice_, ask.n_examples, str(rng.random()), ask.seeds)
     if not examples:
-        raise UserError(f"slice {slice_!r} has no records to take examples from")
+        what = "seed records" if ask.seeds is not None else "records"
+        raise UserError(f"slice {slice_!r} has no {what} to take examples from")
     system_turns = [m for m in examples[0][1] if m.get("role") == "system"]  # the slice's system prompt, reused
-    res = SynthResult(slice_, n, request_id=request_id)
+    res = SynthResult(slice_, n, request_id=ask.request_id)
     seen: set[str] = set()
     new_rows: list[dict[str, Any]] = []
     asked = 0
     # Duplicates are dropped, so ask again for the shortfall: at most two requests more than N needs. The requests
     # of one wave go out together on the session's pool.
-    while len(new_rows) < n and asked < -(-n // PER_REQUEST) + 2 and s.stop is None:
+    while len(new_rows) < n and asked < max_requests(n) and s.stop is None:
         if progress is not None:
             progress(Progress("synth", len(new_rows), n, f"{len(new_rows)} new"))
         wants, left = [], n - len(new_rows)
-        while left > 0 and asked + len(wants) < -(-n // PER_REQUEST) + 2:
+        while left > 0 and asked + len(wants) < max_requests(n):
             wants.append(min(PER_REQUEST, left))
             left -= wants[-1]
         shown_sets, requests = [], []
         for i, want in enumerate(wants):
             if asked + i > 0:
-                examples = _examples(ws, slice_, max(1, n_examples), str(rng.random()))
+                examples = _examples(ws, slice_, ask.n_examples, str(rng.random()), ask.seeds)
             shown_sets.append(examples)
-            shown = "\n".join("- " + " ".join(e[2].split()) for e in examples)
-            messages = [
-                {"role": "system", "content": SYSTEM.format(n=want)},
-                {"role": "user", "content": f"Examples of '{slice_}' inputs (set {asked + i + 1}):\n{shown}"},
-            ]
-            requests.append(TeacherRequest(messages, {"temperature": 1.0, "max_tokens": max(256, want * 120)}))
+            requests.append(synth_request(slice_, [e[2] for e in examples], want, asked + i + 1,
+                                          seeded=ask.seeds is not None))  # fmt: skip
         asked += len(requests)
-        rep = s.send(PURPOSE, requests)
+        rep = s.send(PURPOSE, requests, run_id=ask.run_id)
         res.cost_usd += rep.cost_usd
         res.possibly_billed_usd += rep.possibly_billed_usd
         res.n_requests += rep.requests
@@ -194,11 +225,11 @@ def _synth(
                                                             "examples": [e[0] for e in shown_examples]}}})  # fmt: skip
         if failed is not None:  # keep what was paid for; an input request stays open
             res.request_id = None
-            _insert(ws, res, new_rows[:n])
+            _insert(ws, res, new_rows[:n], ask.batch_options)
             raise UserError(f"teacher {cfg.name!r} failed: {failed} ({res.n_inserted} prompts kept)")
     if len(new_rows) < n and s.stop is not None:  # the budget or a cancel: keep what was paid, the request stays open
         res.status, res.request_id = s.stop, None
-    _insert(ws, res, new_rows[:n])
+    _insert(ws, res, new_rows[:n], ask.batch_options)
     return res
 
 
@@ -214,11 +245,11 @@ def _fresh(ws: Workspace, prompts: list[str]) -> list[str]:
     return [p for k, p in unique.items() if k not in taken]
 
 
-def _insert(ws: Workspace, res: SynthResult, rows: list[dict[str, Any]]) -> None:
+def _insert(ws: Workspace, res: SynthResult, rows: list[dict[str, Any]], options: Mapping[str, Any]) -> None:
     with ws.transaction() as cur:
         if rows:
             res.batch_id = new_batch(cur, f"synthetic:{rows[0]['metadata']['synthetic']['teacher']}:{res.slice}",
-                                     "synthetic", {"slice": res.slice, "request_id": res.request_id})  # fmt: skip
+                                     "synthetic", {**options, "slice": res.slice, "request_id": res.request_id})  # fmt: skip
             res.record_ids = insert_records(cur, res.batch_id, rows)
             res.n_inserted = len(res.record_ids)
             finish_batch(cur, res.batch_id, n_lines=len(rows), n_imported=res.n_inserted,

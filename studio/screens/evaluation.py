@@ -1,6 +1,7 @@
 """Evaluation: the per-slice table coloured against the quality bar, the lift over the untuned baseline, and a
 disagreements browser (student and teacher side by side, differences highlighted). Also edits the bar, runs an
-evaluation of the newest finished run, and sends a failing slice to curation's oversampling.
+evaluation of the newest finished run, sends a failing slice to curation's oversampling, and runs the next round
+(``n``: the round form, then the round in the round panel, which shows the history and the stop signal).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from curation.workspace import Workspace
 from studio.failures import LoudWorkers
 from studio.screens.baselines import BaselinesFinished, BaselinesProgressed, BaselinesRunner
 from studio.screens.evaluation_view import MACRO_KEY, SLICE_COLUMNS, num, slice_rows, summary_text
+from studio.screens.rounds import RoundFinished, RoundPanel, RoundScreen
 from studio.widgets.option_form import OptionForm
 from studio.widgets.reliability_chart import ReliabilityChart
 from train import evaluate as E
@@ -184,7 +186,8 @@ class EvaluationScreen(BaselinesRunner, LoudWorkers, Screen[None]):
         Binding("l", "baselines", "Baselines (before training)", id="evaluation.baselines"),
         Binding("b", "edit_bar", "Quality bar", id="evaluation.bar"),
         Binding("o", "oversample", "Oversample slice", id="evaluation.oversample"),
-        Binding("x", "cancel", "Cancel eval", id="evaluation.cancel"),
+        Binding("n", "next_round", "Next round", id="evaluation.round"),
+        Binding("x", "cancel", "Cancel eval / round", id="evaluation.cancel"),
         Binding("r", "refresh", "Refresh", id="evaluation.refresh"),
     ]
     PAGE = 100
@@ -208,6 +211,7 @@ class EvaluationScreen(BaselinesRunner, LoudWorkers, Screen[None]):
             with Horizontal(id="eval-middle"):
                 with VerticalScroll(id="eval-summary-box"):
                     yield Static("", id="eval-summary")
+                yield RoundPanel(self.workspace, id="rounds")
                 yield ReliabilityChart(id="reliability")
             with Horizontal(id="eval-bottom"):
                 yield DataTable(id="disagreements", cursor_type="row", zebra_stripes=True)
@@ -254,6 +258,27 @@ class EvaluationScreen(BaselinesRunner, LoudWorkers, Screen[None]):
         if self._cancel is not None:
             self._cancel.set()
         self.cancel_baselines()
+        self.query_one(RoundPanel).cancel()
+
+    def action_next_round(self) -> None:
+        """The round form; started, the round runs in the round panel."""
+        panel = self.query_one(RoundPanel)
+        if panel.running:
+            self.notify("a round is running (x cancels it)", severity="warning")
+            return
+
+        def start(values: dict[str, Any] | None) -> None:
+            if values is not None:
+                panel.start(values)
+
+        self.app.push_screen(RoundScreen(self.workspace), start)
+
+    def on_round_finished(self, message: RoundFinished) -> None:
+        r = message.result
+        if r is None or r.status != "done":
+            self.notify(message.error or f"round {r.number if r else ''} {r.status if r else ''}".strip(),
+                        severity="warning")  # fmt: skip
+        self._load_evaluations()
 
     def action_oversample(self) -> None:
         if self.eval_id is None or self.slice_name is None:

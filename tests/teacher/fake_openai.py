@@ -76,13 +76,15 @@ def tokens_with_logprobs(text: str, top: int) -> list[dict[str, Any]]:
     return out
 
 
-def completion_body(body: dict[str, Any], served_model: str) -> dict[str, Any]:
-    """A ChatCompletion for a request body."""
+def completion_body(body: dict[str, Any], served_model: str, planted: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A ChatCompletion for a request body; ``planted`` prompts are added to every synthetic-input answer."""
     messages = body.get("messages") or []
     last_user = next((str(m.get("content")) for m in reversed(messages) if m.get("role") == "user"), "")
     system = " ".join(str(m.get("content")) for m in messages if m.get("role") == "system")
     m = SYNTH_RE.search(system)
-    text = synth_answer(messages, int(m.group(1))) if m else triage_answer(last_user)
+    text = triage_answer(last_user)
+    if m:
+        text = json.dumps({"prompts": [*json.loads(synth_answer(messages, int(m.group(1))))["prompts"], *planted]})
     choice: dict[str, Any] = {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
     if body.get("logprobs"):
         choice["logprobs"] = {"content": tokens_with_logprobs(text, int(body.get("top_logprobs") or 0) or 1)}
@@ -102,6 +104,7 @@ class FakeOpenAI:
         self.api_key = api_key
         self.latency = latency
         self.served_model = "triage-teacher-2026-01-01"
+        self.planted: tuple[str, ...] = ()  # prompts added to every synthetic-input answer (a test plants leaks)
         self.plans: dict[str, list[dict[str, Any]]] = {}  # substring of the request -> faults by attempt
         self.default_plan: list[dict[str, Any]] = []  # faults for the first attempts at every content
         self.attempts: Counter[str] = Counter()  # every chat request per content
@@ -218,7 +221,7 @@ def _make_handler(srv: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
                 srv.attempts[content] += 1
             fault = srv.fault_for(content, attempt)
             kind = fault.get("kind") if fault else None
-            doc = completion_body(body, srv.served_model) if kind in (None, "slow") else None
+            doc = completion_body(body, srv.served_model, srv.planted) if kind in (None, "slow") else None
             time.sleep(max(0.0, due - time.monotonic()))
             if kind == "429":
                 return self._err(429, "rate limited", {"Retry-After": str(fault.get("retry_after", 0.05))})
