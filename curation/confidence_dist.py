@@ -37,7 +37,7 @@ from curation.workspace import Workspace
 BAND_QUANTILES = (0.05, 0.15, 0.30, 0.50)  # errors gather in the low tail: narrower bands there
 SAMPLE_PER_BAND = 30  # a Wilson interval at 30 items and 10% errors is about +-11 points
 SAMPLE_SOURCE = "confidence-sample"
-TARGET_BINS = 40
+TARGET_BINS = 25  # a histogram of 20-25 bins: one screen on a terminal
 _CHUNK = 20_000
 
 

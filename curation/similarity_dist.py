@@ -124,9 +124,17 @@ class SimilarityDistribution:
             out.append(Band(round(lo, 4), round(hi, 4), int(inb.sum()), int((inb & apart).sum()), nn))
         return out[::-1]
 
+    def band_counts(self, band: Band) -> np.ndarray:
+        """Records per slice whose nearest neighbour lies in the band."""
+        return np.bincount(self.slice_idx[_in_band(self.nn_sim, band.lo, band.hi)], minlength=len(self.slices))
+
     def band_pairs(self, band: Band) -> np.ndarray:
-        """Indices of the band's pairs, in browsing order."""
-        return np.nonzero(_in_band(self.pair_sim, band.lo, band.hi))[0]
+        """Indices of the band's pairs in browsing order: first those the threshold decides (a seeded sample
+        order), then those kept apart whatever the threshold, then exact duplicates."""
+        idx = np.nonzero(_in_band(self.pair_sim, band.lo, band.hi))[0]
+        apart = np.array([bool(self.pair_apart[k]) for k in idx.tolist()], dtype=bool)
+        kind = np.where(self.pair_exact[idx], 2, np.where(apart, 1, 0))
+        return idx[np.argsort(kind, kind="stable")]
 
     def _removal(self, threshold: float) -> np.ndarray:
         n = self.n_records
