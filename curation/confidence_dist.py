@@ -289,3 +289,32 @@ def queue_review_sample(
     with ws.transaction() as cur:
         queue_records(cur, sorted(picks), f"confidence sample ({dist.metric})", sample_source(dist.metric))
     return queued
+
+
+@dataclass
+class BandRecord:
+    """One answer of a band as the studio lists it."""
+
+    record_id: int
+    slice: str
+    score: float
+    status: str
+    sampled: bool
+    prompt: str
+    response: str
+
+
+def band_records(
+    ws: Workspace, dist: ConfidenceDistribution, band: int, page: int = 0, size: int = 10, *, seed: int = 0
+) -> list[BandRecord]:
+    """One page of a band's answers, the review sample's members first, then a seeded sample order."""
+    with _scored(ws, dist.metric, dist.field, dist.slicing, dist.scores) as (cur, sql, params):
+        base, bparams = effective_sql(ws, dist.slicing)
+        rows = cur.execute(
+            f"SELECT s.record_id, s.slice, s.score, s.status, s.record_id IN ({_SAMPLED}) AS sampled, e.prompt, "
+            f"e.response FROM ({sql}) s JOIN ({base}) e USING (record_id) "
+            f"WHERE s.score IS NOT NULL AND ({_band_case(dist.bands)}) = ? "
+            "ORDER BY sampled DESC, hash(s.record_id + ?) LIMIT ? OFFSET ?",
+            [sample_source(dist.metric), *params, *bparams, band, seed, size, page * size],
+        ).fetchall()
+    return [BandRecord(int(r[0]), str(r[1]), float(r[2]), str(r[3]), bool(r[4]), r[5] or "", r[6] or "") for r in rows]
