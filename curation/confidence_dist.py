@@ -195,11 +195,15 @@ def confidence_distribution(
     slicing = resolve_slicing(ws, slicing)
     report(progress, cancel, f"{metric} distribution", 0, 3)
     scores = _answer_scores(ws, field or "", progress, cancel) if metric == "answer_prob" else None
-    judged = "status <> 'rejected' AND NOT edited"
+    judged = "status <> 'rejected' AND NOT edited"  # what a filter judges
     with _scored(ws, metric, field, slicing, scores) as (cur, sql, params):
-        lo, hi, n_scored, n_unscored, *qs = cur.execute(
-            f"SELECT min(score), max(score), count(score), count(*) - count(score), "
-            f"{', '.join(f'quantile_cont(score, {q})' for q in BAND_QUANTILES)} FROM ({sql}) WHERE {judged}",
+        # Band edges are quantiles over every answered record, reviewed ones included: a review changes no
+        # teacher score, so the sample's members stay in the band they were drawn from.
+        lo, hi, n_scored, n_unscored, all_lo, all_hi, *qs = cur.execute(
+            f"SELECT min(score) FILTER (WHERE {judged}), max(score) FILTER (WHERE {judged}), "
+            f"count(score) FILTER (WHERE {judged}), count(*) FILTER (WHERE {judged}) - count(score) FILTER (WHERE "
+            f"{judged}), min(score), max(score), "
+            f"{', '.join(f'quantile_cont(score, {q})' for q in BAND_QUANTILES)} FROM ({sql})",
             params,
         ).fetchall()[0]
         if not n_scored:
@@ -219,7 +223,7 @@ def confidence_distribution(
             [first, step, nb - 1, *params],
         ).fetchall():
             counts[int(b), index[slc]] += int(c)
-        band_edges = sorted({_round2(q) for q in qs if q is not None and lo < _round2(q) <= hi})
+        band_edges = sorted({_round2(q) for q in qs if q is not None and all_lo < _round2(q) <= all_hi})
         cuts = sorted(set(edges) | set(band_edges) | set(extra_cutoffs or []))
         drops = {c: np.zeros(len(names), dtype=np.int64) for c in cuts}
         for c, slc, k in cur.execute(
