@@ -103,6 +103,7 @@ class DistributionScreen(LoudWorkers, Screen[float | None]):
         self.rows: list[Any] = []
         self.cancel_event = threading.Event()
         self.busy = False
+        self.summary = ""  # what the threshold shown does (the cut-off table's title)
 
     @property
     def threshold(self) -> float | None:
@@ -322,6 +323,7 @@ class DistributionScreen(LoudWorkers, Screen[float | None]):
                 e, g = cur.errors_removed, cur.good_lost
                 title += f"\nerrors removed ~{e[0]:,.0f} ({e[1]:,.0f}-{e[2]:,.0f}), good lost ~{g[0]:,.0f}"
             table = _table(title, ["slice", "fails"], [[s, f"{cur.per_slice[s]:,}"] for s in d.slices])
+        self.summary = title
         plt.vline(t, "red")
         self.query_one("#dist-chart", PlotextPlot).refresh()
         self.query_one("#dist-cut", Static).update(table)

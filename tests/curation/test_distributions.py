@@ -161,3 +161,45 @@ def test_confidence_without_logprobs_is_a_user_error(tmp_path):
     with pytest.raises(UserError, match="answer_prob needs"):
         confidence_distribution(w, "answer_prob")
     w.close()
+
+
+# -- CLI -------------------------------------------------------------------------------------------------------
+
+
+def test_cli_dedupe_distribution_and_pairs(ws, minilm, capsys, tmp_path):
+    from distill.cli import main
+
+    path = str(ws.path)
+    ws.close()
+    out_file = tmp_path / "pairs.jsonl"
+    rc = main(["dedupe", "-w", path, "--distribution", "--examples", "2", "--pairs", str(out_file)])
+    out = capsys.readouterr().out
+    assert rc == 0 and "what each threshold would remove" in out and "0.85 <" in out
+    assert "example pairs per band" in out and "nothing stored" in out
+    assert out_file.exists() and f"wrote {len(out_file.read_text().splitlines()):,} candidate pairs" in out
+    rc = main(["dedupe", "-w", path, "--distribution", "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert rc == 0 and set(doc["histogram"]) == {"(all)", "billing", "login", "shipping", "security"}
+    assert sum(n for _, _, n in doc["histogram"]["(all)"]) == 26 and "0.85" in doc["removed"]
+    assert main(["dedupe", "-w", path, "--exact", "--distribution"]) == 1
+    assert "leave out --exact" in capsys.readouterr().err
+
+
+def test_cli_filter_distribution_and_review_sample(tmp_path, capsys):
+    from distill.cli import main
+
+    w = build_workspace(tmp_path / "c.duckdb", rows=_conf_rows())
+    path = str(w.path)
+    w.close()
+    rc = main(["filter", "-w", path, "--distribution", "--confidence", "min_logprob", "--min", "-1"])
+    out = capsys.readouterr().out
+    assert rc == 0 and "error rate [95% CI]" in out and "what each cut-off would fail" in out and "-1 <" in out
+    assert "no reviewed sample yet" in out
+    rc = main(["filter", "-w", path, "--review-sample", "2", "--confidence", "min_logprob"])
+    out = capsys.readouterr().out
+    assert rc == 0 and "queued 10 answers for review" in out
+    rc = main(["filter", "-w", path, "--distribution", "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert rc == 0 and doc["metric"] == "mean_logprob" and [b["sampled"] for b in doc["bands"]] == [0] * 5
+    assert main(["filter", "-w", path, "--review-sample", "0"]) == 1
+    assert "at least 1" in capsys.readouterr().err
