@@ -97,7 +97,13 @@ def _distribution(ws: Workspace, v: dict, args: argparse.Namespace) -> int:
     if args.distribution:
         print_confidence(dist, v["min"])
     if queued is not None:
-        print(f"queued {sum(queued.values()):,} answers for review ("
-              + ", ".join(f"{b}: {n}" for b, n in queued.items()) + "); review them in the studio's Review screen "
-              f"(distill studio), then: distill filter --distribution --confidence {metric}")  # fmt: skip
+        pending = sum(b.sampled - b.reviewed for b in dist.bands)
+        if not sum(queued.values()):
+            print(f"nothing to add: every band has its sample already ({pending:,} still to review)")
+        else:
+            print(f"queued {sum(queued.values()):,} answers for review ("
+                  + ", ".join(f"{b}: {n}" for b, n in queued.items()) + ")")  # fmt: skip
+        if pending:
+            print(f"review them in the studio (distill studio, Review screen, status 'needs review'), then: "
+                  f"distill filter --distribution --confidence {metric}")  # fmt: skip
     return 0
