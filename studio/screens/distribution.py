@@ -76,6 +76,7 @@ class DistributionScreen(LoudWorkers, Screen[float | None]):
         Binding("right", "move(1)", "Higher", id="distribution.higher"),
         Binding("left_square_bracket", "page(-1)", "Prev page", id="distribution.prev_page"),
         Binding("right_square_bracket", "page(1)", "Next page", id="distribution.next_page"),
+        Binding("v", "cycle_slice", "Slice", id="distribution.slice"),
         Binding("u", "use", "Use threshold", id="distribution.use"),
         Binding("s", "sample", "Review sample", id="distribution.sample"),
         Binding("r", "reload", "Reload", id="distribution.reload"),
@@ -104,6 +105,7 @@ class DistributionScreen(LoudWorkers, Screen[float | None]):
         self.cancel_event = threading.Event()
         self.busy = False
         self.summary = ""  # what the threshold shown does (the cut-off table's title)
+        self.slice_view: str | None = None  # the chart's slice (None: every record)
 
     @property
     def threshold(self) -> float | None:
@@ -195,7 +197,7 @@ class DistributionScreen(LoudWorkers, Screen[float | None]):
             from curation.similarity_dist import grid_key
 
             self.steps = sorted(m.dist.removed)
-            want = grid_key(float(self.values.get("threshold") or 0.85))
+            want = grid_key(float(self.values["threshold"]))
         else:
             self.steps = sorted(m.dist.drops)
             mn = self.values.get("min")
@@ -248,6 +250,14 @@ class DistributionScreen(LoudWorkers, Screen[float | None]):
         self.page = max(0, self.page + delta)
         self._fetch_page(self.band, self.page)
 
+    def action_cycle_slice(self) -> None:
+        """Chart the next slice (all records, then each slice in turn)."""
+        if self.dist is None:
+            return
+        order = [None, *self.dist.slices]
+        self.slice_view = order[(order.index(self.slice_view) + 1) % len(order)]
+        self._redraw()
+
     def action_use(self) -> None:
         """Back to the curation form with this threshold."""
         if self.threshold is not None:
@@ -299,21 +309,21 @@ class DistributionScreen(LoudWorkers, Screen[float | None]):
         plt.clear_data()
         plt.clear_figure()
         if self.kind == "dedupe":
-            hist = d.histogram()[1:]  # from the floor up
+            hist = d.histogram(self.slice_view)[1:]  # from the floor up
             # Exact duplicates pile up at 1.0 (4,470 of 5,000 on the sample): on a linear axis the bins a threshold
             # decides would not show. plotext's log axis fails on empty bins, so the bars are log10(n + 1).
             plt.bar([round(lo, 2) for lo, _, _ in hist], [math.log10(n + 1) for _, _, n in hist], width=0.008)
             plt.ylabel("log10(records + 1)")
-            plt.title(f"records by nearest-neighbour similarity; threshold {t:.2f}")
+            plt.title(f"{self._what()} by nearest-neighbour similarity; threshold {t:.2f} (v: slice)")
             per = d.removed_at(t)
             sizes = dict(zip(d.slices, d.slice_sizes().tolist(), strict=True))
             title = f"threshold {t:.2f} removes {sum(per.values()):,} of {d.n_records:,}"
             rows = [[s, f"{sizes[s]:,}", f"{per[s]:,}", f"{100 * per[s] / sizes[s]:.1f}%"] for s in d.slices]
             table = _table(title, ["slice", "records", "removed", "share"], rows)
         else:
-            hist = d.histogram()
+            hist = d.histogram(self.slice_view)
             plt.bar([lo for lo, _, _ in hist], [n for _, _, n in hist], width=(hist[0][1] - hist[0][0]) * 0.8)
-            plt.title(f"{d.metric}: answers per bin; --min {t:g}")
+            plt.title(f"{d.metric}: {self._what()} per bin; --min {t:g} (v: slice)")
             from curation.confidence_dist import fmt
 
             row = d.cutoffs([t])
@@ -328,6 +338,9 @@ class DistributionScreen(LoudWorkers, Screen[float | None]):
         self.query_one("#dist-chart", PlotextPlot).refresh()
         self.query_one("#dist-cut", Static).update(table)
         self.query_one("#dist-title", Static).update(self._title())
+
+    def _what(self) -> str:
+        return "all records" if self.slice_view is None else f"slice {self.slice_view}"
 
     def _title(self) -> str:
         d = self.dist

@@ -47,6 +47,8 @@ async def test_dedupe_threshold_chosen_from_the_similarity_distribution(ws, mini
         assert dist_screen.threshold == 0.85
         removed = sum(dist_screen.dist.removed_at(0.85).values())
         assert f"threshold 0.85 removes {removed:,} of 26" in dist_screen.summary
+        await pilot.press("v")
+        assert dist_screen.slice_view == dist_screen.dist.slices[0]
         await pilot.press("left", "left", "left", "left", "left")
         assert dist_screen.threshold == 0.80
         assert "threshold 0.80 removes" in dist_screen.summary
