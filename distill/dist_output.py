@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from curation.confidence_dist import ConfidenceDistribution, fmt
-from curation.similarity_dist import SimilarityDistribution, band_page
-from curation.workspace import Workspace
 from distill.output import pct, print_table
+
+if TYPE_CHECKING:  # numpy comes with them: loaded when a distribution is shown, not at every CLI start
+    from curation.confidence_dist import ConfidenceDistribution
+    from curation.similarity_dist import SimilarityDistribution
+    from curation.workspace import Workspace
 
 BAR_WIDTH = 40
 CUTOFF_STEP = 0.05  # thresholds the CLI's dedupe table lists (the studio moves by 0.01)
@@ -33,6 +35,8 @@ def text_bars(rows: list[tuple[str, int]], *, marks: set[int] | None = None, wid
 def print_similarity(ws: Workspace, dist: SimilarityDistribution, threshold: float, examples: int) -> None:
     """Histogram of nearest-neighbour similarity (all records, then per slice), removal per threshold, and
     ``examples`` pairs of every band."""
+    from curation.similarity_dist import band_page
+
     print(f"nearest-neighbour similarity of {dist.n_records:,} prompts ({dist.method} search, pairs from "
           f"{dist.floor:.2f}; each record counted once, at its most similar other record):")  # fmt: skip
     bands = dist.bands()
@@ -83,6 +87,8 @@ def similarity_json(dist: SimilarityDistribution, threshold: float) -> dict[str,
 
 def print_confidence(dist: ConfidenceDistribution, cutoff: float | None) -> None:
     """Histogram per slice, the bands with their review sample's error rates, and the table of cut-offs."""
+    from curation.confidence_dist import fmt
+
     print(f"{dist.metric}" + (f" of {dist.field}" if dist.field else "") + f" over {dist.n_scored:,} answers "
           "(not rejected, not edited)" + (f"; {dist.n_unscored:,} cannot be scored" if dist.n_unscored else "") + ":")  # fmt: skip
     hist = dist.histogram()
