@@ -105,5 +105,6 @@ def _distribution(ws: Workspace, v: dict, args: argparse.Namespace) -> int:
                   + ", ".join(f"{b}: {n}" for b, n in queued.items()) + ")")  # fmt: skip
         if pending:
             print(f"review them in the studio (distill studio, Review screen, status 'needs review'), then: "
-                  f"distill filter --distribution --confidence {metric}")  # fmt: skip
+                  f"distill filter --distribution --confidence {metric}"
+                  + (f" --field {v['field']}" if v["field"] else ""))  # fmt: skip
     return 0

@@ -174,7 +174,8 @@ class DistributionScreen(LoudWorkers, Screen[float | None]):
             rows = band_records(self.workspace, self.dist, band, page, PAGE)
         self.post_message(BandPageFetched(band, page, rows))
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="distribution")
+    # Its own group: the reload it asks for (exclusive in "distribution") must not cancel it while it returns.
+    @work(thread=True, exit_on_error=False, group="distribution-sample")
     def _queue_sample(self) -> None:
         from curation.confidence_dist import queue_review_sample
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from textual.app import App
 from textual.widgets import OptionList, Static
+from textual.worker import WorkerCancelled
 
 from curation.confidence_dist import sample_source
 from studio.screens.curation import CurationScreen
@@ -23,7 +24,10 @@ class _Host(App[None]):
 
 async def _settle(pilot, screen: DistributionScreen) -> None:
     for _ in range(200):
-        await pilot.app.workers.wait_for_complete()
+        try:
+            await pilot.app.workers.wait_for_complete()
+        except WorkerCancelled:  # a page fetch superseded by the next (exclusive): expected
+            pass
         await pilot.pause()
         if not screen.busy and screen.dist is not None:
             return
