@@ -7,8 +7,8 @@ from a lower ``floor`` (0.70) so that every threshold above it can be judged wit
 k nearest neighbours above the floor include those above any higher threshold. The removal at each threshold on a
 0.01 grid is computed here too (connected components of the pairs at or above it, one record kept per cluster as
 ``find_duplicates`` keeps it; held-out members kept and train members of their clusters removed), so a studio view
-can move the threshold without new work. Label conflicts (answers that disagree) are not modelled: with answers that
-must agree a dedupe removes less than the table says.
+can move the threshold without new work. When answers must agree (``curation.label_conflicts``, resolved as the
+dedupe resolves it), a cluster whose known answers disagree keeps one record per answer, as the dedupe keeps them.
 
 The pairs stay as index arrays; the prompts of a page of pairs are read from the workspace when shown.
 """
@@ -23,9 +23,11 @@ from pathlib import Path
 
 import numpy as np
 
-from curation.dedupe import DEDUPE, _keep_order, normalised_hash, numbers_of
+from curation.dedupe import DEDUPE, _keep_order, normalised_hash
 from curation.effective import effective_sql, resolve_slicing
 from curation.errors import UserError
+from curation.label_conflicts import NO_LABEL, labels_of, resolve_rule
+from curation.near_dupes import TokenRule
 from curation.neighbors import components, self_pairs
 from curation.progress import ProgressFn, report
 from curation.workspace import Workspace
@@ -85,6 +87,7 @@ class SimilarityDistribution:
     pair_apart: list[str]
     keep_rank: np.ndarray  # per row: its place in the dedupe's keep order (lowest kept)
     heldout: np.ndarray  # per row: on the held-out side of the split (always kept)
+    answer: np.ndarray | None  # per row: answer label code when answers must agree (-1: none), else None
     removed: dict[float, np.ndarray] = field(default_factory=dict)  # threshold -> removed per slice
     params: dict = field(default_factory=dict)
 
@@ -142,12 +145,20 @@ class SimilarityDistribution:
         hit = (self.pair_sim >= threshold - 1e-6) & (self.pair_exact | ~apart)
         lab = components(n, self.pair_i[hit], self.pair_j[hit])
         rank, held = self.keep_rank, self.heldout
-        best = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
-        np.minimum.at(best, lab, rank)
         comp_held = np.zeros(n, dtype=bool)
         np.logical_or.at(comp_held, lab, held)
         size = np.bincount(lab, minlength=n)
-        gone = (size[lab] > 1) & np.where(comp_held[lab], ~held, rank != best[lab])
+        group = lab
+        if self.answer is not None:
+            # As ``label_conflicts.split_by_answer``: a cluster whose known answers disagree keeps one per answer.
+            code = self.answer
+            known = np.unique(lab[code >= 0] * (code.max() + 2) + code[code >= 0]) // (code.max() + 2)
+            split = np.bincount(known, minlength=n) >= 2
+            group = np.where(split[lab], n + lab * (code.max() + 2) + code + 1, lab)
+            group = np.unique(group, return_inverse=True)[1]
+        best = np.full(len(group), np.iinfo(np.int64).max, dtype=np.int64)
+        np.minimum.at(best, group, rank)
+        gone = (size[lab] > 1) & np.where(comp_held[lab], ~held, rank != best[group])
         return np.bincount(self.slice_idx[gone], minlength=len(self.slices))
 
 
@@ -167,12 +178,18 @@ def _in_band(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
     return (x >= lo - 1e-6) & ((x < hi - 1e-6) | (hi >= 1.0))
 
 
-def _apart(texts: list[str], i: np.ndarray, j: np.ndarray, numbers_must_match: bool) -> list[str]:
-    """Why the dedupe keeps each pair apart whatever the threshold (its rule: the numbers mentioned must match)."""
-    if not numbers_must_match:
+def _apart(texts: list[str], i: np.ndarray, j: np.ndarray, token_check: bool) -> list[str]:
+    """Why the dedupe keeps each pair apart whatever the threshold (its token rule, ``curation.near_dupes``)."""
+    if not token_check:
         return [""] * len(i)
-    nums = [numbers_of(t) for t in texts]
-    return ["" if nums[a] == nums[b] else "number" for a, b in zip(i.tolist(), j.tolist(), strict=True)]
+    rule = TokenRule(texts)
+    return [rule.reason(a, b) or "" for a, b in zip(i.tolist(), j.tolist(), strict=True)]
+
+
+def _answer_codes(labels: list[str]) -> np.ndarray:
+    """Each row's answer label as an integer (-1 = no answer, which agrees with any)."""
+    codes: dict[str, int] = {}
+    return np.array([-1 if x == NO_LABEL else codes.setdefault(x, len(codes)) for x in labels], dtype=np.int64)
 
 
 def similarity_distribution(
@@ -181,7 +198,10 @@ def similarity_distribution(
     model: str | None = None,
     slicing: str | None = None,
     split: str | None = None,
-    numbers_must_match: bool = DEDUPE.default("numbers_must_match"),
+    token_check: bool = DEDUPE.default("token_check"),
+    answers: str = DEDUPE.default("answers"),
+    label_field: str | None = None,
+    bar_label: tuple[bool, str | None] | None = None,
     floor: float = FLOOR,
     exact_search: bool | None = None,
     seed: int = 0,
@@ -201,7 +221,7 @@ def similarity_distribution(
         )
         params = [*params, split]
     rows = ws.query_dicts(
-        "SELECT e.record_id, e.slice, e.prompt, e.status, e.mean_logprob, e.seen_at, "
+        "SELECT e.record_id, e.slice, e.prompt, e.response, e.status, e.mean_logprob, e.seen_at, "
         f"{side} AS side FROM ({base}) e WHERE e.status <> 'rejected' ORDER BY record_id",
         params,
     )
@@ -227,7 +247,9 @@ def similarity_distribution(
     pj = np.concatenate([np.array(ej, dtype=np.int64), cj])
     ps = np.concatenate([np.ones(len(ei), np.float32), cand.sim.astype(np.float32)])
     pe = np.concatenate([np.ones(len(ei), bool), np.zeros(len(ci), bool)])
-    apart = [""] * len(ei) + _apart(texts, ci, cj, numbers_must_match)
+    apart = [""] * len(ei) + _apart(texts, ci, cj, token_check)
+    responses = [r["response"] for r in rows]
+    rule = resolve_rule(answers, label_field, bar_label, responses)  # as find_duplicates resolves it
     nn = np.zeros(n, dtype=np.float32)
     np.maximum.at(nn, pi, ps)
     np.maximum.at(nn, pj, ps)
@@ -253,7 +275,8 @@ def similarity_distribution(
         [apart[k] for k in order.tolist()],
         rank,
         np.array([r["side"] == "heldout" for r in rows], dtype=bool),
-        params={"slicing": slicing, "split": split, "numbers_must_match": numbers_must_match},
+        _answer_codes(labels_of(rule, responses)) if rule.agree else None,
+        params={"slicing": slicing, "split": split, "token_check": token_check, "answer_rule": rule.why},
     )
     grid = np.round(np.arange(floor, 1.0 + 1e-9, STEP), 2).tolist()
     for k, t in enumerate(grid):

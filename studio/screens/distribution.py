@@ -147,9 +147,11 @@ class DistributionScreen(LoudWorkers, Screen[float | None]):
         try:
             if self.kind == "dedupe":
                 from curation.similarity_dist import similarity_distribution
+                from train.bars import bar_label
 
-                v = {k: v[k] for k in ("model", "slicing", "split", "numbers_must_match")}
-                dist = similarity_distribution(self.workspace, **v, progress=self._progress, cancel=cancel)
+                v = {k: v[k] for k in ("model", "slicing", "split", "token_check", "answers", "label_field")}
+                dist = similarity_distribution(self.workspace, **v, bar_label=bar_label(self.workspace),
+                                               progress=self._progress, cancel=cancel)  # fmt: skip
             else:
                 from curation.confidence_dist import confidence_distribution
 

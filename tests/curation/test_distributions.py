@@ -33,6 +33,16 @@ def test_removal_per_threshold_is_what_dedupe_removes(ws, minilm):
     for t in (0.75, 0.85, 0.88, 0.95):
         res = find_duplicates(ws, threshold=t)
         assert dist.removed_at(t) == {s: x.removed for s in dist.slices for x in res.per_slice if x.slice == s}, t
+    # Answers that must agree: a cluster whose answers differ keeps one record per answer, in both.
+    for field in (None, "intent"):
+        agree = similarity_distribution(ws, answers="agree", label_field=field)
+        for t in (0.75, 0.85):
+            res = find_duplicates(ws, threshold=t, answers="agree", label_field=field)
+            got = {s: x.removed for s in agree.slices for x in res.per_slice if x.slice == s}
+            assert agree.removed_at(t) == got, (field, t)
+    assert sum(agree.removed_at(0.75).values()) > sum(
+        similarity_distribution(ws, answers="agree").removed_at(0.75).values()
+    )
     assert sum(dist.removed_at(0.85).values()) > sum(dist.removed_at(0.95).values())
     # The two orders differ in a number: a candidate pair, kept apart at any threshold.
     pair = next(p for b in dist.bands() for p in band_page(ws, dist, b, 0, 1000) if {p.a, p.b} == set(ids))
