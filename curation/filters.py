@@ -133,6 +133,16 @@ def answer_prob(logprobs: list[dict[str, Any]] | None, field_path: str) -> float
     return math.exp(total)
 
 
+def teacher_score(
+    metric: str, field_path: str | None, mean: float | None, minimum: float | None, logprobs_json: str | None
+) -> float | None:
+    """A confidence metric of the teacher's answer: its mean or minimum token logprob, or ``answer_prob`` of a
+    labelled field (from the answer's token logprobs as stored JSON); None when it cannot be scored."""
+    if metric == "answer_prob":
+        return answer_prob(json.loads(logprobs_json) if logprobs_json else None, field_path or "")
+    return mean if metric == "mean_logprob" else minimum
+
+
 @dataclass
 class FilterReport:
     """What a filter found (and, when applied, did)."""
@@ -207,12 +217,8 @@ def run_filter(
             ok, why = res.ok, res.reason
         else:
             metric = spec["metric"]
-            if edited:
-                score = None  # an edited answer has no teacher logprobs
-            elif metric == "answer_prob":
-                score = answer_prob(json.loads(lps) if lps else None, spec["field"])
-            else:
-                score = mean if metric == "mean_logprob" else mn
+            # An edited answer is not the teacher's: its logprobs say nothing about it.
+            score = None if edited else teacher_score(metric, spec.get("field"), mean, mn, lps)
             ok = score is None or score >= float(spec["min"])
             why = "" if ok else f"{metric} {score:.3f} < {float(spec['min']):g}"
             unscored += score is None

@@ -33,22 +33,12 @@ if TYPE_CHECKING:
 else:
     np = lazy_module("numpy")  # at the first bootstrap: every CLI command imports this module's callers at start
 
-Z95 = 1.959963984540054  # the normal quantile at 0.975: two-sided 95%
+from curation.intervals import Z95, wilson
+
 RESOLVE_HALF_WIDTH = 0.03  # "would resolve +-3 points"
 BOOTSTRAP_RESAMPLES = 2000
 BOOTSTRAP_SEED = 0
 ECE_BINS = 10
-
-
-def wilson(successes: float, n: int, z: float = Z95) -> tuple[float, float] | None:
-    """The Wilson score interval of a proportion ``successes / n``; None for n = 0."""
-    if n <= 0:
-        return None
-    p = min(1.0, max(0.0, successes / n))
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z / denom * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def items_for_half_width(p: float, half_width: float = RESOLVE_HALF_WIDTH, z: float = Z95) -> int:

@@ -5,8 +5,11 @@ from __future__ import annotations
 import argparse
 
 from curation.dedupe import DEDUPE, DedupeResult, apply_dedupe, find_duplicates, list_runs
+from curation.errors import UserError
 from curation.options import omit
+from curation.workspace import Workspace
 from distill.common import RAW, add_dry_run, add_json_flag, open_workspace, read_options
+from distill.dist_output import add_distribution_flags, print_similarity, similarity_json
 from distill.output import CliProgress, pct, print_json, print_table
 from train.bars import bar_label
 
@@ -16,7 +19,14 @@ EXAMPLES = """examples:
   distill dedupe --dry-run            # semantic, threshold {threshold:g}: pairs near the threshold, removal per slice
   distill dedupe --threshold 0.93 --force
   distill dedupe --answers agree --label-field intent --dry-run   # near-duplicates with other intents: to review
-  distill dedupe --list"""
+  distill dedupe --list
+
+choosing the threshold: look before deciding
+  distill dedupe --distribution       # histogram per slice, what each threshold removes, example pairs per band
+  distill dedupe --distribution --examples 8 --pairs pairs.jsonl   # more examples; every candidate pair to a file
+  Read the example pairs band by band from the top: the threshold goes just above the highest band whose pairs
+  are different requests; the table says what that threshold removes per slice (a slice losing far more than the
+  others is a sign of templated texts, not duplicates)."""
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -25,6 +35,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     DEDUPE.add_to_parser(p)
     p.add_argument("--list", action="store_true", help="list stored dedupe runs")
     add_dry_run(p, "preview only; store nothing")
+    add_distribution_flags(p, "nearest-neighbour similarity")
+    p.add_argument("--examples", type=int, default=3, metavar="N", help="with --distribution: example pairs per band")
+    p.add_argument("--pairs", metavar="FILE", help="with --distribution: write every candidate pair (JSON lines)")
     add_json_flag(p)
     p.set_defaults(func=cmd_dedupe)
 
@@ -38,6 +51,8 @@ def cmd_dedupe(args: argparse.Namespace) -> int:
             )
             return 0
         v = read_options(DEDUPE, args, ws)
+        if args.distribution or args.pairs:
+            return _distribution(ws, v, args)
         prog = CliProgress(not args.json)
         res = find_duplicates(ws, **omit(v, "force"), bar_label=bar_label(ws), progress=prog)
         prog.close()
@@ -63,6 +78,29 @@ def cmd_dedupe(args: argparse.Namespace) -> int:
                 print(f"  {pr.similarity:.3f}  #{pr.a} {pr.prompt_a[:60]!r}  ~  #{pr.b} {pr.prompt_b[:60]!r}")
     print_apart_and_conflicts(res, stored=run_id is not None)
     print(f"stored dedupe run {run_id}" if run_id else "dry run: nothing stored")
+    return 0
+
+
+def _distribution(ws: Workspace, v: dict, args: argparse.Namespace) -> int:
+    """``--distribution`` / ``--pairs``: the similarity distribution (nothing stored)."""
+    from curation.similarity_dist import similarity_distribution, write_pairs
+
+    if v["kind"] != "semantic":
+        raise UserError("--distribution shows similarities of the semantic dedupe; leave out --exact")
+    prog = CliProgress(not args.json)
+    dist = similarity_distribution(ws, model=v["model"], slicing=v["slicing"], split=v["split"],
+                                   token_check=v["token_check"], answers=v["answers"], label_field=v["label_field"],
+                                   bar_label=bar_label(ws), progress=prog)  # fmt: skip
+    n_written = write_pairs(ws, dist, args.pairs, threshold=v["threshold"], progress=prog) if args.pairs else None
+    prog.close()
+    if args.json:
+        print_json(similarity_json(dist, v["threshold"]) | {"pairs_written": n_written})
+        return 0
+    if args.distribution:
+        print_similarity(ws, dist, v["threshold"], max(0, args.examples))
+    if args.pairs:
+        print(f"wrote {n_written:,} candidate pairs (similarity >= {dist.floor:.2f}) to {args.pairs}")
+    print("nothing stored; apply with: distill dedupe --threshold T")
     return 0
 
 

@@ -83,6 +83,7 @@ class CurationScreen(LoudWorkers, Screen[None]):
         Binding("a", "apply", "Apply", id="curation.apply"),
         Binding("escape", "cancel", "Cancel", id="curation.cancel"),
         Binding("e", "edit_params", "Parameters", id="curation.params"),
+        Binding("d", "distribution", "Distribution", id="curation.distribution"),
     ]
     DEFAULT_CSS = """
     CurationScreen #cur-ops { width: 24; border: round $primary; }
@@ -183,6 +184,46 @@ class CurationScreen(LoudWorkers, Screen[None]):
             return
         self._start(f"applying {self.current.title}...")
         self._run_apply(self.current, pv.state, pv.resolved, self.cancel_event)
+
+    # Which form field the distribution view's threshold goes into, per operation.
+    DISTRIBUTIONS: ClassVar[dict[str, tuple[str, str]]] = {"dedupe": ("dedupe", "threshold"),
+                                                           "filter": ("confidence", "min")}  # fmt: skip
+
+    def action_distribution(self) -> None:
+        """Open the distribution of the highlighted operation (dedupe: similarity; filter: confidence), to choose
+        its threshold by looking; the threshold chosen there fills the form."""
+        got = self.DISTRIBUTIONS.get(self.current.key)
+        if got is None:
+            self._status("d shows a distribution for Dedupe (similarity) and Filter (confidence)")
+            return
+        if self.busy:
+            self._status("busy: esc cancels the running work")
+            return
+        try:
+            values = self.form().values()
+        except UserError as exc:
+            self._status(f"error: {exc}")
+            return
+        try:
+            values = self.current.options.resolve(self.workspace, values)  # split, slicing as the preview has them
+        except (UserError, ValueError) as exc:
+            self._status(f"error: {exc}")
+            return
+        kind, name = got
+        op = self.current.key
+        if kind == "dedupe" and values.get("kind") != "semantic":
+            self._status("the similarity distribution is for semantic dedupe: set kind to semantic")
+            return
+
+        def chosen(value: float | None) -> None:
+            if value is None:
+                return
+            self.form(op).set_value(name, f"{value:g}")
+            self._status(f"{name} set to {value:g} from the distribution: p previews it")
+
+        from studio.screens.distribution import DistributionScreen
+
+        self.app.push_screen(DistributionScreen(self.workspace, kind, values), chosen)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # With nothing running, esc is not ours: it falls through to the app (leave the parameters field).

@@ -302,11 +302,13 @@ OPERATIONS: list[Operation] = [
     Operation("define", "Define slicing", sl.SLICES_DEFINE, preview_define, apply_define,
               "a slicing by field, SQL expression or k-means clusters; apply stores it and uses it"),
     Operation("dedupe", "Dedupe", DEDUPE, preview_dedupe, apply_dedupe_op,
-              "exact or semantic near-duplicates; keeps accepted, then confident, then earliest"),
+              "exact or semantic near-duplicates; keeps accepted, then confident, then earliest; "
+              "d: similarity distribution to choose the threshold"),
     Operation("split", "Held-out split", SPLIT_MAKE, preview_split, apply_split,
               "stratified by slice, whole clusters, frozen once made"),
     Operation("filter", "Filter", FILTER, preview_filter, apply_filter,
-              "a confidence metric with a minimum, or a verifier; policy drop | review | keep"),
+              "a confidence metric with a minimum, or a verifier; policy drop | review | keep; "
+              "d: confidence distribution, review sample and error rate per band to choose the minimum"),
     Operation("rebalance", "Rebalance", REBALANCE, preview_rebalance, apply_rebalance_op,
               "towards production shares (since/until window), explicit or equal (uniform) shares or a minimum count; "
               "a budget sizes it exactly; writes a version"),
