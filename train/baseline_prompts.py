@@ -18,13 +18,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from curation.errors import UserError
 from curation.progress import ProgressFn
 from curation.workspace import Workspace
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from train.data import Example
 
 NEAREST_BLOCK = 512  # query rows per similarity product: 512 x 100k train prompts x 4 bytes = 200 MB at most
@@ -65,6 +65,8 @@ def shot_of(e: Example) -> Shot:
 
 def nearest(queries: np.ndarray, pool: np.ndarray, k: int) -> list[list[int]]:
     """For each query row, the indices of the ``k`` most similar pool rows (inner product), most similar first."""
+    import numpy as np  # here, not at the top: `distill` loads this module at start (tests/test_start_imports.py)
+
     k = min(k, pool.shape[0])
     out: list[list[int]] = []
     if k == 0:
