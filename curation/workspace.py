@@ -131,7 +131,13 @@ class Workspace:
         if p.is_dir():
             raise UserError(f"{p} is a directory; a workspace is a .duckdb file")
         if not p.exists() and not create:
-            raise UserError(f"no workspace at {p} (run `distill import FILE -w {p}` to create one)")
+            others = sorted(q.name for q in p.parent.glob("*.duckdb")) if p.parent.is_dir() else []
+            hint = (
+                f"; workspaces here: {', '.join(others[:5])} (pick one with -w NAME or $DISTILL_WORKSPACE)"
+                if others
+                else ""
+            )
+            raise UserError(f"no workspace at {p} (run `distill import FILE -w {p}` to create one){hint}")
         if not p.exists() and not p.parent.exists():
             raise UserError(f"cannot create workspace {p}: folder {p.parent} does not exist")
         if p.exists():

@@ -178,7 +178,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
             if not SAMPLE.exists():
                 raise UserError(f"sample data missing at {SAMPLE}; run python -m sample_data.generate")
             r = import_file(ws, SAMPLE)
-            print(f"created sample workspace {path}: {r.n_imported:,} records", file=sys.stderr)
+            print(f"created sample workspace {path}: {r.n_imported:,} records "
+                  f"(for the CLI: export DISTILL_WORKSPACE={path}, or -w {path} on each command)", file=sys.stderr)  # fmt: skip
         if not args.no_teacher:
             _start_offline_teacher(ws)
         if not args.no_open:

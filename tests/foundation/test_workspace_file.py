@@ -96,3 +96,10 @@ def test_a_truncated_workspace_names_the_file_and_the_way_back(tmp_path: Path) -
     os.truncate(path, 20_000)  # the headers and a little more: the catalogue is cut
     with pytest.raises(UserError, match=r"workspace .*ws\.duckdb is damaged \(the file ends early.*distill restore"):
         Workspace.open(path)
+
+
+def test_a_missing_default_workspace_names_the_ones_beside_it(tmp_path: Path) -> None:
+    # `distill demo` makes ./demo.duckdb while the CLI's default is ./distill.duckdb: say which ones are here.
+    Workspace.open(tmp_path / "demo.duckdb", service=False).close()
+    with pytest.raises(UserError, match=r"no workspace at .*distill\.duckdb.*workspaces here: demo\.duckdb"):
+        Workspace.open(tmp_path / "distill.duckdb", create=False, service=False)
