@@ -95,12 +95,12 @@ def test_parse_grade_is_robust() -> None:
     assert parse_grade('{"intent": "refund"}') is None and parse_grade("") is None and parse_grade(None) is None
 
 
-def _grader(body: dict[str, Any], served_model: str) -> dict[str, Any]:
+def _grader(body: dict[str, Any], served_model: str, planted: tuple[str, ...] = ()) -> dict[str, Any]:
     """The fake server's answer to a judge request: 5 when the candidate equals the reference, a fenced 3 when it
     is other JSON, prose "1 out of 5" otherwise (three reply shapes the parser must handle)."""
     msgs = body.get("messages") or []
     if "strict grader" not in str(msgs[0].get("content")):
-        return ORIGINAL(body, served_model)
+        return ORIGINAL(body, served_model, planted)
     user = str(msgs[-1]["content"])
     reference = user.split("Reference answer:\n")[1].split("\n\nCandidate answer:")[0]
     candidate = user.split("Candidate answer:\n")[1].rsplit("\n\nGrade the candidate", 1)[0]

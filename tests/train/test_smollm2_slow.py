@@ -33,7 +33,7 @@ def test_smollm2_trains_on_a_curated_sample_version_and_beats_its_baseline(
     assert import_file(ws, SAMPLE).n_imported > 1000
     split = plan_split(ws, share=0.03, seed=0, threshold=None)
     freeze_split(ws, split)
-    plan = plan_rebalance(ws, Target("production"), size=200, seed=0, split="heldout")
+    plan = plan_rebalance(ws, Target("production"), budget=200, select="random", seed=0, split="heldout")
     # Only short tickets on the train side keep the steps fast (the held-out side stays whole: it is frozen).
     short = {r[0] for r in ws.query("SELECT record_id FROM records WHERE length(prompt) < 120")}
     plan.members = [m for m in plan.members if m.side == "heldout" or m.record_id in short]
