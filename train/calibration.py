@@ -26,6 +26,10 @@ from typing import Any
 
 import numpy as np
 
+# Workspace settings written by `distill serve calibrate`: the gateway's thresholds ({"default", "temperature",
+# "slices"}, read by `distill serve` at start) and the isotonic map the monitor's accuracy estimate applies.
+THRESHOLDS_SETTING = "serve.thresholds"
+CALIBRATION_SETTING = "serve.calibration"
 MIN_SLICE_ITEMS = 30  # fewer held-out items than this: the slice takes the pooled threshold (its own curve is noise)
 _EPS = 1e-6  # probabilities kept inside (0, 1) for the log loss
 _LOG_T_RANGE = (-4.0, 4.0)  # temperatures e^-4 .. e^4 (0.018 .. 55)
