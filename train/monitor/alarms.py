@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from train.bars import DEFAULT_MAX_DRIFT_AUC, DEFAULT_MAX_FALLBACK_RATE, QualityBar
 from train.monitor.drift import DriftResult
-from train.monitor.traffic import Rate, Traffic
+from train.monitor.traffic import ALL, Rate, Traffic
 
 ALARM, WATCH = "alarm", "watch"
 
@@ -54,8 +54,10 @@ def find_alarms(
     max_auc = bar.max_drift_auc if bar else DEFAULT_MAX_DRIFT_AUC
     max_fallback = bar.max_fallback_rate if bar else DEFAULT_MAX_FALLBACK_RATE
     out: list[Alarm] = []
+    # The pooled test (all slices) alarms only where no slice does: it is there for traffic without usable slices.
+    by_slice = any(d.drifted(max_auc) for d in drift if d.slice != ALL)
     for d in drift:
-        if d.drifted(max_auc):
+        if d.drifted(max_auc) and not (d.slice == ALL and by_slice):
             where = "a slice not in the training data" if d.new_slice else "its training prompts"
             out.append(Alarm("drift", d.slice, ALARM, (
                 f"{d.slice}: live prompts differ from {where} (AUC {d.auc:.2f} [{d.auc_low:.2f}, {d.auc_high:.2f}] "
@@ -69,7 +71,7 @@ def find_alarms(
                              f"{s.slice}: fallback to the teacher {rate_text(f)} > {max_fallback:g} ({reasons})"))  # fmt: skip
         a = s.agreement
         if bar is not None and a.value is not None:
-            need = bar.agreement_bar(s.slice) if s.slice != "(all)" else (bar.min_agreement or bar.threshold)
+            need = bar.agreement_bar(s.slice)  # (all): min_agreement, else the overall threshold
             if a.value < need:
                 level = ALARM if (a.high or 1.0) < need else WATCH
                 out.append(Alarm("agreement", s.slice, level,
@@ -77,7 +79,7 @@ def find_alarms(
     changed = new_teacher_models(training_models, traffic.teacher_models)
     if changed:
         trained = ", ".join(sorted(training_models))
-        out.append(Alarm("teacher_model", "(all)", ALARM,
+        out.append(Alarm("teacher_model", ALL, ALARM,
                          f"the teacher answers as {', '.join(changed)}; the training data came from {trained}: "
                          "re-evaluate the student against the new teacher (distill eval)"))  # fmt: skip
     return sorted(out, key=lambda a: (a.level != ALARM, a.kind, a.slice))

@@ -148,7 +148,7 @@ _COUNTS = """SELECT slice, count(*) AS n,
     count(*) FILTER (route = 'student') AS student, count(*) FILTER (route = 'teacher') AS teacher,
     count(*) FILTER (route = 'both') AS both_, count(*) FILTER (student_asked) AS asked,
     count(student_fallback) AS fell_back, count(agree) AS n_agree, coalesce(sum(agree), 0) AS agree,
-    avg(calibrated) AS cbpe, count(calibrated) AS n_conf, count(student_error) AS s_err, count(teacher_error) AS t_err,
+    avg(calibrated) AS cbpe, count(student_confidence) AS n_conf, count(student_error) AS s_err, count(teacher_error) AS t_err,
     list(latency_ms) FILTER (latency_ms IS NOT NULL) AS lat
     FROM t GROUP BY ROLLUP (slice) ORDER BY slice NULLS FIRST"""
 
