@@ -63,7 +63,7 @@ def _setup(args: argparse.Namespace, progress: CliProgress) -> Any:
         return load_snapshot(artifacts_dir_for(workspace_path(args)))
     with ws:
         return build_setup(ws, run_id=args.run, version=args.version, bar_name=args.bar, teacher=args.teacher,
-                           progress=progress)  # fmt: skip
+                           drift=not args.no_drift, progress=progress)  # fmt: skip
 
 
 def cmd_monitor(args: argparse.Namespace) -> int:

@@ -154,7 +154,7 @@ class Monitor:
     ) -> list[DriftResult]:
         """Embed the newest live prompts and test each slice (and all of them) against the training sample."""
         training = self.setup.training
-        if training is None:
+        if training is None or training.vectors is None:
             return []
         live = self.live_prompts(now)
         names = sorted(live)

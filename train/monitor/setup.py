@@ -40,11 +40,12 @@ class TrainingSample:
 
     version: str
     slices: list[str]
-    vectors: np.ndarray
+    vectors: np.ndarray | None  # None: not embedded (the drift test was not asked for)
     embed_dtype: str
     teacher_models: dict[str, int]
 
     def of_slice(self, name: str) -> np.ndarray:
+        assert self.vectors is not None
         return self.vectors[np.asarray(self.slices) == name] if self.slices else self.vectors[:0]
 
 
@@ -89,9 +90,15 @@ def _teacher(ws: Workspace, name: str | None, training_models: dict[str, int]) -
 
 
 def training_sample(
-    ws: Workspace, version: str, *, progress: ProgressFn | None = None, cancel: threading.Event | None = None
+    ws: Workspace,
+    version: str,
+    *,
+    embed: bool = True,
+    progress: ProgressFn | None = None,
+    cancel: threading.Event | None = None,
 ) -> TrainingSample:
-    """Sample the version's train-side prompts per slice (seeded by record id) and embed them (workspace cache)."""
+    """Sample the version's train-side prompts per slice (seeded by record id) and, if ``embed``, embed them
+    (workspace cache)."""
     from curation.embeddings import embed_texts, resolve_model
 
     rows = ws.query(
@@ -106,7 +113,7 @@ def training_sample(
         [version],
     )
     ref = resolve_model(None)
-    vectors = embed_texts(ws, [str(p or "") for _, p in rows], progress=progress, cancel=cancel)
+    vectors = embed_texts(ws, [str(p or "") for _, p in rows], progress=progress, cancel=cancel) if embed else None
     return TrainingSample(version, [str(s) for s, _ in rows], vectors, ref.dtype, {str(m): int(n) for m, n in models})
 
 
@@ -117,11 +124,12 @@ def build_setup(
     version: str | None = None,
     bar_name: str = "default",
     teacher: str | None = None,
+    drift: bool = True,
     progress: ProgressFn | None = None,
     cancel: threading.Event | None = None,
 ) -> MonitorSetup:
-    """Read the monitor's setup from an open workspace (embedding the training sample the first time) and save it
-    as the snapshot."""
+    """Read the monitor's setup from an open workspace and save it as the snapshot; with ``drift``, embed the
+    training sample (the cache makes that once per version). Without, nothing is saved (the snapshot stays whole)."""
     setup = MonitorSetup(bar=get_bar(ws, bar_name))
     setup.run_id, setup.version = _served_run(ws, run_id, version)
     if setup.bar is None:
@@ -129,7 +137,7 @@ def build_setup(
     if setup.version is None:
         setup.notes.append("no training version (no finished run; give --run or --version): drift is not measured")
     else:
-        setup.training = training_sample(ws, setup.version, progress=progress, cancel=cancel)
+        setup.training = training_sample(ws, setup.version, embed=drift, progress=progress, cancel=cancel)
     models = setup.training.teacher_models if setup.training else {}
     bar = setup.bar
     setup.pricing = Pricing(_teacher(ws, teacher, models), bar.teacher_price_per_1k if bar else None,
@@ -141,7 +149,8 @@ def build_setup(
         setup.notes.append(f"the calibration is of run {cal.get('run_id')}, not of run {setup.run_id}: recalibrate")
     else:
         setup.calibration = IsotonicMap.from_dict(cal["isotonic"])
-    save_snapshot(setup, ws.artifacts_dir)
+    if drift:
+        save_snapshot(setup, ws.artifacts_dir)
     return setup
 
 
@@ -161,7 +170,7 @@ def save_snapshot(setup: MonitorSetup, artifacts_dir: Path) -> None:
                            "student_per_hour": setup.pricing.student_per_hour,
                            "calibration": setup.calibration.to_dict() if setup.calibration else None}  # fmt: skip
     tr = setup.training
-    if tr is not None:
+    if tr is not None and tr.vectors is not None:
         doc["training"] = {"version": tr.version, "slices": tr.slices, "embed_dtype": tr.embed_dtype,
                            "teacher_models": tr.teacher_models}  # fmt: skip
         np.save(folder / "vectors.tmp.npy", tr.vectors)
