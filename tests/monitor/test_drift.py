@@ -4,7 +4,6 @@ another topic alarms, a stream from the same distribution does not."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import pytest

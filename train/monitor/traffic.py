@@ -212,5 +212,5 @@ def _cost(usage: list[tuple[Any, ...]], pricing: Pricing, hours: float) -> Cost:
     if not priced:
         return Cost(n, hours, None, None, student, None)
     actual = teacher + (student or 0.0)
-    per = (lambda x: x / n * 1000) if n else (lambda x: None)  # noqa: E731
-    return Cost(n, hours, teacher_only, teacher, student, actual, per(teacher_only), per(actual), teacher_only - actual)
+    per_1k = (teacher_only / n * 1000, actual / n * 1000) if n else (None, None)
+    return Cost(n, hours, teacher_only, teacher, student, actual, *per_1k, teacher_only - actual)
