@@ -5,7 +5,8 @@ Pure functions over (confidence, correct, slice) lists, from a held-out evaluati
 
 - Confidence is ``exp(mean token logprob)`` (``train.generate``'s definition); a temperature T makes it
   ``exp(mean logprob / T)`` = ``confidence ** (1 / T)`` (``scaled``). ``fit_temperature`` picks the T that minimises
-  the log loss of "correct" on held-out, so that after scaling, confidence reads as a probability of being right.
+  the log loss of "correct" on held-out, so that after scaling, confidence reads as a probability of being right
+  (T < 1 lowers an over-confident student's confidence: exp(mean logprob / T) falls as T falls; T > 1 raises it).
 - ``fit_isotonic``: a monotone map from (scaled) confidence to the observed accuracy (pool-adjacent-violators), the
   finer calibration the label-free accuracy estimate uses (``estimate_accuracy``, the CBPE idea: the mean calibrated
   confidence of answers no one has labelled estimates their accuracy).
@@ -174,6 +175,8 @@ class Calibration:
     slices: list[SliceRouting]
     n_items: int
     n_without_confidence: int
+    log_loss_before: float = math.nan  # at temperature 1
+    log_loss_after: float = math.nan  # at the fitted temperature
 
     def thresholds(self) -> dict[str, Any]:
         """The gateway's thresholds document: ``{"default", "temperature", "slices": {slice: threshold}}``."""
@@ -232,4 +235,5 @@ def calibrate(
             continue
         rows.append(_routing(name, [conf[k] for k in idx], [ok[k] for k in idx], [teacher[keep[k]] for k in idx],
                              bar_for(name)))  # fmt: skip
-    return Calibration(t, fit_isotonic(conf, ok), overall, rows, len(keep), len(confidences) - len(keep))
+    return Calibration(t, fit_isotonic(conf, ok), overall, rows, len(keep), len(confidences) - len(keep),
+                       log_loss(raw, ok, 1.0), log_loss(raw, ok, t))  # fmt: skip

@@ -28,7 +28,7 @@ def test_scaled_is_exp_of_mean_logprob_over_t() -> None:
 
 
 def test_temperature_recovers_the_one_that_made_the_data() -> None:
-    # an over-confident student: it says c, but is right with probability c ** (1 / 2.5)
+    # an under-confident student: it says c, but is right with probability c ** (1 / 2.5), more often
     rng = np.random.default_rng(0)
     raw = rng.uniform(0.05, 1.0, 20_000)
     right = (rng.uniform(size=raw.size) < raw ** (1 / 2.5)).astype(float)
