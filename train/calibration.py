@@ -189,7 +189,9 @@ class Calibration:
         return d
 
 
-def mix_at(conf: Sequence[float], ok: Sequence[float], teacher: Sequence[float], threshold: float) -> tuple[float, float]:
+def mix_at(
+    conf: Sequence[float], ok: Sequence[float], teacher: Sequence[float], threshold: float
+) -> tuple[float, float]:
     """(student share, quality of the mix) at one threshold: the student keeps items with confidence >= it."""
     kept = [c >= threshold for c in conf]
     quality = sum(o if k else t for k, o, t in zip(kept, ok, teacher, strict=True)) / len(conf)

@@ -162,3 +162,23 @@ def _watch(monitor: Any, args: argparse.Namespace) -> int:
             time.sleep(args.watch)
     except KeyboardInterrupt:
         return 0
+
+
+CALIBRATE_HELP = """fit the student's calibration and per-slice routing thresholds on RUN's held-out evaluation and store
+them (the gateway's `serve.thresholds`, the monitor's `serve.calibration`); prints the routing curve per slice"""
+
+
+def cmd_calibrate(args: argparse.Namespace, run_id: int) -> int:
+    """``distill serve calibrate RUN`` (``--bar NAME``, ``--json``): fit, store, and print the routing curves."""
+    from train.monitor.calibrate import calibrate_run, describe, store_calibration
+
+    with open_workspace(args) as ws:
+        eval_id, cal = calibrate_run(ws, run_id, getattr(args, "bar", None) or "default")
+        store_calibration(ws, run_id, eval_id, cal)
+    if args.json:
+        print_json({"run_id": run_id, "eval_id": eval_id, "thresholds": cal.thresholds(), **cal.to_dict()})
+    else:
+        print("\n".join(describe(run_id, eval_id, cal)))
+        print(f"\nstored: the gateway reads these thresholds at start (`distill serve {run_id} ...`); a running one "
+              "takes them with `distill serve control --thresholds FILE`")  # fmt: skip
+    return 0

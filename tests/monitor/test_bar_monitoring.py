@@ -28,7 +28,11 @@ def test_monitoring_thresholds_round_trip_and_default(tmp_path: Path) -> None:
         assert bar.agreement_bar("billing") == 0.9 and bar.agreement_bar("other") == 0.8
         set_bar(ws, _bar(max_drift_auc=0.7, max_fallback_rate=0.1, min_agreement=0.85))
         bar = get_bar(ws)
-        assert bar is not None and (bar.max_drift_auc, bar.max_fallback_rate, bar.agreement_bar("x")) == (0.7, 0.1, 0.85)
+        assert bar is not None and (bar.max_drift_auc, bar.max_fallback_rate, bar.agreement_bar("x")) == (
+            0.7,
+            0.1,
+            0.85,
+        )
         # a bar stored before the columns existed reads the defaults
         with ws.transaction() as cur:
             cur.execute("UPDATE quality_bars SET max_drift_auc = NULL, max_fallback_rate = NULL")

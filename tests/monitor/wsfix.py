@@ -53,7 +53,10 @@ def build_served_workspace(path: Path) -> Path:
             b = new_batch(cur, "sample", "log")
             ids = insert_records(cur, b, rows)
             finish_batch(cur, b, n_lines=len(rows), n_imported=len(ids), n_duplicates=0, n_quarantined=0)
-        members = [Member(i, "train" if k % 10 else "heldout", r["slice"]) for k, (i, r) in enumerate(zip(ids, rows, strict=True))]
+        members = [
+            Member(i, "train" if k % 10 else "heldout", r["slice"])
+            for k, (i, r) in enumerate(zip(ids, rows, strict=True))
+        ]
         create_version(ws, VERSION, members, [{"op": "fixture"}], split=None)
         run_id = create_run(ws, RunConfig(), dataset_version=VERSION, group_id=None)
         update_run(ws, run_id, status="done")

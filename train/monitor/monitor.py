@@ -85,7 +85,9 @@ class MonitorReport:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (times as ISO text)."""
-        return json.loads(json.dumps(asdict(self), default=lambda v: v.isoformat() if isinstance(v, datetime) else str(v)))
+        return json.loads(
+            json.dumps(asdict(self), default=lambda v: v.isoformat() if isinstance(v, datetime) else str(v))
+        )
 
 
 class Monitor:

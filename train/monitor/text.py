@@ -82,4 +82,3 @@ def alarm_lines(report: MonitorReport) -> list[str]:
     if not report.alarms:
         return ["No alarm."]
     return [f"{'ALARM' if a.level == 'alarm' else 'watch'}  {a.message}" for a in report.alarms]
-
