@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from logfix import answer, log_line, minutes, write_log
-from wsfix import build_served_workspace
 
 from curation.errors import UserError
 from curation.workspace import Workspace
+from tests.monitor.logfix import answer, log_line, minutes, write_log
+from tests.monitor.wsfix import build_served_workspace
 from train.calibration import CALIBRATION_SETTING, THRESHOLDS_SETTING, scaled
 from train.monitor.calibrate import calibrate_run, describe, store_calibration, teacher_correct
 from train.monitor.logs import serve_logs_dir

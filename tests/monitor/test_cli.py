@@ -9,10 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from logfix import answer, log_line, minutes, write_log
-from wsfix import N_TRAIN, build_served_workspace, sample_prompts
 
 from curation.workspace import Workspace
+from tests.monitor.logfix import answer, log_line, minutes, write_log
+from tests.monitor.wsfix import N_TRAIN, build_served_workspace, sample_prompts
 from train.monitor.logs import serve_logs_dir
 
 

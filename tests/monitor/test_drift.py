@@ -7,10 +7,10 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
-from logfix import answer, log_line, minutes, write_log
-from wsfix import N_TRAIN, VERSION, build_served_workspace, sample_prompts
 
 from curation.workspace import Workspace
+from tests.monitor.logfix import answer, log_line, minutes, write_log
+from tests.monitor.wsfix import N_TRAIN, VERSION, build_served_workspace, sample_prompts
 from train.monitor.drift import MIN_DRIFT_N, auc_of, drift_test, permutation_p
 from train.monitor.logs import serve_logs_dir
 from train.monitor.monitor import Monitor, Window

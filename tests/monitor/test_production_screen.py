@@ -6,12 +6,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from logfix import answer, log_line, write_log
-from wsfix import N_TRAIN, build_served_workspace, sample_prompts
-
 from curation.workspace import Workspace
 from studio.app import SCREENS, DistillStudio
 from studio.screens.production import ProductionScreen
+from tests.monitor.logfix import answer, log_line, write_log
+from tests.monitor.wsfix import N_TRAIN, build_served_workspace, sample_prompts
 from tests.studio.conftest import Note, notes, settle  # noqa: F401  (notes is a fixture)
 from train.monitor.logs import serve_logs_dir
 

@@ -7,9 +7,9 @@ import os
 from pathlib import Path
 
 import pytest
-from logfix import answer, log_line, minutes, write_log
 
 from curation.teacher.config import TeacherConfig
+from tests.monitor.logfix import answer, log_line, minutes, write_log
 from train.bars import QualityBar
 from train.calibration import IsotonicMap
 from train.monitor.logs import LogTail

@@ -8,12 +8,11 @@ import json
 from functools import lru_cache
 from pathlib import Path
 
-from logfix import TEACHER_MODEL
-
 from curation.datasets import Member, create_version
 from curation.records import finish_batch, insert_records, new_batch, prompt_text
 from curation.teacher.config import TeacherConfig, save_teacher
 from curation.workspace import Workspace
+from tests.monitor.logfix import TEACHER_MODEL
 from train.bars import QualityBar, set_bar
 from train.config import RunConfig
 from train.store import create_run, update_run
