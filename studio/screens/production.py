@@ -94,7 +94,15 @@ class ProductionScreen(LoudWorkers, Screen[None]):
         for h in SLICE_HEADERS:
             table.add_column(h, key=h)
         self._build_setup()
-        self.set_interval(REFRESH_S, self._tick)
+        self._timer = self.set_interval(REFRESH_S, self._tick)
+
+    def on_screen_suspend(self) -> None:
+        self._timer.pause()  # another screen is in front: nothing to show the refresh on
+
+    def on_screen_resume(self) -> None:
+        self._timer.resume()
+        if self.monitor is not None:
+            self._refresh()
 
     # -- workers ---------------------------------------------------------------------------------------------
 

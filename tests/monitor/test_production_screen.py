@@ -88,7 +88,7 @@ async def test_production_screen_without_logs_or_run(tmp_path: Path) -> None:
             assert isinstance(screen, ProductionScreen) and screen.report is not None
             assert screen.report.traffic.overall.requests == 0 and screen.plan is None
             summary = str(screen.query_one("#prod-details").render())
-            assert "no quality bar" in summary and "no training version" in summary
+            assert "no quality bar" in summary and "no training version" in summary and "no gateway log in" in summary
             await pilot.press("w")
             await settle(pilot)
             assert screen.report.window == "last 0:15:00"

@@ -178,8 +178,11 @@ class Monitor:
         now = now or datetime.now(UTC)
         traffic = self.traffic or self.refresh(now)
         training = self.setup.training.teacher_models if self.setup.training else {}
+        files = len(log_files(self.logs))
+        notes = list(self.setup.notes)
+        if not files:
+            notes.insert(0, f"no gateway log in {self.logs} yet (`distill serve` writes one line per request)")
         return MonitorReport(now, self.window.describe(), self.setup.run_id, self.setup.version,
-                             self.setup.from_snapshot, list(self.setup.notes), traffic, self.drift, self.drift_at,
-                             training, find_alarms(self.setup.bar, traffic, self.drift, training),
-                             len(log_files(self.logs)), self.tail.bad_lines,
+                             self.setup.from_snapshot, notes, traffic, self.drift, self.drift_at, training,
+                             find_alarms(self.setup.bar, traffic, self.drift, training), files, self.tail.bad_lines,
                              new_teacher_models(training, traffic.teacher_models))  # fmt: skip
