@@ -122,3 +122,23 @@ def test_traffic_without_prices_bar_or_rows(tmp_path: Path) -> None:
     assert summarize(LogTail(tmp_path / "none", enrich=enricher(BAR)).window(), Pricing()).overall.requests == 0
     flat = summarize(tail.window(), Pricing(teacher_per_1k=2.0))
     assert flat.cost.teacher_only == pytest.approx(3 * 0.002)
+
+
+def test_a_new_teacher_model_flags_reevaluate(tmp_path: Path) -> None:
+    from train.monitor.alarms import find_alarms
+
+    trained = {"gpt-4o-2024-08-06": 120}
+    same = [log_line(f"t{k}", student=answer("a"), teacher=answer("a"), at=minutes(k)) for k in range(3)]
+    new = [log_line(f"n{k}", student=answer("a"), teacher=answer("a"), teacher_model="gpt-4o-2024-11-20",
+                    at=minutes(10 + k)) for k in range(2)]  # fmt: skip
+    write_log(tmp_path, same + new)
+    tail = LogTail(tmp_path, enrich=enricher(BAR))
+    tail.refresh()
+    before = summarize(tail.window(until=minutes(10)), Pricing())
+    assert before.teacher_models == {"gpt-4o-2024-08-06": 3} and not find_alarms(BAR, before, [], trained)
+    after = summarize(tail.window(), Pricing())
+    assert after.teacher_models == {"gpt-4o-2024-08-06": 3, "gpt-4o-2024-11-20": 2}
+    alarms = find_alarms(BAR, after, [], trained)
+    assert [(a.kind, a.level) for a in alarms] == [("teacher_model", "alarm")]
+    assert "gpt-4o-2024-11-20" in alarms[0].message and "re-evaluate" in alarms[0].message
+    assert not find_alarms(BAR, after, [], {})  # nothing known about the training data: nothing to compare
