@@ -107,3 +107,21 @@ def test_busy_workspace_uses_the_snapshot(served: Path) -> None:
 def test_bad_options_are_one_line(served: Path, args: tuple[str, ...], message: str) -> None:
     r = distill(served, "monitor", "--no-drift", *args)
     assert r.returncode == 1 and message in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_watch_redraws_until_ctrl_c(served: Path) -> None:
+    import signal
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "distill", "monitor", "--watch", "0.2", "--no-drift", "--since",
+                             "all", "-w", str(served)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        seen = ""
+        while time.monotonic() < deadline and seen.count("distill monitor  ") < 2:
+            seen += proc.stdout.readline()  # type: ignore[union-attr]
+        assert seen.count("distill monitor  ") >= 2 and "ALARM  billing" in seen
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=60) == 0
+    finally:
+        proc.kill()
