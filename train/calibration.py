@@ -27,6 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from train.stats import expected_calibration_error, reliability
+
 # Workspace settings written by `distill serve calibrate`: the gateway's thresholds ({"default", "temperature",
 # "slices"}, read by `distill serve` at start) and the isotonic map the monitor's accuracy estimate applies.
 THRESHOLDS_SETTING = "serve.thresholds"
@@ -37,7 +39,9 @@ _LOG_T_RANGE = (-4.0, 4.0)  # temperatures e^-4 .. e^4 (0.018 .. 55)
 
 
 def scaled(confidence: float, temperature: float) -> float:
-    """``confidence ** (1 / temperature)``: ``exp(mean logprob / T)`` for a confidence ``exp(mean logprob)``."""
+    """``confidence ** (1 / temperature)``: what ``train.generate.confidence(logprobs, T)`` (the definition,
+    ``exp(mean logprob / T)``) gives for an answer whose confidence at T = 1 is ``confidence`` (a test holds the
+    two together; ``train.generate`` is not imported here, it brings torch)."""
     return float(confidence) ** (1.0 / temperature)
 
 
@@ -177,6 +181,8 @@ class Calibration:
     n_without_confidence: int
     log_loss_before: float = math.nan  # at temperature 1
     log_loss_after: float = math.nan  # at the fitted temperature
+    ece_before: float = math.nan  # expected calibration error (``train.stats``) at temperature 1
+    ece_after: float = math.nan
 
     def thresholds(self) -> dict[str, Any]:
         """The gateway's thresholds document: ``{"default", "temperature", "slices": {slice: threshold}}``."""
@@ -238,4 +244,8 @@ def calibrate(
         rows.append(_routing(name, [conf[k] for k in idx], [ok[k] for k in idx], [teacher[keep[k]] for k in idx],
                              bar_for(name)))  # fmt: skip
     return Calibration(t, fit_isotonic(conf, ok), overall, rows, len(keep), len(confidences) - len(keep),
-                       log_loss(raw, ok, 1.0), log_loss(raw, ok, t))  # fmt: skip
+                       log_loss(raw, ok, 1.0), log_loss(raw, ok, t), _ece(raw, ok), _ece(conf, ok))  # fmt: skip
+
+
+def _ece(confidences: list[float], correct: list[float]) -> float:
+    return expected_calibration_error(reliability(confidences, correct)) or 0.0

@@ -23,13 +23,6 @@ from train.store import insert_evaluation
 PRIMARY = "exact:intent"
 
 
-def add_item_columns(ws: Workspace) -> None:
-    """The per-item confidence and score the evaluation-statistics change stores (m0010 on its branch)."""
-    with ws.transaction() as cur:
-        for col in ("confidence DOUBLE", "correct DOUBLE"):
-            cur.execute(f"ALTER TABLE eval_items ADD COLUMN IF NOT EXISTS {col}")
-
-
 def heldout(ws: Workspace, run_id: int, seed: int = 0) -> None:
     """A tuned evaluation of 600 items: right with probability confidence ** 2 (an over-confident student); every
     third item has a reference, which the teacher misses one time in ten."""
@@ -53,7 +46,6 @@ def heldout(ws: Workspace, run_id: int, seed: int = 0) -> None:
 @pytest.fixture
 def ws(tmp_path: Path):  # type: ignore[no-untyped-def]
     w = Workspace.open(build_served_workspace(tmp_path / "ws.duckdb"))
-    add_item_columns(w)
     yield w
     w.close()
 
@@ -70,7 +62,7 @@ def test_calibrate_run_stores_thresholds_that_meet_each_bar(ws: Workspace) -> No
     heldout(ws, 1)
     eval_id, cal = calibrate_run(ws, 1)
     assert cal.n_items == 600 and cal.temperature == pytest.approx(0.5, rel=0.25)  # c ** 2 = c ** (1 / 0.5)
-    assert cal.log_loss_after < cal.log_loss_before
+    assert cal.log_loss_after < cal.log_loss_before and cal.ece_after < cal.ece_before
     for s in cal.slices:
         assert s.quality >= min(0.8, s.curve[-1]["quality"]) - 1e-12 and 0 < s.student_share < 1
     store_calibration(ws, 1, eval_id, cal)

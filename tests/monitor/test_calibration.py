@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 
@@ -21,9 +19,12 @@ from train.calibration import (
 )
 
 
-def test_scaled_is_exp_of_mean_logprob_over_t() -> None:
-    mean_lp = -0.4
-    assert scaled(math.exp(mean_lp), 2.0) == pytest.approx(math.exp(mean_lp / 2.0))
+def test_scaled_is_the_generation_confidence_at_a_temperature() -> None:
+    from train.generate import confidence
+
+    lps = [-0.1, -0.9, -0.35]
+    for t in (0.5, 1.0, 2.0):
+        assert scaled(confidence(lps), t) == pytest.approx(confidence(lps, t))
     assert scaled(0.25, 1.0) == 0.25
 
 

@@ -34,20 +34,14 @@ def teacher_correct(scores: dict[str, Any], check: bool) -> float | None:
 
 def heldout_items(ws: Workspace, run_id: int) -> tuple[int, list[dict[str, Any]]]:
     """(evaluation id, items with slice, confidence, correct, scores) of the run's newest tuned held-out evaluation."""
-    if "confidence" not in _columns(ws, "eval_items"):
-        raise UserError("this workspace's evaluations keep no per-item confidence; update distill and evaluate the "
-                        f"run again (distill eval {run_id})")  # fmt: skip
-    heldout = "AND coalesce(eval_set, 'heldout') = 'heldout'" if "eval_set" in _columns(ws, "evaluations") else ""
-    eval_id = ws.scalar(f"SELECT max(eval_id) FROM evaluations WHERE run_id = ? AND kind = 'tuned' {heldout}", [run_id])
+    eval_id = ws.scalar(
+        "SELECT max(eval_id) FROM evaluations WHERE run_id = ? AND kind = 'tuned' AND eval_set = 'heldout'", [run_id]
+    )
     if eval_id is None:
         raise UserError(f"run {run_id} has no evaluation to calibrate on: evaluate it first (distill eval {run_id})")
     rows = ws.query_dicts("SELECT slice, confidence, correct, CAST(scores AS VARCHAR) AS scores FROM eval_items "
                           "WHERE eval_id = ? ORDER BY slice", [eval_id])  # fmt: skip
     return int(eval_id), rows
-
-
-def _columns(ws: Workspace, table: str) -> set[str]:
-    return {r[0] for r in ws.query("SELECT column_name FROM information_schema.columns WHERE table_name = ?", [table])}
 
 
 def calibrate_run(ws: Workspace, run_id: int, bar_name: str = "default") -> tuple[int, Calibration]:
@@ -98,7 +92,8 @@ def describe(run_id: int, eval_id: int, cal: Calibration) -> list[str]:
     """The calibration in words: temperature, the chosen threshold per slice, and each slice's routing curve."""
     out = [f"calibration of run {run_id} on its held-out evaluation {eval_id}: {cal.n_items:,} item(s)"
            + (f" ({cal.n_without_confidence:,} without a confidence, left out)" if cal.n_without_confidence else ""),
-           f"temperature {cal.temperature:.3f}: log loss {cal.log_loss_before:.4f} at T=1 -> {cal.log_loss_after:.4f}",
+           f"temperature {cal.temperature:.3f}: log loss {cal.log_loss_before:.4f} at T=1 -> {cal.log_loss_after:.4f}, "
+           f"expected calibration error {cal.ece_before:.3f} -> {cal.ece_after:.3f}",
            "", f"{'slice':<20} {'n':>6} {'bar':>5} {'threshold':>9} {'student keeps':>13} {'quality':>8}"]  # fmt: skip
     for s in [cal.overall, *cal.slices]:
         pooled = "  (too few items: the pooled threshold)" if s.pooled else ""
