@@ -16,12 +16,13 @@ from distill.output import CliProgress, print_json, print_table
 
 RAW = argparse.RawDescriptionHelpFormatter
 DEFAULT_WINDOW = "1h"
-DRIFT_EVERY_S = 60.0  # --watch re-tests drift this often (it embeds prompts and fits classifiers: seconds of CPU)
+WATCH_EVERY_S = 5  # --watch without a number
+DRIFT_EVERY_S = 60  # --watch re-tests drift this often (it embeds prompts and fits classifiers: seconds of CPU)
 EPILOG = """examples:
   distill monitor                         # the last hour of the gateway's log: per slice, latency, cost, alarms
   distill monitor --since 24h --json      # one JSON document (also for scripts: exit 1 when something alarms)
   distill monitor --since 2026-12-01T09:00 --run 3
-  distill monitor --watch                 # refresh every 5 s (drift every minute); Ctrl-C stops
+  distill monitor --watch                 # refresh every few seconds (drift every minute); Ctrl-C stops
   distill monitor --plan                  # what re-distilling would do, when an alarm calls for it
   distill monitor --apply                 # do it: import the logs as new batches, then the next round
 The workspace is read once and closed; while `distill serve` holds it, the monitor uses the snapshot saved by its
@@ -39,7 +40,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--bar", default="default", metavar="NAME", help="quality bar (default: default)")
     p.add_argument("--teacher", metavar="NAME", help="workspace teacher whose prices cost the requests")
     p.add_argument("--logs", metavar="DIR", help="the gateway's log folder (default <workspace>.artifacts/serve/logs)")
-    p.add_argument("--watch", nargs="?", type=float, const=5.0, metavar="SECONDS", help="refresh every N seconds")
+    p.add_argument("--watch", nargs="?", type=float, const=WATCH_EVERY_S, metavar="SECONDS",
+                   help=f"refresh every N seconds (default {WATCH_EVERY_S})")  # fmt: skip
     p.add_argument("--no-drift", action="store_true", help="skip the drift test (no embeddings)")
     p.add_argument("--plan", action="store_true", help="print the re-distill plan the alarms propose")
     p.add_argument("--apply", action="store_true", help="run that plan: import the logs, then say the next step")
