@@ -15,9 +15,6 @@ from distill.common import add_json_flag, open_workspace, workspace_path
 from distill.output import CliProgress, print_json, print_table
 
 RAW = argparse.RawDescriptionHelpFormatter
-DEFAULT_WINDOW = "1h"
-WATCH_EVERY_S = 5  # --watch without a number
-DRIFT_EVERY_S = 60  # --watch re-tests drift this often (it embeds prompts and fits classifiers: seconds of CPU)
 EPILOG = """examples:
   distill monitor                         # the last hour of the gateway's log: per slice, latency, cost, alarms
   distill monitor --since 24h --json      # one JSON document (also for scripts: exit 1 when something alarms)
@@ -31,6 +28,8 @@ last run (`<workspace>.artifacts/serve/monitor/`). Thresholds: `distill bar set 
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    from train.monitor.monitor import DEFAULT_WINDOW, REFRESH_S
+
     p = sub.add_parser("monitor", help="watch the served student: traffic, fallback, agreement, drift, cost, alarms",
                        parents=[common], formatter_class=RAW, epilog=EPILOG)  # fmt: skip
     p.add_argument("--since", default=DEFAULT_WINDOW, metavar="WHEN",
@@ -40,8 +39,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--bar", default="default", metavar="NAME", help="quality bar (default: default)")
     p.add_argument("--teacher", metavar="NAME", help="workspace teacher whose prices cost the requests")
     p.add_argument("--logs", metavar="DIR", help="the gateway's log folder (default <workspace>.artifacts/serve/logs)")
-    p.add_argument("--watch", nargs="?", type=float, const=WATCH_EVERY_S, metavar="SECONDS",
-                   help=f"refresh every N seconds (default {WATCH_EVERY_S})")  # fmt: skip
+    p.add_argument("--watch", nargs="?", type=float, const=REFRESH_S, metavar="SECONDS",
+                   help=f"refresh every N seconds (default {REFRESH_S})")  # fmt: skip
     p.add_argument("--no-drift", action="store_true", help="skip the drift test (no embeddings)")
     p.add_argument("--plan", action="store_true", help="print the re-distill plan the alarms propose")
     p.add_argument("--apply", action="store_true", help="run that plan: import the logs, then say the next step")
@@ -148,6 +147,8 @@ def _print(report: Any) -> None:
 
 
 def _watch(monitor: Any, args: argparse.Namespace) -> int:
+    from train.monitor.monitor import DRIFT_EVERY_S
+
     tested = 0.0
     try:
         while True:

@@ -27,14 +27,12 @@ from curation.workspace import Workspace
 from studio.failures import LoudWorkers
 from studio.widgets.modals import ConfirmModal
 from train.monitor.logs import serve_logs_dir
-from train.monitor.monitor import Monitor, MonitorReport, parse_window
+from train.monitor.monitor import DEFAULT_WINDOW, DRIFT_EVERY_S, REFRESH_S, Monitor, MonitorReport, parse_window
 from train.monitor.plan import PlanResult, RedistillPlan, apply_plan, propose
 from train.monitor.setup import MonitorSetup, build_setup
 from train.monitor.text import SLICE_HEADERS, alarm_lines, slice_cells, summary_lines
 
-WINDOWS = ("1h", "15m", "24h", "all")  # `w` cycles through them
-REFRESH_S = 3.0  # a refresh reads only the lines appended since the last one
-DRIFT_EVERY_S = 60.0  # the drift test embeds prompts and fits classifiers: seconds of CPU
+WINDOWS = (DEFAULT_WINDOW, "15m", "24h", "all")  # `w` cycles through them
 
 
 @dataclass

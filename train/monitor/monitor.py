@@ -28,6 +28,9 @@ from train.monitor.logs import LogTail, log_files
 from train.monitor.setup import MonitorSetup
 from train.monitor.traffic import ALL, Traffic, enricher, summarize
 
+DEFAULT_WINDOW = "1h"  # what `distill monitor` and the Production screen show first
+REFRESH_S = 3  # how often --watch and the screen read the log again (only appended lines are read)
+DRIFT_EVERY_S = 60  # how often they re-test drift (embeddings and classifiers: seconds of CPU)
 LIVE_PER_SLICE = 300  # newest live prompts per slice in the drift test (as many as training prompts per slice)
 LIVE_OVERALL = 600  # newest live prompts of any slice, against the whole training sample
 _SPAN = re.compile(r"^(\d+(?:\.\d+)?)\s*([mhd])$")
