@@ -11,7 +11,7 @@ gateway with batches of 1 (one request per generate call): requests/s ratio (tar
 alone on the same prompts in batches of ``--max-batch`` (the most batching can give on this machine). Prompts are
 the sample's production tickets; greedy, ``--new-tokens`` per answer. ``--tiny`` uses the tests' random 2-layer
 model instead of SmolLM2-135M (a smoke run). ``--items FILE`` (JSON lines with ``confidence``, ``correct``, optional
-``teacher_correct``: an evaluation's held-out items) also prints the routing curve (``routing.routing_curve``).
+``teacher_correct``: an evaluation's held-out items) also prints the routing curve (``train.calibration.routing_curve``).
 """
 
 from __future__ import annotations
@@ -165,7 +165,7 @@ def throughput(tmp: Path, model_dir: str, loaded: tuple, convs: list[list[dict[s
 
 def print_routing_curve(path: Path) -> None:
     """The routing curve of an evaluation's items: student share vs quality of the mix per threshold."""
-    from train.serve.routing import routing_curve
+    from train.calibration import routing_curve
 
     items = [json.loads(ln) for ln in path.read_text().splitlines() if ln.strip()]
     teacher = [float(i["teacher_correct"]) for i in items] if all("teacher_correct" in i for i in items) else None

@@ -68,8 +68,8 @@ def _setup(args: argparse.Namespace, progress: CliProgress) -> Any:
 
 
 def cmd_monitor(args: argparse.Namespace) -> int:
-    from train.monitor.logs import serve_logs_dir
     from train.monitor.monitor import Monitor, parse_window
+    from train.serve.settings import logs_dir
 
     if args.watch is not None and (args.json or args.plan or args.apply):
         raise UserError("--watch shows the report live; --json, --plan and --apply are one-shot")
@@ -78,7 +78,7 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     window = parse_window(args.since)
     progress = CliProgress(enabled=not args.json)
     setup = _setup(args, progress)
-    logs = serve_logs_dir(artifacts_dir_for(workspace_path(args))) if args.logs is None else _logs(args.logs)
+    logs = logs_dir(artifacts_dir_for(workspace_path(args))) if args.logs is None else _logs(args.logs)
     monitor = Monitor(setup, logs, window)
     if args.watch is not None:
         return _watch(monitor, args)
@@ -165,23 +165,3 @@ def _watch(monitor: Any, args: argparse.Namespace) -> int:
             time.sleep(args.watch)
     except KeyboardInterrupt:
         return 0
-
-
-CALIBRATE_HELP = """fit the student's calibration and per-slice routing thresholds on RUN's held-out evaluation and store
-them (the gateway's `serve.thresholds`, the monitor's `serve.calibration`); prints the routing curve per slice"""
-
-
-def cmd_calibrate(args: argparse.Namespace, run_id: int) -> int:
-    """``distill serve calibrate RUN`` (``--bar NAME``, ``--json``): fit, store, and print the routing curves."""
-    from train.monitor.calibrate import calibrate_run, describe, store_calibration
-
-    with open_workspace(args) as ws:
-        eval_id, cal = calibrate_run(ws, run_id, getattr(args, "bar", None) or "default")
-        store_calibration(ws, run_id, eval_id, cal)
-    if args.json:
-        print_json({"run_id": run_id, "eval_id": eval_id, "thresholds": cal.thresholds(), **cal.to_dict()})
-    else:
-        print("\n".join(describe(run_id, eval_id, cal)))
-        print(f"\nstored: the gateway reads these thresholds at start (`distill serve {run_id} ...`); a running one "
-              "takes them with `distill serve control --thresholds FILE`")  # fmt: skip
-    return 0

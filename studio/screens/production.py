@@ -26,11 +26,11 @@ from curation.progress import Progress
 from curation.workspace import Workspace
 from studio.failures import LoudWorkers
 from studio.widgets.modals import ConfirmModal
-from train.monitor.logs import serve_logs_dir
 from train.monitor.monitor import DEFAULT_WINDOW, DRIFT_EVERY_S, REFRESH_S, Monitor, MonitorReport, parse_window
 from train.monitor.plan import PlanResult, RedistillPlan, apply_plan, propose
 from train.monitor.setup import MonitorSetup, build_setup
 from train.monitor.text import SLICE_HEADERS, alarm_lines, slice_cells, summary_lines
+from train.serve.settings import logs_dir
 
 WINDOWS = (DEFAULT_WINDOW, "15m", "24h", "all")  # `w` cycles through them
 
@@ -147,7 +147,7 @@ class ProductionScreen(LoudWorkers, Screen[None]):
             self.query_one("#prod-summary", Static).update(f"could not read the workspace: {event.worker.error}")
 
     def _start(self, setup: MonitorSetup) -> None:
-        self.monitor = Monitor(setup, serve_logs_dir(self.workspace.artifacts_dir), parse_window(self.window_text),
+        self.monitor = Monitor(setup, logs_dir(self.workspace.artifacts_dir), parse_window(self.window_text),
                                workspace=self.workspace)  # fmt: skip
         self._refresh()
         self.action_test_drift()

@@ -13,7 +13,7 @@ import pytest
 from curation.workspace import Workspace
 from tests.monitor.logfix import answer, log_line, minutes, write_log
 from tests.monitor.wsfix import N_TRAIN, build_served_workspace, sample_prompts
-from train.monitor.logs import serve_logs_dir
+from train.serve.settings import logs_dir
 
 
 def distill(ws: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -33,7 +33,7 @@ def served(tmp_path: Path) -> Path:
                        student=answer("track"), teacher=answer("track") if k == 0 else None,
                        fallback_reason="low_confidence" if k == 0 else None, at=minutes(60 + k))
               for k, t in enumerate(p["shipping"][N_TRAIN : N_TRAIN + 20])]  # fmt: skip
-    write_log(serve_logs_dir(ws.with_name("ws.artifacts")), lines)
+    write_log(logs_dir(ws.with_name("ws.artifacts")), lines)
     return ws
 
 
@@ -58,7 +58,7 @@ def test_monitor_json_alarms_and_exit_status(served: Path) -> None:
 
 
 def test_monitor_drift_in_json(served: Path) -> None:
-    logs = serve_logs_dir(served.with_name("ws.artifacts"))
+    logs = logs_dir(served.with_name("ws.artifacts"))
     write_log(logs, [log_line(t, slice_name="shipping", route="student", mode="student", student=answer("x"),
                               at=minutes(100 + k)) for k, t in enumerate(sample_prompts()["technical"][:40])],
               "serve-000002.jsonl")  # fmt: skip

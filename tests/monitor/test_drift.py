@@ -12,9 +12,9 @@ from curation.workspace import Workspace
 from tests.monitor.logfix import answer, log_line, minutes, write_log
 from tests.monitor.wsfix import N_TRAIN, VERSION, build_served_workspace, sample_prompts
 from train.monitor.drift import MIN_DRIFT_N, auc_of, drift_test, permutation_p
-from train.monitor.logs import serve_logs_dir
 from train.monitor.monitor import Monitor, Window
 from train.monitor.setup import build_setup, load_snapshot
+from train.serve.settings import logs_dir
 
 
 def shadow_lines(prompts: list[str], slice_name: str, start: float = 0) -> list[dict]:
@@ -75,7 +75,7 @@ def test_snapshot_serves_the_monitor_when_the_workspace_is_busy(served: Workspac
     assert snap.training is not None and snap.training.vectors.shape[0] == 2 * (N_TRAIN - N_TRAIN // 10)
     assert snap.pricing.teacher is not None and snap.pricing.teacher.price_in_per_m == 2.5
     assert snap.training.teacher_models == {"gpt-4o-2024-08-06": 2 * N_TRAIN}
-    logs = serve_logs_dir(served.artifacts_dir)
+    logs = logs_dir(served.artifacts_dir)
     write_log(logs, shadow_lines(sample_prompts()["technical"][:40], "billing"))
     m = Monitor(snap, logs, Window())  # no workspace: live prompts embedded without the cache
     m.refresh()

@@ -12,7 +12,7 @@ from studio.screens.production import ProductionScreen
 from tests.monitor.logfix import answer, log_line, write_log
 from tests.monitor.wsfix import N_TRAIN, build_served_workspace, sample_prompts
 from tests.studio.conftest import Note, notes, settle  # noqa: F401  (notes is a fixture)
-from train.monitor.logs import serve_logs_dir
+from train.serve.settings import logs_dir
 
 
 def live_lines() -> list[dict]:
@@ -37,7 +37,7 @@ def test_production_is_registered_with_the_next_hotkey() -> None:
 
 async def test_production_screen_shows_a_drifted_stream_and_redistills(tmp_path: Path, notes: list[Note]) -> None:  # noqa: F811
     path = build_served_workspace(tmp_path / "ws.duckdb")
-    write_log(serve_logs_dir(path.with_name("ws.artifacts")), live_lines())
+    write_log(logs_dir(path.with_name("ws.artifacts")), live_lines())
     ws = Workspace.open(path)
     try:
         app = DistillStudio(ws, start="production")

@@ -1,4 +1,5 @@
-"""Reading the gateway's request log incrementally: the rotated JSON-lines files in ``<artifacts>/serve/logs/``.
+"""Reading the gateway's request log incrementally: its rotated JSON-lines files (``train.serve.logwriter``, in
+``train.serve.settings.logs_dir``).
 
 ``LogTail`` remembers, per file, how many bytes it has read (only whole lines: a line being written has no newline
 yet) and keeps the fields the monitor needs as Arrow tables. A file read from its start that ends in a newline goes
@@ -25,17 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from curation.records import NONE_SLICE
-
-
-def serve_logs_dir(artifacts_dir: Path) -> Path:
-    """Where ``distill serve`` writes its request log: ``<artifacts>/serve/logs/``."""
-    return artifacts_dir / "serve" / "logs"
-
-
-def log_files(folder: Path) -> list[Path]:
-    """The ``*.jsonl`` files of a log folder in name order (the gateway numbers them, oldest first)."""
-    return sorted(p for p in folder.glob("*.jsonl") if p.is_file()) if folder.is_dir() else []
-
+from train.serve.logwriter import log_files
 
 _S, _F, _I = pa.string(), pa.float64(), pa.int64()
 SCHEMA = pa.schema([

@@ -24,9 +24,10 @@ from curation.records import NONE_SLICE, prompt_text
 from curation.workspace import Workspace
 from train.monitor.alarms import Alarm, find_alarms, new_teacher_models
 from train.monitor.drift import DriftResult, drift_test
-from train.monitor.logs import LogTail, log_files
+from train.monitor.logs import LogTail
 from train.monitor.setup import MonitorSetup
 from train.monitor.traffic import ALL, Traffic, enricher, summarize
+from train.serve.logwriter import log_files
 
 DEFAULT_WINDOW = "1h"  # what `distill monitor` and the Production screen show first
 REFRESH_S = 3  # how often --watch and the screen read the log again (only appended lines are read)

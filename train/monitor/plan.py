@@ -16,8 +16,8 @@ from typing import Any
 
 from curation.progress import ProgressFn, check_cancel
 from curation.workspace import Workspace
-from train.monitor.logs import log_files
 from train.monitor.monitor import MonitorReport
+from train.serve.logwriter import log_files
 
 NEXT_STEP = ("the next round: `distill round next` (the rounds feature); by hand: distill dedupe --exact && "
              "distill dedupe --dry-run; distill rebalance --to production --name NEW; "

@@ -65,6 +65,7 @@ class MonitorSetup:
 
 
 def _served_run(ws: Workspace, run_id: int | None, version: str | None) -> tuple[int | None, str | None]:
+    """(run, training version): as given, else the running gateway's run, else the newest finished run."""
     from train.store import get_run, latest_finished_run
 
     if version is not None:
@@ -72,8 +73,20 @@ def _served_run(ws: Workspace, run_id: int | None, version: str | None) -> tuple
 
         get_version(ws, version)  # UserError naming the versions command when unknown
         return run_id, version
-    run_id = run_id if run_id is not None else latest_finished_run(ws)
+    if run_id is None:
+        run_id = _gateway_run(ws) or latest_finished_run(ws)
     return (None, None) if run_id is None else (run_id, get_run(ws, run_id)["dataset_version"])
+
+
+def _gateway_run(ws: Workspace) -> int | None:
+    """The run the gateway serves, when one is running for this workspace (its state file, checked by /healthz)."""
+    from train.serve.control import read_state
+
+    try:
+        run_id = read_state(ws.artifacts_dir).get("run_id")
+    except UserError:
+        return None  # no gateway running
+    return int(run_id) if run_id is not None else None
 
 
 def _teacher(ws: Workspace, name: str | None, training_models: dict[str, int]) -> TeacherConfig | None:

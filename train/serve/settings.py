@@ -12,7 +12,6 @@ from curation.errors import UserError
 
 MODES = ("shadow", "canary", "student")
 ROUTES = ("student", "teacher", "both")
-THRESHOLDS_SETTING = "serve.thresholds"  # workspace setting with the same JSON as --thresholds (calibration writes it)
 STUDENT_ONLY_SUFFIX = ":student"  # model "<served>:student" = the student alone, whatever the mode (a served teacher)
 
 
