@@ -1,4 +1,4 @@
-"""v11: monitoring thresholds on the quality bar, read by ``distill monitor`` and the studio's Production screen.
+"""v13: monitoring thresholds on the quality bar, read by ``distill monitor`` and the studio's Production screen.
 
 - ``max_drift_auc``: the largest ROC AUC a domain classifier may reach telling live inputs from the training
   version's (0.5 = indistinguishable);
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import duckdb
 
-VERSION = 11
+VERSION = 13
 DESCRIPTION = "quality bar monitoring thresholds: drift AUC, fallback rate, agreement"
 
 
