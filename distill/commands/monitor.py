@@ -34,7 +34,12 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                        parents=[common], formatter_class=RAW, epilog=EPILOG)  # fmt: skip
     p.add_argument("--since", default=DEFAULT_WINDOW, metavar="WHEN",
                    help=f"a span (30m, 2h, 7d), an ISO time (UTC), or all (default {DEFAULT_WINDOW})")  # fmt: skip
-    p.add_argument("--run", type=int, metavar="N", help="the served run (default: the newest finished run)")
+    p.add_argument(
+        "--run",
+        type=int,
+        metavar="N",
+        help="the served run (default: the running gateway's, else the newest finished run)",
+    )
     p.add_argument("--version", metavar="V", help="the training version to compare with (default: the run's)")
     p.add_argument("--bar", default="default", metavar="NAME", help="quality bar (default: default)")
     p.add_argument("--teacher", metavar="NAME", help="workspace teacher whose prices cost the requests")
