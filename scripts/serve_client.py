@@ -37,11 +37,13 @@ SAMPLE = ROOT / "sample_data" / "production_logs.jsonl.gz"
 SLICE_FIELD = "product_area"  # the sample's slice, in each log line's metadata
 
 
-def tickets() -> list[tuple[str, list[dict[str, str]]]]:
-    """(slice, prompt turns) of every sample line, in file order."""
-    out = []
+def tickets(limit: int | None = None) -> list[tuple[str, list[dict[str, str]]]]:
+    """(slice, prompt turns) of the sample's lines in file order (the first ``limit``, else all)."""
+    out: list[tuple[str, list[dict[str, str]]]] = []
     with gzip.open(SAMPLE, "rt", encoding="utf-8") as f:
         for line in f:
+            if limit is not None and len(out) >= limit:
+                break
             doc = json.loads(line)
             out.append((str(doc["metadata"][SLICE_FIELD]), doc["request"]["messages"]))
     return out
@@ -71,27 +73,29 @@ def parse_phases(text: str | None) -> list[tuple[str, float | None]]:
     return out
 
 
-def send(client: Any, model: str, slice_name: str, messages: list[dict[str, str]], user: str) -> dict[str, Any]:
+def send(client: Any, model: str, max_tokens: int, slice_name: str, messages: list[dict[str, str]], user: str
+         ) -> dict[str, Any]:  # fmt: skip
     """One chat completion; who answered, how long it took, or the error."""
     import openai
 
     t0 = time.perf_counter()
     try:
-        r = client.chat.completions.create(model=model, messages=messages, temperature=0, max_tokens=64,
+        r = client.chat.completions.create(model=model, messages=messages, temperature=0, max_tokens=max_tokens,
                                            extra_headers={"X-User-Id": user, "X-Slice": slice_name})  # fmt: skip
     except openai.OpenAIError as exc:
         return {"model": None, "ms": (time.perf_counter() - t0) * 1000, "error": str(exc).splitlines()[0][:200]}
     return {"model": r.model, "ms": (time.perf_counter() - t0) * 1000, "error": None, "user": user}
 
 
-def phase(client: Any, model: str, batch: list[tuple[str, list[dict[str, str]]]], users: int, workers: int,
-          student: str) -> tuple[str, int]:  # fmt: skip
-    """Send ``batch`` with ``workers`` at a time; a line of who answered and the latency, and the error count."""
+def phase(client: Any, model: str, batch: list[tuple[str, list[dict[str, str]]]], args: argparse.Namespace
+          ) -> tuple[str, int]:  # fmt: skip
+    """Send ``batch``, ``--concurrency`` at a time; a line of who answered and the latency, and the error count."""
+    users = args.users
     jobs = [(s, m, f"user-{k % users}") for k, (s, m) in enumerate(batch)]
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        got = list(pool.map(lambda j: send(client, model, *j), jobs))
+    with ThreadPoolExecutor(max_workers=args.concurrency) as pool:
+        got = list(pool.map(lambda j: send(client, model, args.max_tokens, *j), jobs))
     errors = [g["error"] for g in got if g["error"]]
-    by_student = sum(1 for g in got if g["model"] == student)
+    by_student = sum(1 for g in got if g["model"] == model)  # the teacher's answers carry the teacher's model name
     ok = [g["ms"] for g in got if not g["error"]]
     lat = (f"p50 {statistics.median(ok):,.0f} ms, p95 {statistics.quantiles(ok, n=20)[-1]:,.0f} ms"
            if len(ok) >= 2 else "")  # fmt: skip
@@ -112,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--modes", help="phases, e.g. shadow,canary:0.25,student (default: the live mode, one phase)")
     p.add_argument("--users", type=int, default=20, help="distinct X-User-Id values (default 20)")
     p.add_argument("--concurrency", type=int, default=4, help="requests in flight (default 4)")
+    p.add_argument("--max-tokens", type=int, default=64, help="answer cap per request (default 64)")
     p.add_argument("--skip", type=int, default=0, help="start at this ticket of the sample (default 0)")
     p.add_argument("--drift", action="store_true", help="each ticket claims the next slice over (a drifted stream)")
     args = p.parse_args(argv)
@@ -129,8 +134,8 @@ def run(args: argparse.Namespace) -> int:
 
     from train.serve.control import live, read_state
 
-    if args.n < 1 or args.users < 1 or args.concurrency < 1:
-        raise UserError("-n, --users and --concurrency are at least 1")
+    if min(args.n, args.users, args.concurrency, args.max_tokens) < 1 or args.skip < 0:
+        raise UserError("-n, --users, --concurrency and --max-tokens are at least 1, --skip at least 0")
     phases = parse_phases(args.modes)
     artifacts = artifacts_dir_for(args.workspace or default_workspace_path())
     if args.base_url:
@@ -145,7 +150,7 @@ def run(args: argparse.Namespace) -> int:
         model = served or client.models.list().data[0].id
     except openai.OpenAIError as exc:
         raise UserError(f"{base_url}: no gateway answers ({str(exc).splitlines()[0]})") from None
-    pool = tickets()
+    pool = tickets(args.skip + len(phases) * args.n)
     if args.drift:
         pool = drifted(pool)
     failed = 0
@@ -158,7 +163,7 @@ def run(args: argparse.Namespace) -> int:
             head = f"mode {doc['mode']}" if doc else base_url
         start = args.skip + k * args.n
         batch = [pool[i % len(pool)] for i in range(start, start + args.n)]
-        line, errors = phase(client, model, batch, args.users, args.concurrency, model)
+        line, errors = phase(client, model, batch, args)
         print(f"{head}: {line}", flush=True)
         failed += errors
     return 1 if failed else 0
