@@ -97,7 +97,7 @@ def describe(run_id: int, eval_id: int, cal: Calibration) -> list[str]:
            "", f"{'slice':<20} {'n':>6} {'bar':>5} {'threshold':>9} {'student keeps':>13} {'quality':>8}"]  # fmt: skip
     for s in [cal.overall, *cal.slices]:
         pooled = "  (too few items: the pooled threshold)" if s.pooled else ""
-        out.append(f"{s.slice:<20} {s.n:>6,} {s.bar:>5.2f} {s.threshold:>9.4f} {s.student_share:>12.0%} "
+        out.append(f"{s.slice:<20} {s.n:>6,} {s.bar:>5.2f} {s.threshold:>9.4g} {s.student_share:>12.0%} "
                    f"{s.quality:>8.3f}{pooled}")  # fmt: skip
     for s in [cal.overall, *cal.slices]:
         if not s.curve:
@@ -105,5 +105,5 @@ def describe(run_id: int, eval_id: int, cal: Calibration) -> list[str]:
         out += ["", f"routing curve, {s.slice}: threshold -> share the student keeps, quality of the mix"]
         for p in curve_points(s.curve, s.threshold):
             mark = "  <- chosen" if p["threshold"] == s.threshold else ""
-            out.append(f"  {p['threshold']:>8.4f}  {p['student_share']:>5.0%}  {p['quality']:.3f}{mark}")
+            out.append(f"  {p['threshold']:>10.4g}  {p['student_share']:>5.0%}  {p['quality']:.3f}{mark}")
     return out
