@@ -14,6 +14,7 @@ from train.bars import QualityBar
 from train.calibration import IsotonicMap
 from train.monitor.logs import LogTail
 from train.monitor.traffic import Pricing, enricher, summarize
+from train.serve.settings import SHADOW_LATE
 from train.stats import wilson
 
 BAR = QualityBar(task="triage", metrics=[{"kind": "json_field", "field": "intent"}], threshold=0.8)
@@ -142,3 +143,17 @@ def test_a_new_teacher_model_flags_reevaluate(tmp_path: Path) -> None:
     assert [(a.kind, a.level) for a in alarms] == [("teacher_model", "alarm")]
     assert "gpt-4o-2024-11-20" in alarms[0].message and "re-evaluate" in alarms[0].message
     assert not find_alarms(BAR, after, [], {})  # nothing known about the training data: nothing to compare
+
+
+def test_a_shadow_student_still_generating_is_no_fallback(tmp_path: Path) -> None:
+    late = log_line("slow", student=None, teacher=answer("refund"))
+    failed = log_line("broken", student=None, teacher=answer("refund"), at=minutes(1))
+    for line, error in ((late, f"{SHADOW_LATE} 1000 ms after the teacher answered"), (failed, "CUDA out of memory")):
+        line["metadata"]["serve"]["student"] = {"text": None, "confidence": None, "latency_ms": 0.0, "model": None,
+                                                "fallback_check": None, "error": error}  # fmt: skip
+    write_log(tmp_path, [late, failed])
+    tail = LogTail(tmp_path, enrich=enricher(BAR))
+    tail.refresh()
+    o = summarize(tail.window(), Pricing(None, None, None), IsotonicMap((0.0, 1.0), (0.0, 1.0)), hours=1.0).overall
+    assert (o.fallback.k, o.fallback.n) == (1, 1) and o.fallback_reasons == {"student_error": 1}
+    assert o.student_errors == 2 and o.agreement.n == 0

@@ -21,6 +21,7 @@ from curation.teacher.config import TeacherConfig
 from train.bars import QualityBar
 from train.calibration import IsotonicMap
 from train.scoring import Item, percentile, score_item
+from train.serve.settings import SHADOW_LATE
 from train.stats import wilson
 
 ALL = "(all)"
@@ -44,7 +45,9 @@ def enricher(bar: QualityBar | None) -> Callable[[pa.Table], pa.Table]:
         fallback: list[str | None] = []
         for r in table.select(["route", "slice", "fallback_reason", "student_text", "student_check",
                                "student_error", "teacher_text"]).to_pylist():  # fmt: skip
-            part = r["student_text"] is not None or r["student_error"] is not None
+            # a shadow student still generating when the teacher's answer went out was not judged: no would-be fallback
+            late = r["route"] == "both" and (r["student_error"] or "").startswith(SHADOW_LATE)
+            part = (r["student_text"] is not None or r["student_error"] is not None) and not late
             asked.append(part or r["route"] == "student")
             if r["route"] == "both":
                 fallback.append(r["student_check"] or ("student_error" if r["student_error"] else None) if part
