@@ -2,8 +2,8 @@
 unchanged), with the slices that drifted and those whose agreement or fallback failed, then the next round.
 
 ``propose`` only describes; ``apply_plan`` imports (``curation.importing.import_file``, one batch per file) and stops
-there, saying which command comes next: the next round belongs to the rounds feature (``distill round next``), which
-is not in this tree yet. Nothing runs without being asked: the CLI needs ``--apply``, the studio a confirmation.
+there, saying which commands come next (the next round by hand; the rounds feature, not in this tree yet, will
+take it over). Nothing runs without being asked: the CLI needs ``--apply``, the studio a confirmation.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from curation.workspace import Workspace
 from train.monitor.monitor import MonitorReport
 from train.serve.logwriter import log_files
 
-NEXT_STEP = ("the next round: `distill round next` (the rounds feature); by hand: distill dedupe --exact && "
-             "distill dedupe --dry-run; distill rebalance --to production --name NEW; "
-             "distill train --dataset NEW --eval")  # fmt: skip
+# the rounds feature (issue: rounds) is not in this tree: name only commands that exist
+NEXT_STEP = ("the next round: distill dedupe --exact && distill dedupe --dry-run; "
+             "distill rebalance --to production --name NEW; distill train --dataset NEW --eval")  # fmt: skip
 
 
 @dataclass
