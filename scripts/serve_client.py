@@ -3,7 +3,7 @@
 Each request is one of the bundled sample's tickets (``sample_data/production_logs.jsonl.gz``), sent with a user id
 (header ``X-User-Id``: the canary bucket, so one user always sees one model) and its slice (header ``X-Slice``). Per
 phase it prints who answered (the student or the teacher, by the response's model name), errors and latency;
-``distill monitor`` and the studio's Production screen (key 9) show the rest (fallback, agreement, drift, cost).
+``distill monitor`` and the studio's Production screen (key 0) show the rest (fallback, agreement, drift, cost).
 
     python scripts/serve_client.py -n 40                                   # 40 requests, the gateway's mode as is
     python scripts/serve_client.py --modes shadow,canary:0.25,student -n 40   # steer through the three modes

@@ -32,7 +32,7 @@ def live_lines() -> list[dict]:
 
 def test_production_is_registered_with_the_next_hotkey() -> None:
     spec = next(s for s in SCREENS if s.key == "production")
-    assert spec.screen_class is ProductionScreen and spec.hotkey == str(len(SCREENS))
+    assert spec.screen_class is ProductionScreen and spec.hotkey == "0"  # after the checklist's 9
 
 
 async def test_production_screen_shows_a_drifted_stream_and_redistills(tmp_path: Path, notes: list[Note]) -> None:  # noqa: F811
