@@ -1,7 +1,7 @@
 """The gateway's cost and its micro-batching gain, against baselines run in the same process.
 
     nice python bench/serve_bench.py [--tiny] [--model smollm2] [--latency-requests 16] [--clients 8]
-                                     [--requests 32] [--new-tokens 24] [--items FILE]
+                                     [--requests 32] [--new-tokens 24] [--items FILE] [--run N -w WORKSPACE]
 
 Latency: the same prompts one at a time, alternately through ``train.generate.generate`` called directly and
 through the gateway (``distill serve``'s app on 127.0.0.1, student mode, no teacher, the openai client, the request
@@ -11,7 +11,9 @@ gateway with batches of 1 (one request per generate call): requests/s ratio (tar
 alone on the same prompts in batches of ``--max-batch`` (the most batching can give on this machine). Prompts are
 the sample's production tickets; greedy, ``--new-tokens`` per answer. ``--tiny`` uses the tests' random 2-layer
 model instead of SmolLM2-135M (a smoke run). ``--items FILE`` (JSON lines with ``confidence``, ``correct``, optional
-``teacher_correct``: an evaluation's held-out items) also prints the routing curve (``routing.routing_curve``).
+``teacher_correct``: an evaluation's held-out items) also prints the routing curve (``train.calibration.routing_curve``);
+``--run N -w WORKSPACE`` prints run N's calibration and routing curves per slice on its held-out evaluation (what
+``distill serve calibrate N`` fits, nothing stored).
 """
 
 from __future__ import annotations
@@ -165,7 +167,7 @@ def throughput(tmp: Path, model_dir: str, loaded: tuple, convs: list[list[dict[s
 
 def print_routing_curve(path: Path) -> None:
     """The routing curve of an evaluation's items: student share vs quality of the mix per threshold."""
-    from train.serve.routing import routing_curve
+    from train.calibration import routing_curve
 
     items = [json.loads(ln) for ln in path.read_text().splitlines() if ln.strip()]
     teacher = [float(i["teacher_correct"]) for i in items] if all("teacher_correct" in i for i in items) else None
@@ -187,6 +189,9 @@ def main() -> None:
     ap.add_argument("--new-tokens", type=int, default=24)
     ap.add_argument("--only", choices=["latency", "throughput"], help="run one of the two parts")
     ap.add_argument("--items", type=Path, help="JSON lines {confidence, correct[, teacher_correct]}: routing curve")
+    ap.add_argument("--run", type=int, help="also the routing curves of this run of -w's workspace on its held-out "
+                    "evaluation, as `distill serve calibrate` prints them (nothing stored)")  # fmt: skip
+    ap.add_argument("-w", "--workspace", type=Path, help="the workspace of --run (default $DISTILL_WORKSPACE)")
     args = ap.parse_args()
     from curation.workspace import Workspace
 
@@ -218,6 +223,19 @@ def main() -> None:
         print_throughput(tp, args)
     if args.items:
         print_routing_curve(args.items)
+    if args.run is not None:
+        print_run_calibration(args.workspace, args.run)
+
+
+def print_run_calibration(path: Path | None, run_id: int) -> None:
+    """A run's calibration and routing curves on its held-out evaluation (the same fit and words as
+    ``distill serve calibrate``; read-only)."""
+    from curation.workspace import Workspace, default_workspace_path
+    from train.monitor.calibrate import calibrate_run, describe
+
+    with Workspace.open(path or default_workspace_path(), create=False) as ws:
+        eval_id, cal = calibrate_run(ws, run_id)
+    print("\n".join(describe(run_id, eval_id, cal)))
 
 
 def print_latency(lat: dict[str, Any]) -> None:

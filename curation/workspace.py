@@ -330,6 +330,12 @@ class Workspace:
         with self.transaction() as tx:
             tx.execute(sql, [key, json.dumps(value)])
 
+    def set_settings(self, values: dict[str, Any]) -> None:
+        """Store several settings in one transaction (all or none)."""
+        with self.transaction() as cur:
+            for key, value in values.items():
+                self.set_setting(key, value, cur)
+
     def table_exists(self, name: str) -> bool:
         """Whether a table (or view) with this name exists in the main schema."""
         return bool(

@@ -88,6 +88,8 @@ SCREENS: list[ScreenSpec] = [
                "student vs teacher per slice, against the bar"),
     ScreenSpec("checklist", "Checklist", "9", "studio.screens.checklist:ChecklistScreen",
                "the project's phases, measured: what is still open"),
+    ScreenSpec("production", "Production", "0", "studio.screens.production:ProductionScreen",
+               "the served student live: traffic, drift, alarms"),
 ]  # fmt: skip
 
 

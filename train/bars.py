@@ -23,6 +23,19 @@ METRIC_HELP = ("exact:FIELD | json_f1 | valid_json | exact | label_in_set:FIELD=
                "verifier:json | verifier:label:FIELD=a|b | verifier:regex:[FIELD=]RE | verifier:exact_match[:FIELD] | "
                "verifier:{JSON spec} | verifier:@FILTER (a curation verifier filter) | judge:TEACHER (LLM-as-judge); "
                "several, the first is primary")  # fmt: skip
+# Monitoring defaults (a bar may set its own with `distill bar set`):
+# - Drift: a domain classifier's ROC AUC between live prompts and the training version's, per slice. Measured on the
+#   sample's slices (MiniLM embeddings, 5-fold logistic regression, 400 training vs 50-740 live prompts): the same
+#   distribution gave 0.45-0.55 (0.61 at most over 10 draws of 50), 20% of another slice mixed in 0.57-0.63, 40%
+#   0.65-0.73, another slice 1.0. 0.6 alarms once about a quarter of a slice's traffic looks unlike its training data;
+#   the alarm also needs the AUC to beat 95% of label shuffles (small samples reach 0.6 by chance).
+DEFAULT_MAX_DRIFT_AUC = 0.6
+# - Fallback: the share of the student's requests sent back to the teacher. Above a quarter, the teacher still
+#   answers one request in four, so the student saves at most three quarters of the teacher's bill and its calibrated
+#   thresholds no longer describe the traffic.
+DEFAULT_MAX_FALLBACK_RATE = 0.25
+# - Agreement in shadow: by default each slice's own bar (the same primary metric the offline verdict used).
+
 # `distill bar set` and the studio's bar editor; every default is None: an option not given keeps its current value.
 BAR = OptionSet(
     "bar",
@@ -83,6 +96,30 @@ BAR = OptionSet(
             label="Requests per day",
             help="traffic for the payback estimate (empty: measured from the logs' timestamps)",
         ),
+        FloatOption(
+            name="max_drift_auc",
+            minimum=0.5,
+            maximum=1,
+            metavar="AUC",
+            label="Monitoring: max drift AUC",
+            help="alarm when a classifier tells live inputs from the training data apart with a ROC AUC above this, "
+            f"0.5..1 (a new bar: {DEFAULT_MAX_DRIFT_AUC})",
+        ),
+        FloatOption(
+            name="max_fallback_rate",
+            minimum=0,
+            maximum=1,
+            label="Monitoring: max fallback rate",
+            help="alarm when a larger share of the student's requests goes back to the teacher, 0..1 "
+            f"(a new bar: {DEFAULT_MAX_FALLBACK_RATE})",
+        ),
+        FloatOption(
+            name="min_agreement",
+            minimum=0,
+            maximum=1,
+            label="Monitoring: min shadow agreement",
+            help="alarm when student-teacher agreement in shadow is below this, 0..1 (a new bar: each slice's bar)",
+        ),
     ),
 )
 
@@ -101,6 +138,9 @@ class QualityBar:
     teacher_price_per_1k: float | None = None
     student_price_per_hour: float | None = None
     requests_per_day: float | None = None  # traffic for the payback estimate (None: measured from the logs)
+    max_drift_auc: float = DEFAULT_MAX_DRIFT_AUC
+    max_fallback_rate: float = DEFAULT_MAX_FALLBACK_RATE
+    min_agreement: float | None = None  # None: each slice's own bar
     name: str = "default"
     bar_id: int | None = None
     created_at: datetime | None = None
@@ -146,6 +186,10 @@ class QualityBar:
                 return LabelSpec(name, tuple(v["allowed"]))
         return LabelSpec(name)
 
+    def agreement_bar(self, slice_name: str) -> float:
+        """The least student-teacher agreement a slice may show in shadow: ``min_agreement``, else its own bar."""
+        return self.min_agreement if self.min_agreement is not None else self.bar_for(slice_name)
+
     def validate(self) -> None:
         """Raise ``UserError`` on a bar that cannot be applied."""
         if not self.task.strip():
@@ -154,9 +198,12 @@ class QualityBar:
             raise UserError("a quality bar needs at least one metric")
         for m in self.metrics:
             validate_metric(m)
-        for name, v in [("threshold", self.threshold), *self.slice_bars.items(), ("max gap", self.max_gap)]:
+        for name, v in [("threshold", self.threshold), *self.slice_bars.items(), ("max gap", self.max_gap),
+                        ("max fallback rate", self.max_fallback_rate), ("min agreement", self.min_agreement)]:  # fmt: skip
             if v is not None and not 0.0 <= v <= 1.0:
                 raise UserError(f"{name} must be between 0 and 1 (got {v})")
+        if not 0.5 <= self.max_drift_auc <= 1.0:
+            raise UserError(f"max drift AUC must be between 0.5 (no drift) and 1 (got {self.max_drift_auc})")
         for name, v in [
             ("latency", self.max_latency_p95_ms),
             ("cost", self.max_cost_per_1k),
@@ -172,7 +219,10 @@ class QualityBar:
 
 
 _COLS = ("name", "task", "metrics", "threshold", "slice_bars", "max_gap", "max_latency_p95_ms", "max_cost_per_1k",
-         "teacher_price_per_1k", "student_price_per_hour", "requests_per_day")  # fmt: skip
+         "teacher_price_per_1k", "student_price_per_hour", "requests_per_day",
+         "max_drift_auc", "max_fallback_rate", "min_agreement")  # fmt: skip
+# Columns added after bars were first stored: NULL in an older row reads as the default.
+_LATER_DEFAULTS = {"max_drift_auc": DEFAULT_MAX_DRIFT_AUC, "max_fallback_rate": DEFAULT_MAX_FALLBACK_RATE}
 
 
 def resolve_metrics(ws: Workspace, bar: QualityBar) -> None:
@@ -223,6 +273,9 @@ def _from_row(row: dict[str, Any]) -> QualityBar:
     row = dict(row)
     row["metrics"] = json.loads(row["metrics"])
     row["slice_bars"] = json.loads(row["slice_bars"])
+    for col, default in _LATER_DEFAULTS.items():
+        if row[col] is None:
+            row[col] = default
     return QualityBar(**row)
 
 

@@ -22,7 +22,8 @@ from train.trainer import pick_device, pick_precision
 
 def confidence(logprobs: Sequence[float], temperature: float = 1.0) -> float | None:
     """``exp(mean(logprobs) / temperature)``: the probability-like confidence of an answer from its token logprobs
-    (temperature > 1 softens an over-confident student; calibration fits it on held-out). None for no tokens."""
+    (temperature < 1 lowers an over-confident student's confidence, > 1 raises it; calibration fits it on held-out).
+    None for no tokens."""
     if not logprobs:
         return None
     return math.exp(sum(logprobs) / len(logprobs) / temperature)

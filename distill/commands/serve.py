@@ -1,5 +1,6 @@
-"""``distill serve``: the student behind an OpenAI-compatible gateway (shadow, canary, student with fallback), and
-``distill serve control`` to change its mode, share or thresholds while it runs."""
+"""``distill serve``: the student behind an OpenAI-compatible gateway (shadow, canary, student with fallback),
+``distill serve control`` to change its mode, share or thresholds while it runs, and ``distill serve calibrate RUN``
+to fit the thresholds on the run's held-out evaluation."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from distill.output import print_json
 
 RAW = argparse.RawDescriptionHelpFormatter
 EPILOG = """examples:
+  distill serve calibrate 3                               # thresholds per slice from run 3's held-out evaluation
   distill serve 3 --teacher gpt4o                         # run 3's student in shadow: users get the teacher
   distill serve control --mode canary --share 0.05        # 5% of users (by X-User-Id) get the student
   distill serve control --mode canary --share 0.25
@@ -38,8 +40,10 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     d = ServeConfig()
     p = sub.add_parser("serve", help="serve the student (shadow, canary, fallback to the teacher); `serve control`",
                        parents=[common], formatter_class=RAW, epilog=EPILOG)  # fmt: skip
-    p.add_argument("target", nargs="?", metavar="RUN_ID|control",
-                   help="a finished run to serve, or `control` to steer the running server")  # fmt: skip
+    p.add_argument("target", nargs="?", metavar="RUN_ID|control|calibrate",
+                   help="a finished run to serve, `control` to steer the running server, or `calibrate RUN` to fit "
+                        "and store the fallback thresholds per slice on the run's held-out evaluation")  # fmt: skip
+    p.add_argument("run", nargs="?", metavar="RUN", help=argparse.SUPPRESS)  # calibrate's run
     live = p.add_argument_group("live settings (at start, or changed with `distill serve control`)")
     live.add_argument("--mode", choices=MODES, help=f"who answers (default {d.mode})")
     live.add_argument(
@@ -111,6 +115,10 @@ def _thresholds_doc(args: argparse.Namespace) -> dict[str, Any] | None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    if args.target == "calibrate":
+        return cmd_calibrate(args)
+    if args.run is not None:
+        raise UserError(f"unexpected {args.run!r}: only `distill serve calibrate RUN` takes a second argument")
     if args.target == "control":
         return cmd_control(args)
     run_id = None
@@ -182,4 +190,34 @@ def cmd_start(args: argparse.Namespace, run_id: int | None) -> int:
                   f"logs in {logs_dir(ws.artifacts_dir)}; Ctrl-C stops", file=sys.stderr, flush=True)  # fmt: skip
 
         serve(ws, cfg, spec, on_ready=ready)
+    return 0
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    """Fit the calibration and per-slice thresholds on RUN's held-out evaluation, store them (the gateway's
+    ``serve.thresholds``, the monitor's ``serve.calibration``), save the monitor's snapshot, print the routing
+    curves."""
+    from distill.output import CliProgress
+    from train.monitor.calibrate import calibrate_run, describe, store_calibration
+    from train.monitor.setup import build_setup
+
+    given = [f"--{k.replace('_', '-')}" for k in (*START_ONLY, "mode", "share", "threshold", "thresholds",
+                                                  "temperature") if k != "bar" and getattr(args, k) not in (None, False)]  # fmt: skip
+    if given:
+        raise UserError(f"{', '.join(given)}: `distill serve calibrate RUN` takes only --bar and --json")
+    try:
+        run_id = int(args.run)
+    except (TypeError, ValueError):
+        raise UserError(f"distill serve calibrate RUN: give a run id, got {args.run!r}") from None
+    with open_workspace(args) as ws:
+        eval_id, cal = calibrate_run(ws, run_id, args.bar or "default")
+        store_calibration(ws, run_id, eval_id, cal)
+        # the monitor reads the calibration from its snapshot while the gateway holds the workspace
+        build_setup(ws, run_id=run_id, bar_name=args.bar or "default", progress=CliProgress(enabled=not args.json))
+    if args.json:
+        print_json({"run_id": run_id, "eval_id": eval_id, "thresholds": cal.thresholds(), **cal.to_dict()})
+        return 0
+    print("\n".join(describe(run_id, eval_id, cal)))
+    print(f"\nstored: `distill serve {run_id}` starts with these thresholds; a running gateway takes them with "
+          "`distill serve control --thresholds FILE` (the `thresholds` of --json)")  # fmt: skip
     return 0

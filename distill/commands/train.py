@@ -138,6 +138,9 @@ def _print_bar(d: dict[str, Any], as_json: bool) -> None:
     print(f"  p95 latency <= {d['max_latency_p95_ms']} ms   cost/1k <= {d['max_cost_per_1k']}   "
           f"teacher/1k = {d['teacher_price_per_1k']}   student/hour = {d['student_price_per_hour']}   "
           f"requests/day = {d['requests_per_day'] if d['requests_per_day'] is not None else '(from the logs)'}")  # fmt: skip
+    agreement = "each slice's bar" if d["min_agreement"] is None else d["min_agreement"]
+    print(f"  monitoring: drift AUC <= {d['max_drift_auc']}   fallback rate <= {d['max_fallback_rate']}   "
+          f"agreement >= {agreement}")  # fmt: skip
 
 
 def cmd_train(args: argparse.Namespace) -> int:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from curation.errors import UserError
-from train.serve.routing import Router, in_share, key_hash, routing_curve
+from train.serve.routing import Router, in_share, key_hash
 from train.serve.settings import ServeConfig, Thresholds
 
 
@@ -45,34 +45,3 @@ def test_thresholds_files(tmp_path: Path) -> None:
         Thresholds.from_file(flat)
     with pytest.raises(UserError, match="temperature"):
         Thresholds.from_json({"temperature": 0}, "x")
-
-
-def test_routing_curve() -> None:
-    conf = [0.9, 0.8, 0.8, 0.3]
-    right = [1, 1, 0, 0]
-    curve = routing_curve(conf, right)
-    assert [(c["student_share"], c["quality"]) for c in curve] == [(1.0, 0.5), (0.75, 0.75), (0.25, 1.0),
-                                                                   (0.0, 1.0)]  # fmt: skip
-    assert [c["threshold"] for c in curve][:3] == [0.0, 0.8, 0.9]
-    # a teacher that is wrong on the last item makes keeping the student's answers there no worse
-    assert routing_curve(conf, right, [1, 1, 1, 0])[1]["quality"] == 0.5
-    with pytest.raises(ValueError):
-        routing_curve([], [])
-
-
-def test_the_cli_refuses_a_server_it_cannot_start(tmp_path: Path, capsys) -> None:
-    from distill.cli import main
-
-    w = ["-w", str(tmp_path / "ws.duckdb")]
-    cases = [
-        ([], "say which student to serve"),
-        (["3", "--adapter", "a", "--base-model", "b"], "say which student to serve"),
-        (["--adapter", "a"], "--adapter needs --base-model"),
-        (["--base-model", "b"], "mode shadow needs a teacher"),
-        (["--base-model", "b", "--mode", "canary", "--share", "3", "--teacher", "t"], "between 0 and 1"),
-        (["nine"], "expected a run id or `control`"),
-    ]
-    for args, msg in cases:
-        assert main(["serve", *args, *w]) == 1
-        err = capsys.readouterr().err
-        assert msg in err and err.count("\n") == 1, err

@@ -27,7 +27,7 @@ from train.serve.chat_request import ChatRequest
 from train.serve.logwriter import ServeLog
 from train.serve.metrics import ServeMetrics
 from train.serve.routing import Live, Router, key_hash
-from train.serve.settings import STUDENT_ONLY_SUFFIX, ServeConfig
+from train.serve.settings import SHADOW_LATE, STUDENT_ONLY_SUFFIX, ServeConfig
 from train.serve.student import Student, StudentAnswer
 
 
@@ -113,7 +113,7 @@ class Gateway:
                     s = await asyncio.wait_for(asyncio.shield(task), self.cfg.shadow_wait_ms / 1000)
                 except TimeoutError:
                     task.cancel()
-                    s = _Asked(error=f"still generating {self.cfg.shadow_wait_ms:.0f} ms after the teacher answered")
+                    s = _Asked(error=f"{SHADOW_LATE} {self.cfg.shadow_wait_ms:.0f} ms after the teacher answered")
                 return s, t, "both", None, self._check(s, slice_name, live)
             s = await task
             check = self._check(s, slice_name, live)

@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -104,29 +103,3 @@ class Router:
             if score(spec, answer.text) == 0.0:
                 return f"verifier:{name}"
         return None
-
-
-def routing_curve(
-    confidences: Sequence[float], correct: Sequence[float], teacher_correct: Sequence[float] | None = None
-) -> list[dict[str, float]]:
-    """Per candidate threshold: the share of items the student keeps (confidence >= threshold) and the quality of
-    the mix (the student's correctness on what it keeps, the teacher's on the rest; the teacher counts as right
-    where ``teacher_correct`` is not given). Thresholds: 0, every distinct confidence, and one past the highest
-    (everything to the teacher); ascending, so the student's share falls along the list."""
-    n = len(confidences)
-    if n == 0 or len(correct) != n or (teacher_correct is not None and len(teacher_correct) != n):
-        raise ValueError("confidences, correct and teacher_correct must be non-empty and of one length")
-    teacher = list(teacher_correct) if teacher_correct is not None else [1.0] * n
-    order = sorted(range(n), key=lambda i: confidences[i])
-    kept_ok, sent_ok = float(sum(correct)), 0.0  # threshold 0: the student keeps everything
-    out = [{"threshold": 0.0, "student_share": 1.0, "quality": kept_ok / n}]
-    k = 0
-    while k < n:  # raising the threshold past each distinct confidence sends those items to the teacher
-        c = confidences[order[k]]
-        while k < n and confidences[order[k]] == c:
-            kept_ok -= correct[order[k]]
-            sent_ok += teacher[order[k]]
-            k += 1
-        nxt = confidences[order[k]] if k < n else math.nextafter(c, math.inf)
-        out.append({"threshold": nxt, "student_share": (n - k) / n, "quality": (kept_ok + sent_ok) / n})
-    return out

@@ -24,13 +24,14 @@ from curation.errors import UserError
 from curation.teacher.requests import TeacherSession
 from curation.workspace import Workspace
 from train.bars import get_bar
+from train.calibration import THRESHOLDS_SETTING
 from train.serve.app import make_app
 from train.serve.control import new_token, remove_state, write_state
 from train.serve.gateway import Gateway
 from train.serve.logwriter import ServeLog
 from train.serve.metrics import ServeMetrics
 from train.serve.routing import Router, bar_checks
-from train.serve.settings import THRESHOLDS_SETTING, ServeConfig, StudentSpec, Thresholds, logs_dir
+from train.serve.settings import ServeConfig, StudentSpec, Thresholds, logs_dir
 from train.serve.student import LocalStudent, RemoteStudent, Student
 
 

@@ -12,7 +12,7 @@ from curation.errors import UserError
 
 MODES = ("shadow", "canary", "student")
 ROUTES = ("student", "teacher", "both")
-THRESHOLDS_SETTING = "serve.thresholds"  # workspace setting with the same JSON as --thresholds (calibration writes it)
+SHADOW_LATE = "still generating"  # a shadow student error that starts so: not done within shadow_wait_ms
 STUDENT_ONLY_SUFFIX = ":student"  # model "<served>:student" = the student alone, whatever the mode (a served teacher)
 
 

@@ -1,0 +1,1 @@
+"""Monitor tests: hand-written gateway logs (logfix.py) and small served workspaces (wsfix.py)."""
