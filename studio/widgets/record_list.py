@@ -133,8 +133,12 @@ class RecordList(LoudWorkers, ScrollView, can_focus=True):
         self.reload()
 
     def on_resize(self) -> None:
-        # Column titles in the top border (Textual pads a border title with one space: drop one to stay aligned).
-        self.border_title = self.header()[1:]
+        self._retitle()
+
+    def _retitle(self) -> None:
+        # Column titles in the top border. The title starts two cells right of where a row starts (the border's
+        # first cell and a padding space): drop two characters to stay aligned (measured on the snapshot).
+        self.border_title = self.header()[2:]
 
     def reload(self, filt: RecordFilter | None = None, order: str | None = None, *, keep_cursor: bool = False) -> None:
         """Show records for ``filt`` in ``order`` (defaults: current). Counting and the first page run in a thread;
@@ -258,7 +262,7 @@ class RecordList(LoudWorkers, ScrollView, can_focus=True):
 
     def header(self) -> str:
         """The column titles, laid out as ``render_line`` lays out a row at this width."""
-        width = self.scrollable_content_region.width or self.size.width
+        width = self.size.width  # what render_line lays a row out in
         return f"{'id':>9} {'st':<3}{'slice':<14} {'conf':>5} {'prompt':<{_prompt_width(width)}}response"[:width]
 
     def _announce(self) -> None:

@@ -2,8 +2,7 @@
 unchanged), with the slices that drifted and those whose agreement or fallback failed, then the next round.
 
 ``propose`` only describes; ``apply_plan`` imports (``curation.importing.import_file``, one batch per file) and stops
-there, saying which commands come next (the next round by hand; the rounds feature, not in this tree yet, will
-take it over). Nothing runs without being asked: the CLI needs ``--apply``, the studio a confirmation.
+there, saying which command comes next (``distill round next``: its plan and cost are shown before it spends). Nothing runs without being asked: the CLI needs ``--apply``, the studio a confirmation.
 """
 
 from __future__ import annotations
@@ -19,9 +18,8 @@ from curation.workspace import Workspace
 from train.monitor.monitor import MonitorReport
 from train.serve.logwriter import log_files
 
-# the rounds feature (issue: rounds) is not in this tree: name only commands that exist
-NEXT_STEP = ("the next round: distill dedupe --exact && distill dedupe --dry-run; "
-             "distill rebalance --to production --name NEW; distill train --dataset NEW --eval")  # fmt: skip
+# A round is planned from the newest evaluation (train.rounds): look at its plan and cost, then run it.
+NEXT_STEP = "the next round: distill round next --dry-run, then distill round next (evaluation screen: n)"
 
 
 @dataclass
