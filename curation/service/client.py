@@ -95,6 +95,7 @@ class ServiceClient:
         self._lock = threading.Lock()
         self._closed = False
         self._service_pid = 0
+        self._service_instance = ""
         # Held open while the workspace is: the service counts its clients by their sockets and stops when idle.
         self._keepalive = self._open_channel()
 
@@ -102,6 +103,11 @@ class ServiceClient:
     def service_pid(self) -> int:
         """The pid of the service this client last connected to."""
         return self._service_pid
+
+    @property
+    def service_instance(self) -> str:
+        """The identity of the service this client last connected to (unlike a pid, never reused)."""
+        return self._service_instance
 
     @classmethod
     def open(cls, workspace: Path) -> ServiceClient:
@@ -121,6 +127,7 @@ class ServiceClient:
                 continue  # the service was stopping (idle) as we connected: the next connect starts another
             ch.session = int(info["session"])
             self._service_pid = int(info["pid"])
+            self._service_instance = str(info.get("instance", ""))
             return ch
         raise WorkspaceServiceLost(f"the workspace service of {self.workspace} keeps closing new connections")
 

@@ -19,6 +19,7 @@ import signal
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -29,6 +30,10 @@ from curation.service.writelock import WriteLock, is_write
 from curation.workspace import Workspace
 
 PREFETCH = 2048  # rows sent with an execute's answer; more come with the next fetch
+
+
+# This service process, told apart from a later one that may get the same pid (pids wrap on busy machines).
+INSTANCE = uuid.uuid4().hex
 
 
 class Session:
@@ -133,7 +138,7 @@ class Session:
                 f"{os.getpid()}, schema v{ours}, protocol {PROTOCOL}); close the programs using it and try again"
             )
         self.client = client
-        return {"pid": os.getpid(), "session": self.number}
+        return {"pid": os.getpid(), "instance": INSTANCE, "session": self.number}
 
     def op_execute(self, sql: str, params: Any = None) -> dict[str, Any]:
         return self._prefetch(self._statement(lambda cur: cur.execute(sql, params), sql))

@@ -28,13 +28,14 @@ async def test_studio_survives_a_service_restart(
             await pilot.press("a")
             await settle(pilot)
             old = mine._backend.service_pid  # type: ignore[union-attr]
+            old_instance = mine._backend.service_instance  # type: ignore[union-attr]
             os.kill(old, signal.SIGKILL)
             assert wait_gone(old)
             second = app.screen.current.record_id
             await pilot.press("a")  # the decision reconnects: a new service starts, the WAL replays
             await settle(pilot)
             served.append(mine._backend.service_pid)  # type: ignore[union-attr]
-            assert mine._backend.service_pid != old  # type: ignore[union-attr]
+            assert mine._backend.service_instance != old_instance  # a pid can come back on a busy machine
             await pilot.press("end")
             await settle(pilot)
     assert [n for n in notes if n.severity == "error"] == []
