@@ -19,7 +19,7 @@ import threading
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from curation.effective import effective_sql, resolve_slicing
 from curation.embeddings import EMBEDDING_MODEL
@@ -185,6 +185,37 @@ def _keep_order(row: dict) -> tuple:
     )
 
 
+def dedupe_rows(ws: Workspace, slicing: str | None, split: str | None) -> list[dict[str, Any]]:
+    """The records a dedupe reads (every one not rejected, as it is now), in id order, with their split side."""
+    base, params = effective_sql(ws, slicing)
+    side = "'train'"
+    if split:
+        side = (
+            "coalesce((SELECT side FROM split_members sm WHERE sm.split = ? AND sm.record_id = e.record_id), 'train')"
+        )
+        params = [*params, split]
+    return ws.query_dicts(
+        "SELECT e.record_id, e.slice, e.prompt, e.response, e.status, e.mean_logprob, e.seen_at, "
+        f"{side} AS side FROM ({base}) e WHERE e.status <> 'rejected' ORDER BY record_id",
+        params,
+    )
+
+
+def hash_groups(hashes: list[str]) -> tuple[dict[str, int], list[int], list[int]]:
+    """Exact duplicates among ``normalised_hash`` values: the first index of each, and an edge (first, later) per
+    repeat."""
+    first: dict[str, int] = {}
+    ei: list[int] = []
+    ej: list[int] = []
+    for idx, h in enumerate(hashes):
+        if h in first:
+            ei.append(first[h])
+            ej.append(idx)
+        else:
+            first[h] = idx
+    return first, ei, ej
+
+
 def find_duplicates(
     ws: Workspace,
     *,
@@ -210,32 +241,13 @@ def find_duplicates(
     DEDUPE["kind"].check(kind)
     THRESHOLD.check(threshold)
     slicing = resolve_slicing(ws, slicing)  # recorded with the run
-    base, params = effective_sql(ws, slicing)
-    side = "'train'"
-    if split:
-        side = (
-            "coalesce((SELECT side FROM split_members sm WHERE sm.split = ? AND sm.record_id = e.record_id), 'train')"
-        )
-        params = [*params, split]
-    rows = ws.query_dicts(
-        "SELECT e.record_id, e.slice, e.prompt, e.response, e.status, e.mean_logprob, e.seen_at, "
-        f"{side} AS side FROM ({base}) e WHERE e.status <> 'rejected' "
-        "ORDER BY record_id",
-        params,
-    )
+    rows = dedupe_rows(ws, slicing, split)
     n = len(rows)
     report(progress, cancel, "dedupe", 0, n)
     texts = [r["prompt"] or "" for r in rows]
     hashes = [normalised_hash(t) for t in texts]
     # Exact duplicates are edges in both modes.
-    first: dict[str, int] = {}
-    ei, ej = [], []
-    for idx, h in enumerate(hashes):
-        if h in first:
-            ei.append(first[h])
-            ej.append(idx)
-        else:
-            first[h] = idx
+    first, ei, ej = hash_groups(hashes)
     pairs = Pairs(np.array(ei, dtype=np.int64), np.array(ej, dtype=np.int64), np.ones(len(ei), np.float32), "hash")
     above: list[PairExample] = []
     below: list[PairExample] = []

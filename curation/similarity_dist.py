@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from curation.dedupe import DEDUPE, _keep_order, normalised_hash
-from curation.effective import effective_sql, resolve_slicing
+from curation.dedupe import DEDUPE, _keep_order, dedupe_rows, hash_groups, normalised_hash
+from curation.effective import resolve_slicing
 from curation.errors import UserError
 from curation.label_conflicts import NO_LABEL, labels_of, resolve_rule
 from curation.near_dupes import TokenRule
@@ -213,32 +213,13 @@ def similarity_distribution(
     from curation.embeddings import embed_texts
 
     slicing = resolve_slicing(ws, slicing)
-    base, params = effective_sql(ws, slicing)
-    side = "'train'"
-    if split:
-        side = (
-            "coalesce((SELECT side FROM split_members sm WHERE sm.split = ? AND sm.record_id = e.record_id), 'train')"
-        )
-        params = [*params, split]
-    rows = ws.query_dicts(
-        "SELECT e.record_id, e.slice, e.prompt, e.response, e.status, e.mean_logprob, e.seen_at, "
-        f"{side} AS side FROM ({base}) e WHERE e.status <> 'rejected' ORDER BY record_id",
-        params,
-    )
+    rows = dedupe_rows(ws, slicing, split)  # the records a dedupe reads
     n = len(rows)
     if n < 2:
         raise UserError("a similarity distribution needs at least two records that are not rejected")
     report(progress, cancel, "similarity", 0, n)
     texts = [r["prompt"] or "" for r in rows]
-    hashes = [normalised_hash(t) for t in texts]
-    first: dict[str, int] = {}
-    ei, ej = [], []
-    for idx, h in enumerate(hashes):
-        if h in first:
-            ei.append(first[h])
-            ej.append(idx)
-        else:
-            first[h] = idx
+    first, ei, ej = hash_groups([normalised_hash(t) for t in texts])
     reps = np.array(sorted(first.values()), dtype=np.int64)
     vecs = embed_texts(ws, [texts[k] for k in reps], model=model, progress=progress, cancel=cancel)
     cand = self_pairs(vecs, floor, exact=exact_search, progress=progress, cancel=cancel)
