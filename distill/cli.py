@@ -74,8 +74,9 @@ def common_parser() -> argparse.ArgumentParser:
     return p
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The full parser with every discovered subcommand."""
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The full parser with every discovered subcommand; with ``only`` (a command ``commands.MODULE_OF`` knows),
+    just the module that registers it (a faster start; help and usage errors take the full parser)."""
     parser = argparse.ArgumentParser(
         prog="distill",
         description="Distill Studio: curate production LLM traffic into a training set for a small student model.",
@@ -90,9 +91,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     common = common_parser()
-    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda i: _order(i.name)):
-        mod = importlib.import_module(f"{commands.__name__}.{info.name}")
-        mod.register(sub, common)
+    names = (
+        [commands.MODULE_OF[only]]
+        if only in commands.MODULE_OF
+        else [i.name for i in sorted(pkgutil.iter_modules(commands.__path__), key=lambda i: _order(i.name))]
+    )
+    for name in names:
+        importlib.import_module(f"{commands.__name__}.{name}").register(sub, common)
     return parser
 
 
@@ -119,7 +124,8 @@ def _fail(message: str, code: int) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse arguments, run the subcommand, and map every error to one line on stderr and an exit code."""
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(only=argv[0] if argv else None)
     args = parser.parse_args(argv)
 
     def thread_failed(hook: threading.ExceptHookArgs) -> None:  # a worker thread's error: one line, as below

@@ -25,7 +25,7 @@ from curation.oversample import OVERSAMPLE
 from curation.rebalance import REBALANCE, SNAPSHOT
 from curation.slices import SLICES, SLICES_DEFINE
 from curation.splits import SPLIT_CHECK, SPLIT_MAKE
-from curation.teacher.options import BATCH_SUBMIT, GENERATE, SYNTH, SYNTH_FULFIL
+from curation.teacher.options import BATCH_SUBMIT, GENERATE, SYNTH, SYNTH_FULFIL, TEACHERS_ADD
 from curation.team import ASSIGN
 from distill.cli import build_parser, main
 from studio.widgets.option_form import OptionForm
@@ -47,6 +47,7 @@ DECLARED: dict[tuple[str, ...], OptionSet] = {
     ("oversample",): OVERSAMPLE,
     ("versions", "snapshot"): SNAPSHOT,
     ("export",): EXPORT,
+    ("teachers", "add"): TEACHERS_ADD,
     ("generate",): GENERATE,
     ("batch", "submit"): BATCH_SUBMIT,
     ("synth", "run"): SYNTH,

@@ -15,14 +15,13 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 HEAVY = ("torch", "transformers", "openai", "sentence_transformers", "faiss", "peft", "numpy", "pyarrow", "polars")
-# What `distill studio` runs before its first frame on a workspace with records: the CLI registers every command,
+# What `distill studio` runs before its first frame on a workspace with records: the CLI registers every command
+# (build_parser: each module's register() runs),
 # the app, the screens it opens on (overview; records and review for `start=`) and the service client.
 START = """
-import importlib, json, pkgutil, sys
+import json, sys
 import distill.cli
-from distill import commands
-for m in pkgutil.iter_modules(commands.__path__):
-    importlib.import_module(f"distill.commands.{m.name}")
+distill.cli.build_parser()
 import studio.app, studio.screens.overview, studio.screens.records, studio.screens.review
 from curation.service import client, launch
 print(json.dumps(sorted(sys.modules)))

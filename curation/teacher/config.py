@@ -96,25 +96,42 @@ def require_terms(cfg: TeacherConfig) -> None:
         )
 
 
+class TeacherConfigError(UserError):
+    """A bad teacher setting; ``field`` is the ``TeacherConfig`` attribute it is about (the studio marks that field,
+    the CLI names its flag)."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(problem)
+        self.field = field
+
+
 def validate(cfg: TeacherConfig) -> None:
-    """Check a config before storing it; UserError with one line on the first problem."""
+    """Check a config before storing it; a ``TeacherConfigError`` with one line on the first problem."""
     if not _NAME.match(cfg.name):
-        raise UserError(f"bad teacher name {cfg.name!r}: letters, digits, '.', '_', '-' (max 64)")
+        raise TeacherConfigError("name", f"bad teacher name {cfg.name!r}: letters, digits, '.', '_', '-' (max 64)")
     if not cfg.base_url.startswith(("http://", "https://")):
-        raise UserError(f"base URL must start with http:// or https://, got {cfg.base_url!r}")
+        raise TeacherConfigError("base_url", f"the base URL must start with http:// or https://, got {cfg.base_url!r}")
     if not cfg.model.strip():
-        raise UserError("model must name the pinned model version, e.g. gpt-4o-2024-08-06")
+        raise TeacherConfigError("model", "the model must name the pinned model version, e.g. gpt-4o-2024-08-06")
     if cfg.api_key_env and not _ENV.match(cfg.api_key_env):
-        raise UserError(f"--key-env takes the NAME of an environment variable, got {redact(cfg.api_key_env)!r}")
+        raise TeacherConfigError(
+            "api_key_env", f"takes the NAME of an environment variable, got {redact(cfg.api_key_env)!r}"
+        )
     if _KEYLIKE.search(cfg.api_key_env):
-        raise UserError("--key-env looks like a key itself; pass the name of the variable that holds it")
+        raise TeacherConfigError("api_key_env", "looks like a key itself; give the name of the variable that holds it")
     unknown = set(cfg.params) - ALLOWED_PARAMS
     if unknown:
-        raise UserError(f"unknown sampling parameter(s): {', '.join(sorted(unknown))}")
-    if cfg.price_in_per_m < 0 or cfg.price_out_per_m < 0:
-        raise UserError("prices must be >= 0")
-    if cfg.concurrency < 1 or cfg.timeout_s <= 0 or cfg.max_retries < 0:
-        raise UserError("concurrency must be >= 1, timeout > 0, retries >= 0")
+        raise TeacherConfigError("params", f"unknown sampling parameter(s): {', '.join(sorted(unknown))} "
+                                 f"(known: {', '.join(sorted(ALLOWED_PARAMS))})")  # fmt: skip
+    for f in ("price_in_per_m", "price_out_per_m", "batch_discount"):
+        if getattr(cfg, f) < 0:
+            raise TeacherConfigError(f, "must be >= 0")
+    if cfg.concurrency < 1:
+        raise TeacherConfigError("concurrency", "must be >= 1")
+    if cfg.timeout_s <= 0:
+        raise TeacherConfigError("timeout_s", "must be > 0")
+    if cfg.max_retries < 0:
+        raise TeacherConfigError("max_retries", "must be >= 0")
 
 
 _COLS = (

@@ -28,7 +28,7 @@ last run (`<workspace>.artifacts/serve/monitor/`). Thresholds: `distill bar set 
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    from train.monitor.monitor import DEFAULT_WINDOW, REFRESH_S
+    from train.monitor.pace import DEFAULT_WINDOW, REFRESH_S
 
     p = sub.add_parser("monitor", help="watch the served student: traffic, fallback, agreement, drift, cost, alarms",
                        parents=[common], formatter_class=RAW, epilog=EPILOG)  # fmt: skip
@@ -152,7 +152,7 @@ def _print(report: Any) -> None:
 
 
 def _watch(monitor: Any, args: argparse.Namespace) -> int:
-    from train.monitor.monitor import DRIFT_EVERY_S
+    from train.monitor.pace import DRIFT_EVERY_S
 
     tested = 0.0
     try:

@@ -11,14 +11,12 @@ from typing import Any, TypeVar
 from curation.errors import UserError
 from curation.teacher.budget import POSSIBLY_BILLED_NOTE
 from curation.teacher.config import (
-    DEFAULT_PARAMS,
-    TeacherConfig,
     get_teacher,
     list_teachers,
     remove_teacher,
     save_teacher,
 )
-from curation.teacher.options import BATCH_SUBMIT, GENERATE, SYNTH, SYNTH_FULFIL
+from curation.teacher.options import BATCH_SUBMIT, GENERATE, SYNTH, SYNTH_FULFIL, TEACHERS_ADD, teacher_from_options
 from distill.common import add_json_flag, open_workspace
 from distill.output import print_json, print_table
 from distill.teacher_runs import (
@@ -68,28 +66,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     ts = t.add_subparsers(dest="teachers_cmd", metavar="ACTION", required=True)
     add = ts.add_parser("add", help="add (or --replace) a teacher", parents=[common], formatter_class=RAW,
                         epilog=TEACHERS_EPILOG)  # fmt: skip
-    add.add_argument("name")
-    add.add_argument("--base-url", help="OpenAI-compatible endpoint, e.g. https://api.openai.com/v1")
-    add.add_argument("--model", help="the pinned model version, e.g. gpt-4o-2024-08-06")
-    key = add.add_mutually_exclusive_group(required=True)
-    key.add_argument("--key-env", metavar="VAR", help="NAME of the environment variable holding the key")
-    key.add_argument("--no-key", action="store_true",
-                     help="the server needs no key (a local vLLM, Ollama, a `distill serve`, the demo's teacher)")  # fmt: skip
-    key.add_argument("--from-run", type=int, metavar="RUN",
-                     help="a trained student as teacher: the running `distill serve RUN` of this workspace (or "
-                          "--base-url of any keyless server holding it); no key, terms acknowledged (your own "
-                          "model)")  # fmt: skip
-    add.add_argument("--price-in", type=float, default=0.0, metavar="USD", help="USD per 1M input tokens")
-    add.add_argument("--price-out", type=float, default=0.0, metavar="USD", help="USD per 1M output tokens")
-    add.add_argument("--batch-discount", type=float, default=0.5, help="Batch API price factor (default 0.5)")
-    add.add_argument("--param", action="append", default=[], metavar="K=V",
-                     help=f"sampling parameter (JSON value); defaults {json.dumps(DEFAULT_PARAMS)}")  # fmt: skip
-    add.add_argument("--concurrency", type=int, default=8, help="requests in flight (default 8)")
-    add.add_argument("--timeout", type=float, default=60.0, metavar="S", help="per-request timeout (default 60)")
-    add.add_argument("--retries", type=int, default=6, help="retries per request (default 6)")
-    add.add_argument("--ack-terms", action="store_true",
-                     help="confirm the provider's terms allow training on its outputs (required to generate)")  # fmt: skip
-    add.add_argument("--replace", action="store_true", help="update an existing teacher")
+    TEACHERS_ADD.add_to_parser(add)
     add.set_defaults(func=cmd_add)
     ls = ts.add_parser("list", help="configured teachers with spend", parents=[common], epilog=TEACHERS_EPILOG,
                        formatter_class=RAW)  # fmt: skip
@@ -155,52 +132,28 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 # -- teachers -----------------------------------------------------------------------------------------------
 
 
-def _parse_params(items: list[str]) -> dict[str, Any]:
-    params = dict(DEFAULT_PARAMS)
-    for item in items:
-        k, sep, v = item.partition("=")
-        if not sep:
-            raise UserError(f"--param takes K=V, got {item!r}")
-        try:
-            params[k.strip()] = json.loads(v)
-        except json.JSONDecodeError:
-            params[k.strip()] = v
-    return params
-
-
-def _served_student(args: argparse.Namespace) -> tuple[str, str]:
+def _served_student(args: argparse.Namespace, values: dict[str, Any]) -> tuple[str, str]:
     """(base URL, model) of run ``--from-run``'s student: the workspace's running gateway serving that run (asked
     for the student alone, whatever its mode), or ``--base-url`` of another server holding it."""
     from curation.workspace import artifacts_dir_for, default_workspace_path
     from train.serve.control import read_state
     from train.serve.settings import STUDENT_ONLY_SUFFIX
 
-    if args.base_url:
-        return args.base_url, args.model or f"distill-run-{args.from_run}"
+    run = values["from_run"]
+    if values["base_url"]:
+        return values["base_url"], values["model"] or f"distill-run-{run}"
     state = read_state(artifacts_dir_for(args.workspace or default_workspace_path()))
-    if state.get("run_id") != args.from_run:
-        raise UserError(f"the running gateway serves {state.get('served_model')}, not run {args.from_run}; start "
-                        f"`distill serve {args.from_run}` (another --port) or pass --base-url")  # fmt: skip
-    return state["base_url"], args.model or state["served_model"] + STUDENT_ONLY_SUFFIX
+    if state.get("run_id") != run:
+        raise UserError(f"the running gateway serves {state.get('served_model')}, not run {run}; start "
+                        f"`distill serve {run}` (another --port) or pass --base-url")  # fmt: skip
+    return state["base_url"], values["model"] or state["served_model"] + STUDENT_ONLY_SUFFIX
 
 
 def cmd_add(args: argparse.Namespace) -> int:
-    base_url, model, ack = args.base_url, args.model, args.ack_terms
-    key_env = "" if args.no_key or args.from_run is not None else args.key_env
-    if args.from_run is not None:
-        base_url, model = _served_student(args)
-        ack = True  # a model of your own: no provider's terms stand between its answers and training
-    missing = [f"--{n}" for n, v in (("base-url", base_url), ("model", model)) if not v]
-    if missing:
-        raise UserError(f"teachers add needs {', '.join(missing)} (or --from-run RUN for a served student)")
-    cfg = TeacherConfig(
-        name=args.name, base_url=base_url, model=model, api_key_env=key_env,
-        params=_parse_params(args.param), price_in_per_m=args.price_in, price_out_per_m=args.price_out,
-        batch_discount=args.batch_discount, terms_ack=ack, concurrency=args.concurrency,
-        timeout_s=args.timeout, max_retries=args.retries,
-    )  # fmt: skip
+    values = TEACHERS_ADD.from_args(args)
+    cfg = teacher_from_options(values, _served_student(args, values) if values["from_run"] is not None else None)
     with open_workspace(args) as ws:
-        save_teacher(ws, cfg, replace=args.replace)
+        save_teacher(ws, cfg, replace=values["replace"])
     key_from = f"key from ${cfg.api_key_env}" if cfg.api_key_env else "no key"
     print(f"teacher {cfg.name}: {cfg.model} at {cfg.base_url} ({key_from})")
     if not cfg.terms_ack:

@@ -26,7 +26,8 @@ from curation.progress import Progress
 from curation.workspace import Workspace
 from studio.failures import LoudWorkers
 from studio.widgets.modals import ConfirmModal
-from train.monitor.monitor import DEFAULT_WINDOW, DRIFT_EVERY_S, REFRESH_S, Monitor, MonitorReport, parse_window
+from train.monitor.monitor import Monitor, MonitorReport, parse_window
+from train.monitor.pace import DEFAULT_WINDOW, DRIFT_EVERY_S, REFRESH_S
 from train.monitor.plan import PlanResult, RedistillPlan, apply_plan, propose
 from train.monitor.setup import MonitorSetup, build_setup
 from train.monitor.text import SLICE_HEADERS, alarm_lines, slice_cells, summary_lines

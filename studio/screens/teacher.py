@@ -1,14 +1,15 @@
 """Teacher generation from the studio: pick a teacher and a selection, run it in the background, watch, cancel;
-and synthetic inputs for a weak slice.
+synthetic inputs for a weak slice; and adding a teacher.
 
-The fields are generated from ``curation.teacher.options`` (GENERATE, SYNTH: the declarations ``distill generate``
-and ``distill synth run`` take their flags from). The workers call ``curation.teacher.engine.generate`` and
+The fields are generated from ``curation.teacher.options`` (GENERATE, SYNTH, TEACHERS_ADD: the declarations
+``distill generate``, ``distill synth run`` and ``distill teachers add`` take their flags from). The workers call ``curation.teacher.engine.generate`` and
 ``curation.teacher.synth.synth_inputs``, the same functions as the CLI; answers are committed as they arrive, so a
 cancel keeps what was received and a later run finishes the rest.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -27,20 +28,22 @@ from textual.worker import Worker, WorkerState
 from curation.errors import UserError
 from curation.progress import Progress
 from curation.teacher.budget import possibly_billed_text
-from curation.teacher.config import list_teachers
+from curation.teacher.config import list_teachers, save_teacher
 from curation.teacher.engine import GenerateResult, generate
-from curation.teacher.options import GENERATE, SYNTH, selection_from_options
+from curation.teacher.options import GENERATE, SYNTH, TEACHERS_ADD, selection_from_options, teacher_from_options
 from curation.teacher.synth import SliceShare, SynthResult, synth_inputs, synthetic_share
 from curation.workspace import Workspace
 from studio.failures import LoudWorkers
 from studio.widgets.option_form import OptionForm
 
 NO_TEACHER = Text(
-    "No teacher yet. Add one in a shell: distill teachers add NAME --base-url URL --model MODEL --key-env VAR "
-    "--ack-terms (or `distill demo` for the offline sample teacher), then come back here.",
+    "No teacher yet: add one under 'Add a teacher' below (or `distill teachers add` in a shell; `distill demo` "
+    "registers the offline sample teacher).",
     style="yellow",
 )
 SYNTH_FIELDS = SYNTH.without("teacher")  # the teacher is the one picked for generation, above
+# A served student as teacher (--from-run) needs the running gateway's address: the CLI finds it.
+ADD_FIELDS = TEACHERS_ADD.without("from_run")
 
 
 @dataclass
@@ -48,6 +51,16 @@ class TeachersLoaded(Message):
     """The configured teachers, as (label, name) options."""
 
     options: list[tuple[str, str]]
+
+
+@dataclass
+class TeacherAdded(Message):
+    """A teacher was saved (``notes``: what it still needs), or an error naming an option."""
+
+    name: str | None
+    notes: list[str]
+    error: str | None = None
+    option: str | None = None
 
 
 @dataclass
@@ -91,6 +104,7 @@ class TeacherScreen(LoudWorkers, Screen[None]):
         Binding("ctrl+r", "start", "Generate", id="teacher.start"),
         Binding("ctrl+n", "synth", "Synthesize inputs", id="teacher.synth"),
         Binding("escape", "cancel_run", "Cancel run", id="teacher.cancel"),
+        Binding("ctrl+o", "add_teacher", "Add teacher", id="teacher.add"),
     ]
     DEFAULT_CSS = """
     TeacherScreen #teacher-body { height: 1fr; padding: 0 1; }
@@ -103,6 +117,7 @@ class TeacherScreen(LoudWorkers, Screen[None]):
         super().__init__()
         self.workspace = workspace
         self._cancel: threading.Event | None = None
+        self._pick: str | None = None  # the teacher to select once the list is reloaded (one just added)
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -120,6 +135,12 @@ class TeacherScreen(LoudWorkers, Screen[None]):
             with Horizontal(classes="row"):
                 yield Button("Synthesize", id="teacher-synth")
             yield Static("", id="teacher-synthetic")
+            yield Static("Add a teacher (any OpenAI-compatible endpoint; the key stays in the environment)",
+                         classes="section-title")  # fmt: skip
+            yield OptionForm(ADD_FIELDS, prefix="add", id="teacher-add-form")
+            with Horizontal(classes="row"):
+                yield Button("Add teacher", id="teacher-add")
+            yield Static("", id="teacher-add-result")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -137,7 +158,11 @@ class TeacherScreen(LoudWorkers, Screen[None]):
         self.post_message(SharesLoaded([x for x in synthetic_share(self.workspace) if x.synthetic]))
 
     def on_teachers_loaded(self, message: TeachersLoaded) -> None:
-        self.query_one("#teacher-generate", OptionForm).set_choices("teacher", message.options)
+        form = self.query_one("#teacher-generate", OptionForm)
+        form.set_choices("teacher", message.options)
+        if self._pick is not None:
+            form.set_value("teacher", self._pick)
+            self._pick = None
         if not message.options:
             self.query_one("#teacher-summary", Static).update(NO_TEACHER)
 
@@ -154,6 +179,52 @@ class TeacherScreen(LoudWorkers, Screen[None]):
             self.action_cancel_run()
         elif event.button.id == "teacher-synth":
             self.action_synth()
+        elif event.button.id == "teacher-add":
+            self.action_add_teacher()
+
+    def on_option_form_submitted(self, message: OptionForm.Submitted) -> None:
+        if message.form.id == "teacher-add-form":  # Enter in one of its fields
+            self.action_add_teacher()
+
+    def action_add_teacher(self) -> None:
+        """Save the teacher the 'Add a teacher' fields describe (``distill teachers add``)."""
+        try:
+            values = self.query_one("#teacher-add-form", OptionForm).values()
+        except UserError as exc:
+            self.notify(str(exc), title="Add a teacher", severity="error", markup=False)
+            return
+        self._add(values)
+
+    @work(thread=True, exclusive=True, group="teacher-add", exit_on_error=False)
+    def _add(self, values: dict[str, Any]) -> None:
+        try:
+            cfg = teacher_from_options(values)
+            save_teacher(self.workspace, cfg, replace=values["replace"])
+        except UserError as exc:
+            self.post_message(TeacherAdded(None, [], str(exc), getattr(exc, "option", None)))
+            return
+        notes = [] if cfg.terms_ack else ["generation is refused until its terms are acknowledged (tick 'Terms allow "
+                                          "training' and 'Replace', then add it again)"]  # fmt: skip
+        if cfg.api_key_env and not os.environ.get(cfg.api_key_env):
+            notes.append(f"${cfg.api_key_env} is not set in the studio's environment: set it and restart the studio "
+                         "before generating")  # fmt: skip
+        self.post_message(TeacherAdded(cfg.name, notes))
+
+    def on_teacher_added(self, message: TeacherAdded) -> None:
+        result = self.query_one("#teacher-add-result", Static)
+        if message.name is None:
+            form = self.query_one("#teacher-add-form", OptionForm)
+            if message.option in form.options.names:
+                form.show_error(message.option, message.error)
+            result.update(Text(message.error or "", style="red"))
+            self.notify(message.error or "", title="Add a teacher", severity="error", markup=False)
+            return
+        result.update(Text("\n".join([f"teacher {message.name} saved; picked above for generation", *message.notes]),
+                           style="yellow" if message.notes else "green"))  # fmt: skip
+        self.notify(f"teacher {message.name} saved", title="Add a teacher")
+        self._pick = message.name
+        self.query_one("#teacher-summary", Static).update("")
+        self._load_teachers()
 
     def _begin(self, text: str) -> threading.Event | None:
         if self._cancel is not None:

@@ -153,5 +153,5 @@ def test_a_teacher_without_a_key(tmp_path, capsys: pytest.CaptureFixture[str]) -
     assert main(["teachers", "show", "local", "--json", "-w", ws]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert shown["api_key_env"] == "" and shown["api_key_set"] is True
-    with pytest.raises(SystemExit):  # one of --key-env / --no-key is required
-        main(args)
+    assert main(args) == 1  # one of --key-env / --no-key / --from-run is required (one line, the studio's words)
+    assert "--no-key" in capsys.readouterr().err

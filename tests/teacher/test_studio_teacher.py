@@ -10,7 +10,7 @@ from curation.teacher.options import GENERATE
 from curation.workspace import Workspace
 from studio.screens.teacher import SYNTH_FIELDS, TeacherScreen
 from studio.widgets.option_form import OptionForm
-from tests.teacher.conftest import output_counts
+from tests.teacher.conftest import KEY, KEY_ENV, output_counts
 from tests.teacher.fake_openai import FakeOpenAI
 
 
@@ -112,3 +112,37 @@ async def test_budget_is_validated_like_the_cli_and_synth_runs_from_the_screen(t
         summary = str(screen.query_one("#teacher-summary", Static).render())
         assert "slice shipping:" in summary and "new synthetic prompts" in summary, summary
     assert tws.scalar("SELECT count(*) FROM records WHERE origin = 'synthetic' AND slice = 'shipping'") > 0
+
+
+async def test_add_a_teacher_from_the_screen(tws: Workspace, server: FakeOpenAI) -> None:
+    """The 'Add a teacher' fields (TEACHERS_ADD, as `distill teachers add`): a key pasted where its variable's name
+    goes is refused on that field and nothing is saved; a good entry is saved and picked for generation."""
+    app = TinyApp(tws)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        screen = app.screen
+        form = screen.query_one("#teacher-add-form", OptionForm)
+        for name, value in (("name", "second"), ("base_url", server.base_url), ("model", "m2"),
+                            ("key_env", KEY)):  # fmt: skip
+            form.set_value(name, value)
+        await pilot.press("ctrl+o")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        err = str(screen.query_one("#add-key-env-error", Static).render())
+        assert err.startswith("Key variable (--key-env): ") and "***" in err and KEY not in err, err
+        assert tws.scalar("SELECT count(*) FROM teachers") == 1
+        form.set_value("key_env", KEY_ENV)
+        form.set_value("ack_terms", True)
+        form.set_value("param", "temperature=0.3 stop=[\"a b\", \"c\"]")
+        form.field("model").focus()
+        await pilot.press("enter")  # Enter in a field adds, as the button and ctrl+o do
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert screen.query_one("#gen-teacher", Select).value == "second"
+        assert "teacher second saved" in str(screen.query_one("#teacher-add-result", Static).render())
+    row = tws.query_dicts("SELECT model, api_key_env, terms_ack, params FROM teachers WHERE name = 'second'")[0]
+    assert (row["model"], row["api_key_env"], row["terms_ack"]) == ("m2", KEY_ENV, True)
+    assert '"stop": ["a b", "c"]' in row["params"] and '"temperature": 0.3' in row["params"]

@@ -29,9 +29,6 @@ from train.monitor.setup import MonitorSetup
 from train.monitor.traffic import ALL, Traffic, enricher, summarize
 from train.serve.logwriter import log_files
 
-DEFAULT_WINDOW = "1h"  # what `distill monitor` and the Production screen show first
-REFRESH_S = 3  # how often --watch and the screen read the log again (only appended lines are read)
-DRIFT_EVERY_S = 60  # how often they re-test drift (embeddings and classifiers: seconds of CPU)
 LIVE_PER_SLICE = 300  # newest live prompts per slice in the drift test (as many as training prompts per slice)
 LIVE_OVERALL = 600  # newest live prompts of any slice, against the whole training sample
 _SPAN = re.compile(r"^(\d+(?:\.\d+)?)\s*([mhd])$")
