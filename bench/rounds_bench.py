@@ -60,7 +60,7 @@ def setup(ws: Any, args: argparse.Namespace, model: str) -> tuple[dict[str, floa
     freeze_split(ws, split)
     spec = {"kind": "confidence", "metric": "answer_prob", "field": "intent", "min": 0.5}
     run_filter(ws, "intent-confidence", spec, "drop", apply=True)
-    plan = plan_rebalance(ws, Target("production"), size=args.train_size, seed=0, split="heldout")
+    plan = plan_rebalance(ws, Target("production"), budget=args.train_size, seed=0, split="heldout")
     short = {int(r) for (r,) in ws.query("SELECT record_id FROM records WHERE length(prompt) < ?", [SHORT_TICKET])}
     plan.members = [m for m in plan.members if m.side == "heldout" or m.record_id in short]
     v1 = apply_rebalance(ws, plan, "v1")
