@@ -274,7 +274,7 @@ def per_slice_verdicts(c: Context) -> ItemState:
                       [c.evaluation["eval_id"]])  # fmt: skip
     failing = [f"{s} {score:.2f} < {bar:.2f}" if score < bar else f"{s} (gap)" for s, score, bar, p in rows if not p]
     if failing:
-        return todo(f"failing: {', '.join(failing)}", "distill oversample --flagged, then retrain")
+        return todo(f"failing: {', '.join(failing)}", NEXT_ROUND)
     return ok(f"all {len(rows)} slices pass (evaluation {c.evaluation['eval_id']})")
 
 
