@@ -25,7 +25,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from curation.dedupe import apply_dedupe, find_duplicates
+from curation.dedupe import find_duplicates
+from curation.dedupe_runs import apply_dedupe
 from curation.embeddings import embed_texts
 from curation.importing import import_file
 from curation.rebalance import Target, plan_rebalance

@@ -41,7 +41,8 @@ def _timed(label: str, times: dict[str, float], fn: Any, *a: Any, **kw: Any) -> 
 
 def setup(ws: Any, args: argparse.Namespace, model: str) -> tuple[dict[str, float], int]:
     """Import, dedupe, split, filter, version v1, bar, round 0 (train + evaluate); returns times and the eval id."""
-    from curation.dedupe import apply_dedupe, find_duplicates
+    from curation.dedupe import find_duplicates
+    from curation.dedupe_runs import apply_dedupe
     from curation.filters import run_filter
     from curation.importing import import_file
     from curation.rebalance import Target, apply_rebalance, plan_rebalance

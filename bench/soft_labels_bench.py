@@ -46,7 +46,8 @@ CONFIGS: dict[str, dict[str, Any]] = {
 
 def curate(ws: Any, sample: Path) -> str:
     """Import the sample and make the version every configuration trains on; return its name."""
-    from curation.dedupe import apply_dedupe, find_duplicates
+    from curation.dedupe import find_duplicates
+    from curation.dedupe_runs import apply_dedupe
     from curation.filters import run_filter
     from curation.importing.load import import_file
     from curation.rebalance import snapshot_version

@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any
 
 from curation.effective import effective_sql, resolve_slicing
 from curation.embeddings import EMBEDDING_MODEL
-from curation.errors import UserError
 from curation.label_conflicts import (
     ANSWERS,
     LABEL_FIELD,
@@ -39,7 +38,6 @@ from curation.neighbors import Pairs, components, self_pairs
 from curation.options import ChoiceOption, FlagOption, FloatOption, OptionSet
 from curation.pool_options import SLICING, SPLIT
 from curation.progress import ProgressFn, report
-from curation.review import queue_records
 from curation.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -380,60 +378,3 @@ def _per_slice(rows: list[dict], kept: dict, rare_share: float, max_rare: float)
         rare = c / total < rare_share
         out.append(SliceRemoval(s, c, rm, rm / c, rare, rare and rm / c > max_rare))
     return out
-
-
-def apply_dedupe(ws: Workspace, result: DedupeResult, *, force: bool = False) -> int:
-    """Store a previewed dedupe run; refuses when a rare slice would lose too much unless ``force``."""
-    if result.blocked and not force:
-        raise UserError(
-            f"dedupe would remove more than {result.params['max_rare_removal']:.0%} of rare slice(s) "
-            f"{', '.join(result.blocked)}; raise the threshold or force it "
-            f"({DEDUPE['force'].label}, {DEDUPE['force'].flag})"
-        )
-    import pyarrow as pa
-
-    cluster_of = {rid: ci for ci, members in enumerate(result.clusters) for rid in members}
-    ids = list(result.kept)
-    with ws.transaction() as cur:
-        run_id = cur.execute(
-            "INSERT INTO dedupe_runs (kind, model, threshold, params, n_records, n_clusters, n_removed, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING run_id",
-            [
-                result.kind,
-                result.model,
-                result.threshold,
-                _json({**result.params, "split": result.split, "force": force, "method": result.method}),
-                result.n_records,
-                len(result.clusters),
-                result.n_removed,
-                datetime.now(),
-            ],
-        ).fetchall()[0][0]
-        tbl = pa.table(
-            {
-                "cluster_id": pa.array([cluster_of[r] for r in ids], pa.int64()),
-                "record_id": pa.array(ids, pa.int64()),
-                "kept": pa.array([result.kept[r][0] for r in ids], pa.bool_()),
-                "reason": pa.array([result.kept[r][1] for r in ids], pa.string()),
-            }
-        )
-        cur.register("_dm", tbl)
-        cur.execute("INSERT INTO dedupe_members SELECT ?, cluster_id, record_id, kept, reason FROM _dm", [run_id])
-        cur.unregister("_dm")
-        conflicted = sorted({r for c in result.conflicts for r in c.to_review})
-        queue_records(cur, conflicted, f"{CONFLICT_REASON} (dedupe run {run_id})", "dedupe")
-    return int(run_id)
-
-
-def _json(v: object) -> str:
-    import json
-
-    return json.dumps(v)
-
-
-def list_runs(ws: Workspace) -> list[dict]:
-    """Stored dedupe runs, newest first."""
-    return ws.query_dicts(
-        "SELECT run_id, kind, model, threshold, n_records, n_clusters, n_removed, created_at FROM dedupe_runs "
-        "ORDER BY run_id DESC"
-    )

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from curation.dedupe import DEDUPE, DedupeResult, apply_dedupe, find_duplicates, list_runs
+from curation.dedupe import DEDUPE, DedupeResult, find_duplicates
+from curation.dedupe_runs import apply_dedupe, list_runs
 from curation.errors import UserError
 from curation.options import omit
 from curation.workspace import Workspace

@@ -140,7 +140,7 @@ def _apart_and_conflicts(res: Any) -> list[Any]:
 
 
 def apply_dedupe_op(ws: Workspace, res: Any, v: Values) -> str:
-    from curation.dedupe import apply_dedupe
+    from curation.dedupe_runs import apply_dedupe
 
     run = apply_dedupe(ws, res, force=v["force"])
     queued = sum(len(c.to_review) for c in res.conflicts)

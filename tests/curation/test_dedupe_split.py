@@ -3,7 +3,8 @@ from __future__ import annotations
 import pytest
 
 from curation.datasets import version_members
-from curation.dedupe import apply_dedupe, find_duplicates, normalise
+from curation.dedupe import find_duplicates, normalise
+from curation.dedupe_runs import apply_dedupe
 from curation.embeddings import EmbedStats, embed_texts
 from curation.errors import UserError
 from curation.rebalance import snapshot_version

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from curation.dedupe import CONFLICT_REASON, apply_dedupe, find_duplicates
+from curation.dedupe import CONFLICT_REASON, find_duplicates
+from curation.dedupe_runs import apply_dedupe
 from curation.near_dupes import edit_distance, why_different
 from curation.records import insert_records, new_batch
 

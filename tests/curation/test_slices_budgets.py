@@ -9,7 +9,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from curation.datasets import describe_rows, export_training_file, get_version
-from curation.dedupe import apply_dedupe, find_duplicates
+from curation.dedupe import find_duplicates
+from curation.dedupe_runs import apply_dedupe
 from curation.filters import run_filter
 from curation.importing import import_file
 from curation.rebalance import Target, apply_rebalance, plan_rebalance

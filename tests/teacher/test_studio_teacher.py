@@ -134,7 +134,7 @@ async def test_add_a_teacher_from_the_screen(tws: Workspace, server: FakeOpenAI)
         assert tws.scalar("SELECT count(*) FROM teachers") == 1
         form.set_value("key_env", KEY_ENV)
         form.set_value("ack_terms", True)
-        form.set_value("param", "temperature=0.3 stop=[\"a b\", \"c\"]")
+        form.set_value("param", 'temperature=0.3 stop=["a b", "c"]')
         form.field("model").focus()
         await pilot.press("enter")  # Enter in a field adds, as the button and ctrl+o do
         await app.workers.wait_for_complete()
