@@ -184,12 +184,21 @@ def cmd_start(args: argparse.Namespace, run_id: int | None) -> int:
         changes = _thresholds_doc(args)
         cfg.thresholds = th if changes is None else Thresholds.from_json(changes, args.thresholds or "flags", th)
 
+        listening: list[dict[str, Any]] = []
+
         def ready(state: dict[str, Any]) -> None:
+            listening.append(state)
             who = f"teacher {cfg.teacher}" if cfg.teacher else "no teacher"
             print(f"serving {cfg.served_model} at {state['base_url']} (mode {cfg.mode}, {who}); "
                   f"logs in {logs_dir(ws.artifacts_dir)}; Ctrl-C stops", file=sys.stderr, flush=True)  # fmt: skip
 
-        serve(ws, cfg, spec, on_ready=ready)
+        try:
+            serve(ws, cfg, spec, on_ready=ready)
+        except KeyboardInterrupt:
+            if not listening:
+                raise  # stopped while loading: nothing was served ("cancelled")
+            # Ctrl-C is how a gateway is meant to stop: requests in flight finished and their log lines are on disk.
+            print(f"stopped serving {cfg.served_model}; logs in {logs_dir(ws.artifacts_dir)}", file=sys.stderr)
     return 0
 
 

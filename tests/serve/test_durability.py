@@ -77,8 +77,9 @@ def test_kill_9_under_traffic_loses_no_acknowledged_line(tmp_path: Path, teacher
             model="m", messages=MESSAGES
         )
     finally:
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(signal.SIGINT)  # Ctrl-C: the normal way to stop a gateway, not a "cancelled" error
         assert proc.wait(timeout=60) == 0
+    assert "stopped serving" in ws_path.with_suffix(".serve.log").read_text().splitlines()[-1]
     assert [f.name for f in log_files(logs_dir(artifacts_dir_for(ws_path)))] == ["serve-000001.jsonl"]
     assert _logged_ids(ws_path)[-1] == r.id
     with Workspace.open(ws_path) as ws:  # the clean stop committed the teacher's ledger rows
