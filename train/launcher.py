@@ -161,6 +161,7 @@ def execute_run(
         done: ev.RunFinished | None = None
         error: str | None = None
         unreadable: str | None = None
+        total: int | None = None  # steps, once the worker has said
         try:
             assert proc.stdout is not None
             for n, line in enumerate(proc.stdout, 1):
@@ -185,9 +186,10 @@ def execute_run(
                         unreadable = f"unreadable worker output (stdout line {n}: {event.reason}); see {log.name}"
                 if on_event is not None:
                     on_event(event)
-                if progress is not None and isinstance(event, ev.StepLogged):
-                    detail = f"loss {event.loss:.3f}  {event.tokens_per_s:.0f} tok/s  eta {event.eta_s:.0f}s"
-                    progress(Progress("train", event.step, event.total_steps, detail))
+                if progress is not None:
+                    _report(progress, event, total)
+                if isinstance(event, ev.TrainingStarted):
+                    total = event.total_steps
         except KeyboardInterrupt:
             stopper.stop()
         finally:
@@ -196,6 +198,19 @@ def execute_run(
     if error is None and not stopper.stopped:
         error = unreadable
     return _finish(ws, run_id, rc, done, error, stopper.stopped, out)
+
+
+def _report(progress: ProgressFn, event: ev.Event, total: int | None) -> None:
+    """Training progress: each step, and what happens between steps (loading the student, a held-out loss pass of
+    seconds to minutes on a CPU), so a run is never silent."""
+    if isinstance(event, ev.StepLogged):
+        detail = f"loss {event.loss:.3f}  {event.tokens_per_s:.0f} tok/s  eta {event.eta_s:.0f}s"
+        progress(Progress("train", event.step, event.total_steps, detail))
+    elif isinstance(event, ev.PhaseStarted):
+        what = "loading the student" if event.phase == "load" else f"held-out loss at step {event.step or 0}"
+        progress(Progress("train", event.step or 0, total, what))
+    elif isinstance(event, ev.EvalLogged):
+        progress(Progress("train", event.step, total, f"held-out loss {event.eval_loss:.4f}"))
 
 
 def _finish(
