@@ -33,7 +33,7 @@ from studio.widgets.record_view import RecordView
 KEYS_CAPTION = (
     "on every record of the filter: A accept all · X reject all · L relabel all\n"
     "S split between reviewers · Q queue: to review, mine, conflicts\n"
-    "m flag for review · / filter · esc back to the queue · b back · ? all keys"
+    "m flag for review · / filter · esc back to the queue · b back · ^r refresh · ? all keys"
 )
 
 
@@ -90,6 +90,7 @@ class ReviewScreen(TeamReview, Screen[None]):
         Binding("A", "bulk_accept", "Accept all", show=False, id="review.bulk_accept"),
         Binding("X", "bulk_reject", "Reject all", show=False, id="review.bulk_reject"),
         Binding("L", "bulk_relabel", "Relabel all", show=False, id="review.bulk_relabel"),
+        Binding("ctrl+r", "refresh", "Refresh", show=False, id="review.refresh"),
     ]
 
     def __init__(
@@ -107,6 +108,7 @@ class ReviewScreen(TeamReview, Screen[None]):
         self.current: RecordRow | None = None
         self._start_key = start_key
         self.reviewer = review.reviewer_name()
+        self._left = False  # another screen was shown in its place (not a dialog over it)
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -128,6 +130,20 @@ class ReviewScreen(TeamReview, Screen[None]):
                 self._named,
             )
         self._start_as(getattr(app, "reviewer", None) or self.reviewer)
+
+    def on_screen_suspend(self) -> None:
+        # A dialog opened over the screen keeps it on the stack; switching to another screen takes it off.
+        self._left = self not in self.app.screen_stack
+
+    def on_screen_resume(self) -> None:
+        # Back from another screen: a filter there, the CLI or another studio may have queued or decided records.
+        if self._left:
+            self._left = False
+            self.action_refresh()
+
+    def action_refresh(self) -> None:
+        """Reload the queue from the workspace and show its first record (newly flagged records come first)."""
+        self.restart()
 
     # -- navigation ----------------------------------------------------------------------------------------
 

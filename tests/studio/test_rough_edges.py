@@ -145,3 +145,45 @@ async def test_teacher_form_shows_limit_and_budget_one_row_each(tmp_path) -> Non
             teacher, limit, budget = (app.screen.query_one(f"#gen-{n}").region for n in ("teacher", "limit", "budget"))
             assert limit.height > 0 and budget.height > 0 and budget.bottom <= 48
             assert budget.y - teacher.y <= 4 * 7  # seven rows of fields, no blank lines between them
+
+
+async def test_review_screen_shows_records_queued_elsewhere_when_shown_again(tmp_path) -> None:
+    # A filter run from the CLI (or another studio, or the Curation screen) while the review screen is open: coming
+    # back to it (or ctrl+r) shows the new count and the flagged records first, not the record left on screen.
+    from curation import review
+    from curation.browse import fetch_page
+
+    with Workspace.open(build_workspace(tmp_path / "w.duckdb", n=30)) as ws:
+        app = DistillStudio(ws, start="review")
+        async with app.run_test(size=(160, 48)) as pilot:
+            await settle(pilot)
+            await pilot.press("1")
+            await settle(pilot)
+            for rid in (25, 28):
+                review.queue(ws, rid, "filter low-conf", reviewer="filter")
+            await pilot.press("3")
+            await settle(pilot)
+            assert app.screen.current is not None and app.screen.current.record_id in (25, 28)
+            panel = app.screen.query_one("#review-progress", Static).content
+            assert "2 flagged first · 30 in queue" in str(panel.title)
+            review.queue(ws, 3, "filter low-conf", reviewer="filter")
+            await pilot.press("n", "ctrl+r")  # n: the second of 25, 28; ctrl+r: back to the head of the queue
+            await settle(pilot)
+            head = fetch_page(ws, app.screen.filter, app.screen.order, limit=1)[0]
+            assert app.screen.current.record_id == head.record_id and head.record_id in (3, 25, 28)
+            assert "3 flagged first" in str(app.screen.query_one("#review-progress", Static).content.title)
+
+
+async def test_label_dialog_lists_every_known_label_without_cutting_it(tmp_path) -> None:
+    from studio.widgets.modals import LabelModal
+
+    labels = ["account", "billing", "product_info", "security", "shipping", "subscriptions", "technical"]
+    with Workspace.open(build_workspace(tmp_path / "w.duckdb", n=6)) as ws:
+        app = DistillStudio(ws, start="overview")
+        async with app.run_test(size=(160, 48)) as pilot:
+            await settle(pilot)
+            app.push_screen(LabelModal("Move to slice:", labels))
+            await settle(pilot)
+            known = app.screen.query_one("#prompt-known")
+            shown = "".join(known.render_line(y).text for y in range(known.size.height))
+            assert "technical" in shown and known.region.right <= app.screen.query_one(".dialog").region.right
