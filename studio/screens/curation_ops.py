@@ -51,7 +51,8 @@ def _pct(x: float) -> str:
 
 
 def _table(title: str, headers: list[str], rows: list[list[Any]]) -> Table:
-    t = Table(title=title, title_justify="left", expand=False)
+    # At least as wide as the title's longest line: a narrow table wrapped its summary line into three short ones.
+    t = Table(title=title, title_justify="left", expand=False, min_width=max(map(len, title.splitlines()), default=0))
     for h in headers:
         t.add_column(h, justify="right" if h not in ("slice", "action", "prompt", "reason") else "left")
     for r in rows:

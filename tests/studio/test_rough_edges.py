@@ -187,3 +187,12 @@ async def test_label_dialog_lists_every_known_label_without_cutting_it(tmp_path)
             known = app.screen.query_one("#prompt-known")
             shown = "".join(known.render_line(y).text for y in range(known.size.height))
             assert "technical" in shown and known.region.right <= app.screen.query_one(".dialog").region.right
+
+
+def test_a_preview_summary_stays_on_one_line_over_a_narrow_table() -> None:
+    from studio.screens.curation_ops import _table
+
+    summary = "lowmean: 797 of 4,999 fail; policy review -> queue 795, 2 human decisions kept"
+    console = Console(width=136, record=True, color_system=None)
+    console.print(_table(summary, ["slice", "checked", "failed"], [["billing", 1528, 232]]))
+    assert summary in console.export_text()
