@@ -109,6 +109,8 @@ class LossCurve(PlotextPlot):
 class TrainingScreen(LoudWorkers, Screen[None]):
     """Launch, watch and cancel training runs."""
 
+    AUTO_FOCUS = "#runs"  # not the dataset field: digits typed there instead of switching screens (tab reaches it)
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+s", "start", "Start run", id="training.start"),
         # esc, not ctrl+x/ctrl+u: the form's Inputs take those (cut, delete line) first

@@ -196,3 +196,17 @@ def test_a_preview_summary_stays_on_one_line_over_a_narrow_table() -> None:
     console = Console(width=136, record=True, color_system=None)
     console.print(_table(summary, ["slice", "checked", "failed"], [["billing", 1528, 232]]))
     assert summary in console.export_text()
+
+
+async def test_digits_switch_screens_from_every_screen(tmp_path) -> None:
+    # The training screen focused its dataset field: 8, 9, 0 typed into it instead of switching screens.
+    from studio.app import SCREENS
+
+    with Workspace.open(build_workspace(tmp_path / "w.duckdb", n=6)) as ws:
+        app = DistillStudio(ws, start="overview")
+        async with app.run_test(size=(160, 48)) as pilot:
+            await settle(pilot)
+            for spec in SCREENS:
+                await pilot.press(spec.hotkey)
+                await settle(pilot)
+                assert app.current_mode == spec.key
