@@ -210,17 +210,20 @@ class DistillStudio(App[None]):
         for spec in self.screen_specs:
             yield SystemCommand(f"Go to {spec.title}", spec.description, partial(self.switch_mode, spec.key))
         seen: set[str] = set()
+        titles: set[str] = set()
         for active in screen.active_bindings.values():
             b = active.binding
             if not b.description or b.action in seen or b.action.startswith("switch_mode"):
                 continue
-            if not isinstance(active.node, Screen | App):  # a widget's own keys (cursor moves): not commands
+            # A widget's own keys (cursor moves) and Textual's unnamed screen keys (tab, ctrl+c, ctrl+p itself) are
+            # not commands: every studio binding has an id.
+            if not isinstance(active.node, Screen | App) or not b.id:
                 continue
             seen.add(b.action)
-            where = type(active.node).__name__
-            help_text = f"{where} · key {self.get_key_display(b)}" + (f" · {b.id}" if b.id else "")
+            titles.add(b.description)
+            help_text = f"{type(active.node).__name__} · key {self.get_key_display(b)} · {b.id}"
             yield SystemCommand(b.description, help_text, partial(self.run_action, b.action, active.node))
-        yield from super().get_system_commands(screen)
+        yield from (c for c in super().get_system_commands(screen) if c.title not in titles)  # one Quit, not two
 
 
 def make_studio(workspace: Workspace, start: str = "overview") -> DistillStudio:

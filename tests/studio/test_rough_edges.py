@@ -210,3 +210,14 @@ async def test_digits_switch_screens_from_every_screen(tmp_path) -> None:
                 await pilot.press(spec.hotkey)
                 await settle(pilot)
                 assert app.current_mode == spec.key
+
+
+async def test_palette_has_no_textual_screen_keys_and_one_quit(tmp_path) -> None:
+    with Workspace.open(build_workspace(tmp_path / "w.duckdb", n=6)) as ws:
+        app = DistillStudio(ws, start="review")
+        async with app.run_test(size=(160, 48)) as pilot:
+            await settle(pilot)
+            titles = [c.title for c in app.get_system_commands(app.screen)]
+            assert "Accept all" in titles and "Refresh" in titles and "Theme" in titles
+            assert not {"Focus Next", "Focus Previous", "Copy selected text", "palette"} & set(titles)
+            assert titles.count("Quit") == 1
