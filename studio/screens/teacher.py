@@ -188,12 +188,20 @@ class TeacherScreen(LoudWorkers, Screen[None]):
 
     def action_add_teacher(self) -> None:
         """Save the teacher the 'Add a teacher' fields describe (``distill teachers add``)."""
+        form = self.query_one("#teacher-add-form", OptionForm)
         try:
-            values = self.query_one("#teacher-add-form", OptionForm).values()
+            values = form.values()
         except UserError as exc:
+            self._focus_option(form, getattr(exc, "option", None))
             self.notify(str(exc), title="Add a teacher", severity="error", markup=False)
             return
         self._add(values)
+
+    @staticmethod
+    def _focus_option(form: OptionForm, option: str | None) -> None:
+        # The field to fix, scrolled into view (ctrl+o from the top of the screen left it below the fold).
+        if option in form.options.names:
+            form.field(option).focus()
 
     @work(thread=True, exclusive=True, group="teacher-add", exit_on_error=False)
     def _add(self, values: dict[str, Any]) -> None:
@@ -216,6 +224,7 @@ class TeacherScreen(LoudWorkers, Screen[None]):
             form = self.query_one("#teacher-add-form", OptionForm)
             if message.option in form.options.names:
                 form.show_error(message.option, message.error)
+            self._focus_option(form, message.option)
             result.update(Text(message.error or "", style="red"))
             self.notify(message.error or "", title="Add a teacher", severity="error", markup=False)
             return

@@ -221,3 +221,24 @@ async def test_palette_has_no_textual_screen_keys_and_one_quit(tmp_path) -> None
             assert "Accept all" in titles and "Refresh" in titles and "Theme" in titles
             assert not {"Focus Next", "Focus Previous", "Copy selected text", "palette"} & set(titles)
             assert titles.count("Quit") == 1
+
+
+async def test_adding_a_teacher_focuses_the_field_to_fix(tmp_path) -> None:
+    # ctrl+o from the top of the teacher screen: the error showed under a field below the fold, focus stayed put.
+    from studio.widgets.option_form import OptionForm
+
+    with Workspace.open(build_workspace(tmp_path / "w.duckdb", n=6)) as ws:
+        app = DistillStudio(ws, start="teacher")
+        async with app.run_test(size=(160, 48)) as pilot:
+            await settle(pilot)
+            form = app.screen.query_one("#teacher-add-form", OptionForm)
+            await pilot.press("ctrl+o")  # no name
+            await settle(pilot)
+            assert app.focused is form.field("name")
+            for name, value in (("name", "t2"), ("base_url", "http://127.0.0.1:9/v1"), ("model", "m"),
+                                ("key_env", "sk-abc123def456ghi789")):  # fmt: skip
+                form.set_value(name, value)
+            app.screen.query_one("#teacher-body").focus()
+            await pilot.press("ctrl+o")
+            await settle(pilot)
+            assert app.focused is form.field("key_env") and form.field("key_env").region.bottom <= 48
