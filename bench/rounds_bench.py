@@ -147,7 +147,7 @@ def main() -> None:
 def report(h: Any, walls: dict[int, float], times: dict[str, float]) -> None:
     """The per-slice table (rounds side by side) and what each round cost."""
     from distill.output import print_table
-    from train.rounds.text import slice_table
+    from train.rounds.text import slice_table, verdict_lines
 
     print()
     headers, rows = slice_table(h)
@@ -160,15 +160,15 @@ def report(h: Any, walls: dict[int, float], times: dict[str, float]) -> None:
     for e in h.entries:
         if e.round_id is None:
             wall = times.get("round 0 train", 0) + times.get("round 0 evaluate", 0)
-            table.append([0, "-", "-", "-", "-", round(wall / 60, 1)])
+            table.append([0, "-", "-", "-", "-", f"{wall / 60:.1f}"])
             continue
         c = e.cost
         assert c is not None
-        table.append([e.number, e.n_added, c.requests, f"{c.cost_usd:.4f}", round(e.step_s or 0, 0),
-                      round(walls.get(e.number, 0) / 60, 1)])  # fmt: skip
+        table.append([e.number, e.n_added, c.requests, f"{c.cost_usd:.4f}", f"{e.step_s or 0:.0f}",
+                      f"{walls.get(e.number, 0) / 60:.1f}"])  # fmt: skip
     print_table(["round", "examples added", "teacher requests", "teacher $", "step s", "wall min"], table,
                 title="per round (round 0: training and evaluating the first student)")  # fmt: skip
-    print(h.stop.message if h.stop else "no stop signal")
+    print("\n".join(verdict_lines(h)))
 
 
 if __name__ == "__main__":

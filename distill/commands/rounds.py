@@ -107,7 +107,7 @@ def cmd_round_next(args: argparse.Namespace) -> int:
 def _print_result(ws: Any, res: Any) -> None:
     from curation.teacher.budget import possibly_billed_text
     from train.rounds.history import round_history
-    from train.rounds.text import slice_table, stop_text
+    from train.rounds.text import slice_table, verdict_lines
 
     c = res.cost
     cost = f"teacher ${c.cost_usd:.4f}{possibly_billed_text(c.possibly_billed_usd)} over {c.requests} requests"
@@ -123,12 +123,12 @@ def _print_result(ws: Any, res: Any) -> None:
     h = round_history(ws)
     headers, rows = slice_table(h)
     print_table(headers, rows, title="per slice: score [95% CI] and change from the start (* = beyond its interval)")
-    print(stop_text(h))
+    print("\n".join(verdict_lines(h)))
 
 
 def cmd_round_history(args: argparse.Namespace) -> int:
     from train.rounds.history import round_history
-    from train.rounds.text import HISTORY_HEADERS, chart_lines, history_rows, slice_table, stop_text
+    from train.rounds.text import HISTORY_HEADERS, chart_lines, history_rows, slice_table, verdict_lines
 
     with open_workspace(args) as ws:
         v = read_options(HISTORY, args, ws)
@@ -150,7 +150,7 @@ def cmd_round_history(args: argparse.Namespace) -> int:
     for line in chart_lines(h):
         print("  " + line)
     print()
-    print(stop_text(h))
+    print("\n".join(verdict_lines(h)))
     return 0
 
 

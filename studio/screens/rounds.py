@@ -31,7 +31,7 @@ from train.rounds.history import RoundHistory, round_history
 from train.rounds.options import ROUND
 from train.rounds.run import RoundResult, StepEvent, next_round, nothing_to_do, pending
 from train.rounds.store import get_steps
-from train.rounds.text import PLAN_HEADERS, chart_lines, history_rows, plan_head, plan_lines, plan_rows, stop_text
+from train.rounds.text import PLAN_HEADERS, chart_lines, history_rows, plan_head, plan_lines, plan_rows, verdict_lines
 
 
 def plan_text(ws: Workspace, values: dict[str, Any]) -> str:
@@ -196,7 +196,10 @@ class RoundPanel(LoudWorkers, VerticalScroll):
             text = Text("no rounds yet: n plans the next one from the newest evaluation", style="dim")
         else:
             text = Text()
-            text.append(stop_text(h) + "\n", style="bold yellow" if h.stop is not None else "dim")
+            *setback, stop = verdict_lines(h)
+            for line in setback:
+                text.append(line + "\n", style="bold red")
+            text.append(stop + "\n", style="bold yellow" if h.stop is not None else "dim")
             for r in history_rows(h):
                 usd = f" ${r[7]}" if r[7] else ""
                 change = f" ({r[5]})" if r[5] else ""

@@ -79,3 +79,18 @@ def test_the_message_says_which_reasons_hold_and_passing_everything_stops_too() 
 def test_interval_strip_draws_the_interval_the_score_and_the_bar() -> None:
     assert interval_strip(0.2, 0.4, 0.6, 0.8, width=11) == "··[━●━]·|··"
     assert interval_strip(None, 0.5, None, None, width=5) == "··●··"
+
+
+def test_a_round_that_pushes_a_passing_slice_below_its_bar_is_a_setback() -> None:
+    from train.rounds.history import RoundHistory
+    from train.rounds.text import setback_text, verdict_lines
+
+    start = _entry(0, [_s("technical", 0.97, 0.83, 0.99, passed=True), _s("shipping", 0.32, 0.21, 0.46)])
+    r1 = _entry(1, compare(start.slices, [_s("technical", 0.17, 0.08, 0.35), _s("shipping", 0.91, 0.80, 0.96, True)]))
+    h = RoundHistory([start, r1], None)
+    text = setback_text(h)
+    assert text is not None and "round 1" in text and "technical 0.970 -> 0.170" in text and "shipping" not in text
+    assert verdict_lines(h)[0] == text and len(verdict_lines(h)) == 2
+    held = _entry(1, compare(start.slices, [_s("technical", 0.90, 0.8, 0.95, True), _s("shipping", 0.5, 0.4, 0.6)]))
+    assert setback_text(RoundHistory([start, held], None)) is None  # inside its interval, still passing
+    assert setback_text(RoundHistory([start], None)) is None

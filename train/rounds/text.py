@@ -24,6 +24,29 @@ def stop_text(h: RoundHistory) -> str:
             "mostly ones the teacher gets right: another round (n, or `distill round next`) may help")  # fmt: skip
 
 
+def setback_text(h: RoundHistory) -> str | None:
+    """Slices that passed their bar before the last round and fell beyond their interval in it (new inputs weighted
+    toward the failing slices can pull the student away from the others), or None."""
+    done = [e for e in h.entries if e.slices]
+    if len(done) < 2 or done[-1].number == 0:
+        return None
+    before = {s.slice: s for s in done[-2].slices}
+    lost = [(before[s.slice], s) for s in done[-1].slices
+            if s.slice in before and before[s.slice].passed and not s.passed and s.moved and (s.delta or 0) < 0]  # fmt: skip
+    if not lost:
+        return None
+    names = ", ".join(f"{b.slice} {b.score:.3f} -> {s.score:.3f}" for b, s in lost)
+    return (f"setback: round {done[-1].number} pushed slices that passed below their bar, beyond their intervals "
+            f"({names}); the new inputs weigh up to --max-weight: a lower one, or --weights equal, moves the student "
+            "less in the next round")  # fmt: skip
+
+
+def verdict_lines(h: RoundHistory) -> list[str]:
+    """What the history says under its tables: a setback of the last round, if any, then the stop signal."""
+    setback = setback_text(h)
+    return [*([setback] if setback else []), stop_text(h)]
+
+
 def plan_rows(plan: RoundPlan) -> list[list[Any]]:
     """One row per failing slice: its score against the bar, its wrong items (the seeds), new inputs, weight."""
     return [[s.slice, s.n_items, interval_text(s.score, s.score_low, s.score_high), s.bar, s.gap, s.n_wrong, s.n_new,
