@@ -12,7 +12,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.message import Message
-from textual.screen import Screen
 from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Footer, Header, Static
@@ -21,6 +20,7 @@ from curation.browse import ORDERS, RecordDetail, get_record
 from curation.errors import UserError
 from curation.workspace import Workspace
 from studio.failures import LoudWorkers, benign
+from studio.screens.teacher_actions import TeacherActions
 from studio.widgets.filter_bar import FilterBar
 from studio.widgets.record_list import STATUS_LEGEND, QueryFailed, RecordList
 from studio.widgets.record_view import RecordView
@@ -35,7 +35,7 @@ class DetailLoaded(Message):
     detail: RecordDetail
 
 
-class RecordsScreen(LoudWorkers, Screen[None]):
+class RecordsScreen(LoudWorkers, TeacherActions):
     """Browse, sort and filter records; Enter opens the review queue on the same filter."""
 
     AUTO_FOCUS = "RecordList"
@@ -123,15 +123,6 @@ class RecordsScreen(LoudWorkers, Screen[None]):
         row = self.records.current_row()
         if row is not None and row.record_id == message.detail.record_id:
             self.query_one(RecordView).show(message.detail)
-
-    def action_next_teacher(self) -> None:
-        name = self.query_one(RecordView).next_teacher()
-        self.notify(f"teacher: {name}" if name else "this record has one teacher's answer")
-
-    def action_diff_base(self) -> None:
-        name = self.query_one(RecordView).next_base()
-        if name:
-            self.notify(f"diff against: {name}")
 
     def action_focus_filter(self) -> None:
         self.query_one("#f-text").focus()

@@ -17,7 +17,6 @@ from textual.app import ComposeResult, SuspendNotSupported
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import Footer, Header, Markdown, Static
 
 from curation import review
@@ -25,9 +24,11 @@ from curation.browse import ORDERS, PENDING, RecordFilter, RecordRow, count_reco
 from curation.errors import UserError
 from curation.workspace import Workspace
 from studio.failures import benign
+from studio.screens.review_bulk import BulkReview
 from studio.screens.review_team import TeamReview
+from studio.screens.teacher_actions import TeacherActions
 from studio.widgets.filter_bar import FilterBar
-from studio.widgets.modals import ConfirmModal, EditModal, LabelModal, PromptModal
+from studio.widgets.modals import EditModal, LabelModal, PromptModal
 from studio.widgets.record_view import RecordView
 
 KEYS_CAPTION = (
@@ -53,15 +54,7 @@ class UndoDone(Message):
     result: review.UndoResult
 
 
-@dataclass
-class BulkDone(Message):
-    """A bulk action finished (or failed with ``error``)."""
-
-    decision: review.Decision | None
-    error: str | None = None
-
-
-class ReviewScreen(TeamReview, Screen[None]):
+class ReviewScreen(TeamReview, BulkReview, TeacherActions):
     """Walk the records of a filter in an order and decide on each one."""
 
     AUTO_FOCUS = "#review-record"  # keys are decisions: no input may swallow them until the user asks (/)
@@ -205,15 +198,6 @@ class ReviewScreen(TeamReview, Screen[None]):
         self.notify(f"order: {ORDERS[self.order][0]}")
         self.restart()
 
-    def action_next_teacher(self) -> None:
-        name = self.query_one(RecordView).next_teacher()
-        self.notify(f"teacher: {name}" if name else "this record has one teacher's answer")
-
-    def action_diff_base(self) -> None:
-        name = self.query_one(RecordView).next_base()
-        if name:
-            self.notify(f"diff against: {name}")
-
     def action_use_teacher(self) -> None:
         """Make the highlighted teacher's answer the record's answer (an edit, undoable like any)."""
         chosen = self.query_one(RecordView).selected_answer()
@@ -349,54 +333,6 @@ class ReviewScreen(TeamReview, Screen[None]):
                 self._show(rows[0])
                 return
         self.restart(self.current.key if self.current else None)
-
-    # -- bulk ----------------------------------------------------------------------------------------------
-
-    def _confirm_bulk(self, verb: str, run: Any) -> None:
-        n = count_records(self.workspace, self.filter)
-        if n == 0:
-            self.notify("no record matches the filter", severity="warning")
-            return
-        question = f"{verb} {n:,} record(s) matching {self.filter.describe()}?"
-        self.app.push_screen(ConfirmModal(question), lambda ok: self._run_bulk(run) if ok else None)
-
-    def action_bulk_accept(self) -> None:
-        self._confirm_bulk("Accept", lambda: review.bulk_accept(self.workspace, self.filter, reviewer=self.reviewer))
-
-    def action_bulk_reject(self) -> None:
-        def asked(reason: str | None) -> None:
-            if reason:
-                self._confirm_bulk(
-                    f"Reject ({reason})",
-                    lambda: review.bulk_reject(self.workspace, self.filter, reason, reviewer=self.reviewer),
-                )
-
-        self.app.push_screen(LabelModal("Reject all matching: reason?", self._labels("reason")), asked)
-
-    def action_bulk_relabel(self) -> None:
-        def asked(new_slice: str | None) -> None:
-            if new_slice:
-                self._confirm_bulk(
-                    f"Move to {new_slice!r}",
-                    lambda: review.bulk_relabel(self.workspace, self.filter, new_slice, reviewer=self.reviewer),
-                )
-
-        self.app.push_screen(LabelModal("Move all matching to slice:", self._labels("slice")), asked)
-
-    @work(thread=True, exclusive=True, group="review-bulk", exit_on_error=False)
-    def _run_bulk(self, run: Any) -> None:
-        try:
-            self.post_message(BulkDone(run()))
-        except UserError as exc:
-            self.post_message(BulkDone(None, str(exc)))
-
-    def on_bulk_done(self, message: BulkDone) -> None:
-        if message.error or message.decision is None:
-            self.notify(message.error or "bulk action failed", severity="error")
-            return
-        d = message.decision
-        self.notify(f"{d.action}: {d.count:,} record(s) (u undoes it as one)")
-        self.restart()
 
     # -- progress ------------------------------------------------------------------------------------------
 
