@@ -74,12 +74,15 @@ class CliProgress:
         self.every_s = every_s if not self.tty else 0.1
         self._last = 0.0
         self._started = time.monotonic()
+        self._stage: str | None = None  # the elapsed time counts from the start of the current stage
         self._printed = False
 
     def __call__(self, p: Progress) -> None:
         if not self.enabled:
             return
         now = time.monotonic()
+        if p.stage != self._stage:  # e.g. `distill train --eval`: train, then generate for the evaluation
+            self._stage, self._started, self._last = p.stage, now, 0.0
         done = p.fraction is not None and p.fraction >= 1.0
         if now - self._last < self.every_s and not done:
             return
