@@ -29,6 +29,12 @@ class Progress:
             return None
         return min(1.0, self.done / self.total)
 
+    def text(self) -> str:
+        """One line for a status bar: "generate 16/40 (40%) detail" (a bare percentage said neither how many items
+        nor how far a slow step had to go: the studio's baselines showed "generate 0%" for minutes)."""
+        count = f" {self.done:,.0f}/{self.total:,.0f} ({self.fraction or 0:.0%})" if self.total else ""
+        return f"{self.stage}{count} {self.detail}".rstrip()
+
 
 ProgressFn = Callable[[Progress], None]
 

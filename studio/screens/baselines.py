@@ -114,9 +114,13 @@ class BaselinesRunner(LoudWorkers):
     def _run_baselines(self, values: dict[str, Any], cancel: threading.Event) -> None:
         from train.baselines import run_baselines
 
+        current = [""]  # the baseline running: its own stages ("load model", "generate") do not name it
+
         def progress(p: Progress) -> None:
-            frac = f" {p.fraction * 100:.0f}%" if p.fraction is not None else ""
-            self.post_message(BaselinesProgressed(f"baselines: {p.stage}{frac}"))  # type: ignore[attr-defined]
+            if p.stage.startswith("baseline "):
+                current[0] = p.stage.removeprefix("baseline ")
+            head = f"baselines ({current[0]})" if current[0] else "baselines"
+            self.post_message(BaselinesProgressed(f"{head}: {p.text()}"))  # type: ignore[attr-defined]
 
         post: Any = self.post_message  # type: ignore[attr-defined]
         try:

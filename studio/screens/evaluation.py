@@ -98,8 +98,9 @@ def _typed(fields: dict[str, str]) -> dict[str, str]:
 
 # What an empty screen says (it was blank, with no hint of how to fill it).
 NO_EVALUATIONS = (
-    "No evaluation yet. Set the quality bar first (b), train a student on the Training screen (7), then press e to "
-    "evaluate the newest finished run against the bar (or `distill eval RUN`)."
+    "No evaluation yet. Set the quality bar first (b), run the baselines (l: does an untuned student or a cheaper "
+    "model already meet it?), train a student on the Training screen (7), then press e to evaluate the newest "
+    "finished run against the bar (or `distill eval RUN`)."
 )
 
 
@@ -309,8 +310,7 @@ class EvaluationScreen(BaselinesRunner, LoudWorkers, Screen[None]):
     @work(thread=True, exclusive=True, group="evaluation-run", exit_on_error=False)
     def _evaluate(self, run_id: int) -> None:
         def progress(p: Progress) -> None:
-            frac = f" {p.fraction * 100:.0f}%" if p.fraction is not None else ""
-            self.post_message(EvaluationProgressed(f"evaluating run {run_id}: {p.stage}{frac}"))
+            self.post_message(EvaluationProgressed(f"evaluating run {run_id}: {p.text()}"))
 
         try:
             E.evaluate_run(self.workspace, run_id, progress=progress, cancel=self._cancel)

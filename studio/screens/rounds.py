@@ -163,6 +163,7 @@ class RoundPanel(LoudWorkers, VerticalScroll):
         self.workspace = workspace
         self.cancel_event: threading.Event | None = None
         self.history: RoundHistory | None = None
+        self._step: StepEvent | None = None  # the running round's current step
 
     def compose(self) -> ComposeResult:
         yield Static("", id="round-status")
@@ -235,8 +236,7 @@ class RoundPanel(LoudWorkers, VerticalScroll):
             now = time.monotonic()
             if now - last[0] >= 0.25:  # batched by time, as the other screens do
                 last[0] = now
-                frac = f" {p.fraction * 100:.0f}%" if p.fraction is not None else ""
-                self.post_message(RoundProgressed(f"{p.stage}{frac} {p.detail}".rstrip()))
+                self.post_message(RoundProgressed(p.text()))
 
         try:
             v = ROUND.resolve(self.workspace, values)
@@ -248,9 +248,12 @@ class RoundPanel(LoudWorkers, VerticalScroll):
         self.post_message(RoundFinished(res))
 
     def on_round_progressed(self, message: RoundProgressed) -> None:
-        self.query_one("#round-status", Static).update(message.text)
+        e = self._step  # the step's own progress ("generate 8/40") does not say which step of which round it is
+        head = f"round {e.number} step {e.position}/{e.total} {e.step}: " if e is not None else ""
+        self.query_one("#round-status", Static).update(head + message.text)
 
     def on_round_stepped(self, message: RoundStepped) -> None:
+        self._step = message.event if message.event.status == "started" else None
         self.query_one("#round-status", Static).update(message.event.text())
         if message.event.status not in ("started", "skipped"):
             self.reload()

@@ -1,0 +1,89 @@
+"""The whole loop run from the studio at 160x48 (issue 18): what a new user saw while baselines, evaluations and rounds
+ran, each pinned by a pilot test."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from textual.app import App
+from textual.widgets import Static
+
+from curation.progress import Progress
+from curation.workspace import Workspace
+from studio.app import DistillStudio
+from studio.screens import baselines as B
+from studio.screens.evaluation import NO_EVALUATIONS
+from studio.screens.rounds import RoundPanel, RoundProgressed, RoundStepped
+from tests.studio.conftest import build_workspace, settle, status_text
+from train.rounds.run import StepEvent
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def test_progress_text_counts_items() -> None:
+    assert Progress("generate", 16, 40).text() == "generate 16/40 (40%)"
+    assert Progress("load model", 0, None, "smollm2").text() == "load model smollm2"
+
+
+async def test_empty_evaluation_screen_names_the_baselines_key(tmp_path) -> None:
+    with Workspace.open(build_workspace(tmp_path / "w.duckdb", n=6)) as ws:
+        app = DistillStudio(ws, start="evaluation")
+        async with app.run_test(size=(160, 48)) as pilot:
+            await settle(pilot)
+            assert status_text(app, "#eval-status") == NO_EVALUATIONS
+            assert "run the baselines (l" in NO_EVALUATIONS
+
+
+async def test_baselines_status_names_the_baseline_and_counts_its_items(tmp_path, monkeypatch) -> None:
+    """It showed "baselines: generate 0%" for minutes: neither which baseline nor how many items."""
+
+    def fake_run(ws: Workspace, progress: Any, cancel: Any, **kw: Any) -> Any:
+        progress(Progress("baseline few-shot-k2", 0, None, "smollm2"))
+        progress(Progress("generate", 16, 40))
+        raise RuntimeError("stop here")
+
+    class Resolve:
+        names = B.BASELINE.names
+
+        def resolve(self, ws: Workspace, values: dict[str, Any]) -> dict[str, Any]:
+            return {}
+
+    monkeypatch.setattr("train.baselines.run_baselines", fake_run)
+    monkeypatch.setattr(B, "BASELINE", Resolve())
+    seen: list[str] = []
+
+    def hook(message: Any) -> None:
+        if isinstance(message, B.BaselinesProgressed):
+            seen.append(message.text)
+
+    with Workspace.open(build_workspace(tmp_path / "w.duckdb", n=6)) as ws:
+        app = DistillStudio(ws, start="evaluation")
+        async with app.run_test(size=(160, 48), message_hook=hook) as pilot:
+            await settle(pilot)
+            app.screen._start_baselines({})  # type: ignore[attr-defined]
+            await settle(pilot)
+    assert seen[-1] == "baselines (few-shot-k2): generate 16/40 (40%)", seen
+
+
+class PanelApp(App[None]):
+    def __init__(self, ws: Workspace) -> None:
+        super().__init__()
+        self.ws = ws
+
+    def compose(self) -> Any:
+        yield RoundPanel(self.ws, id="rounds")
+
+
+async def test_round_progress_keeps_the_step_it_belongs_to(tmp_path) -> None:
+    """A round's status line showed "generate 25%": not which round, step or how far of how many."""
+    with Workspace.open(build_workspace(tmp_path / "w.duckdb", n=6)) as ws:
+        app = PanelApp(ws)
+        async with app.run_test(size=(160, 48)) as pilot:
+            await settle(pilot)
+            panel = app.query_one(RoundPanel)
+            panel.post_message(RoundStepped(StepEvent(1, 2, "evaluate", 7, 7, "started")))
+            panel.post_message(RoundProgressed(Progress("generate", 8, 40).text()))
+            await settle(pilot)
+            status = str(panel.query_one("#round-status", Static).render())
+            assert status == "round 2 step 7/7 evaluate: generate 8/40 (20%)", status
