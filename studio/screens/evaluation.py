@@ -1,7 +1,8 @@
 """Evaluation: the per-slice table coloured against the quality bar, the lift over the untuned baseline, and a
 disagreements browser (student and teacher side by side, differences highlighted). Also edits the bar, runs an
-evaluation of the newest finished run, sends a failing slice to curation's oversampling, and runs the next round
-(``n``: the round form, then the round in the round panel, which shows the history and the stop signal).
+evaluation of the newest finished run (``e``: its options first, ``studio.screens.eval_form``), sends a failing slice
+to curation's oversampling, and runs the next round (``n``: the round form, then the round in the round panel, which
+shows the history and the stop signal).
 """
 
 from __future__ import annotations
@@ -27,12 +28,14 @@ from curation.progress import Progress
 from curation.workspace import Workspace
 from studio.failures import LoudWorkers
 from studio.screens.baselines import BaselinesFinished, BaselinesProgressed, BaselinesRunner
+from studio.screens.eval_form import EvaluateForm
 from studio.screens.evaluation_view import MACRO_KEY, SLICE_COLUMNS, num, slice_rows, summary_text
 from studio.screens.rounds import RoundFinished, RoundPanel, RoundScreen
 from studio.widgets.option_form import OptionForm
 from studio.widgets.reliability_chart import ReliabilityChart
 from train import evaluate as E
 from train.bars import BAR, QualityBar, bar_from_options, get_bar, set_bar
+from train.config import eval_kwargs
 from train.store import latest_finished_run
 
 _TOKEN = re.compile(r"\w+|\s+|[^\w\s]")
@@ -252,8 +255,13 @@ class EvaluationScreen(BaselinesRunner, LoudWorkers, Screen[None]):
         if run_id is None:
             self.notify("no finished run to evaluate yet", severity="warning")
             return
-        self._cancel = threading.Event()
-        self._evaluate(int(run_id))
+
+        def start(values: dict[str, Any] | None) -> None:
+            if values is not None and self._cancel is None:
+                self._cancel = threading.Event()
+                self._evaluate(int(run_id), values)
+
+        self.app.push_screen(EvaluateForm(self.workspace, int(run_id)), start)
 
     def action_cancel(self) -> None:
         if self._cancel is not None:
@@ -308,12 +316,12 @@ class EvaluationScreen(BaselinesRunner, LoudWorkers, Screen[None]):
                                                                                      slice_name)))  # fmt: skip
 
     @work(thread=True, exclusive=True, group="evaluation-run", exit_on_error=False)
-    def _evaluate(self, run_id: int) -> None:
+    def _evaluate(self, run_id: int, values: dict[str, Any]) -> None:
         def progress(p: Progress) -> None:
             self.post_message(EvaluationProgressed(f"evaluating run {run_id}: {p.text()}"))
 
         try:
-            E.evaluate_run(self.workspace, run_id, progress=progress, cancel=self._cancel)
+            E.evaluate_run(self.workspace, run_id, progress=progress, cancel=self._cancel, **eval_kwargs(values))
             self.post_message(EvaluationFinished(None))
         except UserError as exc:
             self.post_message(EvaluationFinished(str(exc)))

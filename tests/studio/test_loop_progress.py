@@ -87,3 +87,32 @@ async def test_round_progress_keeps_the_step_it_belongs_to(tmp_path) -> None:
             await settle(pilot)
             status = str(panel.query_one("#round-status", Static).render())
             assert status == "round 2 step 7/7 evaluate: generate 8/40 (20%)", status
+
+
+async def test_evaluate_asks_for_a_limit_before_it_runs(tmp_path, monkeypatch) -> None:
+    """``e`` evaluated every held-out row twice (tuned and untuned) with no way to set a limit from the studio."""
+    from studio.screens import evaluation as EV
+    from studio.screens.eval_form import EvaluateForm
+
+    calls: list[dict[str, Any]] = []
+
+    def fake_evaluate_run(ws: Workspace, run_id: int, **kw: Any) -> list[Any]:
+        calls.append({"run_id": run_id, **kw})
+        return []
+
+    monkeypatch.setattr(EV, "latest_finished_run", lambda ws: 7)
+    monkeypatch.setattr(EV.E, "evaluate_run", fake_evaluate_run)
+    with Workspace.open(build_workspace(tmp_path / "w.duckdb", n=6)) as ws:
+        app = DistillStudio(ws, start="evaluation")
+        async with app.run_test(size=(160, 48)) as pilot:
+            await settle(pilot)
+            await pilot.press("e")
+            await settle(pilot)
+            assert isinstance(app.screen, EvaluateForm) and not calls
+            assert app.focused is not None and app.focused.id == "ev-limit"
+            await pilot.press("6", "0", "tab", "tab", "tab", "tab", "space")  # limit 60; untick the untuned twin
+            await pilot.press("ctrl+s")
+            await settle(pilot)
+            assert not isinstance(app.screen, EvaluateForm)
+    assert len(calls) == 1, calls
+    assert calls[0]["run_id"] == 7 and calls[0]["limit"] == 60 and calls[0]["baseline"] is False, calls
