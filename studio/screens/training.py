@@ -124,6 +124,7 @@ class TrainingScreen(LoudWorkers, Screen[None]):
         self.workspace = workspace
         self._cancel: threading.Event | None = None
         self._live_run: int | None = None
+        self._n_heldout: int | None = None  # the running run's held-out rows (its held-out loss goes over them)
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -270,6 +271,7 @@ class TrainingScreen(LoudWorkers, Screen[None]):
         curve.add_event(e)
         match e:
             case ev.TrainingStarted():
+                self._n_heldout = e.n_heldout
                 self._load_runs()
                 soft = f", {e.n_soft} with soft labels" if e.n_soft is not None else ""
                 curve.title = f"loss ({Path(e.model_path).name}, {e.n_train} examples{soft}, {e.total_steps} steps)"
@@ -278,6 +280,9 @@ class TrainingScreen(LoudWorkers, Screen[None]):
             case ev.StepLogged():
                 self._status(f"step {e.step}/{e.total_steps or '?'}  loss {e.loss:.3f}\n"
                              f"{e.tokens_per_s:.0f} tok/s  eta {e.eta_s:.0f} s")  # fmt: skip
+            case ev.PhaseStarted(phase="eval"):  # "eval…" alone sat for minutes on the sample's 567 rows (CPU)
+                rows = f" over {self._n_heldout:,} held-out rows" if self._n_heldout is not None else ""
+                self._status(f"held-out loss at step {e.step}{rows}…")
             case ev.PhaseStarted():
                 self._status(f"{e.phase}…")
             case ev.RunFailed():

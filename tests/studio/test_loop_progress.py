@@ -116,3 +116,20 @@ async def test_evaluate_asks_for_a_limit_before_it_runs(tmp_path, monkeypatch) -
             assert not isinstance(app.screen, EvaluateForm)
     assert len(calls) == 1, calls
     assert calls[0]["run_id"] == 7 and calls[0]["limit"] == 60 and calls[0]["baseline"] is False, calls
+
+
+async def test_training_status_says_what_the_eval_phase_does(tmp_path) -> None:
+    """The training status said "eval…" for minutes: a held-out loss over every held-out row, before step 1 too."""
+    from studio.screens.training import RunEventReceived, TrainingScreen
+    from train import events as ev
+
+    with Workspace.open(build_workspace(tmp_path / "w.duckdb", n=6)) as ws:
+        app = DistillStudio(ws, start="training")
+        async with app.run_test(size=(160, 48)) as pilot:
+            await settle(pilot)
+            screen = app.screen
+            assert isinstance(screen, TrainingScreen)
+            screen.post_message(RunEventReceived(1, ev.TrainingStarted(30, 4397, 567, "smollm2", {}, 1000)))
+            screen.post_message(RunEventReceived(1, ev.PhaseStarted("eval", 0)))
+            await settle(pilot)
+            assert status_text(app, "#train-status") == "held-out loss at step 0 over 567 held-out rows…"
