@@ -226,7 +226,8 @@ class EvaluationScreen(BaselinesRunner, LoudWorkers, Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        cols = {"evaluations": ("eval", "run", "kind", "set", "model", "n", "score", "gap", "pass"),
+        # verdict and score first: the list gets a quarter of 160 columns, which cut it after "kind" and "set"
+        cols = {"evaluations": ("eval", "pass", "score", "run", "kind", "set", "model", "n", "gap"),
                 "slices": SLICE_COLUMNS, "disagreements": ("slice", "record", "prompt")}  # fmt: skip
         for table_id, keys in cols.items():
             table = self.query_one(f"#{table_id}", DataTable)
@@ -356,8 +357,8 @@ class EvaluationScreen(BaselinesRunner, LoudWorkers, Screen[None]):
             self.query_one("#eval-status", Static).update(NO_EVALUATIONS)
         for e in message.evaluations:
             verdict = Text("PASS", style="green") if e["passed"] else Text("FAIL", style="red")
-            table.add_row(e["eval_id"], e["run_id"] or "", e["kind"], e["eval_set"], e["base_model"], e["n_items"],
-                          num(e["score"]), num(e["gap"]), verdict, key=str(e["eval_id"]))  # fmt: skip
+            table.add_row(e["eval_id"], verdict, num(e["score"]), e["run_id"] or "", e["kind"], e["eval_set"],
+                          e["base_model"], e["n_items"], num(e["gap"]), key=str(e["eval_id"]))  # fmt: skip
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         key = event.row_key.value

@@ -133,3 +133,25 @@ async def test_training_status_says_what_the_eval_phase_does(tmp_path) -> None:
             screen.post_message(RunEventReceived(1, ev.PhaseStarted("eval", 0)))
             await settle(pilot)
             assert status_text(app, "#train-status") == "held-out loss at step 0 over 567 held-out rows…"
+
+
+async def test_the_evaluations_list_shows_verdict_and_score_at_160_columns(tmp_path, monkeypatch) -> None:
+    """At 160x48 the list (a quarter of the width) was cut after "kind" and "set": no score, no PASS/FAIL."""
+    from textual.widgets import DataTable
+
+    from studio.screens import evaluation as EV
+
+    row = {"eval_id": 2, "run_id": None, "kind": "baseline:few-shot-k2", "eval_set": "heldout", "base_model": "smollm2",
+           "n_items": 40, "score": 0.5, "gap": 0.0, "passed": False}  # fmt: skip
+    monkeypatch.setattr(EV.E, "list_evaluations", lambda ws, *a: [row])
+    monkeypatch.setattr(EV.EvaluationScreen, "_load_evaluation", lambda self, eval_id: None)  # no such evaluation
+    monkeypatch.setattr(EV.EvaluationScreen, "_load_disagreements", lambda self, eval_id, slice_name: None)
+    with Workspace.open(build_workspace(tmp_path / "w.duckdb", n=6)) as ws:
+        app = DistillStudio(ws, start="evaluation")
+        async with app.run_test(size=(160, 48)) as pilot:
+            await settle(pilot)
+            table = app.screen.query_one("#evaluations", DataTable)
+            keys = [c.key.value for c in table.ordered_columns]
+            shown = sum(c.get_render_width(table) for c in table.ordered_columns[: keys.index("pass") + 1])
+            shown = max(shown, sum(c.get_render_width(table) for c in table.ordered_columns[: keys.index("score") + 1]))
+            assert table.row_count == 1 and shown <= table.scrollable_content_region.width, (keys, shown)

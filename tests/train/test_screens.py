@@ -207,7 +207,7 @@ async def test_evaluation_screen_shows_intervals_gold_beside_heldout_and_the_rel
         await settle(app, pilot)
         screen = app.screen
         evals = screen.query_one("#evaluations", DataTable)
-        assert [evals.get_row_at(i)[3] for i in range(2)] == ["gold", "heldout"]  # newest first
+        assert [evals.get_row_at(i)[5] for i in range(2)] == ["gold", "heldout"]  # newest first
         await settle(app, pilot)  # row 0 (the gold set) is highlighted on load
         slices = screen.query_one("#slices", DataTable)
         student = slices.get_row_at(0)[3]
