@@ -102,6 +102,9 @@ async def test_evaluation_screen_table_disagreements_bar_and_oversampling(tiny_m
         await pilot.pause()
         assert isinstance(app.screen, EvaluationScreen)
         await pilot.press("e")  # evaluate the newest finished run again, tuned + baseline, in a worker
+        await pilot.pause()
+        assert type(app.screen).__name__ == "EvaluateForm"  # its options first (the defaults: every held-out row)
+        await pilot.press("ctrl+s")
         await settle(app, pilot)
         await settle(app, pilot)
         assert evals.row_count == 4 and "evaluation stored" in str(screen.query_one("#eval-status", Static).render())
