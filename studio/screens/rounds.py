@@ -58,6 +58,8 @@ class PlanShown(Message):
 class RoundScreen(LoudWorkers, ModalScreen[dict[str, Any] | None]):
     """The round's options and its plan; ctrl+s starts it (dismisses with the typed values), esc closes."""
 
+    AUTO_FOCUS = "#round-n"  # nothing had focus: "10" typed on opening went nowhere (new inputs is what one changes)
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+s", "start", "Start round", id="round.start"),
         Binding("ctrl+p", "preview", "Preview plan", id="round.preview"),
@@ -163,7 +165,6 @@ class RoundPanel(LoudWorkers, VerticalScroll):
         self.workspace = workspace
         self.cancel_event: threading.Event | None = None
         self.history: RoundHistory | None = None
-        self._step: StepEvent | None = None  # the running round's current step
 
     def compose(self) -> ComposeResult:
         yield Static("", id="round-status")
@@ -248,12 +249,9 @@ class RoundPanel(LoudWorkers, VerticalScroll):
         self.post_message(RoundFinished(res))
 
     def on_round_progressed(self, message: RoundProgressed) -> None:
-        e = self._step  # the step's own progress ("generate 8/40") does not say which step of which round it is
-        head = f"round {e.number} step {e.position}/{e.total} {e.step}: " if e is not None else ""
-        self.query_one("#round-status", Static).update(head + message.text)
+        self.query_one("#round-status", Static).update(message.text)
 
     def on_round_stepped(self, message: RoundStepped) -> None:
-        self._step = message.event if message.event.status == "started" else None
         self.query_one("#round-status", Static).update(message.event.text())
         if message.event.status not in ("started", "skipped"):
             self.reload()

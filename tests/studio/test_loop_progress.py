@@ -6,17 +6,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from textual.app import App
-from textual.widgets import Static
+from textual.widgets import Input
 
 from curation.progress import Progress
 from curation.workspace import Workspace
 from studio.app import DistillStudio
 from studio.screens import baselines as B
 from studio.screens.evaluation import NO_EVALUATIONS
-from studio.screens.rounds import RoundPanel, RoundProgressed, RoundStepped
 from tests.studio.conftest import build_workspace, settle, status_text
-from train.rounds.run import StepEvent
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -66,27 +63,20 @@ async def test_baselines_status_names_the_baseline_and_counts_its_items(tmp_path
     assert seen[-1] == "baselines (few-shot-k2): generate 16/40 (40%)", seen
 
 
-class PanelApp(App[None]):
-    def __init__(self, ws: Workspace) -> None:
-        super().__init__()
-        self.ws = ws
+async def test_the_round_form_opens_in_its_new_inputs_field(tmp_path) -> None:
+    """Nothing had focus in the round form: "10" typed on opening went nowhere, and two tabs reached "Start from
+    eval", not the number of new inputs."""
+    from studio.screens.rounds import RoundScreen
 
-    def compose(self) -> Any:
-        yield RoundPanel(self.ws, id="rounds")
-
-
-async def test_round_progress_keeps_the_step_it_belongs_to(tmp_path) -> None:
-    """A round's status line showed "generate 25%": not which round, step or how far of how many."""
     with Workspace.open(build_workspace(tmp_path / "w.duckdb", n=6)) as ws:
-        app = PanelApp(ws)
+        app = DistillStudio(ws, start="evaluation")
         async with app.run_test(size=(160, 48)) as pilot:
             await settle(pilot)
-            panel = app.query_one(RoundPanel)
-            panel.post_message(RoundStepped(StepEvent(1, 2, "evaluate", 7, 7, "started")))
-            panel.post_message(RoundProgressed(Progress("generate", 8, 40).text()))
+            await pilot.press("n")
             await settle(pilot)
-            status = str(panel.query_one("#round-status", Static).render())
-            assert status == "round 2 step 7/7 evaluate: generate 8/40 (20%)", status
+            assert isinstance(app.screen, RoundScreen)
+            await pilot.press("ctrl+u", "1", "0")
+            assert app.screen.query_one("#round-n", Input).value == "10"
 
 
 async def test_evaluate_asks_for_a_limit_before_it_runs(tmp_path, monkeypatch) -> None:
