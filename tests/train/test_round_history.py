@@ -47,9 +47,16 @@ def test_stop_when_the_last_round_moved_no_slice_beyond_its_interval() -> None:
     last = _entry(2, compare([_s("billing", 0.6, 0.5, 0.69)], [_s("billing", 0.65, 0.55, 0.73)]))
     stop = stop_signal(last, {})
     assert stop is not None and stop.reasons == ("no_change",)
-    assert stop.message == "stop: round 2 changed no slice beyond its interval"
+    assert stop.message == "stop: round 2 lifted no slice beyond its interval"
     moved = _entry(2, compare([_s("billing", 0.6, 0.5, 0.69)], [_s("billing", 0.75, 0.66, 0.82)]))
     assert stop_signal(moved, {}) is None
+    fell = _entry(2, compare([_s("billing", 0.6, 0.5, 0.69), _s("login", 0.3, 0.2, 0.4)],
+                             [_s("billing", 0.40, 0.31, 0.50), _s("login", 0.35, 0.25, 0.45)]))  # fmt: skip
+    stop = stop_signal(fell, {})  # a fall beyond the interval is no progress (it read as "moved": go on)
+    assert (
+        stop is not None
+        and stop.message == "stop: round 2 lifted no slice beyond its interval (billing -0.200 fell beyond it)"
+    )
     assert stop_signal(_entry(0, [_s("billing", 0.6, 0.5, 0.69)]), {}) is None  # round 0 has nothing to compare
 
 
@@ -69,7 +76,7 @@ def test_the_message_says_which_reasons_hold_and_passing_everything_stops_too() 
     flat = _entry(3, compare([_s("billing", 0.6, 0.5, 0.69)], [_s("billing", 0.62, 0.52, 0.71)]))
     stop = stop_signal(flat, {"billing": (8, 10)})
     assert stop is not None and stop.reasons == ("no_change", "teacher_errors")
-    assert stop.message == ("stop: round 3 changed no slice beyond its interval; 80% of the remaining errors in "
+    assert stop.message == ("stop: round 3 lifted no slice beyond its interval; 80% of the remaining errors in "
                             "billing are items the teacher also gets wrong")  # fmt: skip
     done = _entry(1, compare([_s("billing", 0.6, 0.5, 0.69)], [_s("billing", 0.9, 0.83, 0.95, passed=True)]))
     assert stop_signal(done, {}) == stop_signal(done, {"billing": (9, 10)})

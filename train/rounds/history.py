@@ -4,8 +4,8 @@ The history starts at the evaluation the first round started from (round 0) and 
 per slice the score with its 95% Wilson interval (as the evaluation stored it), the change from the evaluation the
 round started from and whether the score left that evaluation's interval ("moved beyond noise"), the round's
 teacher cost from the ledger (its synth and generate runs; an LLM judge's grading apart), the records it added and
-the time its steps took. The stop signal reads the newest evaluation: every slice passes; the last round moved no
-slice beyond its interval; or most of a failing slice's remaining errors are items the teacher also gets wrong
+the time its steps took. The stop signal reads the newest evaluation: every slice passes; the last round lifted no
+slice above its interval (a fall is no progress); or most of a failing slice's remaining errors are items the teacher also gets wrong
 (more rounds of the teacher's answers cannot teach those).
 """
 
@@ -185,9 +185,12 @@ def stop_signal(
         when = f"after round {last.number}" if last.number > 0 else "already"
         return StopSignal(("passed",), f"stop: every slice passes its bar {when}")
     reasons, parts = [], []
-    if last.number > 0 and last.slices and not any(s.moved for s in last.slices):
+    # Only a rise counts as progress: a slice that fell beyond its interval is no reason to go on.
+    if last.number > 0 and last.slices and not any(s.moved and (s.delta or 0) > 0 for s in last.slices):
         reasons.append("no_change")
-        parts.append(f"round {last.number} changed no slice beyond its interval")
+        fell = [f"{s.slice} {s.delta:+.3f}" for s in last.slices if s.moved and (s.delta or 0) < 0]
+        parts.append(f"round {last.number} lifted no slice beyond its interval"
+                     + (f" ({', '.join(fell)} fell beyond it)" if fell else ""))  # fmt: skip
     shares = sorted(((wrong / told, s) for s, (wrong, told) in errors.items() if told >= MIN_ERRORS and
                      wrong / told >= teacher_share - 1e-12), reverse=True)  # fmt: skip
     if shares:

@@ -20,7 +20,7 @@ def stop_text(h: RoundHistory) -> str:
         return h.stop.message
     if not any(e.number > 0 and e.slices for e in h.entries):
         return "no stop signal yet: no round has been evaluated"
-    return ("no stop signal yet: the last round moved a slice beyond its interval, and the remaining errors are "
+    return ("no stop signal yet: the last round lifted a slice above its interval, and the remaining errors are "
             "mostly ones the teacher gets right: another round (n, or `distill round next`) may help")  # fmt: skip
 
 
