@@ -69,7 +69,7 @@ async def test_evaluation_screen_runs_a_model_baseline(tmp_path: Path, fake_serv
         status = str(screen.query_one("#eval-status", Static).render())
         assert status == "the cheapest outcome: model:cheap already meets the bar; training may not be needed"
         evals = screen.query_one("#evaluations", DataTable)
-        assert evals.row_count == 1 and evals.get_row_at(0)[2] == "baseline:model:cheap"
+        assert evals.row_count == 1 and evals.get_row_at(0)[4] == "baseline:model:cheap"  # eval, pass, score, run, kind
     ws.close()
 
 
