@@ -14,7 +14,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
-from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
 from curation.errors import UserError
@@ -22,13 +21,14 @@ from curation.options import OptionSet, omit
 from curation.progress import Progress
 from curation.workspace import Workspace
 from studio.failures import LoudWorkers
+from studio.widgets.form_dialog import FormDialog
 from studio.widgets.option_form import OptionForm
 from train.baselines import BASELINE, BASELINE_EVAL, baseline_eval_kwargs
 
 FORM = OptionSet("baselines", (*BASELINE, *BASELINE_EVAL.only("limit", "seed")))  # the form's fields
 
 
-class BaselineForm(ModalScreen[dict[str, Any] | None]):
+class BaselineForm(FormDialog):
     """Ask for the baselines to run; dismissed with the typed values (the workspace checks run in the worker)."""
 
     AUTO_FOCUS = "#bl-version"
@@ -54,25 +54,6 @@ class BaselineForm(ModalScreen[dict[str, Any] | None]):
             with Horizontal(classes="buttons"):
                 yield Button("Run", id="bl-run", variant="primary")
                 yield Button("Close", id="bl-close")
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        self.action_run() if event.button.id == "bl-run" else self.action_close()
-
-    def on_option_form_submitted(self, event: OptionForm.Submitted) -> None:
-        self.action_run()
-
-    def action_run(self) -> None:
-        form = self.query_one(OptionForm)
-        try:
-            values = form.values()
-        except UserError as exc:
-            form.show_exception(exc)
-            self.notify(str(exc), severity="error")
-            return
-        self.dismiss(values)
-
-    def action_close(self) -> None:
-        self.dismiss(None)
 
 
 @dataclass

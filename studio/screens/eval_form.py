@@ -8,16 +8,15 @@ set a limit from the studio.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
-from curation.errors import UserError
 from curation.workspace import Workspace
+from studio.widgets.form_dialog import FormDialog
 from studio.widgets.option_form import OptionForm
 from train.config import EVAL
 
@@ -37,7 +36,7 @@ def run_hint(ws: Workspace, run_id: int) -> str:
             f"{rows} unless Limit says fewer; the untuned base model (Baseline) answers them again")  # fmt: skip
 
 
-class EvaluateForm(ModalScreen[dict[str, Any] | None]):
+class EvaluateForm(FormDialog):
     """Evaluation options for one run; dismissed with the typed values (``eval_kwargs`` turns them into keywords)."""
 
     AUTO_FOCUS = "#ev-limit"  # the field a CPU user changes first
@@ -60,22 +59,3 @@ class EvaluateForm(ModalScreen[dict[str, Any] | None]):
             with Horizontal(classes="buttons"):
                 yield Button("Evaluate", id="ev-run", variant="primary")
                 yield Button("Close", id="ev-close")
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        self.action_run() if event.button.id == "ev-run" else self.action_close()
-
-    def on_option_form_submitted(self, event: OptionForm.Submitted) -> None:
-        self.action_run()
-
-    def action_run(self) -> None:
-        form = self.query_one(OptionForm)
-        try:
-            values = form.values()
-        except UserError as exc:
-            form.show_exception(exc)
-            self.notify(str(exc), severity="error")
-            return
-        self.dismiss(values)
-
-    def action_close(self) -> None:
-        self.dismiss(None)
