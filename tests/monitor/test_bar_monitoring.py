@@ -66,7 +66,7 @@ def test_bar_set_monitoring_flags(tmp_path: Path) -> None:
 
 
 def test_studio_bar_editor_keeps_monitoring_thresholds() -> None:
-    from studio.screens.evaluation import bar_from_fields, bar_to_fields
+    from studio.screens.bar_editor import bar_from_fields, bar_to_fields
 
     bar = bar_from_fields(bar_to_fields(_bar(max_drift_auc=0.7, max_fallback_rate=0.1, min_agreement=0.85)))
     assert (bar.max_drift_auc, bar.max_fallback_rate, bar.min_agreement) == (0.7, 0.1, 0.85)

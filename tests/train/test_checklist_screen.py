@@ -74,7 +74,7 @@ async def test_evaluation_screen_runs_a_model_baseline(tmp_path: Path, fake_serv
 
 
 def test_bar_editor_takes_requests_per_day() -> None:
-    from studio.screens.evaluation import bar_from_fields, bar_to_fields
+    from studio.screens.bar_editor import bar_from_fields, bar_to_fields
 
     bar = bar_from_fields({"bar-task": "t", "bar-metrics": "valid_json", "bar-threshold": "0.5",
                            "bar-requests-per-day": "1200"})  # fmt: skip

@@ -9,7 +9,8 @@ from textual.app import App
 from textual.widgets import DataTable, Input, Static
 
 from curation.workspace import Workspace
-from studio.screens.evaluation import EvaluationScreen, QualityBarScreen, bar_from_fields, diff_texts
+from studio.screens.bar_editor import QualityBarScreen, bar_from_fields
+from studio.screens.evaluation import EvaluationScreen, diff_texts
 from studio.screens.training import LossCurve, TrainingScreen
 from train.bars import QualityBar, get_bar, set_bar
 from train.config import RunConfig
@@ -172,7 +173,7 @@ async def test_training_screen_offers_the_newest_dataset_version_and_cancels_a_l
 
 
 def test_bar_editor_takes_verifier_and_judge_metrics_and_round_trips_them() -> None:
-    from studio.screens.evaluation import bar_to_fields
+    from studio.screens.bar_editor import bar_to_fields
 
     text = 'exact:intent, verifier:{"type": "label", "field": "intent", "allowed": ["a", "b"]}, judge:big'
     bar = bar_from_fields({"bar-task": "t", "bar-metrics": text, "bar-threshold": "0.7"})
