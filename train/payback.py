@@ -82,6 +82,13 @@ def estimate(inputs: PaybackInputs) -> Payback:
     return Payback(i, one_off, savings, one_off / savings if savings > 0 else None)
 
 
+def _span(days: float) -> str:
+    """Days, or hours under a day (a busy endpoint repays a $1 training in minutes: "0.0 days" said nothing)."""
+    if days == 0:
+        return "at once (nothing spent yet)"
+    return f"{days:,.1f} days" if days >= 1 else f"{days * 24:,.1f} hours"
+
+
 def describe(p: Payback) -> list[str]:
     """The estimate as lines of text (what is missing, or the payback with its inputs and their sources)."""
     i = p.inputs
@@ -90,7 +97,7 @@ def describe(p: Payback) -> list[str]:
     assert p.savings_per_day is not None and p.one_off_usd is not None
     assert i.requests_per_day is not None and i.teacher_cost_per_request is not None
     assert i.student_cost_per_request is not None and i.price_per_hour is not None
-    head = (f"payback: {p.payback_days:,.1f} days" if p.payback_days is not None else
+    head = (f"payback: {_span(p.payback_days)}" if p.payback_days is not None else
             "payback: never; the student costs at least as much per request as the teacher")  # fmt: skip
     return [
         head,

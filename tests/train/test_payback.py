@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -23,6 +24,7 @@ def test_payback_by_hand() -> None:
     assert p.estimated and p.one_off_usd == pytest.approx(308)
     assert p.savings_per_day == pytest.approx(40) and p.payback_days == pytest.approx(7.7)
     assert describe(p)[0] == "payback: 7.7 days"
+    assert describe(estimate(dataclasses.replace(p.inputs, requests_per_day=20000)))[0] == "payback: 18.5 hours"
     assert "saves $40.00/day = 2,000 requests/day" in describe(p)[1]
     assert "one-off $308.00 = teacher so far $300.00 + training 4.00 h x $2.00/h" in describe(p)[2]
 
