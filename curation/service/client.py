@@ -187,6 +187,17 @@ class ServiceClient:
         cur = self.cursor()
         try:
             cur.channel.call("begin", owner=self._owner())
+        except WorkspaceServiceLost:
+            # An idle channel can pass its staleness check while a killed service's threads are still dying (its
+            # sockets close with the last thread): nothing was begun, so begin once more on a fresh channel, which
+            # starts a new service if needed.
+            cur.close()
+            cur = self.cursor()
+            try:
+                cur.channel.call("begin", owner=self._owner())
+            except BaseException:
+                cur.close()
+                raise
         except BaseException:
             cur.close()
             raise

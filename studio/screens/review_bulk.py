@@ -12,6 +12,7 @@ from textual.message import Message
 from curation import review
 from curation.browse import count_records
 from curation.errors import UserError
+from studio.failures import LoudWorkers
 from studio.widgets.modals import ConfirmModal, LabelModal
 
 
@@ -23,7 +24,7 @@ class BulkDone(Message):
     error: str | None = None
 
 
-class BulkReview:
+class BulkReview(LoudWorkers):
     """Mixed into ``ReviewScreen``: uses its ``workspace``, ``filter``, ``reviewer``, ``_labels`` and ``restart``."""
 
     workspace: Any

@@ -46,11 +46,13 @@ def alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    # A zombie (exited, not yet reaped by its parent, the test process) counts as gone.
+    # A zombie (exited, not yet reaped by its parent, the test process) counts as gone once its last thread has
+    # exited: a killed process's main thread shows Z while its other threads still hold its sockets open.
     try:
-        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] != "Z"
+        zombie = Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] == "Z"
+        return not zombie or len(os.listdir(f"/proc/{pid}/task")) > 1
     except OSError:
-        return True
+        return not Path(f"/proc/{pid}").exists()
 
 
 def wait_gone(pid: int, timeout: float = 20.0) -> bool:

@@ -41,3 +41,26 @@ async def test_studio_survives_a_service_restart(
     assert [n for n in notes if n.severity == "error"] == []
     accepted = {r for (r,) in ws.query("SELECT record_id FROM reviews WHERE status = 'accepted'")}
     assert {first, second} <= accepted
+
+
+def test_a_begin_on_a_channel_that_died_unseen_goes_to_a_fresh_channel(
+    shared: tuple[Path, Workspace], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A killed service's sockets close with its last thread, so an idle channel can pass its staleness check and
+    fail at BEGIN: nothing was begun, so the transaction begins again on a fresh channel (a decision is not lost)."""
+    from curation.service.client import Channel
+
+    _, ws = shared
+    real, failed = Channel.call, []
+
+    def dies_once(self: Channel, op: str, table: object = None, **args: object) -> object:
+        if op == "begin" and not failed:
+            failed.append(op)
+            self.close()  # as a socket the dead service closed under it
+            raise self.lost()
+        return real(self, op, table, **args)
+
+    monkeypatch.setattr(Channel, "call", dies_once)
+    with ws.transaction() as cur:
+        cur.execute("UPDATE records SET slice = 'moved' WHERE record_id = 1")
+    assert failed == ["begin"] and ws.scalar("SELECT slice FROM records WHERE record_id = 1") == "moved"
