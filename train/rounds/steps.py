@@ -258,12 +258,17 @@ def train_step(ctx: RoundContext) -> StepOutcome:
     ws, plan = ctx.ws, ctx.plan
     run_id = ctx.outputs("train").get("run_id") or ws.scalar(
         "SELECT max(run_id) FROM runs WHERE dataset_version = ?", [plan.version])  # fmt: skip
+    half_made = None
     if run_id is not None and not (Path(store.get_run(ws, int(run_id))["out_dir"]) / "run.json").exists():
-        run_id = None  # killed while its data was being exported: start it again
+        half_made, run_id = int(run_id), None  # killed while its data was being exported: start it again
     if run_id is None:
         cfg = RunConfig.from_dict(store.get_run(ws, plan.base_run_id)["config"])
         cfg.out_dir, cfg.data_path = "", ""
         run_id = start_run(ws, cfg, dataset_version=plan.version)
+        if half_made is not None:  # it never trained: say so, or it would read "running" for ever
+            store.update_run(ws, half_made, status="failed",
+                             error=f"killed while its training data was exported; round {ctx.round_id} trains run "
+                                   f"{run_id} instead")  # fmt: skip
     ctx.save({"run_id": int(run_id)})
     if store.get_run(ws, int(run_id))["status"] != "done":
         res = execute_run(ws, int(run_id), progress=ctx.progress, cancel=ctx.cancel)
