@@ -100,7 +100,10 @@ def test_import_progress_and_cancel(either: Workspace, tmp_path: Path) -> None:
     reports: list[Progress] = []
     r = import_file(ws, big, progress=reports.append)
     assert (r.n_imported, r.n_quarantined) == (n, 0)
-    assert any(0 < p.done < 100 for p in reports), [p.done for p in reports]  # DuckDB's progress, while it ran
+    # The watch polled DuckDB's progress while the statement ran (one report comes before it). What DuckDB estimates
+    # is its own: a short JSON scan can read 0.0 at every poll on a loaded machine (CI saw [0, 0.0, 0.0, ...]).
+    running = [p.done for p in reports if p.done < 100]
+    assert len(running) >= 2 and all(0 <= d < 100 for d in running), [p.done for p in reports]
     bad = write_jsonl(tmp_path / "bad.jsonl", [log_record("fine"), b"{not json", log_record("also fine")])
     r = import_file(ws, bad)  # the careful path: lines staged as Arrow in the service
     assert (r.n_imported, r.n_quarantined) == (2, 1)
